@@ -1,0 +1,168 @@
+"""Errors raised by Perdure.
+
+Every error has a stable ``code`` that the HTTP API returns as Lambda's error type, and an
+HTTP ``status``::
+
+    PerdureError
+    ├── InvalidParameterError        400 InvalidParameterValueException
+    │   └── PayloadTooLargeError     413 RequestTooLargeException
+    ├── NotFoundError                404 ResourceNotFoundException
+    │   ├── FunctionNotFoundError
+    │   ├── ExecutionNotFoundError
+    │   └── CallbackNotFoundError
+    ├── ConflictError                409 ResourceConflictException
+    │   └── ExecutionAlreadyExistsError   409 DurableExecutionAlreadyStartedException
+    ├── CallbackAlreadyCompletedError     400 CallbackTimeoutException
+    ├── StaleCheckpointTokenError    400 InvalidParameterValueException
+    ├── CheckpointRejectedError      400 InvalidParameterValueException
+    └── FunctionLoadError            500 ServiceException
+
+Messages are full sentences that say what happened and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class PerdureError(Exception):
+    """Root of every error Perdure raises on purpose."""
+
+    code = "ServiceException"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameterError(PerdureError):
+    """A request carried a value that cannot be used."""
+
+    code = "InvalidParameterValueException"
+    status = 400
+
+
+class PayloadTooLargeError(InvalidParameterError):
+    """A payload is larger than the configured limit."""
+
+    code = "RequestTooLargeException"
+    status = 413
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"The {what} is {size} bytes, which is over the limit of {limit} bytes. "
+            "Send a smaller payload, or store large data elsewhere and pass a reference."
+        )
+        self.size = size
+        self.limit = limit
+
+
+class NotFoundError(PerdureError):
+    """A named resource does not exist."""
+
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class FunctionNotFoundError(NotFoundError):
+    """No function is registered under the requested name."""
+
+    def __init__(self, function_name: str, known: list[str]) -> None:
+        listing = ", ".join(sorted(known)) if known else "none"
+        super().__init__(
+            f"Function not found: {function_name!r}. Registered functions: {listing}. "
+            "Check the name, or register the function with `perdure serve NAME=file.py:handler`."
+        )
+        self.function_name = function_name
+
+
+class ExecutionNotFoundError(NotFoundError):
+    """No execution has the requested ARN."""
+
+    def __init__(self, execution_arn: str) -> None:
+        super().__init__(
+            f"Durable execution not found: {execution_arn!r}. "
+            "List executions with `perdure executions list` to find its ARN."
+        )
+        self.execution_arn = execution_arn
+
+
+class CallbackNotFoundError(NotFoundError):
+    """No callback has the requested ID."""
+
+    def __init__(self, callback_id: str) -> None:
+        super().__init__(
+            f"Callback not found: {callback_id!r}. Use the CallbackId exactly as the execution "
+            "issued it (see the CALLBACK operation in `perdure executions get`)."
+        )
+        self.callback_id = callback_id
+
+
+class ConflictError(PerdureError):
+    """The request conflicts with the resource's current state."""
+
+    code = "ResourceConflictException"
+    status = 409
+
+
+class ExecutionAlreadyExistsError(ConflictError):
+    """An execution with this name exists with a different input."""
+
+    code = "DurableExecutionAlreadyStartedException"
+
+    def __init__(self, function_name: str, execution_name: str, execution_arn: str) -> None:
+        super().__init__(
+            f"An execution named {execution_name!r} of function {function_name!r} already exists "
+            f"with a different input ({execution_arn}). Choose another name, or start it with "
+            "the same input to get the existing execution."
+        )
+        self.execution_arn = execution_arn
+
+
+class CallbackAlreadyCompletedError(PerdureError):
+    """The callback has already been completed, timed out or cancelled."""
+
+    code = "CallbackTimeoutException"
+    status = 400
+
+    def __init__(self, callback_id: str, status: str) -> None:
+        super().__init__(
+            f"Callback {callback_id!r} is already {status}; it cannot be completed again."
+        )
+        self.callback_id = callback_id
+
+
+class StaleCheckpointTokenError(PerdureError):
+    """A checkpoint came from an invocation that no longer owns the execution."""
+
+    code = "InvalidParameterValueException"
+    status = 400
+
+    def __init__(self, execution_arn: str) -> None:
+        super().__init__(
+            f"Invalid checkpoint token for {execution_arn}: it belongs to an invocation that no "
+            "longer owns this execution, or the execution has ended. Nothing was recorded."
+        )
+        self.execution_arn = execution_arn
+
+
+class CheckpointRejectedError(PerdureError):
+    """A checkpoint update breaks the rules of its operation type."""
+
+    code = "InvalidParameterValueException"
+    status = 400
+
+    def __init__(self, execution_arn: str, operation_id: str, reason: str) -> None:
+        super().__init__(
+            f"Checkpoint rejected for operation {operation_id!r} of {execution_arn}: {reason} "
+            "Nothing in this batch was recorded."
+        )
+        self.execution_arn = execution_arn
+        self.operation_id = operation_id
+
+
+class FunctionLoadError(PerdureError):
+    """A function's handler could not be imported or found."""
+
+    def __init__(self, function_name: str, detail: str) -> None:
+        super().__init__(f"Function {function_name!r} could not be loaded: {detail}")
+        self.function_name = function_name

@@ -1,0 +1,173 @@
+"""Runs one invocation of an AWS-SDK handler, talking to the service in-process (no HTTP hop)."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_durable_execution_sdk_python.exceptions import (
+    CheckpointError,
+    DurableApiErrorCategory,
+    GetExecutionStateError,
+)
+from aws_durable_execution_sdk_python.execution import (
+    DurableExecutionInvocationInputWithClient,
+    InitialExecutionState,
+)
+from aws_durable_execution_sdk_python.lambda_service import (
+    CheckpointOutput,
+    Operation as SdkOperation,
+    OperationUpdate as SdkOperationUpdate,
+    StateOutput,
+)
+
+from perdure.errors import PerdureError, StaleCheckpointTokenError
+from perdure.runtime.registry import FunctionSpec
+from perdure.service.executions import DurableService
+from perdure.service.model import ErrorObject, Invocation, InvocationOutput, OperationUpdate
+
+
+def _classify(error: PerdureError) -> DurableApiErrorCategory:
+    # The SDK retries the invocation on INVOCATION errors and fails the execution on EXECUTION
+    # errors, as it does for Lambda's 5xx/stale-token and 4xx replies respectively.
+    if isinstance(error, StaleCheckpointTokenError) or error.status >= 500:
+        return DurableApiErrorCategory.INVOCATION
+    return DurableApiErrorCategory.EXECUTION
+
+
+class InProcessServiceClient:
+    """The SDK's ``DurableServiceClient``, calling ``DurableService`` directly."""
+
+    def __init__(self, service: DurableService) -> None:
+        self.service = service
+
+    def checkpoint(
+        self,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        updates: list[SdkOperationUpdate],
+        client_token: str | None,
+    ) -> CheckpointOutput:
+        try:
+            result = self.service.checkpoint(
+                durable_execution_arn,
+                checkpoint_token,
+                [OperationUpdate.from_wire(u.to_dict()) for u in updates],
+                client_token,
+            )
+        except PerdureError as error:
+            raise CheckpointError(error.message, _classify(error)) from error
+        return CheckpointOutput.from_dict(result.to_wire())
+
+    def get_execution_state(
+        self,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        next_marker: str,
+        max_items: int = 1000,
+    ) -> StateOutput:
+        try:
+            page = self.service.get_state(durable_execution_arn, checkpoint_token, next_marker, max_items)
+        except PerdureError as error:
+            raise GetExecutionStateError(error.message, _classify(error)) from error
+        return StateOutput(
+            operations=[SdkOperation.from_dict(op.to_wire()) for op in page.items],
+            next_marker=page.next_marker,
+        )
+
+
+@dataclass
+class LambdaContext:
+    """The ``context`` argument of a Lambda handler, as far as durable handlers use it."""
+
+    aws_request_id: str
+    function_name: str
+    memory_limit_in_mb: str | None
+    invoked_function_arn: str
+    deadline: float
+    function_version: str = "$LATEST"
+    log_group_name: str | None = None
+    log_stream_name: str | None = None
+    tenant_id: str | None = None
+    client_context: Any | None = None
+    identity: Any | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
+
+    def log(self, msg: str) -> None:
+        print(msg, end="")
+
+
+def _out_of_memory(spec: FunctionSpec) -> ErrorObject:
+    return ErrorObject(
+        message=(
+            f"Function {spec.name!r} ran out of memory: it is limited to {spec.memory_mb} MB "
+            "(MemorySize). Raise MemorySize in its configuration, or use less memory."
+        ),
+        type="Runtime.OutOfMemory",
+    )
+
+
+@dataclass(frozen=True)
+class InvocationReport:
+    """How one invocation ended, as seen from the worker."""
+
+    output: InvocationOutput | None
+    crash: ErrorObject | None = None
+    out_of_memory: bool = False
+
+
+def run_invocation(
+    service: DurableService, spec: FunctionSpec, handler: Callable[..., Any], invocation: Invocation
+) -> InvocationReport:
+    """Runs the handler once and returns what it produced (the caller records it)."""
+    page = service.get_state(invocation.execution_arn, invocation.checkpoint_token)
+    event = DurableExecutionInvocationInputWithClient(
+        durable_execution_arn=invocation.execution_arn,
+        checkpoint_token=invocation.checkpoint_token,
+        initial_execution_state=InitialExecutionState(
+            operations=[SdkOperation.from_dict(op.to_wire()) for op in page.items],
+            next_marker=page.next_marker or "",
+        ),
+        service_client=InProcessServiceClient(service),
+    )
+    context = LambdaContext(
+        aws_request_id=f"{invocation.execution_arn}#{invocation.invocation}",
+        function_name=spec.name,
+        memory_limit_in_mb=str(spec.memory_mb) if spec.memory_mb else None,
+        invoked_function_arn=invocation.execution_arn.split("/durable-execution/")[0],
+        deadline=time.time() + spec.timeout_seconds,
+    )
+    try:
+        raw = handler(event, context)
+    except MemoryError:
+        return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
+    except Exception as error:
+        return InvocationReport(
+            None,
+            ErrorObject(
+                message=str(error) or type(error).__name__,
+                type=type(error).__name__,
+                stack_trace=tuple(traceback.format_exception(error)),
+            ),
+        )
+    if not isinstance(raw, dict) or raw.get("Status") not in ("SUCCEEDED", "FAILED", "PENDING"):
+        return InvocationReport(
+            None,
+            ErrorObject(
+                message=(
+                    f"The handler of function {spec.name!r} returned {type(raw).__name__}, not a durable "
+                    "invocation output. Decorate it with @durable_execution from "
+                    "aws_durable_execution_sdk_python."
+                ),
+                type="Runtime.InvalidHandlerOutput",
+            ),
+        )
+    output = InvocationOutput.from_wire(raw)
+    if output.error is not None and "MemoryError" in (output.error.type or ""):
+        return InvocationReport(InvocationOutput(output.status, error=_out_of_memory(spec)), out_of_memory=True)
+    return InvocationReport(output)

@@ -1,0 +1,131 @@
+"""The registry of functions a server runs: names, handlers and their settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
+
+# Lambda's defaults: a 3 s timeout is too short for a durable function, so we use the 900 s
+# maximum that the seed's template also sets; memory is unlimited unless configured.
+DEFAULT_TIMEOUT_SECONDS = 900
+
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_ARN = re.compile(r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>[^:]+))?")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A registered function: where its handler is and how it may run."""
+
+    name: str
+    file: Path
+    attribute: str
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    memory_mb: int | None = None
+    execution_timeout_seconds: int | None = None
+    retention_days: int | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.file}:{self.attribute}"
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function name as a caller wrote it, split into name and qualifier."""
+
+    name: str
+    qualifier: str
+
+
+def parse_function_name(value: str) -> FunctionRef:
+    """Accepts ``name``, ``name:qualifier`` or a function ARN (with or without qualifier)."""
+    match = _ARN.fullmatch(value)
+    if match:
+        return FunctionRef(match["name"], match["qualifier"] or "$LATEST")
+    name, _, qualifier = value.partition(":")
+    if not _FUNCTION_NAME.fullmatch(name) or ":" in qualifier:
+        raise InvalidParameterError(
+            f"Invalid function name {value!r}: use a name, NAME:QUALIFIER, or a function ARN."
+        )
+    return FunctionRef(name, qualifier or "$LATEST")
+
+
+def parse_target(target: str) -> tuple[str, Path, str]:
+    """Parses ``NAME=path/to/file.py:attribute`` into its three parts."""
+    name, sep, location = target.partition("=")
+    file, colon, attribute = location.rpartition(":")
+    if not sep or not colon or not file.endswith(".py") or not attribute:
+        raise InvalidParameterError(
+            f"Invalid target {target!r}: write NAME=path/to/file.py:handler, "
+            "for example orders=examples/orders.py:handler."
+        )
+    if not _FUNCTION_NAME.fullmatch(name):
+        raise InvalidParameterError(f"Invalid function name {name!r}: use 1 to 64 letters, digits, '-' or '_'.")
+    return name, Path(file), attribute
+
+
+def load_handler(spec: FunctionSpec) -> Callable[..., Any]:
+    """Imports the function's file and returns its handler attribute."""
+    path = spec.file.resolve()
+    if not path.is_file():
+        raise FunctionLoadError(spec.name, f"the file {spec.file} does not exist.")
+    module_name = f"perdure_handler_{spec.name.replace('-', '_')}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise FunctionLoadError(spec.name, f"{spec.file} cannot be imported as a Python module.")
+    module = importlib.util.module_from_spec(module_spec)
+    # Handlers import their neighbours as Lambda would: the file's folder is on the path.
+    sys.path.insert(0, str(path.parent))
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[module_name]
+        raise FunctionLoadError(
+            spec.name, f"importing {spec.file} raised {type(error).__name__}: {error}"
+        ) from error
+    handler = getattr(module, spec.attribute, None)
+    if not callable(handler):
+        raise FunctionLoadError(
+            spec.name, f"{spec.file} has no function named {spec.attribute!r}; check the Handler setting."
+        )
+    return handler  # type: ignore[no-any-return]
+
+
+class Registry:
+    """Functions by name."""
+
+    def __init__(self, specs: Iterable[FunctionSpec] = ()) -> None:
+        self._specs: dict[str, FunctionSpec] = {}
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: FunctionSpec) -> None:
+        if spec.name in self._specs:
+            raise InvalidParameterError(
+                f"Function {spec.name!r} is registered twice ({self._specs[spec.name].target} and "
+                f"{spec.target}); give each function its own name."
+            )
+        self._specs[spec.name] = spec
+
+    def get(self, function_name: str) -> FunctionSpec:
+        """Returns the spec for a name, qualified name or ARN; raises FunctionNotFoundError."""
+        ref = parse_function_name(function_name)
+        spec = self._specs.get(ref.name)
+        if spec is None:
+            raise FunctionNotFoundError(function_name, list(self._specs))
+        return spec
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)

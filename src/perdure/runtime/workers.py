@@ -1,0 +1,222 @@
+"""Warm worker processes that run handlers, one invocation at a time each.
+
+A worker is started for one function (like a Lambda execution environment), imports its
+handler once, applies the function's memory limit to itself, and then serves invocations
+sent over a pipe, recording each outcome in the store itself. The parent kills a worker
+whose invocation runs past the function's timeout, and records the crash of one that dies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import multiprocessing.connection
+import resource
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from perdure.errors import FunctionLoadError, PerdureError
+from perdure.runtime import sdk_tuning
+from perdure.runtime.invoker import run_invocation
+from perdure.runtime.registry import FunctionSpec, Registry, load_handler
+from perdure.service.executions import DurableService, ServiceConfig
+from perdure.service.model import ErrorObject, Invocation
+from perdure.store import open_store
+
+# How long a new worker may take to import its handler before it counts as crashed.
+STARTUP_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker process needs to open its own connection to the service."""
+
+    db_url: str
+    blob_dir: Path | None = None
+    service_config: ServiceConfig = ServiceConfig()
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: if the server is killed, its workers go too instead of lingering.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSettings, spec: FunctionSpec) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if spec.memory_mb:
+        limit = spec.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    sdk_tuning.apply()
+    service = DurableService(open_store(settings.db_url, settings.blob_dir), settings.service_config)
+    try:
+        handler = load_handler(spec)
+    except FunctionLoadError as error:
+        conn.send(("load_error", error.message))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            invocation: Invocation = conn.recv()
+        except EOFError:
+            return
+        report = run_invocation(service, spec, handler, invocation)
+        if report.output is not None:
+            execution = service.complete_invocation(invocation, report.output)
+        else:
+            execution = service.fail_invocation(invocation, report.crash or ErrorObject(message="crashed"))
+        conn.send(("done", execution.status.value if execution else None))
+        if report.out_of_memory:
+            return
+
+
+class _Worker:
+    def __init__(self, settings: WorkerSettings, spec: FunctionSpec) -> None:
+        self.spec = spec
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process: BaseProcess = context.Process(
+            target=_worker_main, args=(child, settings, spec), name=f"perdure-worker-{spec.name}", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.ready = False
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def describe_exit(self) -> str:
+        self.process.join(5)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return f"the worker process was killed by signal {signal.Signals(-code).name}"
+        return f"the worker process exited with status {code}"
+
+
+class WorkerPool:
+    """Runs invocations on at most ``size`` warm worker processes."""
+
+    def __init__(
+        self,
+        service: DurableService,
+        registry: Registry,
+        settings: WorkerSettings,
+        size: int,
+        on_finished: Callable[[Invocation], None],
+    ) -> None:
+        self.service = service
+        self.registry = registry
+        self.settings = settings
+        self.size = size
+        self.on_finished = on_finished
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._busy: dict[str, tuple[_Worker, Invocation]] = {}
+        self._closed = False
+
+    def free_slots(self) -> int:
+        with self._lock:
+            return self.size - len(self._busy)
+
+    def running(self) -> list[Invocation]:
+        with self._lock:
+            return [invocation for _, invocation in self._busy.values()]
+
+    def submit(self, invocation: Invocation) -> None:
+        """Starts the invocation on a warm worker of its function (starting one if needed)."""
+        try:
+            spec = self.registry.get(invocation.function_name)
+        except PerdureError as error:
+            self.service.fail_invocation(invocation, ErrorObject(message=error.message, type=error.code))
+            self.on_finished(invocation)
+            return
+        with self._lock:
+            worker = self._take_idle(spec)
+            self._busy[invocation.execution_arn] = (worker, invocation)
+        threading.Thread(
+            target=self._run, args=(worker, invocation), name=f"perdure-invoke-{spec.name}", daemon=True
+        ).start()
+
+    def _take_idle(self, spec: FunctionSpec) -> _Worker:
+        for worker in self._idle:
+            if worker.spec == spec:
+                self._idle.remove(worker)
+                return worker
+        if len(self._idle) + len(self._busy) >= self.size and self._idle:
+            self._idle.pop(0).kill()
+        return _Worker(self.settings, spec)
+
+    def _run(self, worker: _Worker, invocation: Invocation) -> None:
+        keep = False
+        try:
+            keep = self._invoke(worker, invocation)
+        except Exception as error:  # noqa: BLE001 - a broken pipe or similar must not lose the invocation
+            self.service.fail_invocation(
+                invocation, ErrorObject(message=f"The worker failed: {error}", type="Runtime.WorkerError")
+            )
+        finally:
+            with self._lock:
+                self._busy.pop(invocation.execution_arn, None)
+                if keep and not self._closed:
+                    self._idle.append(worker)
+                else:
+                    worker.kill()
+            self.on_finished(invocation)
+
+    def _invoke(self, worker: _Worker, invocation: Invocation) -> bool:
+        """Runs one invocation; returns whether the worker is fit to be reused."""
+        if not worker.ready:
+            message = self._receive(worker, STARTUP_TIMEOUT_SECONDS)
+            if message is None or message[0] != "ready":
+                detail = message[1] if message else worker.describe_exit()
+                self.service.fail_invocation(
+                    invocation, ErrorObject(message=str(detail), type="Runtime.ImportModuleError")
+                )
+                return False
+            worker.ready = True
+        worker.conn.send(invocation)
+        timeout = worker.spec.timeout_seconds
+        message = self._receive(worker, timeout)
+        if message is not None:
+            return worker.process.is_alive()
+        if worker.process.is_alive():
+            worker.kill()
+            error = ErrorObject(
+                message=f"Task timed out after {timeout} seconds; it resumes from its last checkpoint.",
+                type="Sandbox.Timedout",
+            )
+        else:
+            error = ErrorObject(
+                message=f"The invocation crashed: {worker.describe_exit()}.", type="Runtime.ExitError"
+            )
+        self.service.fail_invocation(invocation, error)
+        return False
+
+    @staticmethod
+    def _receive(worker: _Worker, timeout: float) -> Any:
+        try:
+            if worker.conn.poll(timeout):
+                return worker.conn.recv()
+        except (EOFError, OSError):
+            pass
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers = self._idle + [w for w, _ in self._busy.values()]
+            self._idle = []
+        for worker in workers:
+            worker.kill()

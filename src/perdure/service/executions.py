@@ -1,0 +1,306 @@
+"""The durable execution service: every change to an execution goes through ``DurableService``."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from perdure.errors import (
+    ExecutionAlreadyExistsError,
+    ExecutionNotFoundError,
+    InvalidParameterError,
+    PayloadTooLargeError,
+)
+from perdure.service import callbacks, history, invocations, journal, timers, tokens
+from perdure.service.checkpoints import apply_batch, ids_touched
+from perdure.service.model import (
+    CheckpointResult,
+    ErrorObject,
+    Event,
+    Execution,
+    ExecutionStatus,
+    Invocation,
+    InvocationOutput,
+    Operation,
+    OperationUpdate,
+    Page,
+)
+from perdure.service.invocations import RetryPolicy
+from perdure.store.base import ExecutionPage, ExecutionQuery, Store, Transaction
+
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_PAGE_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Limits and identity of one service; the defaults follow Lambda's."""
+
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    max_payload_bytes: int = 6 * 1024 * 1024
+    invocation_retries: RetryPolicy = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    function_name: str
+    input_payload: str | None = None
+    execution_name: str | None = None
+    qualifier: str = "$LATEST"
+    timeout_seconds: int | None = None
+    retention_days: int | None = None
+
+
+@dataclass(frozen=True)
+class StartResult:
+    execution: Execution
+    created: bool
+
+
+def _check_size(what: str, text: str | None, limit: int) -> None:
+    if text is not None:
+        size = len(text.encode("utf-8"))
+        if size > limit:
+            raise PayloadTooLargeError(what, size, limit)
+
+
+class DurableService:
+    """Starts executions, applies checkpoints, fires timers, completes callbacks, answers reads.
+
+    ``clock`` returns the current time in epoch seconds; tests pass a clock they can move.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        config: ServiceConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.config = config or ServiceConfig()
+        self.clock = clock
+
+    # -- executions -----------------------------------------------------------------------
+
+    def function_arn(self, function_name: str, qualifier: str = "$LATEST") -> str:
+        return f"arn:aws:lambda:{self.config.region}:{self.config.account_id}:function:{function_name}:{qualifier}"
+
+    def start_execution(self, request: StartRequest) -> StartResult:
+        """Starts an execution, or returns the existing one of that name if its input is the same."""
+        _check_size("execution input", request.input_payload, self.config.max_payload_bytes)
+        name = request.execution_name or uuid.uuid4().hex
+        if not _NAME.fullmatch(name):
+            raise InvalidParameterError(
+                f"Invalid execution name {name!r}: use 1 to 64 letters, digits, '-' or '_'."
+            )
+        now = self.clock()
+        with self.store.transaction() as tx:
+            existing = tx.find_execution(request.function_name, name)
+            if existing is not None:
+                if existing.input_payload != request.input_payload:
+                    raise ExecutionAlreadyExistsError(request.function_name, name, existing.arn)
+                return StartResult(existing, created=False)
+            execution_id = uuid.uuid4().hex
+            arn = f"{self.function_arn(request.function_name, request.qualifier)}/durable-execution/{name}/{execution_id}"
+            op = journal.execution_operation(execution_id, name, request.input_payload, now)
+            execution = Execution(
+                id=execution_id,
+                arn=arn,
+                function_name=request.function_name,
+                qualifier=request.qualifier,
+                name=name,
+                status=ExecutionStatus.RUNNING,
+                start_time=now,
+                input_payload=request.input_payload,
+                timeout_seconds=request.timeout_seconds,
+                retention_days=request.retention_days,
+                ready_time=now,
+                version=1,
+                operation_count=1,
+            )
+            tx.insert_execution(execution)
+            tx.put_operations(execution_id, [op])
+            event = history.execution_started(op, now, request.timeout_seconds)
+            execution = journal.append_events(tx, execution, [event])
+            tx.update_execution(execution)
+            timers.arm_execution_timeout(tx, execution)
+        return StartResult(execution, created=True)
+
+    def _require(self, tx: Transaction, arn: str) -> Execution:
+        execution = tx.get_execution(arn)
+        if execution is None:
+            raise ExecutionNotFoundError(arn)
+        return execution
+
+    def get_execution(self, arn: str) -> Execution:
+        with self.store.transaction() as tx:
+            return self._require(tx, arn)
+
+    def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
+        try:
+            with self.store.transaction() as tx:
+                return tx.list_executions(query)
+        except ValueError as error:
+            raise InvalidParameterError(str(error)) from None
+
+    def stop_execution(self, arn: str, error: ErrorObject | None = None) -> Execution:
+        """Stops a running execution; stopping an ended one returns it unchanged."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            execution = self._require(tx, arn)
+            if execution.status.is_terminal:
+                return execution
+            error = error or ErrorObject(message="Execution stopped by user request.")
+            execution = journal.end_execution(tx, execution, ExecutionStatus.STOPPED, now, error=error)
+            tx.update_execution(execution.evolve(lease_owner=None, lease_expiry=None))
+            return execution
+
+    def get_history(
+        self, arn: str, marker: str | None = None, max_items: int = 100, reverse: bool = False
+    ) -> Page:
+        """Returns a page of history events; ``marker`` is the last event ID of the previous page."""
+        after = _parse_int_marker(marker)
+        limit = _clamp(max_items, 100)
+        with self.store.transaction() as tx:
+            execution = self._require(tx, arn)
+            events = tx.list_events(execution.id, after, limit + 1, reverse)
+        items: list[Event] = events[:limit]
+        next_marker = str(items[-1].event_id) if len(events) > limit else None
+        return Page(items, next_marker)
+
+    # -- the protocol (the SDK's service client) -----------------------------------------------
+
+    def get_state(self, arn: str, checkpoint_token: str, marker: str | None = None, max_items: int = _PAGE_LIMIT) -> Page:
+        """Returns a page of operations in the order they started, for the invocation holding the token."""
+        after = _parse_int_marker(marker)
+        limit = _clamp(max_items, 100)
+        with self.store.transaction() as tx:
+            execution = self._require(tx, arn)
+            tokens.verify(execution, checkpoint_token)
+            ops = tx.list_operations(execution.id, after, limit + 1)
+        items: list[Operation] = ops[:limit]
+        next_marker = str(items[-1].position) if len(ops) > limit else None
+        return Page(items, next_marker)
+
+    def checkpoint(
+        self,
+        arn: str,
+        checkpoint_token: str,
+        updates: list[OperationUpdate],
+        client_token: str | None = None,
+    ) -> CheckpointResult:
+        """Applies a batch of updates atomically and returns what changed since the token was issued."""
+        for update in updates:
+            _check_size(f"payload of operation {update.id!r}", update.payload, self.config.max_payload_bytes)
+        now = self.clock()
+        with self.store.transaction() as tx:
+            execution = self._require(tx, arn)
+            if client_token:
+                reply = tx.get_checkpoint_reply(execution.id, client_token)
+                if reply is not None:
+                    return self._replay_reply(tx, execution, reply)
+            claims = tokens.verify(execution, checkpoint_token)
+            existing = tx.get_operations(execution.id, ids_touched(updates))
+            version = execution.version + 1
+            outcome = apply_batch(arn, execution.id, existing, updates, execution.operation_count, version, now)
+            execution = journal.record(tx, execution.evolve(version=version), outcome)
+            changed = tx.operations_changed_since(execution.id, claims.version)
+            token: str | None
+            if outcome.ended is not None:
+                status, result, error = outcome.ended
+                execution = journal.end_execution(tx, execution, status, now, result=result, error=error)
+                token = None
+            else:
+                token = tokens.issue(execution)
+            tx.update_execution(execution)
+            if client_token:
+                reply_text = json.dumps({"token": token, "operations": [op.id for op in changed]})
+                tx.put_checkpoint_reply(execution.id, client_token, reply_text)
+        return CheckpointResult(token, changed)
+
+    def _replay_reply(self, tx: Transaction, execution: Execution, reply: str) -> CheckpointResult:
+        # A retried request gets the reply it would have had; the batch is not applied again.
+        stored = json.loads(reply)
+        ops = tx.get_operations(execution.id, stored["operations"])
+        return CheckpointResult(stored["token"], sorted(ops.values(), key=lambda op: op.position))
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def succeed_callback(self, callback_id: str, result: str | None) -> Execution:
+        _check_size("callback result", result, self.config.max_payload_bytes)
+        with self.store.transaction() as tx:
+            return callbacks.complete(tx, callback_id, self.clock(), result=result)
+
+    def fail_callback(self, callback_id: str, error: ErrorObject) -> Execution:
+        with self.store.transaction() as tx:
+            return callbacks.complete(tx, callback_id, self.clock(), error=error)
+
+    def heartbeat_callback(self, callback_id: str) -> None:
+        with self.store.transaction() as tx:
+            callbacks.heartbeat(tx, callback_id, self.clock())
+
+    # -- invocations (the runtime's side) --------------------------------------------------
+
+    def lease(self, owner: str, limit: int, lease_seconds: float) -> list[Invocation]:
+        """Fires due timers, then leases up to ``limit`` executions that are ready to run."""
+        self.fire_due_timers()
+        with self.store.transaction() as tx:
+            return invocations.lease(tx, self.clock(), owner, limit, lease_seconds, self.config.invocation_retries)
+
+    def renew_lease(self, invocation: Invocation, lease_seconds: float) -> bool:
+        with self.store.transaction() as tx:
+            return invocations.renew(tx, invocation, self.clock(), lease_seconds)
+
+    def complete_invocation(self, invocation: Invocation, output: InvocationOutput) -> Execution | None:
+        """Records the handler's output; returns None if another invocation took over meanwhile."""
+        _check_size("execution result", output.result, self.config.max_payload_bytes)
+        with self.store.transaction() as tx:
+            return invocations.complete(tx, invocation, output, self.clock(), self.config.invocation_retries)
+
+    def fail_invocation(self, invocation: Invocation, error: ErrorObject) -> Execution | None:
+        """Records a crashed, killed or timed-out invocation (retried with backoff, then failed)."""
+        with self.store.transaction() as tx:
+            return invocations.fail(tx, invocation, error, self.clock(), self.config.invocation_retries)
+
+    def expire_leases(self, is_dead: Callable[[str], bool]) -> None:
+        """Expires at once the leases of owners that ``is_dead`` says are gone."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            for owner in tx.lease_owners():
+                if is_dead(owner):
+                    tx.expire_leases(owner, now)
+
+    # -- time -----------------------------------------------------------------------------
+
+    def fire_due_timers(self, limit: int = 500) -> int:
+        """Applies every timer due now (up to ``limit``); returns how many fired."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            due = tx.due_timers(now, limit)
+            for timer in due:
+                timers.fire(tx, timer, now)
+        return len(due)
+
+    def next_wakeup(self) -> float | None:
+        """Returns when the next timer falls due or execution becomes ready or lease expires."""
+        with self.store.transaction() as tx:
+            return tx.next_wakeup()
+
+
+def _parse_int_marker(marker: str | None) -> int:
+    if not marker:
+        return 0
+    if not marker.isdigit():
+        raise InvalidParameterError(f"Invalid Marker {marker!r}: pass the NextMarker of a previous reply.")
+    return int(marker)
+
+
+def _clamp(max_items: int, default: int) -> int:
+    if max_items < 0 or max_items > _PAGE_LIMIT:
+        raise InvalidParameterError(f"MaxItems must be between 0 and {_PAGE_LIMIT}, not {max_items}.")
+    return max_items or default

@@ -1,0 +1,120 @@
+"""Builds history events in the shapes of GetDurableExecutionHistory (``Event`` and ``…Details``).
+
+Timestamps inside details are epoch seconds, which is how the JSON API encodes timestamps.
+"""
+
+from __future__ import annotations
+
+from perdure.service.model import ErrorObject, Event, Operation, Wire
+
+
+def _result(payload: str | None) -> Wire:
+    return {"Payload": payload} if payload is not None else {}
+
+
+def _error(error: ErrorObject | None) -> Wire:
+    return {"Payload": error.to_wire()} if error else {}
+
+
+def _event(event_type: str, op: Operation, now: float, details: Wire) -> Event:
+    return Event(
+        event_type=event_type,
+        timestamp=now,
+        operation_id=op.id,
+        parent_id=op.parent_id,
+        name=op.name,
+        sub_type=op.sub_type,
+        details=details,
+    )
+
+
+def execution_started(op: Operation, now: float, timeout_seconds: int | None) -> Event:
+    details: Wire = {"Input": _result(op.input_payload)}
+    if timeout_seconds:
+        details["ExecutionTimeout"] = timeout_seconds
+    return _event("ExecutionStarted", op, now, details)
+
+
+def execution_ended(status: str, op: Operation, now: float, result: str | None, error: ErrorObject | None) -> Event:
+    """``status`` is the execution's final status: SUCCEEDED, FAILED, TIMED_OUT or STOPPED."""
+    event_type = {
+        "SUCCEEDED": "ExecutionSucceeded",
+        "FAILED": "ExecutionFailed",
+        "TIMED_OUT": "ExecutionTimedOut",
+        "STOPPED": "ExecutionStopped",
+    }[status]
+    if status == "SUCCEEDED":
+        return _event(event_type, op, now, {"Result": _result(result)})
+    return _event(event_type, op, now, {"Error": _error(error)})
+
+
+def operation_started(op: Operation, now: float) -> Event:
+    if op.type.value == "WAIT":
+        duration = round((op.scheduled_end_time or now) - now)
+        return _event(
+            "WaitStarted",
+            op,
+            now,
+            {"Duration": duration, "ScheduledEndTimestamp": op.scheduled_end_time},
+        )
+    if op.type.value == "CALLBACK":
+        details: Wire = {"CallbackId": op.callback_id}
+        if op.callback_timeout_seconds:
+            details["Timeout"] = op.callback_timeout_seconds
+        if op.callback_heartbeat_timeout_seconds:
+            details["HeartbeatTimeout"] = op.callback_heartbeat_timeout_seconds
+        return _event("CallbackStarted", op, now, details)
+    kind = {"STEP": "Step", "CONTEXT": "Context"}[op.type.value]
+    return _event(f"{kind}Started", op, now, {})
+
+
+def step_retried(op: Operation, now: float, delay_seconds: int) -> Event:
+    """A failed attempt that will be retried: StepFailed with the next attempt's delay."""
+    details: Wire = {
+        "Error": _error(op.error),
+        "RetryDetails": {"CurrentAttempt": op.attempt, "NextAttemptDelaySeconds": delay_seconds},
+    }
+    return _event("StepFailed", op, now, details)
+
+
+def operation_ended(op: Operation, now: float) -> Event:
+    """The event for ``op`` having reached its terminal status."""
+    kind = {
+        "STEP": "Step",
+        "CONTEXT": "Context",
+        "WAIT": "Wait",
+        "CALLBACK": "Callback",
+        "CHAINED_INVOKE": "ChainedInvoke",
+    }[op.type.value]
+    outcome = {
+        "SUCCEEDED": "Succeeded",
+        "FAILED": "Failed",
+        "CANCELLED": "Cancelled",
+        "TIMED_OUT": "TimedOut",
+        "STOPPED": "Stopped",
+    }[op.status.value]
+    details: Wire
+    if op.type.value == "WAIT":
+        details = (
+            {"Duration": round((op.scheduled_end_time or now) - (op.start_time or now))}
+            if outcome == "Succeeded"
+            else {"Error": _error(op.error)}
+        )
+    elif outcome == "Succeeded":
+        details = {"Result": _result(op.result)}
+    else:
+        details = {"Error": _error(op.error)}
+    if op.type.value == "STEP":
+        details["RetryDetails"] = {"CurrentAttempt": op.attempt}
+    return _event(f"{kind}{outcome}", op, now, details)
+
+
+def invocation_completed(start: float, now: float, request_id: str, error: ErrorObject | None) -> Event:
+    details: Wire = {
+        "StartTimestamp": start,
+        "EndTimestamp": now,
+        "RequestId": request_id,
+    }
+    if error:
+        details["Error"] = _error(error)
+    return Event(event_type="InvocationCompleted", timestamp=now, details=details)

@@ -1,0 +1,159 @@
+"""The life of an invocation: lease a ready execution, then record how the handler ended.
+
+An execution is run by at most one invocation at a time. Leasing gives the invocation a fresh
+checkpoint token (fencing off any older one) and a lease that expires unless renewed, so an
+invocation whose worker died is noticed and retried from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from perdure.service import history, journal, tokens
+from perdure.service.model import (
+    ErrorObject,
+    Execution,
+    ExecutionStatus,
+    Invocation,
+    InvocationOutput,
+    InvocationStatus,
+)
+from perdure.store.base import Transaction
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often an invocation that crashes is retried before its execution fails."""
+
+    max_attempts: int = 3
+    base_delay_seconds: float = 1.0
+    max_delay_seconds: float = 60.0
+
+    def delay(self, failures: int) -> float:
+        return min(self.max_delay_seconds, self.base_delay_seconds * 2 ** max(0, failures - 1))
+
+
+LOST_INVOCATION = ErrorObject(
+    message="The invocation was lost: its worker stopped renewing the lease (it crashed or was killed).",
+    type="Runtime.InvocationLost",
+)
+
+
+def request_id(execution: Execution) -> str:
+    """The request ID of the execution's current invocation, as history reports it."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution.arn}#{execution.invocation}"))
+
+
+def lease(
+    tx: Transaction, now: float, owner: str, limit: int, lease_seconds: float, policy: RetryPolicy
+) -> list[Invocation]:
+    """Leases up to ``limit`` ready executions to ``owner``; an expired lease counts as a crash."""
+    leased: list[Invocation] = []
+    for execution in tx.ready_executions(now, limit):
+        if execution.lease_owner is not None:
+            execution = _record_failure(tx, execution, LOST_INVOCATION, now, policy)
+            if execution.status.is_terminal or execution.ready_time is None or execution.ready_time > now:
+                tx.update_execution(execution)
+                continue
+        execution = execution.evolve(
+            invocation=execution.invocation + 1,
+            invocation_secret=tokens.new_secret(),
+            invocation_start=now,
+            lease_owner=owner,
+            lease_expiry=now + lease_seconds,
+            ready_time=None,
+            woken_during_invocation=False,
+        )
+        tx.update_execution(execution)
+        leased.append(
+            Invocation(
+                execution_arn=execution.arn,
+                function_name=execution.function_name,
+                checkpoint_token=tokens.issue(execution),
+                invocation=execution.invocation,
+                lease_owner=owner,
+            )
+        )
+    return leased
+
+
+def renew(tx: Transaction, invocation: Invocation, now: float, lease_seconds: float) -> bool:
+    """Extends the lease; returns False if the invocation no longer holds the execution."""
+    execution = tx.get_execution(invocation.execution_arn)
+    if (
+        execution is None
+        or execution.status.is_terminal
+        or execution.lease_owner != invocation.lease_owner
+        or execution.invocation != invocation.invocation
+    ):
+        return False
+    tx.update_execution(execution.evolve(lease_expiry=now + lease_seconds))
+    return True
+
+
+def _held(tx: Transaction, invocation: Invocation) -> Execution | None:
+    execution = tx.get_execution(invocation.execution_arn)
+    if execution is None or execution.invocation != invocation.invocation or execution.lease_owner is None:
+        return None
+    return execution
+
+
+def _release(execution: Execution) -> Execution:
+    return execution.evolve(lease_owner=None, lease_expiry=None, woken_during_invocation=False)
+
+
+def _invocation_event(tx: Transaction, execution: Execution, now: float, error: ErrorObject | None) -> Execution:
+    event = history.invocation_completed(execution.invocation_start or now, now, request_id(execution), error)
+    return journal.append_events(tx, execution, [event])
+
+
+def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, now: float, policy: RetryPolicy) -> Execution | None:
+    """Records what the handler returned; returns None if the invocation had been superseded."""
+    execution = _held(tx, invocation)
+    if execution is None:
+        return None
+    if execution.status.is_terminal:
+        # The handler ended the execution through an EXECUTION checkpoint (a large result).
+        execution = _invocation_event(tx, execution, now, None)
+        tx.update_execution(_release(execution))
+        return execution
+    if output.status is InvocationStatus.PENDING and not (
+        execution.woken_during_invocation or tx.has_pending_work(execution.id)
+    ):
+        error = ErrorObject(
+            message="The handler returned PENDING but nothing is pending: no wait, retry or callback is open.",
+            type="InvalidParameterValueException",
+        )
+        return fail(tx, invocation, error, now, policy)
+    execution = _invocation_event(tx, execution, now, None).evolve(failed_invocations=0)
+    if output.status is InvocationStatus.SUCCEEDED:
+        execution = journal.end_execution(tx, execution, ExecutionStatus.SUCCEEDED, now, result=output.result)
+    elif output.status is InvocationStatus.FAILED:
+        execution = journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=output.error)
+    elif execution.woken_during_invocation:
+        execution = execution.evolve(ready_time=now)
+    tx.update_execution(_release(execution))
+    return execution
+
+
+def fail(tx: Transaction, invocation: Invocation, error: ErrorObject, now: float, policy: RetryPolicy) -> Execution | None:
+    """Records a crashed invocation: retried with backoff, or the execution fails with ``error``."""
+    execution = _held(tx, invocation)
+    if execution is None:
+        return None
+    if not execution.status.is_terminal:
+        execution = _record_failure(tx, execution, error, now, policy)
+    tx.update_execution(_release(execution))
+    return execution
+
+
+def _record_failure(
+    tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: RetryPolicy
+) -> Execution:
+    execution = _invocation_event(tx, execution, now, error)
+    failures = execution.failed_invocations + 1
+    execution = _release(execution).evolve(failed_invocations=failures)
+    if failures >= policy.max_attempts:
+        return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
+    return execution.evolve(ready_time=now + policy.delay(failures))

@@ -1,0 +1,387 @@
+"""The records the service works with: executions, operations, updates and history events.
+
+Field names follow the Lambda durable execution API (API version 2025-12-01); ``to_wire``
+methods produce its JSON shapes, with timestamps as ``datetime`` (the HTTP layer encodes them).
+Timestamps inside Perdure are seconds since the epoch, as floats.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+Wire = dict[str, Any]
+
+
+class ExecutionStatus(enum.StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not ExecutionStatus.RUNNING
+
+
+class OperationType(enum.StrEnum):
+    EXECUTION = "EXECUTION"
+    CONTEXT = "CONTEXT"
+    STEP = "STEP"
+    WAIT = "WAIT"
+    CALLBACK = "CALLBACK"
+    CHAINED_INVOKE = "CHAINED_INVOKE"
+
+
+class OperationStatus(enum.StrEnum):
+    STARTED = "STARTED"
+    PENDING = "PENDING"
+    READY = "READY"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (OperationStatus.STARTED, OperationStatus.PENDING, OperationStatus.READY)
+
+
+class OperationAction(enum.StrEnum):
+    START = "START"
+    SUCCEED = "SUCCEED"
+    FAIL = "FAIL"
+    RETRY = "RETRY"
+    CANCEL = "CANCEL"
+
+
+def to_datetime(seconds: float | None) -> datetime.datetime | None:
+    """Converts epoch seconds to an aware UTC datetime (``None`` stays ``None``)."""
+    if seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+
+
+@dataclass(frozen=True)
+class ErrorObject:
+    """An error as the protocol carries it (``ErrorMessage``, ``ErrorType``, ...)."""
+
+    message: str | None = None
+    type: str | None = None
+    data: str | None = None
+    stack_trace: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_wire(cls, wire: Wire | None) -> ErrorObject | None:
+        if not wire:
+            return None
+        trace = wire.get("StackTrace")
+        return cls(
+            message=wire.get("ErrorMessage"),
+            type=wire.get("ErrorType"),
+            data=wire.get("ErrorData"),
+            stack_trace=tuple(trace) if trace else None,
+        )
+
+    def to_wire(self) -> Wire:
+        wire: Wire = {}
+        if self.message is not None:
+            wire["ErrorMessage"] = self.message
+        if self.type is not None:
+            wire["ErrorType"] = self.type
+        if self.data is not None:
+            wire["ErrorData"] = self.data
+        if self.stack_trace is not None:
+            wire["StackTrace"] = list(self.stack_trace)
+        return wire
+
+
+@dataclass(frozen=True)
+class OperationUpdate:
+    """One entry of a checkpoint batch (``Updates`` of CheckpointDurableExecution)."""
+
+    id: str
+    type: OperationType
+    action: OperationAction
+    parent_id: str | None = None
+    name: str | None = None
+    sub_type: str | None = None
+    payload: str | None = None
+    error: ErrorObject | None = None
+    replay_children: bool = False
+    next_attempt_delay_seconds: int = 0
+    wait_seconds: int | None = None
+    callback_timeout_seconds: int = 0
+    callback_heartbeat_timeout_seconds: int = 0
+    invoke_function_name: str | None = None
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> OperationUpdate:
+        """Parses one update; raises ``KeyError``/``ValueError`` on a malformed entry."""
+        context = wire.get("ContextOptions") or {}
+        step = wire.get("StepOptions") or {}
+        wait = wire.get("WaitOptions") or {}
+        callback = wire.get("CallbackOptions") or {}
+        invoke = wire.get("ChainedInvokeOptions") or {}
+        return cls(
+            id=str(wire["Id"]),
+            type=OperationType(wire["Type"]),
+            action=OperationAction(wire["Action"]),
+            parent_id=wire.get("ParentId") or None,
+            name=wire.get("Name") or None,
+            sub_type=wire.get("SubType") or None,
+            payload=wire.get("Payload"),
+            error=ErrorObject.from_wire(wire.get("Error")),
+            replay_children=bool(context.get("ReplayChildren", False)),
+            next_attempt_delay_seconds=int(step.get("NextAttemptDelaySeconds", 0)),
+            wait_seconds=int(wait["WaitSeconds"]) if "WaitSeconds" in wait else None,
+            callback_timeout_seconds=int(callback.get("TimeoutSeconds", 0)),
+            callback_heartbeat_timeout_seconds=int(callback.get("HeartbeatTimeoutSeconds", 0)),
+            invoke_function_name=invoke.get("FunctionName"),
+        )
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The recorded state of one operation of an execution."""
+
+    id: str
+    type: OperationType
+    status: OperationStatus
+    position: int
+    parent_id: str | None = None
+    name: str | None = None
+    sub_type: str | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    input_payload: str | None = None
+    result: str | None = None
+    error: ErrorObject | None = None
+    attempt: int = 0
+    next_attempt_time: float | None = None
+    scheduled_end_time: float | None = None
+    callback_id: str | None = None
+    callback_timeout_seconds: int = 0
+    callback_heartbeat_timeout_seconds: int = 0
+    replay_children: bool = False
+    version: int = 0
+
+    def evolve(self, **changes: Any) -> Operation:
+        return replace(self, **changes)
+
+    def to_wire(self) -> Wire:
+        """Returns the ``Operation`` shape of GetDurableExecutionState and checkpoint replies."""
+        wire: Wire = {"Id": self.id, "Type": self.type.value, "Status": self.status.value}
+        if self.parent_id:
+            wire["ParentId"] = self.parent_id
+        if self.name:
+            wire["Name"] = self.name
+        if self.sub_type:
+            wire["SubType"] = self.sub_type
+        if self.start_time is not None:
+            wire["StartTimestamp"] = to_datetime(self.start_time)
+        if self.end_time is not None:
+            wire["EndTimestamp"] = to_datetime(self.end_time)
+        error = self.error.to_wire() if self.error else None
+        if self.type is OperationType.EXECUTION:
+            wire["ExecutionDetails"] = {"InputPayload": self.input_payload or ""}
+        elif self.type is OperationType.STEP:
+            step: Wire = {"Attempt": self.attempt}
+            if self.next_attempt_time is not None:
+                step["NextAttemptTimestamp"] = to_datetime(self.next_attempt_time)
+            if self.result is not None:
+                step["Result"] = self.result
+            if error:
+                step["Error"] = error
+            wire["StepDetails"] = step
+        elif self.type is OperationType.WAIT:
+            wire["WaitDetails"] = {"ScheduledEndTimestamp": to_datetime(self.scheduled_end_time)}
+        elif self.type is OperationType.CALLBACK:
+            callback: Wire = {"CallbackId": self.callback_id}
+            if self.result is not None:
+                callback["Result"] = self.result
+            if error:
+                callback["Error"] = error
+            wire["CallbackDetails"] = callback
+        elif self.type is OperationType.CONTEXT:
+            context: Wire = {}
+            if self.result is not None:
+                context["Result"] = self.result
+            if error:
+                context["Error"] = error
+            if self.replay_children:
+                context["ReplayChildren"] = True
+            wire["ContextDetails"] = context
+        elif self.type is OperationType.CHAINED_INVOKE:
+            invoke: Wire = {}
+            if self.result is not None:
+                invoke["Result"] = self.result
+            if error:
+                invoke["Error"] = error
+            wire["ChainedInvokeDetails"] = invoke
+        return wire
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One durable execution and the bookkeeping the scheduler needs for it."""
+
+    id: str
+    arn: str
+    function_name: str
+    qualifier: str
+    name: str
+    status: ExecutionStatus
+    start_time: float
+    input_payload: str | None = None
+    result: str | None = None
+    error: ErrorObject | None = None
+    end_time: float | None = None
+    timeout_seconds: int | None = None
+    retention_days: int | None = None
+    # Scheduling state: when it may next be invoked (None while suspended or running).
+    ready_time: float | None = None
+    lease_owner: str | None = None
+    lease_expiry: float | None = None
+    invocation: int = 0
+    invocation_secret: str = ""
+    invocation_start: float | None = None
+    failed_invocations: int = 0
+    woken_during_invocation: bool = False
+    version: int = 0
+    event_count: int = 0
+    operation_count: int = 0
+
+    def evolve(self, **changes: Any) -> Execution:
+        return replace(self, **changes)
+
+    @property
+    def function_arn(self) -> str:
+        return self.arn.split("/durable-execution/")[0]
+
+    def summary_wire(self) -> Wire:
+        """Returns the ``Execution`` entry of ListDurableExecutionsByFunction."""
+        wire: Wire = {
+            "DurableExecutionArn": self.arn,
+            "DurableExecutionName": self.name,
+            "FunctionArn": self.function_arn,
+            "Status": self.status.value,
+            "StartTimestamp": to_datetime(self.start_time),
+        }
+        if self.end_time is not None:
+            wire["EndTimestamp"] = to_datetime(self.end_time)
+        return wire
+
+    def to_wire(self) -> Wire:
+        """Returns the GetDurableExecution response body."""
+        wire = self.summary_wire()
+        wire["InputPayload"] = self.input_payload or ""
+        if self.result is not None:
+            wire["Result"] = self.result
+        if self.error is not None:
+            wire["Error"] = self.error.to_wire()
+        wire["Version"] = self.qualifier
+        return wire
+
+
+@dataclass(frozen=True)
+class Event:
+    """One history event, in the shape of GetDurableExecutionHistory's ``Events``."""
+
+    event_type: str
+    timestamp: float
+    operation_id: str | None = None
+    parent_id: str | None = None
+    name: str | None = None
+    sub_type: str | None = None
+    details: Wire = field(default_factory=dict)
+    event_id: int = 0
+
+    def to_wire(self, include_data: bool = True) -> Wire:
+        wire: Wire = {
+            "EventType": self.event_type,
+            "EventId": self.event_id,
+            "EventTimestamp": to_datetime(self.timestamp),
+        }
+        if self.sub_type:
+            wire["SubType"] = self.sub_type
+        if self.operation_id:
+            wire["Id"] = self.operation_id
+        if self.name:
+            wire["Name"] = self.name
+        if self.parent_id:
+            wire["ParentId"] = self.parent_id
+        details_key = f"{self.event_type}Details"
+        details = self.details if include_data else _without_payloads(self.details)
+        wire[details_key] = details
+        return wire
+
+
+def _without_payloads(details: Wire) -> Wire:
+    return {
+        key: ({k: v for k, v in value.items() if k != "Payload"} if isinstance(value, dict) else value)
+        for key, value in details.items()
+    }
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of results and the marker of the next page, if any."""
+
+    items: list[Any]
+    next_marker: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    """What a checkpoint returns: the next token (None once the execution ended) and changes."""
+
+    checkpoint_token: str | None
+    operations: list[Operation]
+    next_marker: str | None = None
+
+    def to_wire(self) -> Wire:
+        wire: Wire = {"NewExecutionState": {"Operations": [op.to_wire() for op in self.operations]}}
+        if self.next_marker:
+            wire["NewExecutionState"]["NextMarker"] = self.next_marker
+        if self.checkpoint_token is not None:
+            wire["CheckpointToken"] = self.checkpoint_token
+        return wire
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A lease on a ready execution: what a worker needs to run its handler once."""
+
+    execution_arn: str
+    function_name: str
+    checkpoint_token: str
+    invocation: int
+    lease_owner: str
+
+
+class InvocationStatus(enum.StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+
+
+@dataclass(frozen=True)
+class InvocationOutput:
+    """What a handler returned: ``{"Status": ..., "Result": ..., "Error": ...}``."""
+
+    status: InvocationStatus
+    result: str | None = None
+    error: ErrorObject | None = None
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> InvocationOutput:
+        return cls(
+            status=InvocationStatus(wire["Status"]),
+            result=wire.get("Result"),
+            error=ErrorObject.from_wire(wire.get("Error")),
+        )

@@ -1,0 +1,46 @@
+"""Checkpoint tokens: which invocation may write, and which changes it has already seen.
+
+A token is ``<invocation>.<version>.<secret>``. The invocation number and secret fence
+invocations: once a newer invocation leases the execution, older tokens are refused. The
+version is the execution's version when the token was issued, so a checkpoint reply can carry
+exactly the operations that changed since the caller last looked.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from perdure.errors import StaleCheckpointTokenError
+from perdure.service.model import Execution
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    invocation: int
+    version: int
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def issue(execution: Execution) -> str:
+    return f"{execution.invocation}.{execution.version}.{execution.invocation_secret}"
+
+
+def verify(execution: Execution, token: str) -> TokenClaims:
+    """Returns the token's claims if it belongs to the invocation holding the execution."""
+    parts = token.split(".", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise StaleCheckpointTokenError(execution.arn)
+    invocation, version, secret = int(parts[0]), int(parts[1]), parts[2]
+    if (
+        execution.status.is_terminal
+        or execution.lease_owner is None
+        or invocation != execution.invocation
+        or not hmac.compare_digest(secret, execution.invocation_secret)
+    ):
+        raise StaleCheckpointTokenError(execution.arn)
+    return TokenClaims(invocation, version)

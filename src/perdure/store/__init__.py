@@ -1,0 +1,24 @@
+"""Persistence: the store contract and its backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from perdure.errors import InvalidParameterError
+from perdure.store.base import Store
+
+DEFAULT_DB_URL = "sqlite:///.perdure/perdure.db"
+
+
+def open_store(url: str, blob_dir: Path | None = None) -> Store:
+    """Opens the store a URL names: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``."""
+    if url.startswith("sqlite:///"):
+        from perdure.store.sqlite import SQLiteStore
+
+        path = url.removeprefix("sqlite:///")
+        if not path:
+            raise InvalidParameterError(f"Invalid database URL {url!r}: name a file, as in {DEFAULT_DB_URL}.")
+        return SQLiteStore(Path(path), blob_dir=blob_dir)
+    raise InvalidParameterError(
+        f"Unsupported database URL {url!r}: use sqlite:///path/to/file.db (for example {DEFAULT_DB_URL})."
+    )

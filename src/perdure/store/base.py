@@ -1,0 +1,166 @@
+"""The storage contract: what the service needs from a database, and nothing more.
+
+A ``Store`` hands out transactions. Everything done through one ``Transaction`` becomes
+durable together when the ``with`` block exits normally, or not at all if it raises: that
+is the only atomicity the service relies on. Transactions are serialized (a writer waits for
+the one before it), so a read followed by a write inside one transaction never races.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from perdure.service.model import Event, Execution, ExecutionStatus, Operation
+
+
+class TimerKind(enum.StrEnum):
+    WAIT = "wait"
+    RETRY = "retry"
+    CALLBACK_TIMEOUT = "callback_timeout"
+    CALLBACK_HEARTBEAT = "callback_heartbeat"
+    EXECUTION_TIMEOUT = "execution_timeout"
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A durable timer; ``operation_id`` is empty for timers of the execution itself."""
+
+    execution_id: str
+    operation_id: str
+    kind: TimerKind
+    due_time: float
+
+
+@dataclass(frozen=True)
+class ExecutionQuery:
+    """Filters and paging for listing executions, newest first."""
+
+    function_name: str | None = None
+    statuses: tuple[ExecutionStatus, ...] = ()
+    name: str | None = None
+    started_after: float | None = None
+    started_before: float | None = None
+    marker: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    executions: list[Execution]
+    next_marker: str | None
+
+
+class Transaction(abc.ABC):
+    """Reads and writes inside one atomic transaction."""
+
+    @abc.abstractmethod
+    def insert_execution(self, execution: Execution) -> None:
+        """Adds a new execution; its ARN, and its (function, name) pair, are unique."""
+
+    @abc.abstractmethod
+    def update_execution(self, execution: Execution) -> None:
+        """Overwrites every field of an existing execution."""
+
+    @abc.abstractmethod
+    def get_execution(self, arn: str) -> Execution | None: ...
+
+    @abc.abstractmethod
+    def get_execution_by_id(self, execution_id: str) -> Execution | None: ...
+
+    @abc.abstractmethod
+    def find_execution(self, function_name: str, name: str) -> Execution | None:
+        """Returns the execution of ``function_name`` with this name, if any."""
+
+    @abc.abstractmethod
+    def list_executions(self, query: ExecutionQuery) -> ExecutionPage: ...
+
+    @abc.abstractmethod
+    def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
+        """Returns the operations with these IDs that exist, by ID."""
+
+    @abc.abstractmethod
+    def list_operations(self, execution_id: str, after_position: int, limit: int) -> list[Operation]:
+        """Returns operations in the order they were first recorded, after a position."""
+
+    @abc.abstractmethod
+    def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
+        """Returns the operations whose ``version`` is greater than ``version``."""
+
+    @abc.abstractmethod
+    def put_operations(self, execution_id: str, operations: Iterable[Operation]) -> None:
+        """Inserts or overwrites operations (keyed by execution and operation ID)."""
+
+    @abc.abstractmethod
+    def find_callback(self, callback_id: str) -> tuple[str, str] | None:
+        """Returns ``(execution_id, operation_id)`` of the callback with this ID."""
+
+    @abc.abstractmethod
+    def append_events(self, execution_id: str, events: Iterable[Event]) -> None:
+        """Appends history events; their ``event_id``s are already assigned."""
+
+    @abc.abstractmethod
+    def list_events(self, execution_id: str, after_id: int, limit: int, reverse: bool) -> list[Event]:
+        """Returns events in ``event_id`` order (descending when ``reverse``) past ``after_id``."""
+
+    @abc.abstractmethod
+    def set_timer(self, timer: Timer) -> None:
+        """Creates or moves the timer of this (execution, operation, kind)."""
+
+    @abc.abstractmethod
+    def delete_timers(self, execution_id: str, operation_id: str | None = None) -> None:
+        """Deletes the timers of one operation, or of the whole execution when ``None``."""
+
+    @abc.abstractmethod
+    def delete_timer(self, timer: Timer) -> None: ...
+
+    @abc.abstractmethod
+    def due_timers(self, now: float, limit: int) -> list[Timer]:
+        """Returns timers due at ``now`` or earlier, earliest first."""
+
+    @abc.abstractmethod
+    def has_pending_work(self, execution_id: str) -> bool:
+        """Whether the execution has a timer or a callback still open (something to wait for)."""
+
+    @abc.abstractmethod
+    def lease_owners(self) -> list[str]:
+        """Returns the distinct owners holding leases now."""
+
+    @abc.abstractmethod
+    def expire_leases(self, owner: str, now: float) -> None:
+        """Makes every lease held by ``owner`` expire at ``now``."""
+
+    @abc.abstractmethod
+    def ready_executions(self, now: float, limit: int) -> list[Execution]:
+        """Returns running executions that are ready and not leased (or whose lease expired)."""
+
+    @abc.abstractmethod
+    def next_wakeup(self) -> float | None:
+        """Returns the earliest time at which a timer falls due or an execution becomes ready."""
+
+    @abc.abstractmethod
+    def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:
+        """Returns the stored reply (JSON) of a checkpoint sent with this ``ClientToken``."""
+
+    @abc.abstractmethod
+    def put_checkpoint_reply(self, execution_id: str, client_token: str, reply: str) -> None: ...
+
+
+class Store(abc.ABC):
+    """A database of executions: opens transactions."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """Opens a transaction that commits when the block exits normally."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    """Splits ``items`` into lists of at most ``size`` (for bounded ``IN (...)`` queries)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
