@@ -13,11 +13,9 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
 
 from perdure.runtime.workers import WorkerPool
 from perdure.service.executions import DurableService
-from perdure.service.model import Invocation
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +48,7 @@ def owner_is_dead(owner: str) -> bool:
 class Scheduler:
     """Runs the lease loop in a background thread."""
 
-    def __init__(
-        self,
-        service: DurableService,
-        pool: WorkerPool,
-        owner: str,
-        on_finished: Callable[[Invocation], None] | None = None,
-    ) -> None:
+    def __init__(self, service: DurableService, pool: WorkerPool, owner: str) -> None:
         self.service = service
         self.pool = pool
         self.owner = owner
@@ -64,7 +56,6 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="perdure-scheduler", daemon=True)
         self._last_renewal = 0.0
-        self.on_finished = on_finished
 
     def start(self) -> None:
         self.service.expire_leases(owner_is_dead)
@@ -78,12 +69,6 @@ class Scheduler:
         self._stop.set()
         self._wake.set()
         self._thread.join(10)
-
-    def invocation_finished(self, invocation: Invocation) -> None:
-        """Called by the pool when an invocation ends."""
-        if self.on_finished is not None:
-            self.on_finished(invocation)
-        self.poke()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

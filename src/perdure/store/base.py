@@ -37,7 +37,7 @@ class Timer:
 
 @dataclass(frozen=True)
 class ExecutionQuery:
-    """Filters and paging for listing executions, newest first."""
+    """Filters and paging for listing executions, newest first unless ``oldest_first``."""
 
     function_name: str | None = None
     statuses: tuple[ExecutionStatus, ...] = ()
@@ -46,6 +46,7 @@ class ExecutionQuery:
     started_before: float | None = None
     marker: str | None = None
     limit: int = 50
+    oldest_first: bool = False
 
 
 @dataclass(frozen=True)

@@ -265,13 +265,14 @@ class _SQLiteTransaction(Transaction):
         if query.started_before is not None:
             clauses.append("start_time < ?")
             params.append(query.started_before)
+        before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
         if query.marker:
             start_time, execution_id = _decode_marker(query.marker)
-            clauses.append("(start_time < ? OR (start_time = ? AND id < ?))")
+            clauses.append(f"(start_time {before} ? OR (start_time = ? AND id {before} ?))")
             params.extend([start_time, start_time, execution_id])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._conn.execute(
-            f"SELECT * FROM executions {where} ORDER BY start_time DESC, id DESC LIMIT ?",
+            f"SELECT * FROM executions {where} ORDER BY start_time {order}, id {order} LIMIT ?",
             [*params, query.limit + 1],
         ).fetchall()
         executions = [self._execution_from_row(r) for r in rows[: query.limit]]

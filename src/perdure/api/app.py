@@ -1,0 +1,50 @@
+"""The ASGI application: the Lambda-compatible API, a health check, and the runtime's lifespan."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from perdure.api.http import Route, Router, json_response
+from perdure.api.lambda_routes import LambdaRoutes
+from perdure.api.waiting import CompletionWaiter
+from perdure.runtime.registry import Registry
+from perdure.runtime.runner import Runtime
+from perdure.service.executions import DurableService
+
+
+async def _health(request: Request, params: dict[str, str]) -> Response:
+    return json_response({"status": "ok"})
+
+
+class PerdureApp:
+    """Serves the API; starts the runtime (if any) with the server and stops it after."""
+
+    def __init__(self, service: DurableService, registry: Registry, runtime: Runtime | None = None) -> None:
+        self.service = service
+        self.runtime = runtime
+        self.waiter = CompletionWaiter(service, runtime.poke if runtime else None)
+        if runtime is not None:
+            runtime.add_listener(self.waiter.invocation_finished)
+        routes = LambdaRoutes(service, registry, self.waiter).routes()
+        self.router = Router([Route("GET", "/health", _health), *routes])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            await self.router(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.runtime is not None:
+                    self.runtime.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.runtime is not None:
+                    self.runtime.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

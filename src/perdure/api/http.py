@@ -1,0 +1,119 @@
+"""HTTP plumbing for the Lambda-compatible API: a route table over raw paths, JSON and errors.
+
+Paths are matched on the *raw* path, split on ``/`` before percent-decoding each segment:
+an execution ARN or callback ID arrives with its own slashes encoded as ``%2F`` (boto3 does
+this), and decoding first would split it into several segments.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from perdure.errors import PerdureError
+
+Endpoint = Callable[[Request, dict[str, str]], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """``method`` and a path template such as ``/2025-12-01/durable-executions/{arn}/history``."""
+
+    method: str
+    path: str
+    endpoint: Endpoint
+
+    def match(self, method: str, segments: list[str]) -> dict[str, str] | None:
+        template = self.path.strip("/").split("/")
+        if method != self.method or len(template) != len(segments):
+            return None
+        params: dict[str, str] = {}
+        for expected, actual in zip(template, segments, strict=True):
+            if expected.startswith("{") and expected.endswith("}"):
+                params[expected[1:-1]] = unquote(actual)
+            elif expected != unquote(actual):
+                return None
+        return params
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Serializes ``body`` with timestamps as epoch seconds, as the Lambda JSON API does."""
+    return Response(
+        json.dumps(body, default=_encode), status_code=status, headers=headers, media_type="application/json"
+    )
+
+
+def error_response(code: str, message: str, status: int) -> Response:
+    """Lambda's error shape: boto3 reads the code from ``x-amzn-ErrorType`` and the message from the body."""
+    return json_response(
+        {"Type": "User" if status < 500 else "Service", "message": message, "Message": message},
+        status=status,
+        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+class BadRequest(PerdureError):
+    """A request body or query that cannot be parsed."""
+
+    code = "InvalidRequestContentException"
+    status = 400
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """Parses the body as a JSON object (an empty body is ``{}``)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"Could not parse the request body as JSON: {error}. Send a JSON object.") from None
+    if not isinstance(body, dict):
+        raise BadRequest(f"The request body must be a JSON object, not {type(body).__name__}.")
+    return body
+
+
+class Router:
+    """An ASGI app that dispatches to the first route matching method and raw path."""
+
+    def __init__(self, routes: list[Route], fallback: Endpoint | None = None) -> None:
+        self.routes = routes
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        segments = raw_path.decode("latin-1").split("?", 1)[0].strip("/").split("/")
+        response = await self._dispatch(request, segments)
+        await response(scope, receive, send)
+
+    async def _dispatch(self, request: Request, segments: list[str]) -> Response:
+        for route in self.routes:
+            params = route.match(request.method, segments)
+            if params is not None:
+                try:
+                    return await route.endpoint(request, params)
+                except PerdureError as error:
+                    return error_response(error.code, error.message, error.status)
+        return error_response(
+            "ResourceNotFoundException",
+            f"No route for {request.method} {request.url.path}. See the Lambda API reference for its routes.",
+            404,
+        )

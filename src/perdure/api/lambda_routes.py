@@ -1,0 +1,283 @@
+"""The Lambda-compatible routes that boto3's ``lambda`` client calls (API versions 2015-03-31 and 2025-12-01)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from perdure.api.http import BadRequest, Route, json_body, json_response
+from perdure.api.waiting import CompletionWaiter
+from perdure.errors import InvalidParameterError, PayloadTooLargeError
+from perdure.runtime.registry import Registry, parse_function_name
+from perdure.service.executions import DurableService, StartRequest
+from perdure.service.model import ErrorObject, Execution, ExecutionStatus, OperationUpdate
+from perdure.store.base import ExecutionQuery
+
+
+def _flag(request: Request, name: str, default: bool) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false"):
+        raise InvalidParameterError(f"{name} must be true or false, not {value!r}.")
+    return value.lower() == "true"
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidParameterError(f"{name} must be an integer, not {value!r}.") from None
+
+
+def _time(request: Request, name: str) -> float | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            raise InvalidParameterError(f"{name} must be an ISO-8601 time, not {value!r}.") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
+
+
+def _error_object(body: dict[str, Any]) -> ErrorObject:
+    error = ErrorObject.from_wire(body)
+    return error or ErrorObject()
+
+
+def _without_data(wire: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in wire.items() if k not in ("InputPayload", "Result")}
+
+
+@dataclass
+class LambdaRoutes:
+    """Endpoints over one service, registry and completion waiter."""
+
+    service: DurableService
+    registry: Registry
+    waiter: CompletionWaiter
+
+    def routes(self) -> list[Route]:
+        executions = "/2025-12-01/durable-executions/{arn}"
+        callbacks = "/2025-12-01/durable-execution-callbacks/{callback_id}"
+        return [
+            Route("GET", "/2015-03-31/functions", self.list_functions),
+            Route("POST", "/2015-03-31/functions/{function}/invocations", self.invoke),
+            Route("GET", executions, self.get_execution),
+            Route("GET", f"{executions}/history", self.get_history),
+            Route("GET", f"{executions}/state", self.get_state),
+            Route("POST", f"{executions}/checkpoint", self.checkpoint),
+            Route("POST", f"{executions}/stop", self.stop),
+            Route("GET", "/2025-12-01/functions/{function}/durable-executions", self.list_executions),
+            Route("POST", f"{callbacks}/succeed", self.callback_succeed),
+            Route("POST", f"{callbacks}/fail", self.callback_fail),
+            Route("POST", f"{callbacks}/heartbeat", self.callback_heartbeat),
+        ]
+
+    async def _payload(self, request: Request, what: str) -> str | None:
+        limit = self.service.config.max_payload_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLargeError(what, int(declared), limit)
+        raw = await request.body()
+        if len(raw) > limit:
+            raise PayloadTooLargeError(what, len(raw), limit)
+        if not raw:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"The {what} is not valid UTF-8 text; send JSON.") from None
+
+    async def invoke(self, request: Request, params: dict[str, str]) -> Response:
+        ref = parse_function_name(params["function"])
+        qualifier = request.query_params.get("Qualifier", ref.qualifier)
+        spec = self.registry.get(ref.name)
+        invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type not in ("RequestResponse", "Event", "DryRun"):
+            raise InvalidParameterError(
+                f"X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, not {invocation_type!r}."
+            )
+        payload = await self._payload(request, "invocation payload")
+        if payload is not None:
+            try:
+                json.loads(payload)
+            except ValueError as error:
+                raise BadRequest(f"Could not parse the payload as JSON: {error}. Send a JSON document.") from None
+        if invocation_type == "DryRun":
+            return Response(status_code=204)
+        result = await run_in_threadpool(
+            self.service.start_execution,
+            StartRequest(
+                function_name=spec.name,
+                input_payload=payload,
+                execution_name=request.headers.get("x-amz-durable-execution-name"),
+                qualifier=qualifier,
+                timeout_seconds=spec.execution_timeout_seconds,
+                retention_days=spec.retention_days,
+            ),
+        )
+        self.waiter.started()
+        execution = result.execution
+        headers = {"X-Amz-Durable-Execution-Arn": execution.arn, "X-Amz-Executed-Version": qualifier}
+        if invocation_type == "Event":
+            return Response(status_code=202, headers=headers)
+        execution = await self.waiter.wait(execution.arn, spec.timeout_seconds)
+        return _sync_reply(execution, headers)
+
+    async def list_functions(self, request: Request, params: dict[str, str]) -> Response:
+        functions = []
+        for spec in self.registry:
+            entry: dict[str, Any] = {
+                "FunctionName": spec.name,
+                "FunctionArn": self.service.function_arn(spec.name).rsplit(":", 1)[0],
+                "Handler": spec.target,
+                "Timeout": spec.timeout_seconds,
+                "DurableConfig": {},
+            }
+            if spec.memory_mb:
+                entry["MemorySize"] = spec.memory_mb
+            if spec.execution_timeout_seconds:
+                entry["DurableConfig"]["ExecutionTimeout"] = spec.execution_timeout_seconds
+            if spec.retention_days:
+                entry["DurableConfig"]["RetentionPeriodInDays"] = spec.retention_days
+            functions.append(entry)
+        return json_response({"Functions": functions})
+
+    async def get_execution(self, request: Request, params: dict[str, str]) -> Response:
+        execution = await run_in_threadpool(self.service.get_execution, params["arn"])
+        wire = execution.to_wire()
+        include = _flag(request, "IncludeExecutionData", True)
+        body = wire if include else _without_data(wire)
+        return json_response({**body, "ExecutionDataIncluded": include})
+
+    async def get_history(self, request: Request, params: dict[str, str]) -> Response:
+        include = _flag(request, "IncludeExecutionData", True)
+        page = await run_in_threadpool(
+            self.service.get_history,
+            params["arn"],
+            request.query_params.get("Marker"),
+            _int(request, "MaxItems", 100),
+            _flag(request, "ReverseOrder", False),
+        )
+        body: dict[str, Any] = {"Events": [event.to_wire(include) for event in page.items]}
+        if page.next_marker:
+            body["NextMarker"] = page.next_marker
+        return json_response(body)
+
+    async def get_state(self, request: Request, params: dict[str, str]) -> Response:
+        token = request.query_params.get("CheckpointToken")
+        if not token:
+            raise InvalidParameterError("CheckpointToken is required: pass the token of your invocation.")
+        page = await run_in_threadpool(
+            self.service.get_state,
+            params["arn"],
+            token,
+            request.query_params.get("Marker"),
+            _int(request, "MaxItems", 100),
+        )
+        body: dict[str, Any] = {"Operations": [op.to_wire() for op in page.items]}
+        if page.next_marker:
+            body["NextMarker"] = page.next_marker
+        return json_response(body)
+
+    async def checkpoint(self, request: Request, params: dict[str, str]) -> Response:
+        body = await json_body(request)
+        token = body.get("CheckpointToken")
+        if not isinstance(token, str) or not token:
+            raise InvalidParameterError("CheckpointToken is required: pass the token of your invocation.")
+        raw_updates = body.get("Updates") or []
+        if not isinstance(raw_updates, list):
+            raise InvalidParameterError("Updates must be a list of OperationUpdate objects.")
+        try:
+            updates = [OperationUpdate.from_wire(update) for update in raw_updates]
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
+            raise InvalidParameterError(
+                f"Malformed OperationUpdate ({type(error).__name__}: {error}); each needs Id, Type and Action."
+            ) from None
+        result = await run_in_threadpool(
+            self.service.checkpoint, params["arn"], token, updates, body.get("ClientToken")
+        )
+        return json_response(result.to_wire())
+
+    async def stop(self, request: Request, params: dict[str, str]) -> Response:
+        body = await json_body(request)
+        error = ErrorObject.from_wire(body)
+        execution = await run_in_threadpool(self.service.stop_execution, params["arn"], error)
+        self.waiter.notify(execution.arn)
+        return json_response({"StopTimestamp": execution.end_time})
+
+    async def list_executions(self, request: Request, params: dict[str, str]) -> Response:
+        ref = parse_function_name(params["function"])
+        self.registry.get(ref.name)
+        try:
+            statuses = tuple(ExecutionStatus(s) for s in request.query_params.getlist("Statuses"))
+        except ValueError:
+            raise InvalidParameterError(
+                f"Statuses must be among {', '.join(s.value for s in ExecutionStatus)}."
+            ) from None
+        max_items = _int(request, "MaxItems", 100)
+        if not 0 <= max_items <= 1000:
+            raise InvalidParameterError(f"MaxItems must be between 0 and 1000, not {max_items}.")
+        query = ExecutionQuery(
+            function_name=ref.name,
+            statuses=statuses,
+            name=request.query_params.get("DurableExecutionName"),
+            started_after=_time(request, "StartedAfter"),
+            started_before=_time(request, "StartedBefore"),
+            marker=request.query_params.get("Marker"),
+            limit=max_items or 100,
+            oldest_first=_flag(request, "ReverseOrder", False),
+        )
+        page = await run_in_threadpool(self.service.list_executions, query)
+        body: dict[str, Any] = {"DurableExecutions": [e.summary_wire() for e in page.executions]}
+        if page.next_marker:
+            body["NextMarker"] = page.next_marker
+        return json_response(body)
+
+    async def callback_succeed(self, request: Request, params: dict[str, str]) -> Response:
+        result = await self._payload(request, "callback result")
+        execution = await run_in_threadpool(self.service.succeed_callback, params["callback_id"], result)
+        self.waiter.woke(execution)
+        return json_response({})
+
+    async def callback_fail(self, request: Request, params: dict[str, str]) -> Response:
+        error = _error_object(await json_body(request))
+        execution = await run_in_threadpool(self.service.fail_callback, params["callback_id"], error)
+        self.waiter.woke(execution)
+        return json_response({})
+
+    async def callback_heartbeat(self, request: Request, params: dict[str, str]) -> Response:
+        await run_in_threadpool(self.service.heartbeat_callback, params["callback_id"])
+        return json_response({})
+
+
+def _sync_reply(execution: Execution, headers: dict[str, str]) -> Response:
+    if execution.status is ExecutionStatus.SUCCEEDED:
+        return Response(execution.result or "null", status_code=200, headers=headers, media_type="application/json")
+    if execution.status is ExecutionStatus.RUNNING:
+        body = {"DurableExecutionArn": execution.arn, "Status": execution.status.value}
+        return json_response(body, headers=headers)
+    error = execution.error or ErrorObject()
+    body = {
+        "errorMessage": error.message or f"The execution ended with status {execution.status.value}.",
+        "errorType": error.type or execution.status.value,
+    }
+    if error.stack_trace:
+        body["stackTrace"] = list(error.stack_trace)
+    return json_response(body, headers={**headers, "X-Amz-Function-Error": "Unhandled"})

@@ -1,0 +1,72 @@
+"""Waiting, in the event loop, for an execution to end (a RequestResponse invoke)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+
+from perdure.service.executions import DurableService
+from perdure.service.model import Execution, Invocation
+
+# Some endings reach no listener (an execution timeout fired by a timer, a stop sent to another
+# server sharing the database), so a waiter also looks at the store this often.
+POLL_SECONDS = 0.5
+
+
+class CompletionWaiter:
+    """Wakes coroutines waiting on an execution when an invocation of it ends."""
+
+    def __init__(self, service: DurableService, poke_runtime: Callable[[], None] | None = None) -> None:
+        self.service = service
+        self._poke = poke_runtime
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
+
+    def started(self) -> None:
+        """Tells the runtime that an execution is ready to run."""
+        if self._poke is not None:
+            self._poke()
+
+    def woke(self, execution: Execution) -> None:
+        """Tells the runtime that a callback made an execution ready again."""
+        self.started()
+        self.notify(execution.arn)
+
+    def invocation_finished(self, invocation: Invocation) -> None:
+        """Runtime listener; called from worker threads."""
+        self.notify(invocation.execution_arn)
+
+    def notify(self, arn: str) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._set, arn)
+
+    def _set(self, arn: str) -> None:
+        for event in self._waiting.get(arn, ()):
+            event.set()
+
+    async def wait(self, arn: str, timeout: float) -> Execution:
+        """Returns the execution once it has ended, or as it is after ``timeout`` seconds."""
+        self._loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + timeout
+        event = asyncio.Event()
+        self._waiting[arn].add(event)
+        try:
+            while True:
+                event.clear()
+                execution = await run_in_threadpool(self.service.get_execution, arn)
+                remaining = deadline - time.monotonic()
+                if execution.status.is_terminal or remaining <= 0:
+                    return execution
+                try:
+                    await asyncio.wait_for(event.wait(), min(POLL_SECONDS, remaining))
+                except TimeoutError:
+                    pass
+        finally:
+            self._waiting[arn].discard(event)
+            if not self._waiting[arn]:
+                del self._waiting[arn]

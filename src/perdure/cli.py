@@ -1,0 +1,243 @@
+"""The ``perdure`` command: serve functions, start executions, inspect them, complete callbacks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from perdure.client import Client
+from perdure.errors import PerdureError
+from perdure.store import DEFAULT_DB_URL
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def _print(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+def _fail(error: PerdureError) -> None:
+    click.echo(f"Error: {error.message}", err=True)
+    sys.exit(1)
+
+
+def endpoint_option(function: F) -> F:
+    return click.option(
+        "--endpoint",
+        envvar="PERDURE_ENDPOINT",
+        default="http://127.0.0.1:8500",
+        show_default=True,
+        help="The Perdure server to talk to (or set PERDURE_ENDPOINT).",
+    )(function)
+
+
+def _json_argument(value: str | None, option: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not valid JSON ({error}). Quote it, as in '{{\"id\": 1}}'.", param_hint=option) from None
+
+
+def _decoded(execution: dict[str, Any]) -> dict[str, Any]:
+    """The execution as the CLI prints it: ``Result`` decoded from its JSON text."""
+    shown = dict(execution)
+    if isinstance(shown.get("Result"), str):
+        try:
+            shown["Result"] = json.loads(shown["Result"])
+        except ValueError:
+            pass
+    return shown
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="perdure")
+def main() -> None:
+    """Perdure: self-hosted durable functions for Python."""
+
+
+@main.command()
+@click.argument("targets", nargs=-1)
+@click.option("--template", "template", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A SAM/CloudFormation template whose durable functions to serve.")
+@click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8500, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int) -> None:
+    """Serve functions over the Lambda-compatible HTTP API and run their executions.
+
+    Each TARGET is NAME=path/to/file.py:handler, naming a handler written with
+    aws-durable-execution-sdk-python.
+    """
+    import uvicorn
+
+    from perdure.api.app import PerdureApp
+    from perdure.runtime.registry import Registry
+    from perdure.runtime.runner import Runtime
+    from perdure.runtime.workers import WorkerSettings
+    from perdure.service.executions import DurableService
+    from perdure.store import open_store
+
+    try:
+        registry = _registry(targets, template)
+        service = DurableService(open_store(db))
+    except PerdureError as error:
+        _fail(error)
+    if not len(registry):
+        raise click.UsageError("Nothing to serve: name at least one TARGET or a --template.")
+    runtime = Runtime(service, registry, WorkerSettings(db, service_config=service.config), workers)
+    app = PerdureApp(service, registry, runtime)
+    names = ", ".join(spec.name for spec in registry)
+    click.echo(f"Perdure serving {names} on http://{host}:{port} (database {db}, {workers} workers)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _registry(targets: tuple[str, ...], template: Path | None) -> Any:
+    from perdure.runtime.registry import FunctionSpec, Registry, parse_target
+
+    registry = Registry()
+    for target in targets:
+        if "=" not in target:
+            raise PerdureError(
+                f"Cannot serve {target!r}: write NAME=path/to/file.py:handler for an AWS-SDK handler."
+            )
+        name, file, attribute = parse_target(target)
+        registry.add(FunctionSpec(name, file.resolve(), attribute))
+    if template is not None:
+        from perdure.runtime.template import load_template
+
+        loaded = load_template(template)
+        for reason in loaded.skipped:
+            click.echo(f"Skipped: {reason}", err=True)
+        for spec in loaded.functions:
+            registry.add(spec)
+    return registry
+
+
+@main.command()
+@click.argument("function")
+@click.option("--payload", help="The execution input, as JSON.")
+@click.option("--async", "run_async", is_flag=True, help="Return at once instead of waiting for the end.")
+@click.option("--name", help="Execution name: starting the same name again returns the same execution.")
+@endpoint_option
+def invoke(function: str, payload: str | None, run_async: bool, name: str | None, endpoint: str) -> None:
+    """Start an execution of FUNCTION and print it as JSON."""
+    value = _json_argument(payload, "--payload")
+    try:
+        with Client(endpoint) as client:
+            execution = client.invoke(function, value, wait=not run_async, name=name)
+    except PerdureError as error:
+        _fail(error)
+    _print(_decoded(execution))
+
+
+@main.group()
+def executions() -> None:
+    """List, inspect and stop executions."""
+
+
+@executions.command("list")
+@click.option("--function", help="Only executions of this function.")
+@click.option("--status", type=click.Choice(["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"]))
+@endpoint_option
+def list_executions(function: str | None, status: str | None, endpoint: str) -> None:
+    """List executions, newest first."""
+    try:
+        with Client(endpoint) as client:
+            _print(client.list_executions(function, status))
+    except PerdureError as error:
+        _fail(error)
+
+
+@executions.command("get")
+@click.argument("arn")
+@endpoint_option
+def get_execution(arn: str, endpoint: str) -> None:
+    """Show one execution."""
+    try:
+        with Client(endpoint) as client:
+            _print(_decoded(client.get_execution(arn)))
+    except PerdureError as error:
+        _fail(error)
+
+
+@executions.command("history")
+@click.argument("arn")
+@endpoint_option
+def history(arn: str, endpoint: str) -> None:
+    """Show an execution's history events, oldest first."""
+    try:
+        with Client(endpoint) as client:
+            _print(client.history(arn))
+    except PerdureError as error:
+        _fail(error)
+
+
+@executions.command("stop")
+@click.argument("arn")
+@click.option("--error-type", help="ErrorType recorded on the stopped execution.")
+@click.option("--error-message", help="ErrorMessage recorded on the stopped execution.")
+@endpoint_option
+def stop(arn: str, error_type: str | None, error_message: str | None, endpoint: str) -> None:
+    """Stop a running execution."""
+    try:
+        with Client(endpoint) as client:
+            client.stop(arn, error_type, error_message)
+            _print(_decoded(client.get_execution(arn)))
+    except PerdureError as error:
+        _fail(error)
+
+
+@main.group()
+def callback() -> None:
+    """Complete callbacks that executions wait for."""
+
+
+@callback.command("succeed")
+@click.argument("callback_id")
+@click.option("--result", help="The callback's result, as JSON.")
+@endpoint_option
+def callback_succeed(callback_id: str, result: str | None, endpoint: str) -> None:
+    """Complete a callback successfully."""
+    value = _json_argument(result, "--result")
+    try:
+        with Client(endpoint) as client:
+            client.succeed_callback(callback_id, value)
+    except PerdureError as error:
+        _fail(error)
+    _print({"CallbackId": callback_id, "Status": "SUCCEEDED"})
+
+
+@callback.command("fail")
+@click.argument("callback_id")
+@click.option("--error-type", help="ErrorType of the failure.")
+@click.option("--error-message", help="ErrorMessage of the failure.")
+@endpoint_option
+def callback_fail(callback_id: str, error_type: str | None, error_message: str | None, endpoint: str) -> None:
+    """Fail a callback."""
+    try:
+        with Client(endpoint) as client:
+            client.fail_callback(callback_id, error_type, error_message)
+    except PerdureError as error:
+        _fail(error)
+    _print({"CallbackId": callback_id, "Status": "FAILED"})
+
+
+@callback.command("heartbeat")
+@click.argument("callback_id")
+@endpoint_option
+def callback_heartbeat(callback_id: str, endpoint: str) -> None:
+    """Tell a callback's execution that the work it waits for is still going."""
+    try:
+        with Client(endpoint) as client:
+            client.heartbeat_callback(callback_id)
+    except PerdureError as error:
+        _fail(error)
+    _print({"CallbackId": callback_id, "Status": "HEARTBEAT"})

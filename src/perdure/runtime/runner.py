@@ -1,0 +1,45 @@
+"""One process's runtime: its worker pool and scheduler, started and stopped together."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from perdure.runtime.registry import Registry
+from perdure.runtime.scheduler import Scheduler, lease_owner_id
+from perdure.runtime.workers import WorkerPool, WorkerSettings
+from perdure.service.executions import DurableService
+from perdure.service.model import Invocation
+
+
+class Runtime:
+    """Runs registered functions for the executions in a store, on ``workers`` processes."""
+
+    def __init__(self, service: DurableService, registry: Registry, settings: WorkerSettings, workers: int) -> None:
+        self.registry = registry
+        self._listeners: list[Callable[[Invocation], None]] = []
+        self._lock = threading.Lock()
+        self.pool = WorkerPool(service, registry, settings, workers, self._finished)
+        self.scheduler = Scheduler(service, self.pool, lease_owner_id())
+
+    def add_listener(self, listener: Callable[[Invocation], None]) -> None:
+        """Calls ``listener`` (from a worker thread) each time an invocation ends."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _finished(self, invocation: Invocation) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(invocation)
+        self.scheduler.poke()
+
+    def poke(self) -> None:
+        self.scheduler.poke()
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.pool.close()
