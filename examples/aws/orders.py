@@ -16,6 +16,7 @@ from aws_durable_execution_sdk_python import (
     durable_step,
 )
 from aws_durable_execution_sdk_python.config import Duration, WaitForCallbackConfig
+from aws_durable_execution_sdk_python.serdes import JsonSerDes
 from aws_durable_execution_sdk_python.types import WaitForCallbackContext
 
 PRICES = {"book": 12.5, "lamp": 40.0, "mug": 8.0}
@@ -58,7 +59,8 @@ def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     approval = context.wait_for_callback(
         request_approval,
         name="approval",
-        config=WaitForCallbackConfig(timeout=Duration.from_days(3)),
+        # The approver answers with JSON such as {"approved": true}.
+        config=WaitForCallbackConfig(timeout=Duration.from_days(3), serdes=JsonSerDes()),
     )
     if not approval or not approval.get("approved"):
         return {"status": "rejected", "order_id": order["order_id"]}
