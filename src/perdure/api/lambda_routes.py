@@ -271,10 +271,9 @@ def _sync_reply(execution: Execution, headers: dict[str, str]) -> Response:
     if execution.status is ExecutionStatus.SUCCEEDED:
         return Response(execution.result or "null", status_code=200, headers=headers, media_type="application/json")
     if execution.status is ExecutionStatus.RUNNING:
-        body = {"DurableExecutionArn": execution.arn, "Status": execution.status.value}
-        return json_response(body, headers=headers)
+        return json_response({"DurableExecutionArn": execution.arn, "Status": execution.status.value}, headers=headers)
     error = execution.error or ErrorObject()
-    body = {
+    body: dict[str, Any] = {
         "errorMessage": error.message or f"The execution ended with status {execution.status.value}.",
         "errorType": error.type or execution.status.value,
     }

@@ -31,7 +31,7 @@ class RetryPolicy:
     max_delay_seconds: float = 60.0
 
     def delay(self, failures: int) -> float:
-        return min(self.max_delay_seconds, self.base_delay_seconds * 2 ** max(0, failures - 1))
+        return float(min(self.max_delay_seconds, self.base_delay_seconds * 2 ** max(0, failures - 1)))
 
 
 LOST_INVOCATION = ErrorObject(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime
 import enum
 from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import Any
 
 Wire = dict[str, Any]
+WireIn = Mapping[str, Any]
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -120,7 +122,7 @@ class OperationUpdate:
     invoke_function_name: str | None = None
 
     @classmethod
-    def from_wire(cls, wire: Wire) -> OperationUpdate:
+    def from_wire(cls, wire: WireIn) -> OperationUpdate:
         """Parses one update; raises ``KeyError``/``ValueError`` on a malformed entry."""
         context = wire.get("ContextOptions") or {}
         step = wire.get("StepOptions") or {}

@@ -496,7 +496,7 @@ class _SQLiteTransaction(Transaction):
             " UNION ALL SELECT MIN(ready_time) FROM executions WHERE ready_time IS NOT NULL"
             " UNION ALL SELECT MIN(lease_expiry) FROM executions WHERE lease_owner IS NOT NULL)"
         ).fetchone()
-        return row["t"]
+        return float(row["t"]) if row["t"] is not None else None
 
     # -- idempotency ------------------------------------------------------------------------
 

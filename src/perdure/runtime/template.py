@@ -1,0 +1,350 @@
+"""Reads the durable functions that a SAM or CloudFormation template declares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from perdure.errors import InvalidParameterError
+from perdure.runtime.registry import DEFAULT_TIMEOUT_SECONDS, FunctionSpec
+
+_FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+# What to write instead of an intrinsic that has no local value, by property.
+_EXAMPLES = {
+    "Handler": "handler.process_order",
+    "CodeUri": "./src",
+    "Code": "./src",
+    "Runtime": "python3.13",
+    "Timeout": "900",
+    "MemorySize": "256",
+    "Enabled": "true",
+    "MaxSuspensionSeconds": "86400",
+    "ExecutionTimeout": "86400",
+    "RetentionPeriodInDays": "30",
+    "BucketArn": "!GetAtt CheckpointBucket.Arn",
+    "ExpirationInDays": "30",
+    "Status": "Enabled",
+}
+
+
+@dataclass(frozen=True)
+class TemplateFunctions:
+    """The durable functions of a template, and a sentence for each function left out."""
+
+    functions: list[FunctionSpec]
+    skipped: list[str]
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """A safe YAML loader that also reads CloudFormation's short-form intrinsics."""
+
+
+def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    """Builds the long form of a short-form intrinsic, such as ``{"Fn::GetAtt": [X, Arn]}``."""
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    argument: Any
+    if isinstance(node, yaml.ScalarNode):
+        argument = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            argument = argument.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        argument = loader.construct_sequence(node, deep=True)
+    else:
+        argument = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: argument}
+
+
+_TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template(path: Path) -> TemplateFunctions:
+    """Returns a spec for each durable function in the template at ``path``."""
+    template = _Template(path)
+    functions: list[FunctionSpec] = []
+    skipped: list[str] = []
+    for logical_id, resource in template.resources.items():
+        if isinstance(resource, dict) and resource.get("Type") in _FUNCTION_TYPES:
+            result = template.function(logical_id, resource)
+            if isinstance(result, str):
+                skipped.append(result)
+            else:
+                functions.append(result)
+    return TemplateFunctions(functions, skipped)
+
+
+def _is_intrinsic(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and (next(iter(value)) == "Ref" or str(next(iter(value))).startswith("Fn::"))
+    )
+
+
+def _short_form(value: dict[str, Any]) -> str:
+    """Renders an intrinsic as a user would write it, for messages: ``!Ref AWS::Region``."""
+    ((name, argument),) = value.items()
+    tag = "!" + name.removeprefix("Fn::")
+    return f"{tag} {argument}" if isinstance(argument, str) else tag
+
+
+class _Template:
+    """A parsed template, resolving the values Perdure needs from it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise InvalidParameterError(
+                f"The template {path} cannot be read ({error.strerror}); check the path and its permissions."
+            ) from error
+        try:
+            document = yaml.load(text, Loader=_TemplateLoader)
+        except yaml.YAMLError as error:
+            raise InvalidParameterError(
+                f"The template {path} is not valid YAML or JSON; fix this and try again: {error}"
+            ) from error
+        resources = document.get("Resources") if isinstance(document, dict) else None
+        if not isinstance(resources, dict):
+            raise InvalidParameterError(
+                f"The template {path} has no Resources section; pass a SAM or CloudFormation "
+                "template that declares your functions."
+            )
+        self.resources: dict[str, Any] = resources
+        parameters = document.get("Parameters")
+        self.defaults = {
+            name: parameter["Default"]
+            for name, parameter in (parameters.items() if isinstance(parameters, dict) else [])
+            if isinstance(parameter, dict) and "Default" in parameter
+        }
+        globals_section = document.get("Globals")
+        function_globals = globals_section.get("Function") if isinstance(globals_section, dict) else None
+        self.function_globals: dict[str, Any] = function_globals if isinstance(function_globals, dict) else {}
+
+    def error(self, logical_id: str, text: str) -> InvalidParameterError:
+        return InvalidParameterError(f"{self.path}: Resource {logical_id}: {text}")
+
+    def function(self, logical_id: str, resource: dict[str, Any]) -> FunctionSpec | str:
+        """Returns the function's spec, or a sentence saying why it is not registered."""
+        serverless = resource["Type"] == "AWS::Serverless::Function"
+        properties = self.mapping(logical_id, "Properties", resource.get("Properties"))
+        if serverless:
+            # SAM applies Globals to serverless functions only, and a function's own value wins.
+            properties = {**self.function_globals, **properties}
+        seed_config = self.mapping(logical_id, "DurableFunction", properties.get("DurableFunction"))
+        aws_config = self.mapping(logical_id, "DurableConfig", properties.get("DurableConfig"))
+        enabled = self.boolean(logical_id, "DurableFunction.Enabled", seed_config.get("Enabled", True))
+        not_registered = f"{self.path}: Resource {logical_id} is not registered because"
+        if "DurableConfig" not in properties and "DurableFunction" not in properties:
+            return (
+                f"{not_registered} it has no DurableConfig or DurableFunction section; add "
+                "DurableConfig with an ExecutionTimeout to run it as a durable function."
+            )
+        if "DurableConfig" not in properties and not enabled:
+            return f"{not_registered} DurableFunction.Enabled is false; set it to true to run it as a durable function."
+        runtime = self.plain(logical_id, "Runtime", properties.get("Runtime"))
+        if runtime is not None and not str(runtime).startswith("python"):
+            return f"{not_registered} its Runtime is {runtime}; Perdure runs Python handlers only."
+
+        file, attribute = self.handler(logical_id, serverless, properties)
+        timeout = self.positive_int(logical_id, "Timeout", properties.get("Timeout"), "seconds")
+        execution_timeout = self.positive_int(
+            logical_id, "DurableConfig.ExecutionTimeout", aws_config.get("ExecutionTimeout"), "seconds"
+        ) or self.positive_int(
+            logical_id, "DurableFunction.MaxSuspensionSeconds", seed_config.get("MaxSuspensionSeconds"), "seconds"
+        )
+        storage = self.mapping(logical_id, "DurableFunction.CheckpointStorage", seed_config.get("CheckpointStorage"))
+        retention = self.positive_int(
+            logical_id, "DurableConfig.RetentionPeriodInDays", aws_config.get("RetentionPeriodInDays"), "days"
+        ) or self.bucket_retention(logical_id, storage.get("BucketArn"))
+        return FunctionSpec(
+            name=self.function_name(logical_id, properties.get("FunctionName")),
+            file=file,
+            attribute=attribute,
+            timeout_seconds=timeout or DEFAULT_TIMEOUT_SECONDS,
+            memory_mb=self.positive_int(logical_id, "MemorySize", properties.get("MemorySize"), "megabytes"),
+            execution_timeout_seconds=execution_timeout,
+            retention_days=retention,
+        )
+
+    def function_name(self, logical_id: str, value: Any) -> str:
+        # A computed FunctionName (usually !Sub with the stack name) has no local value, so the
+        # logical ID, which is unique in the template, names the function instead.
+        if not isinstance(value, str):
+            return logical_id
+        if not _FUNCTION_NAME.fullmatch(value):
+            raise self.error(
+                logical_id,
+                f"FunctionName {value!r} is not a valid function name. Use 1 to 64 letters, digits, '-' or '_'.",
+            )
+        return value
+
+    def handler(self, logical_id: str, serverless: bool, properties: dict[str, Any]) -> tuple[Path, str]:
+        """Finds the handler's file from Handler and the code folder."""
+        handler = self.plain(logical_id, "Handler", properties.get("Handler"))
+        if handler is None:
+            raise self.error(
+                logical_id,
+                "Handler is missing. Add Handler: module.function, for example Handler: handler.process_order.",
+            )
+        module, _, attribute = str(handler).rpartition(".")
+        if not module or not attribute.isidentifier():
+            raise self.error(
+                logical_id,
+                f"Handler must be module.function, not {handler!r}. For example, "
+                "Handler: handler.process_order runs process_order from handler.py.",
+            )
+        key = "CodeUri" if serverless else "Code"
+        folder = self.plain(logical_id, key, properties.get(key, "."))
+        if not isinstance(folder, str) or "://" in folder:
+            shown = f"a mapping of {', '.join(folder)}" if isinstance(folder, dict) else repr(folder)
+            raise self.error(
+                logical_id,
+                f"{key} is {shown}, but Perdure loads handlers from local files. Write {key}: ./src, "
+                "the folder (relative to the template) that holds the handler's module.",
+            )
+        file = (self.path.parent / folder / (module.replace(".", "/") + ".py")).resolve()
+        if not file.is_file():
+            raise self.error(
+                logical_id,
+                f"Handler {handler!r} needs the file {file}, which does not exist. "
+                f"Check Handler and {key}, or create the file.",
+            )
+        return file, attribute
+
+    def bucket_retention(self, logical_id: str, arn: Any) -> int | None:
+        """Returns the retention the checkpoint bucket's lifecycle rules give, if it is in the template."""
+        prop = "DurableFunction.CheckpointStorage.BucketArn"
+        reference = self.bucket_reference(arn)
+        if reference is None:
+            # Checked so that an intrinsic Perdure cannot follow is refused, not silently ignored.
+            self.plain(logical_id, prop, arn)
+            return None
+        target, attribute = reference
+        bucket: Any = self.resources.get(target)
+        kind = bucket.get("Type") if isinstance(bucket, dict) else None
+        if kind != "AWS::S3::Bucket" or attribute != "Arn":
+            if kind is None:
+                problem = f"{target} is not a resource in this template"
+            elif kind != "AWS::S3::Bucket":
+                problem = f"{target} is a resource of type {kind}, not an AWS::S3::Bucket"
+            else:
+                problem = f"{attribute} is not the bucket's ARN"
+            raise self.error(
+                logical_id,
+                f"{prop} refers to {target}.{attribute}, but {problem}. Point it at the "
+                "checkpoint bucket with !GetAtt CheckpointBucket.Arn, where CheckpointBucket is an "
+                "AWS::S3::Bucket in this template, or write the bucket's ARN as a plain string.",
+            )
+        return self.lifecycle_expiry(target, bucket)
+
+    def bucket_reference(self, arn: Any) -> tuple[str, str] | None:
+        """Returns the resource and attribute that a !GetAtt, or a !Ref to a resource, points at."""
+        if not _is_intrinsic(arn):
+            return None
+        if isinstance(arn.get("Ref"), str) and arn["Ref"] not in self.defaults:
+            return arn["Ref"], "Arn"
+        argument = arn.get("Fn::GetAtt")
+        if isinstance(argument, str):
+            argument = argument.split(".", 1)
+        if isinstance(argument, list) and len(argument) == 2:
+            return str(argument[0]), str(argument[1])
+        return None
+
+    def lifecycle_expiry(self, bucket_id: str, bucket: dict[str, Any]) -> int | None:
+        """Returns the shortest expiry among the bucket's enabled lifecycle rules."""
+        properties = self.mapping(bucket_id, "Properties", bucket.get("Properties"))
+        lifecycle = self.mapping(bucket_id, "LifecycleConfiguration", properties.get("LifecycleConfiguration"))
+        rules = self.plain(bucket_id, "LifecycleConfiguration.Rules", lifecycle.get("Rules", []))
+        if not isinstance(rules, list):
+            raise self.error(
+                bucket_id,
+                f"LifecycleConfiguration.Rules must be a list of rules, not {rules!r}. Write each rule "
+                "as a list item, for example - {ExpirationInDays: 30, Status: Enabled}.",
+            )
+        days = [
+            self.positive_int(bucket_id, "ExpirationInDays", rule.get("ExpirationInDays"), "days")
+            for rule in rules
+            if isinstance(rule, dict) and self.plain(bucket_id, "Status", rule.get("Status")) == "Enabled"
+        ]
+        # Checkpoints disappear at the earliest expiry, so that is the retention the bucket gives.
+        return min((day for day in days if day is not None), default=None)
+
+    def mapping(self, logical_id: str, prop: str, value: Any) -> dict[str, Any]:
+        value = self.plain(logical_id, prop, value)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(
+                logical_id,
+                f"{prop} must be a mapping of settings, not {value!r}. Write its settings on indented lines under it.",
+            )
+        return value
+
+    def boolean(self, logical_id: str, prop: str, value: Any) -> bool:
+        value = self.plain(logical_id, prop, value)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise self.error(
+                logical_id, f"{prop} must be true or false, not {value!r}. Write, for example, Enabled: true."
+            )
+        return value
+
+    def positive_int(self, logical_id: str, prop: str, value: Any, unit: str) -> int | None:
+        value = self.plain(logical_id, prop, value)
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        example = f"{prop.rpartition('.')[2]}: {_EXAMPLES[prop.rpartition('.')[2]]}"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(
+                logical_id, f"{prop} must be a whole number of {unit}, not {value!r}. Write, for example, {example}."
+            )
+        if value < 1:
+            raise self.error(logical_id, f"{prop} must be at least 1, not {value}. Write, for example, {example}.")
+        return value
+
+    def plain(self, logical_id: str, prop: str, value: Any) -> Any:
+        """Returns the value with the intrinsics that have a local equivalent resolved."""
+        if not _is_intrinsic(value):
+            return value
+        if value.get("Ref") in self.defaults:
+            return self.defaults[value["Ref"]]
+        if "Fn::Sub" in value:
+            return self.substitute(logical_id, prop, value)
+        raise self.unresolvable(logical_id, prop, _short_form(value))
+
+    def substitute(self, logical_id: str, prop: str, value: dict[str, Any]) -> str:
+        """Fills in a !Sub from its own variables and the template's parameter defaults."""
+        argument = value["Fn::Sub"]
+        text, variables = argument if isinstance(argument, list) and len(argument) == 2 else (argument, {})
+        if not isinstance(text, str) or not isinstance(variables, dict):
+            raise self.unresolvable(logical_id, prop, "!Sub")
+
+        def fill(match: re.Match[str]) -> str:
+            name = match[1]
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(self.plain(logical_id, prop, variables[name]))
+            if name in self.defaults:
+                return str(self.defaults[name])
+            raise self.unresolvable(logical_id, prop, f"!Sub with ${{{name}}}")
+
+        return _SUB_VARIABLE.sub(fill, text)
+
+    def unresolvable(self, logical_id: str, prop: str, what: str) -> InvalidParameterError:
+        example = _EXAMPLES.get(prop.rpartition(".")[2])
+        instead = f"for example {prop.rpartition('.')[2]}: {example}" if example else "written out in full"
+        return self.error(
+            logical_id,
+            f"{prop} uses {what}, which has no value outside CloudFormation. Write a plain value instead, {instead}.",
+        )
