@@ -30,6 +30,7 @@ from perdure.store import open_store
 
 # How long a new worker may take to import its handler before it counts as crashed.
 STARTUP_TIMEOUT_SECONDS = 60.0
+_TIMED_OUT = object()
 
 
 @dataclass(frozen=True)
@@ -178,40 +179,49 @@ class WorkerPool:
     def _invoke(self, worker: _Worker, invocation: Invocation) -> bool:
         """Runs one invocation; returns whether the worker is fit to be reused."""
         if not worker.ready:
-            message = self._receive(worker, STARTUP_TIMEOUT_SECONDS)
-            if message is None or message[0] != "ready":
-                detail = message[1] if message else worker.describe_exit()
-                self.service.fail_invocation(
-                    invocation, ErrorObject(message=str(detail), type="Runtime.ImportModuleError")
-                )
+            failure = self._start_failure(worker)
+            if failure is not None:
+                self.service.fail_invocation(invocation, ErrorObject(message=failure, type="Runtime.ImportModuleError"))
                 return False
             worker.ready = True
         worker.conn.send(invocation)
         timeout = worker.spec.timeout_seconds
         message = self._receive(worker, timeout)
-        if message is not None:
-            return worker.process.is_alive()
-        if worker.process.is_alive():
+        if message is _TIMED_OUT:
             worker.kill()
             error = ErrorObject(
                 message=f"Task timed out after {timeout} seconds; it resumes from its last checkpoint.",
                 type="Sandbox.Timedout",
             )
-        else:
+        elif message is None:
             error = ErrorObject(
                 message=f"The invocation crashed: {worker.describe_exit()}.", type="Runtime.ExitError"
             )
+        else:
+            return worker.process.is_alive()
         self.service.fail_invocation(invocation, error)
         return False
 
+    def _start_failure(self, worker: _Worker) -> str | None:
+        """Waits for a new worker to import its handler; returns why it could not, if so."""
+        message = self._receive(worker, STARTUP_TIMEOUT_SECONDS)
+        if message is _TIMED_OUT:
+            worker.kill()
+            return f"Importing the handler took more than {STARTUP_TIMEOUT_SECONDS:.0f} seconds."
+        if message is None:
+            return f"The handler could not be imported: {worker.describe_exit()}."
+        kind, detail = message
+        return None if kind == "ready" else str(detail)
+
     @staticmethod
     def _receive(worker: _Worker, timeout: float) -> Any:
+        """Returns the worker's next message, None if it died, or _TIMED_OUT."""
         try:
-            if worker.conn.poll(timeout):
-                return worker.conn.recv()
+            if not worker.conn.poll(timeout):
+                return _TIMED_OUT
+            return worker.conn.recv()
         except (EOFError, OSError):
-            pass
-        return None
+            return None
 
     def close(self) -> None:
         with self._lock:
