@@ -1,7 +1,8 @@
 """Perdure: self-hosted durable functions for Python."""
 
+from perdure.client import Client
 from perdure.errors import PerdureError
 
-__all__ = ["PerdureError", "__version__"]
+__all__ = ["Client", "PerdureError"]
 
 __version__ = "0.1.0"
