@@ -34,6 +34,7 @@ CREATE TABLE executions (
 CREATE INDEX executions_by_function ON executions (function_name, start_time DESC, id);
 CREATE INDEX executions_by_start ON executions (start_time DESC, id);
 CREATE INDEX executions_ready ON executions (ready_time) WHERE ready_time IS NOT NULL;
+CREATE INDEX executions_leased ON executions (lease_expiry) WHERE lease_owner IS NOT NULL;
 
 CREATE TABLE operations (
     execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
