@@ -294,3 +294,21 @@ def test_oversized_and_unknown_inputs_are_refused(tmp_path: Path, clock: ManualC
     assert service.list_executions(ExecutionQuery()).executions == []
     with pytest.raises(ExecutionNotFoundError, match="Durable execution not found"):
         service.get_execution("arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST/durable-execution/x/y")
+
+
+def test_children_of_a_finished_context_are_left_out_of_state_unless_replayed(service: DurableService) -> None:
+    invocation = start_and_lease(service)
+    arn, token = invocation.execution_arn, invocation.checkpoint_token
+    batch = [
+        update("quiet", "CONTEXT", "START"),
+        update("quiet-1", "STEP", "SUCCEED", ParentId="quiet", Payload="1"),
+        update("quiet", "CONTEXT", "SUCCEED", Payload="1", ContextOptions={"ReplayChildren": False}),
+        update("loud", "CONTEXT", "START"),
+        update("loud-1", "STEP", "SUCCEED", ParentId="loud", Payload="2"),
+        update("loud", "CONTEXT", "SUCCEED", Payload="summary", ContextOptions={"ReplayChildren": True}),
+        update("open", "CONTEXT", "START"),
+        update("open-1", "STEP", "SUCCEED", ParentId="open", Payload="3"),
+    ]
+    service.checkpoint(arn, token, batch)
+    ids = [op.id for op in service.get_state(arn, token).items][1:]
+    assert ids == ["quiet", "loud", "loud-1", "open", "open-1"]

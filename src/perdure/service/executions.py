@@ -26,6 +26,7 @@ from perdure.service.model import (
     Invocation,
     InvocationOutput,
     Operation,
+    OperationType,
     OperationUpdate,
     Page,
 )
@@ -176,15 +177,21 @@ class DurableService:
     # -- the protocol (the SDK's service client) -----------------------------------------------
 
     def get_state(self, arn: str, checkpoint_token: str, marker: str | None = None, max_items: int = _PAGE_LIMIT) -> Page:
-        """Returns a page of operations in the order they started, for the invocation holding the token."""
+        """Returns a page of operations in the order they started, for the invocation holding the token.
+
+        Children of a finished CONTEXT are left out unless it asked for ``ReplayChildren``: the
+        SDK replays such a context from its result alone.
+        """
         after = _parse_int_marker(marker)
         limit = _clamp(max_items, 100)
         with self.store.transaction() as tx:
             execution = self._require(tx, arn)
             tokens.verify(execution, checkpoint_token)
             ops = tx.list_operations(execution.id, after, limit + 1)
-        items: list[Operation] = ops[:limit]
-        next_marker = str(items[-1].position) if len(ops) > limit else None
+            scanned = ops[:limit]
+            hidden = _hidden_subtrees(tx, execution.id, scanned)
+        items: list[Operation] = [op for op in scanned if op.id not in hidden]
+        next_marker = str(scanned[-1].position) if len(ops) > limit else None
         return Page(items, next_marker)
 
     def checkpoint(
@@ -290,6 +297,33 @@ class DurableService:
         """Returns when the next timer falls due or execution becomes ready or lease expires."""
         with self.store.transaction() as tx:
             return tx.next_wakeup()
+
+
+def _hidden_subtrees(tx: Transaction, execution_id: str, ops: list[Operation]) -> set[str]:
+    """Returns the IDs among ``ops`` that lie under a finished CONTEXT without ReplayChildren."""
+    known = {op.id: op for op in ops}
+    missing = {op.parent_id for op in ops if op.parent_id and op.parent_id not in known}
+    known.update(tx.get_operations(execution_id, missing))
+    hidden: set[str] = set()
+    verdicts: dict[str, bool] = {}
+
+    def under_closed_context(op_id: str | None) -> bool:
+        if op_id is None:
+            return False
+        if op_id not in verdicts:
+            op = known.get(op_id) or tx.get_operations(execution_id, [op_id]).get(op_id)
+            if op is None:
+                verdicts[op_id] = False
+            else:
+                known[op_id] = op
+                closed = op.type is OperationType.CONTEXT and op.status.is_terminal and not op.replay_children
+                verdicts[op_id] = closed or under_closed_context(op.parent_id)
+        return verdicts[op_id]
+
+    for op in ops:
+        if under_closed_context(op.parent_id):
+            hidden.add(op.id)
+    return hidden
 
 
 def _parse_int_marker(marker: str | None) -> int:
