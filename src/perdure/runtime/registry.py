@@ -77,7 +77,12 @@ def load_handler(spec: FunctionSpec) -> Callable[..., Any]:
     path = spec.file.resolve()
     if not path.is_file():
         raise FunctionLoadError(spec.name, f"the file {spec.file} does not exist.")
-    module_name = f"perdure_handler_{spec.name.replace('-', '_')}"
+    # Imported under its own name, as Lambda does, so error types read `orders.OrderRejected`
+    # and the handler's neighbours that import it get this same module.
+    module_name = path.stem
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and getattr(loaded, "__file__", None) != str(path):
+        module_name = f"perdure_handler_{spec.name.replace('-', '_')}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
         raise FunctionLoadError(spec.name, f"{spec.file} cannot be imported as a Python module.")

@@ -55,8 +55,12 @@ class BatchOutcome:
 
 
 def new_callback_id() -> str:
-    """Returns an unguessable callback ID (192 random bits)."""
-    return secrets.token_urlsafe(24)
+    """Returns an unguessable callback ID (192 random bits).
+
+    Hex fits Lambda's CallbackId pattern (``[A-Za-z0-9+/]+={0,2}``) and, unlike base64, never
+    starts with '-' (which a command line would take for an option) nor needs URL escaping.
+    """
+    return secrets.token_hex(24)
 
 
 class _Batch:
