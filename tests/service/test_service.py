@@ -312,3 +312,21 @@ def test_children_of_a_finished_context_are_left_out_of_state_unless_replayed(se
     service.checkpoint(arn, token, batch)
     ids = [op.id for op in service.get_state(arn, token).items][1:]
     assert ids == ["quiet", "loud", "loud-1", "open", "open-1"]
+
+
+def test_a_large_result_checkpointed_on_the_execution_ends_it_and_lives_in_the_blob_folder(
+    tmp_path: Path, service: DurableService
+) -> None:
+    invocation = start_and_lease(service)
+    big = '"' + "x" * 300_000 + '"'
+    reply = service.checkpoint(
+        invocation.execution_arn,
+        invocation.checkpoint_token,
+        [update("execution-result-1", "EXECUTION", "SUCCEED", Payload=big)],
+    )
+    assert reply.checkpoint_token is None
+    ended = service.complete_invocation(invocation, InvocationOutput(InvocationStatus.SUCCEEDED, result=""))
+    assert ended is not None and ended.status is ExecutionStatus.SUCCEEDED
+    assert service.get_execution(invocation.execution_arn).result == big
+    blobs = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert len(blobs) == 1 and blobs[0].stat().st_size == len(big)
