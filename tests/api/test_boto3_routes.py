@@ -427,7 +427,7 @@ class Protocol:
     def start_and_lease(self, payload: str = '{"order": 1}') -> Invocation:
         """Starts an execution and leases it, as a worker would, to the test."""
         execution = self.service.start_execution(StartRequest("manual", payload)).execution
-        [invocation] = self.service.lease("test-invocation", 1, 300)
+        [invocation] = self.service.lease("test-invocation", ["manual"], 1, 300)
         assert invocation.execution_arn == execution.arn
         return invocation
 
@@ -601,7 +601,7 @@ def test_checkpoint_from_a_superseded_invocation_is_refused_and_records_nothing(
     # The first invocation suspends; the callback completes; a second invocation leases it.
     protocol.service.complete_invocation(first, InvocationOutput(InvocationStatus.PENDING))
     protocol.client.send_durable_execution_callback_success(CallbackId=callback, Result=b'"yes"')
-    [second] = protocol.service.lease("test-invocation-2", 1, 300)
+    [second] = protocol.service.lease("test-invocation-2", ["manual"], 1, 300)
     events_before = protocol.client.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
 
     for call, kwargs in (

@@ -63,7 +63,7 @@ def update(op_id: str, type_: str, action: str, **fields: Any) -> OperationUpdat
 
 def start_and_lease(service: DurableService, payload: str = '{"n": 1}') -> Invocation:
     service.start_execution(StartRequest("orders", payload))
-    (invocation,) = service.lease("owner-a", 1, 30)
+    (invocation,) = service.lease("owner-a", ["orders"], 1, 30)
     return invocation
 
 
@@ -104,9 +104,9 @@ def test_step_attempts_count_retries_and_the_retry_timer_makes_it_ready(
     assert retried.next_attempt_time == clock.now + 5
     service.complete_invocation(invocation, InvocationOutput(InvocationStatus.PENDING))
 
-    assert service.lease("owner-a", 1, 30) == []
+    assert service.lease("owner-a", ["orders"], 1, 30) == []
     clock.advance(5)
-    (second,) = service.lease("owner-a", 1, 30)
+    (second,) = service.lease("owner-a", ["orders"], 1, 30)
     assert operation(service, second, "s1").status is OperationStatus.READY
     result = service.checkpoint(
         arn,
@@ -122,9 +122,9 @@ def test_a_checkpoint_with_a_stale_token_is_refused_and_records_nothing(
 ) -> None:
     first = start_and_lease(service)
     clock.advance(31)  # the first invocation's lease runs out: it counts as lost and is retried
-    assert service.lease("owner-b", 1, 30) == []
+    assert service.lease("owner-b", ["orders"], 1, 30) == []
     clock.advance(RetryPolicy().delay(1))
-    (second,) = service.lease("owner-b", 1, 30)
+    (second,) = service.lease("owner-b", ["orders"], 1, 30)
     with pytest.raises(StaleCheckpointTokenError, match="^Invalid checkpoint token"):
         service.checkpoint(first.execution_arn, first.checkpoint_token, [update("s1", "STEP", "START")])
     page = service.get_state(second.execution_arn, second.checkpoint_token)
@@ -195,10 +195,10 @@ def test_a_wait_fires_on_time_after_the_service_restarts(tmp_path: Path, clock: 
 
     restarted = make_service(tmp_path, clock)
     clock.advance(3599)
-    assert restarted.lease("owner-b", 1, 30) == []
+    assert restarted.lease("owner-b", ["orders"], 1, 30) == []
     assert restarted.next_wakeup() == clock.now + 1
     clock.advance(1)
-    (resumed,) = restarted.lease("owner-b", 1, 30)
+    (resumed,) = restarted.lease("owner-b", ["orders"], 1, 30)
     assert operation(restarted, resumed, "w").status is OperationStatus.SUCCEEDED
 
 
@@ -217,9 +217,9 @@ def _callback(service: DurableService, invocation: Invocation, **options: int) -
 def test_a_completed_callback_wakes_the_execution_and_cannot_complete_twice(service: DurableService) -> None:
     invocation = start_and_lease(service)
     callback_id = _callback(service, invocation)
-    assert service.lease("owner-a", 1, 30) == []
+    assert service.lease("owner-a", ["orders"], 1, 30) == []
     service.succeed_callback(callback_id, '{"approved": true}')
-    (resumed,) = service.lease("owner-a", 1, 30)
+    (resumed,) = service.lease("owner-a", ["orders"], 1, 30)
     op = operation(service, resumed, "c")
     assert (op.status, op.result) == (OperationStatus.SUCCEEDED, '{"approved": true}')
     with pytest.raises(CallbackAlreadyCompletedError, match="already SUCCEEDED"):
@@ -234,9 +234,9 @@ def test_a_callback_times_out_unless_heartbeats_arrive(service: DurableService, 
     for _ in range(3):
         clock.advance(8)
         service.heartbeat_callback(callback_id)
-        assert service.lease("owner-a", 1, 30) == []
+        assert service.lease("owner-a", ["orders"], 1, 30) == []
     clock.advance(10)
-    (resumed,) = service.lease("owner-a", 1, 30)
+    (resumed,) = service.lease("owner-a", ["orders"], 1, 30)
     op = operation(service, resumed, "c")
     assert op.status is OperationStatus.TIMED_OUT
     assert op.error.type == "Callback.Heartbeat"
@@ -259,12 +259,12 @@ def test_crashed_invocations_are_retried_with_backoff_then_fail_the_execution(
     crash = ErrorObject(message="boom", type="Runtime.ExitError")
     service.fail_invocation(invocation, crash)
     clock.advance(1.9)
-    assert service.lease("owner-a", 1, 30) == []
+    assert service.lease("owner-a", ["orders"], 1, 30) == []
     clock.advance(0.1)
-    (second,) = service.lease("owner-a", 1, 30)
+    (second,) = service.lease("owner-a", ["orders"], 1, 30)
     service.fail_invocation(second, crash)
     clock.advance(4)
-    (third,) = service.lease("owner-a", 1, 30)
+    (third,) = service.lease("owner-a", ["orders"], 1, 30)
     ended = service.fail_invocation(third, crash)
     assert isinstance(ended, Execution) and ended.status is ExecutionStatus.FAILED
     assert ended.error == crash
@@ -330,3 +330,10 @@ def test_a_large_result_checkpointed_on_the_execution_ends_it_and_lives_in_the_b
     assert service.get_execution(invocation.execution_arn).result == big
     blobs = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
     assert len(blobs) == 1 and blobs[0].stat().st_size == len(big)
+
+
+def test_a_process_leases_only_the_functions_it_serves(service: DurableService) -> None:
+    service.start_execution(StartRequest("billing", None))
+    assert service.lease("owner-a", ["orders"], 5, 30) == []
+    (invocation,) = service.lease("owner-b", ["billing"], 5, 30)
+    assert invocation.function_name == "billing"

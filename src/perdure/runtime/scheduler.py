@@ -92,7 +92,8 @@ class Scheduler:
         if free <= 0:
             self.service.fire_due_timers()
             return False
-        for invocation in self.service.lease(self.owner, free, LEASE_SECONDS):
+        served = [spec.name for spec in self.pool.registry]
+        for invocation in self.service.lease(self.owner, served, free, LEASE_SECONDS):
             self.pool.submit(invocation)
         return True
 

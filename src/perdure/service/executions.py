@@ -6,7 +6,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from perdure.errors import (
@@ -253,11 +253,17 @@ class DurableService:
 
     # -- invocations (the runtime's side) --------------------------------------------------
 
-    def lease(self, owner: str, limit: int, lease_seconds: float) -> list[Invocation]:
-        """Fires due timers, then leases up to ``limit`` executions that are ready to run."""
+    def lease(self, owner: str, functions: Collection[str], limit: int, lease_seconds: float) -> list[Invocation]:
+        """Fires due timers, then leases up to ``limit`` ready executions of the named functions.
+
+        A process leases only the functions it serves, so servers with different functions can
+        share a database without failing each other's executions.
+        """
         self.fire_due_timers()
         with self.store.transaction() as tx:
-            return invocations.lease(tx, self.clock(), owner, limit, lease_seconds, self.config.invocation_retries)
+            return invocations.lease(
+                tx, self.clock(), owner, functions, limit, lease_seconds, self.config.invocation_retries
+            )
 
     def renew_lease(self, invocation: Invocation, lease_seconds: float) -> bool:
         with self.store.transaction() as tx:

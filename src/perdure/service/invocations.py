@@ -8,6 +8,7 @@ invocation whose worker died is noticed and retried from the last checkpoint.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from perdure.service import history, journal, tokens
@@ -46,11 +47,17 @@ def request_id(execution: Execution) -> str:
 
 
 def lease(
-    tx: Transaction, now: float, owner: str, limit: int, lease_seconds: float, policy: RetryPolicy
+    tx: Transaction,
+    now: float,
+    owner: str,
+    functions: Collection[str],
+    limit: int,
+    lease_seconds: float,
+    policy: RetryPolicy,
 ) -> list[Invocation]:
-    """Leases up to ``limit`` ready executions to ``owner``; an expired lease counts as a crash."""
+    """Leases up to ``limit`` ready executions of ``functions`` to ``owner``; an expired lease counts as a crash."""
     leased: list[Invocation] = []
-    for execution in tx.ready_executions(now, limit):
+    for execution in tx.ready_executions(now, limit, functions):
         if execution.lease_owner is not None:
             execution = _record_failure(tx, execution, LOST_INVOCATION, now, policy)
             if execution.status.is_terminal or execution.ready_time is None or execution.ready_time > now:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -135,8 +135,8 @@ class Transaction(abc.ABC):
         """Makes every lease held by ``owner`` expire at ``now``."""
 
     @abc.abstractmethod
-    def ready_executions(self, now: float, limit: int) -> list[Execution]:
-        """Returns running executions that are ready and not leased (or whose lease expired)."""
+    def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
+        """Returns running executions of ``functions`` that are ready and not leased (or whose lease expired)."""
 
     @abc.abstractmethod
     def next_wakeup(self) -> float | None:

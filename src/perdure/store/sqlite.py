@@ -6,7 +6,7 @@ import base64
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -478,18 +478,22 @@ class _SQLiteTransaction(Transaction):
             (now, owner, now),
         )
 
-    def ready_executions(self, now: float, limit: int) -> list[Execution]:
+    def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
+        if not functions:
+            return []
+        names = sorted(functions)
+        served = f"function_name IN ({', '.join('?' for _ in names)})"
         # Two cases: ready and unleased, or leased by an invocation whose lease ran out.
         # Each half reads its own partial index, so suspended executions cost nothing here.
         rows = self._conn.execute(
             "SELECT * FROM ("
-            " SELECT * FROM executions WHERE ready_time IS NOT NULL AND ready_time <= :now"
-            " AND lease_owner IS NULL AND status = 'RUNNING'"
+            " SELECT * FROM executions WHERE ready_time IS NOT NULL AND ready_time <= ?"
+            f" AND lease_owner IS NULL AND status = 'RUNNING' AND {served}"
             " UNION ALL"
-            " SELECT * FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry <= :now"
-            " AND status = 'RUNNING')"
-            " ORDER BY COALESCE(ready_time, lease_expiry) LIMIT :limit",
-            {"now": now, "limit": limit},
+            " SELECT * FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry <= ?"
+            f" AND status = 'RUNNING' AND {served})"
+            " ORDER BY COALESCE(ready_time, lease_expiry) LIMIT ?",
+            [now, *names, now, *names, limit],
         ).fetchall()
         return [self._execution_from_row(r) for r in rows]
 
