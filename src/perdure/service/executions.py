@@ -139,12 +139,12 @@ class DurableService:
         return execution
 
     def get_execution(self, arn: str) -> Execution:
-        with self.store.transaction() as tx:
+        with self.store.snapshot() as tx:
             return self._require(tx, arn)
 
     def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
         try:
-            with self.store.transaction() as tx:
+            with self.store.snapshot() as tx:
                 return tx.list_executions(query)
         except ValueError as error:
             raise InvalidParameterError(str(error)) from None
@@ -167,7 +167,7 @@ class DurableService:
         """Returns a page of history events; ``marker`` is the last event ID of the previous page."""
         after = _parse_int_marker(marker)
         limit = _clamp(max_items, 100)
-        with self.store.transaction() as tx:
+        with self.store.snapshot() as tx:
             execution = self._require(tx, arn)
             events = tx.list_events(execution.id, after, limit + 1, reverse)
         items: list[Event] = events[:limit]
@@ -184,7 +184,7 @@ class DurableService:
         """
         after = _parse_int_marker(marker)
         limit = _clamp(max_items, 100)
-        with self.store.transaction() as tx:
+        with self.store.snapshot() as tx:
             execution = self._require(tx, arn)
             tokens.verify(execution, checkpoint_token)
             ops = tx.list_operations(execution.id, after, limit + 1)
@@ -301,7 +301,7 @@ class DurableService:
 
     def next_wakeup(self) -> float | None:
         """Returns when the next timer falls due or execution becomes ready or lease expires."""
-        with self.store.transaction() as tx:
+        with self.store.snapshot() as tx:
             return tx.next_wakeup()
 
 

@@ -158,6 +158,10 @@ class Store(abc.ABC):
         """Opens a transaction that commits when the block exits normally."""
 
     @abc.abstractmethod
+    def snapshot(self) -> AbstractContextManager[Transaction]:
+        """Opens a read-only transaction: a consistent view that does not block writers."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
 
 

@@ -42,6 +42,11 @@ _EXECUTION_COLUMNS = (
     "invocation_secret", "invocation_start", "failed_invocations", "woken_during_invocation",
     "version", "event_count", "operation_count",
 )  # fmt: skip
+# An execution's identity and input never change after it starts.
+_MUTABLE_EXECUTION_COLUMNS = tuple(
+    c for c in _EXECUTION_COLUMNS
+    if c not in ("id", "arn", "function_name", "qualifier", "name", "start_time", "input_payload", "input_payload_blob")
+)
 _OPERATION_COLUMNS = (
     "execution_id", "id", "position", "type", "status", "parent_id", "name", "sub_type",
     "start_time", "end_time", "input_payload", "input_payload_blob", "result", "result_blob",
@@ -120,6 +125,16 @@ class SQLiteStore(Store):
                 raise
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        # A deferred transaction takes no write lock, so readers never queue behind writers.
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield _SQLiteTransaction(self._conn, self)
+            finally:
+                self._conn.execute("ROLLBACK")
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -161,8 +176,8 @@ class _SQLiteTransaction(Transaction):
 
     # -- executions -------------------------------------------------------------------------
 
-    def _execution_row(self, execution: Execution) -> dict[str, Any]:
-        input_inline, input_blob = self._store.store_payload(execution.input_payload)
+    def _execution_row(self, execution: Execution, with_input: bool = True) -> dict[str, Any]:
+        input_inline, input_blob = self._store.store_payload(execution.input_payload) if with_input else (None, None)
         result_inline, result_blob = self._store.store_payload(execution.result)
         return {
             "id": execution.id,
@@ -229,8 +244,8 @@ class _SQLiteTransaction(Transaction):
         self._conn.execute(f"INSERT INTO executions ({names}) VALUES ({values})", row)
 
     def update_execution(self, execution: Execution) -> None:
-        row = self._execution_row(execution)
-        sets = ", ".join(f"{c} = :{c}" for c in _EXECUTION_COLUMNS if c != "id")
+        row = self._execution_row(execution, with_input=False)
+        sets = ", ".join(f"{c} = :{c}" for c in _MUTABLE_EXECUTION_COLUMNS)
         self._conn.execute(f"UPDATE executions SET {sets} WHERE id = :id", row)
 
     def get_execution(self, arn: str) -> Execution | None:
@@ -368,7 +383,14 @@ class _SQLiteTransaction(Transaction):
                     "version": op.version,
                 }
             )
-        self._conn.executemany(f"INSERT OR REPLACE INTO operations ({names}) VALUES ({values})", rows)
+        # An upsert updates the row in place; REPLACE would delete and re-insert it, rewriting
+        # every index entry of the operation on each change.
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _OPERATION_COLUMNS[2:])
+        self._conn.executemany(
+            f"INSERT INTO operations ({names}) VALUES ({values}) "
+            f"ON CONFLICT (execution_id, id) DO UPDATE SET {updates}",
+            rows,
+        )
 
     def find_callback(self, callback_id: str) -> tuple[str, str] | None:
         row = self._conn.execute(
