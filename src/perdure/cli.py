@@ -94,9 +94,16 @@ def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, p
         raise click.UsageError("Nothing to serve: name at least one TARGET or a --template.")
     runtime = Runtime(service, registry, WorkerSettings(db, service_config=service.config), workers)
     app = PerdureApp(service, registry, runtime)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"Warning: serving on {host}, beyond this machine, and the API has no authentication yet: "
+            "anyone who can reach the port can start executions and complete callbacks.",
+            err=True,
+        )
     names = ", ".join(spec.name for spec in registry)
     click.echo(f"Perdure serving {names} on http://{host}:{port} (database {db}, {workers} workers)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Waiting RequestResponse invokes must not hold a shutdown for the length of a function timeout.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
 def _registry(targets: tuple[str, ...], template: Path | None) -> Any:

@@ -14,6 +14,7 @@ import multiprocessing.connection
 import resource
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -223,10 +224,21 @@ class WorkerPool:
         except (EOFError, OSError):
             return None
 
-    def close(self) -> None:
+    def close(self, grace_seconds: float = 10.0) -> None:
+        """Lets running invocations finish for up to ``grace_seconds``, then kills every worker.
+
+        An invocation still running then is recorded as crashed and resumes from its last
+        checkpoint when a server runs again.
+        """
+        deadline = time.monotonic() + grace_seconds
         with self._lock:
             self._closed = True
-            workers = self._idle + [w for w, _ in self._busy.values()]
-            self._idle = []
-        for worker in workers:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            busy = [worker for worker, _ in self._busy.values()]
+        for worker in busy:
             worker.kill()
