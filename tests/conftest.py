@@ -9,10 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import boto3
 import httpx
 import pytest
+from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ROOT / "tests" / "handlers"
@@ -100,6 +104,31 @@ def serve(tmp_path: Path, side_effects: Path) -> Iterator[Callable[..., Server]]
 
     yield start
     for server in servers:
+        server.stop()
+
+
+def lambda_client(endpoint: str) -> Any:
+    """A boto3 ``lambda`` client for a local server: dummy credentials, no retries."""
+    return boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=60),
+    )
+
+
+@contextmanager
+def shared_server(tmp_path_factory: pytest.TempPathFactory, label: str, args: list[str]) -> Iterator[Server]:
+    """A server for a whole test module (each test uses its own executions)."""
+    workdir = tmp_path_factory.mktemp(label)
+    env = {**os.environ, "PERDURE_TEST_LOG": str(workdir / "side-effects.log")}
+    server = Server(args, workdir, env)
+    server.start()
+    try:
+        yield server
+    finally:
         server.stop()
 
 

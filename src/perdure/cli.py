@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -22,9 +23,18 @@ def _print(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
 
-def _fail(error: PerdureError) -> None:
-    click.echo(f"Error: {error.message}", err=True)
-    sys.exit(1)
+def reports_errors(function: F) -> F:
+    """Turns a PerdureError into a message on stderr and exit status 1."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except PerdureError as error:
+            click.echo(f"Error: {error.message}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def endpoint_option(function: F) -> F:
@@ -70,6 +80,7 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8500, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@reports_errors
 def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
@@ -79,17 +90,13 @@ def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, p
     import uvicorn
 
     from perdure.api.app import PerdureApp
-    from perdure.runtime.registry import Registry
     from perdure.runtime.runner import Runtime
     from perdure.runtime.workers import WorkerSettings
     from perdure.service.executions import DurableService
     from perdure.store import open_store
 
-    try:
-        registry = _registry(targets, template)
-        service = DurableService(open_store(db))
-    except PerdureError as error:
-        _fail(error)
+    registry = _registry(targets, template)
+    service = DurableService(open_store(db))
     if not len(registry):
         raise click.UsageError("Nothing to serve: name at least one TARGET or a --template.")
     runtime = Runtime(service, registry, WorkerSettings(db, service_config=service.config), workers)
@@ -134,14 +141,12 @@ def _registry(targets: tuple[str, ...], template: Path | None) -> Any:
 @click.option("--async", "run_async", is_flag=True, help="Return at once instead of waiting for the end.")
 @click.option("--name", help="Execution name: starting the same name again returns the same execution.")
 @endpoint_option
+@reports_errors
 def invoke(function: str, payload: str | None, run_async: bool, name: str | None, endpoint: str) -> None:
     """Start an execution of FUNCTION and print it as JSON."""
     value = _json_argument(payload, "--payload")
-    try:
-        with Client(endpoint) as client:
-            execution = client.invoke(function, value, wait=not run_async, name=name)
-    except PerdureError as error:
-        _fail(error)
+    with Client(endpoint) as client:
+        execution = client.invoke(function, value, wait=not run_async, name=name)
     _print(_decoded(execution))
 
 
@@ -154,37 +159,31 @@ def executions() -> None:
 @click.option("--function", help="Only executions of this function.")
 @click.option("--status", type=click.Choice(["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"]))
 @endpoint_option
+@reports_errors
 def list_executions(function: str | None, status: str | None, endpoint: str) -> None:
     """List executions, newest first."""
-    try:
-        with Client(endpoint) as client:
-            _print(client.list_executions(function, status))
-    except PerdureError as error:
-        _fail(error)
+    with Client(endpoint) as client:
+        _print(client.list_executions(function, status))
 
 
 @executions.command("get")
 @click.argument("arn")
 @endpoint_option
+@reports_errors
 def get_execution(arn: str, endpoint: str) -> None:
     """Show one execution."""
-    try:
-        with Client(endpoint) as client:
-            _print(_decoded(client.get_execution(arn)))
-    except PerdureError as error:
-        _fail(error)
+    with Client(endpoint) as client:
+        _print(_decoded(client.get_execution(arn)))
 
 
 @executions.command("history")
 @click.argument("arn")
 @endpoint_option
+@reports_errors
 def history(arn: str, endpoint: str) -> None:
     """Show an execution's history events, oldest first."""
-    try:
-        with Client(endpoint) as client:
-            _print(client.history(arn))
-    except PerdureError as error:
-        _fail(error)
+    with Client(endpoint) as client:
+        _print(client.history(arn))
 
 
 @executions.command("stop")
@@ -192,14 +191,12 @@ def history(arn: str, endpoint: str) -> None:
 @click.option("--error-type", help="ErrorType recorded on the stopped execution.")
 @click.option("--error-message", help="ErrorMessage recorded on the stopped execution.")
 @endpoint_option
+@reports_errors
 def stop(arn: str, error_type: str | None, error_message: str | None, endpoint: str) -> None:
     """Stop a running execution."""
-    try:
-        with Client(endpoint) as client:
-            client.stop(arn, error_type, error_message)
-            _print(_decoded(client.get_execution(arn)))
-    except PerdureError as error:
-        _fail(error)
+    with Client(endpoint) as client:
+        client.stop(arn, error_type, error_message)
+        _print(_decoded(client.get_execution(arn)))
 
 
 @main.group()
@@ -211,14 +208,12 @@ def callback() -> None:
 @click.argument("callback_id")
 @click.option("--result", help="The callback's result, as JSON.")
 @endpoint_option
+@reports_errors
 def callback_succeed(callback_id: str, result: str | None, endpoint: str) -> None:
     """Complete a callback successfully."""
     value = _json_argument(result, "--result")
-    try:
-        with Client(endpoint) as client:
-            client.succeed_callback(callback_id, value)
-    except PerdureError as error:
-        _fail(error)
+    with Client(endpoint) as client:
+        client.succeed_callback(callback_id, value)
     _print({"CallbackId": callback_id, "Status": "SUCCEEDED"})
 
 
@@ -227,24 +222,20 @@ def callback_succeed(callback_id: str, result: str | None, endpoint: str) -> Non
 @click.option("--error-type", help="ErrorType of the failure.")
 @click.option("--error-message", help="ErrorMessage of the failure.")
 @endpoint_option
+@reports_errors
 def callback_fail(callback_id: str, error_type: str | None, error_message: str | None, endpoint: str) -> None:
     """Fail a callback."""
-    try:
-        with Client(endpoint) as client:
-            client.fail_callback(callback_id, error_type, error_message)
-    except PerdureError as error:
-        _fail(error)
+    with Client(endpoint) as client:
+        client.fail_callback(callback_id, error_type, error_message)
     _print({"CallbackId": callback_id, "Status": "FAILED"})
 
 
 @callback.command("heartbeat")
 @click.argument("callback_id")
 @endpoint_option
+@reports_errors
 def callback_heartbeat(callback_id: str, endpoint: str) -> None:
     """Tell a callback's execution that the work it waits for is still going."""
-    try:
-        with Client(endpoint) as client:
-            client.heartbeat_callback(callback_id)
-    except PerdureError as error:
-        _fail(error)
+    with Client(endpoint) as client:
+        client.heartbeat_callback(callback_id)
     _print({"CallbackId": callback_id, "Status": "HEARTBEAT"})

@@ -80,18 +80,20 @@ class Client:
     def get_execution(self, arn: str) -> dict[str, Any]:
         return self._request("GET", f"/2025-12-01/durable-executions/{_segment(arn)}").json()  # type: ignore[no-any-return]
 
+    def _all_pages(self, path: str, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Follows ``NextMarker`` through every page and returns the ``key`` lists joined."""
+        items: list[dict[str, Any]] = []
+        params = {"MaxItems": 1000, **params}
+        while True:
+            body = self._request("GET", path, params=params).json()
+            items.extend(body[key])
+            if not body.get("NextMarker"):
+                return items
+            params["Marker"] = body["NextMarker"]
+
     def history(self, arn: str) -> list[dict[str, Any]]:
         """Returns every history event of an execution, oldest first."""
-        events: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"MaxItems": 1000}
-        while True:
-            body = self._request(
-                "GET", f"/2025-12-01/durable-executions/{_segment(arn)}/history", params=params
-            ).json()
-            events.extend(body["Events"])
-            if not body.get("NextMarker"):
-                return events
-            params["Marker"] = body["NextMarker"]
+        return self._all_pages(f"/2025-12-01/durable-executions/{_segment(arn)}/history", "Events", {})
 
     def functions(self) -> list[dict[str, Any]]:
         return self._request("GET", "/2015-03-31/functions/").json()["Functions"]  # type: ignore[no-any-return]
@@ -99,19 +101,11 @@ class Client:
     def list_executions(self, function: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Returns executions, newest first, of one function or of all functions."""
         names = [function] if function else [f["FunctionName"] for f in self.functions()]
+        params = {"Statuses": status} if status else {}
         found: list[dict[str, Any]] = []
         for name in names:
-            params: dict[str, Any] = {"MaxItems": 1000}
-            if status:
-                params["Statuses"] = status
-            while True:
-                body = self._request(
-                    "GET", f"/2025-12-01/functions/{_segment(name)}/durable-executions", params=params
-                ).json()
-                found.extend(body["DurableExecutions"])
-                if not body.get("NextMarker"):
-                    break
-                params["Marker"] = body["NextMarker"]
+            path = f"/2025-12-01/functions/{_segment(name)}/durable-executions"
+            found.extend(self._all_pages(path, "DurableExecutions", params))
         return sorted(found, key=lambda e: e["StartTimestamp"], reverse=True)
 
     def stop(self, arn: str, error_type: str | None = None, message: str | None = None) -> dict[str, Any]:

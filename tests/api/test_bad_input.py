@@ -8,16 +8,13 @@ one `perdure serve` process (module scope) to keep them fast.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import HANDLERS, PERDURE, Server, free_port, handler_target, wait_for
+from conftest import HANDLERS, PERDURE, Server, free_port, handler_target, lambda_client, shared_server, wait_for
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function"
 UNKNOWN_ARN = f"{FUNCTION_ARN}:steps:$LATEST/durable-execution/no-such-run/0123456789abcdef0123456789abcdef"
@@ -36,24 +33,13 @@ REGISTERED = ["broken", "fails", "flow", "raising", "rejecting", "steps"]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("bad-input")
-    env = {**os.environ, "PERDURE_TEST_LOG": str(workdir / "side-effects.log")}
-    server = Server([*TARGETS, "--workers", "4"], workdir, env)
-    server.start()
-    yield server
-    server.stop()
+    with shared_server(tmp_path_factory, "bad-input", [*TARGETS, "--workers", "4"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def client(server: Server) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}, read_timeout=60),
-    )
+    return lambda_client(server.endpoint)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,12 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import uvicorn
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import Server, free_port, handler_target, wait_for
+from conftest import Server, free_port, handler_target, lambda_client, shared_server, wait_for
 
 from perdure.api.app import PerdureApp
 from perdure.runtime.registry import Registry
@@ -44,26 +41,11 @@ FUNCTIONS = {
 }
 
 
-def lambda_client(endpoint: str) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}, read_timeout=60),
-    )
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("boto3-routes")
-    env = {**os.environ, "PERDURE_TEST_LOG": str(workdir / "side-effects.log")}
     targets = [handler_target(name, attribute) for name, attribute in FUNCTIONS.items()]
-    server = Server([*targets, "--workers", "4"], workdir, env)
-    server.start()
-    yield server
-    server.stop()
+    with shared_server(tmp_path_factory, "boto3-routes", [*targets, "--workers", "4"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
