@@ -1,0 +1,418 @@
+"""Compiles a seed-style function into a generator that can resume right after any checkpoint.
+
+Every ``ctx.checkpoint()`` statement becomes ``yield LABEL``; while the generator is paused
+there, its frame's locals are the snapshot. A new generator started with a label and saved
+locals restores the locals, then skips every statement that does not contain that label and
+enters compound statements that do without evaluating their headers (an ``if`` takes the
+branch holding the label, a loop enters its body), until the checkpoint is reached and normal
+execution takes over. ``for`` loops keep their iterator in a hidden local, so it is saved too.
+Statements that can suspend (``ctx.wait(...)`` and the like) get an implicit checkpoint just
+before them, so the code before them runs once.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import textwrap
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from perdure.errors import InvalidParameterError
+
+SUSPENDING_METHODS = frozenset({"wait", "wait_for_callback", "wait_for_condition", "invoke"})
+# Names the transform adds; all start with this prefix, which user code must not use.
+HIDDEN = "__p_"
+_PROTOCOL_NAMES = frozenset({"__p_label", "__p_locals", "__p_r", "__p_S"})
+
+Resumable = Callable[[Any, Any, int | None, dict[str, Any] | None], Generator[int, None, Any]]
+
+
+class DecorationError(InvalidParameterError):
+    """A durable function uses a checkpoint where it cannot be resumed."""
+
+    def __init__(self, filename: str, line: int, problem: str, fix: str) -> None:
+        super().__init__(f"{filename}:{line}: {problem} {fix}")
+        self.filename = filename
+        self.line = line
+
+
+@dataclass(frozen=True)
+class CheckpointSite:
+    """Where a checkpoint is: its label, source line, and whether the transform added it."""
+
+    label: int
+    line: int
+    implicit: bool
+
+
+@dataclass(frozen=True)
+class ResumableFunction:
+    """The compiled generator function and what the engine needs to know about it."""
+
+    generator: Resumable
+    sites: dict[int, CheckpointSite]
+    saved_names: frozenset[str]
+    fingerprint: str
+    filename: str
+    for_loop_lines: dict[str, int]
+
+
+class _Sentinel:
+    def __repr__(self) -> str:
+        return "<end of iterator>"
+
+    def __reduce__(self) -> str:
+        return "SENTINEL"
+
+
+SENTINEL = _Sentinel()
+
+
+def _is_ctx_call(node: ast.AST, ctx: str, methods: frozenset[str]) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == ctx
+        and node.func.attr in methods
+    )
+
+
+def _is_checkpoint_statement(node: ast.stmt, ctx: str) -> bool:
+    return isinstance(node, ast.Expr) and _is_ctx_call(node.value, ctx, frozenset({"checkpoint"}))
+
+
+def _walk_same_scope(node: ast.AST) -> Iterator[ast.AST]:
+    """Walks ``node`` without entering nested functions, lambdas, classes or comprehensions."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef | ast.comprehension):
+            continue
+        yield from _walk_same_scope(child)
+
+
+class _Checker:
+    """Finds checkpoints in places they cannot be resumed from, and other unsupported code."""
+
+    _PLACES: dict[type, tuple[str, str]] = {
+        ast.With: ("inside a `with` block", "Move the checkpoint before or after the `with` block."),
+        ast.AsyncWith: ("inside an `async with` block", "Move the checkpoint out of the block."),
+        ast.Match: ("inside a `match` statement", "Rewrite the `match` as `if`/`elif`, or checkpoint before it."),
+        ast.ExceptHandler: ("inside an `except` block", "Checkpoint inside the `try` body or after the statement."),
+        ast.FunctionDef: ("inside a nested function", "Checkpoints belong in the durable function itself."),
+        ast.AsyncFunctionDef: ("inside a nested function", "Checkpoints belong in the durable function itself."),
+        ast.Lambda: ("inside a lambda", "Checkpoints belong in the durable function itself."),
+        ast.ClassDef: ("inside a class body", "Checkpoints belong in the durable function itself."),
+        ast.ListComp: ("inside a comprehension", "Write the comprehension as a `for` loop to checkpoint in it."),
+        ast.SetComp: ("inside a comprehension", "Write the comprehension as a `for` loop to checkpoint in it."),
+        ast.DictComp: ("inside a comprehension", "Write the comprehension as a `for` loop to checkpoint in it."),
+        ast.GeneratorExp: ("inside a generator expression", "Write it as a `for` loop to checkpoint in it."),
+    }
+
+    def __init__(self, filename: str, ctx: str) -> None:
+        self.filename = filename
+        self.ctx = ctx
+
+    def fail(self, node: ast.AST, problem: str, fix: str) -> DecorationError:
+        return DecorationError(self.filename, getattr(node, "lineno", 0), problem, fix)
+
+    def check_function(self, function: ast.FunctionDef) -> None:
+        for node in _walk_same_scope(function):
+            if isinstance(node, ast.Yield | ast.YieldFrom | ast.Await):
+                raise self.fail(node, "A durable function cannot be a generator or coroutine.", "Remove the `yield`/`await`.")
+            if isinstance(node, ast.Name) and node.id.startswith(HIDDEN):
+                raise self.fail(node, f"The name {node.id!r} is reserved by Perdure.", f"Rename it so it does not start with {HIDDEN!r}.")
+        for node in ast.walk(function):
+            if _is_ctx_call(node, self.ctx, frozenset({"checkpoint"})):
+                call = node
+                assert isinstance(call, ast.Call)
+                if call.args or call.keywords:
+                    raise self.fail(call, "ctx.checkpoint() takes no arguments.", "Write it as `ctx.checkpoint()`.")
+        self._check_body(function.body, allowed=True)
+
+    def _check_body(self, body: list[ast.stmt], allowed: bool, why: tuple[str, str] | None = None) -> None:
+        for statement in body:
+            self._check_statement(statement, allowed, why)
+
+    def _check_statement(self, node: ast.stmt, allowed: bool, why: tuple[str, str] | None) -> None:
+        if _is_checkpoint_statement(node, self.ctx):
+            if not allowed and why is not None:
+                raise self.fail(node, f"ctx.checkpoint() {why[0]} cannot be resumed.", why[1])
+            return
+        if isinstance(node, ast.If | ast.While | ast.For):
+            self._check_body(node.body, allowed, why)
+            self._check_body(node.orelse, allowed, why)
+        elif isinstance(node, ast.Try | ast.TryStar):
+            self._check_body(node.body, allowed, why)
+            for handler in node.handlers:
+                self._check_body(handler.body, False, why or self._PLACES[ast.ExceptHandler])
+            self._check_body(node.orelse, False, why or ("inside a `try` statement's `else` block", "Move it after the `try` statement."))
+            self._check_body(node.finalbody, False, why or ("inside a `finally` block", "Move it before or after the `try` statement."))
+        elif isinstance(node, ast.AsyncFor):
+            raise self.fail(node, "`async for` is not supported in a durable function.", "Use a plain `for` loop.")
+        else:
+            self._check_nested(node, why or self._PLACES.get(type(node)))
+
+    def _check_nested(self, node: ast.AST, why: tuple[str, str] | None) -> None:
+        """Refuses any checkpoint below ``node``, naming the innermost place that holds it."""
+        for child in ast.iter_child_nodes(node):
+            place = self._PLACES.get(type(child)) or why
+            if _is_ctx_call(child, self.ctx, frozenset({"checkpoint"})):
+                problem, fix = place or ("used inside an expression", "Write it as a statement of its own: `ctx.checkpoint()`.")
+                raise self.fail(child, f"ctx.checkpoint() {problem} cannot be resumed.", fix)
+            self._check_nested(child, place)
+
+
+def _template(source: str, **nodes: Any) -> list[ast.stmt]:
+    """Parses statements and replaces ``Name`` placeholders with the given nodes or lists."""
+    tree = ast.parse(textwrap.dedent(source))
+
+    class Fill(ast.NodeTransformer):
+        def visit_Expr(self, node: ast.Expr) -> Any:
+            if isinstance(node.value, ast.Name) and node.value.id in nodes:
+                value = nodes[node.value.id]
+                return value if isinstance(value, list) else node
+            return self.generic_visit(node)
+
+        def visit_Name(self, node: ast.Name) -> Any:
+            if node.id in nodes and not isinstance(nodes[node.id], list):
+                return nodes[node.id]
+            return node
+
+    filled = Fill().visit(tree)
+    assert isinstance(filled, ast.Module)
+    return filled.body
+
+
+class _Transformer:
+    """Rewrites a checked function body into the resumable form."""
+
+    def __init__(self, ctx: str) -> None:
+        self.ctx = ctx
+        self.sites: dict[int, CheckpointSite] = {}
+        self._labels: dict[int, frozenset[int]] = {}
+        self._label_of: dict[int, int] = {}
+        self._loops = 0
+        self.for_loop_lines: dict[str, int] = {}
+
+    # -- labelling --------------------------------------------------------------------------
+
+    def prepare(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        """Labels checkpoints and inserts an implicit one before each statement that can suspend."""
+        result: list[ast.stmt] = []
+        for statement in body:
+            if isinstance(statement, ast.If | ast.While | ast.For):
+                statement.body = self.prepare(statement.body)
+                statement.orelse = self.prepare(statement.orelse)
+            elif isinstance(statement, ast.Try):
+                statement.body = self.prepare(statement.body)
+            elif _is_checkpoint_statement(statement, self.ctx):
+                self._label(statement, implicit=False)
+            elif not isinstance(statement, ast.With | ast.AsyncWith | ast.Match) and any(
+                _is_ctx_call(node, self.ctx, SUSPENDING_METHODS) for node in _walk_same_scope(statement)
+            ):
+                implicit = ast.Expr(
+                    ast.Call(ast.Attribute(ast.Name(self.ctx, ast.Load()), "checkpoint", ast.Load()), [], [])
+                )
+                ast.copy_location(implicit, statement)
+                ast.fix_missing_locations(implicit)
+                self._label(implicit, implicit=True)
+                result.append(implicit)
+            result.append(statement)
+        return result
+
+    def _label(self, node: ast.stmt, implicit: bool) -> None:
+        label = len(self.sites) + 1
+        self.sites[label] = CheckpointSite(label, node.lineno, implicit)
+        self._label_of[id(node)] = label
+
+    def labels_in(self, node: ast.AST) -> frozenset[int]:
+        key = id(node)
+        if key not in self._labels:
+            found = {self._label_of[id(child)] for child in ast.walk(node) if id(child) in self._label_of}
+            self._labels[key] = frozenset(found)
+        return self._labels[key]
+
+    def _body_labels(self, body: list[ast.stmt]) -> frozenset[int]:
+        labels: set[int] = set()
+        for statement in body:
+            labels |= self.labels_in(statement)
+        return frozenset(labels)
+
+    # -- rewriting ----------------------------------------------------------------------------
+
+    def body(self, statements: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        plain: list[ast.stmt] = []
+
+        def flush() -> None:
+            if plain:
+                guard = _template("if not __p_r:\n    BODY", BODY=list(plain))
+                ast.copy_location(guard[0], plain[0])
+                out.extend(guard)
+                plain.clear()
+
+        for statement in statements:
+            labels = self.labels_in(statement)
+            if not labels:
+                plain.append(statement)
+                continue
+            flush()
+            rewritten = self._statement(statement)
+            if id(statement) in self._label_of:
+                out.extend(rewritten)
+                continue
+            guard = _template(
+                "if not __p_r or __p_label in LABELS:\n    BODY",
+                LABELS=ast.Tuple([ast.Constant(label) for label in sorted(labels)], ast.Load()),
+                BODY=rewritten,
+            )
+            ast.copy_location(guard[0], statement)
+            out.extend(guard)
+        flush()
+        return out or [ast.Pass()]
+
+    def _statement(self, node: ast.stmt) -> list[ast.stmt]:
+        if id(node) in self._label_of:
+            return _template(
+                """
+                if __p_r:
+                    if __p_label == LABEL:
+                        __p_r = False
+                else:
+                    yield LABEL
+                """,
+                LABEL=ast.Constant(self._label_of[id(node)]),
+            )
+        if isinstance(node, ast.If):
+            inside = ast.Tuple([ast.Constant(x) for x in sorted(self._body_labels(node.body))], ast.Load())
+            test = ast.IfExp(ast.Name("__p_r", ast.Load()), ast.Compare(ast.Name("__p_label", ast.Load()), [ast.In()], [inside]), node.test)
+            return [ast.If(test, self.body(node.body), self.body(node.orelse) if node.orelse else [])]
+        if isinstance(node, ast.While):
+            inside = ast.Tuple([ast.Constant(x) for x in sorted(self._body_labels(node.body))], ast.Load())
+            test = ast.IfExp(ast.Name("__p_r", ast.Load()), ast.Compare(ast.Name("__p_label", ast.Load()), [ast.In()], [inside]), node.test)
+            return [ast.While(test, self.body(node.body), self.body(node.orelse) if node.orelse else [])]
+        if isinstance(node, ast.For):
+            return self._for(node)
+        if isinstance(node, ast.Try):
+            node.body = self.body(node.body)
+            return [node]
+        raise AssertionError(f"unexpected labelled statement {type(node).__name__}")
+
+    def _for(self, node: ast.For) -> list[ast.stmt]:
+        self._loops += 1
+        n = self._loops
+        iterator, value, done = f"__p_it{n}", f"__p_v{n}", f"__p_else{n}"
+        self.for_loop_lines[iterator] = node.lineno
+        inside = ast.Tuple([ast.Constant(x) for x in sorted(self._body_labels(node.body))], ast.Load())
+        assign = ast.Assign([node.target], ast.Name(value, ast.Load()))
+        statements = _template(
+            f"""
+            if not __p_r:
+                {iterator} = iter(ITERABLE)
+            {done} = False
+            while True:
+                if not __p_r:
+                    {value} = next({iterator}, __p_S)
+                    if {value} is __p_S:
+                        {done} = True
+                        break
+                    ASSIGN
+                elif __p_label not in INSIDE:
+                    {done} = True
+                    break
+                BODY
+            if {done}:
+                ORELSE
+            """,
+            ITERABLE=node.iter,
+            ASSIGN=[assign],
+            INSIDE=inside,
+            BODY=self.body(node.body),
+            ORELSE=self.body(node.orelse) if node.orelse else [ast.Pass()],
+        )
+        for statement in statements:
+            ast.copy_location(statement, node)
+        return statements
+
+
+def make_resumable(function: Callable[..., Any]) -> ResumableFunction:
+    """Compiles ``function(ctx, event)`` into its resumable generator; raises DecorationError."""
+    filename = inspect.getsourcefile(function) or "<unknown>"
+    if function.__code__.co_freevars:
+        raise DecorationError(
+            filename,
+            function.__code__.co_firstlineno,
+            f"The durable function {function.__name__!r} uses variables of an enclosing function "
+            f"({', '.join(function.__code__.co_freevars)}).",
+            "Define durable functions at module level.",
+        )
+    lines, first_line = inspect.getsourcelines(function)
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    ast.increment_lineno(tree, first_line - 1)
+    definition = tree.body[0]
+    if isinstance(definition, ast.AsyncFunctionDef):
+        raise DecorationError(filename, definition.lineno, "A durable function cannot be `async def`.", "Use a plain `def`.")
+    if not isinstance(definition, ast.FunctionDef) or len(definition.args.args) != 2:
+        raise DecorationError(
+            filename, first_line, "A durable function takes exactly two arguments, (ctx, event).", "Write it as `def name(ctx, event):`."
+        )
+    definition.decorator_list = []
+    fingerprint = hashlib.sha256(ast.dump(definition).encode()).hexdigest()[:16]
+    ctx = definition.args.args[0].arg
+    _Checker(filename, ctx).check_function(definition)
+
+    transformer = _Transformer(ctx)
+    definition.body = transformer.body(transformer.prepare(definition.body))
+    definition.args.args += [ast.arg("__p_label"), ast.arg("__p_locals")]
+    definition.args.defaults = [ast.Constant(None), ast.Constant(None)]
+    definition.args.kwonlyargs = [ast.arg("__p_S")]
+    definition.args.kw_defaults = [ast.Name("__p_sentinel", ast.Load())]
+    # The restore prologue needs the function's local names, known only once it is compiled.
+    saved = _local_names(definition, filename, function)
+    prologue = _template(
+        """
+        __p_r = __p_label is not None
+        if __p_r:
+            RESTORE
+        """,
+        RESTORE=[
+            stmt
+            for name in sorted(saved)
+            for stmt in _template(f"if {name!r} in __p_locals:\n    {name} = __p_locals[{name!r}]")
+        ]
+        or [ast.Pass()],
+    )
+    definition.body = prologue + definition.body
+    generator = _compile(definition, filename, function)
+    return ResumableFunction(
+        generator=generator,
+        sites=transformer.sites,
+        saved_names=frozenset(saved),
+        fingerprint=fingerprint,
+        filename=filename,
+        for_loop_lines=transformer.for_loop_lines,
+    )
+
+
+def _compile(definition: ast.FunctionDef, filename: str, function: Callable[..., Any]) -> Any:
+    module = ast.Module([definition], type_ignores=[])
+    ast.fix_missing_locations(module)
+    code = compile(module, filename, "exec")
+    namespace: dict[str, Any] = {}
+    # Executed with the function's own module globals, so it sees the same names.
+    globals_ = function.__globals__
+    globals_.setdefault("__p_sentinel", SENTINEL)
+    exec(code, globals_, namespace)
+    return namespace[definition.name]
+
+
+def _local_names(definition: ast.FunctionDef, filename: str, function: Callable[..., Any]) -> set[str]:
+    compiled = _compile(definition, filename, function)
+    code = compiled.__code__
+    names = set(code.co_varnames) | set(code.co_cellvars)
+    ctx = definition.args.args[0].arg
+    return {n for n in names if n != ctx and n not in _PROTOCOL_NAMES and not n.startswith("__p_v")}
