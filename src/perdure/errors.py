@@ -15,7 +15,11 @@ HTTP ``status``::
     ├── CallbackAlreadyCompletedError     400 CallbackTimeoutException
     ├── StaleCheckpointTokenError    400 InvalidParameterValueException
     ├── CheckpointRejectedError      400 InvalidParameterValueException
-    └── FunctionLoadError            500 ServiceException
+    ├── FunctionLoadError            500 ServiceException
+    └── DurableFunctionError         raised inside seed-style functions
+        ├── OperationFailedError     a step, callback or child context ended in failure
+        │   └── CallbackTimedOutError
+        └── NonDeterministicError    replay found a different operation than recorded
 
 Messages are full sentences that say what happened and what to do about it.
 """
@@ -166,3 +170,39 @@ class FunctionLoadError(PerdureError):
     def __init__(self, function_name: str, detail: str) -> None:
         super().__init__(f"Function {function_name!r} could not be loaded: {detail}")
         self.function_name = function_name
+
+
+class DurableFunctionError(PerdureError):
+    """Raised inside a seed-style durable function by its operations."""
+
+    code = "Perdure.DurableFunctionError"
+    status = 400
+
+
+class OperationFailedError(DurableFunctionError):
+    """A step, callback or child context failed; carries the original error's type and message.
+
+    On the first run a failing step re-raises the step's own exception; on replay, where that
+    object is gone, this error stands in for it with the recorded ``error_type`` and message.
+    """
+
+    def __init__(self, message: str, error_type: str | None, data: str | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.data = data
+
+
+class CallbackTimedOutError(OperationFailedError):
+    """A callback's timeout or heartbeat timeout passed before it was completed."""
+
+
+class NonDeterministicError(DurableFunctionError):
+    """Resuming ran a different operation than the one recorded at that position."""
+
+    def __init__(self, operation_id: str, recorded: str, attempted: str) -> None:
+        super().__init__(
+            f"Operation {operation_id} was recorded as {recorded} but the function now runs {attempted} "
+            "there. Durable functions must make the same operations in the same order on every run: "
+            "keep randomness, clocks and I/O inside steps."
+        )
+        self.operation_id = operation_id

@@ -211,9 +211,12 @@ class _Transformer:
                 statement.body = self.prepare(statement.body)
             elif _is_checkpoint_statement(statement, self.ctx):
                 self._label(statement, implicit=False)
-            elif not isinstance(statement, ast.With | ast.AsyncWith | ast.Match) and any(
-                _is_ctx_call(node, self.ctx, SUSPENDING_METHODS) for node in _walk_same_scope(statement)
+            elif (
+                not isinstance(statement, ast.With | ast.AsyncWith | ast.Match)
+                and not (result and _is_checkpoint_statement(result[-1], self.ctx))
+                and any(_is_ctx_call(node, self.ctx, SUSPENDING_METHODS) for node in _walk_same_scope(statement))
             ):
+                # (Right after an explicit checkpoint, that checkpoint already does the job.)
                 implicit = ast.Expr(
                     ast.Call(ast.Attribute(ast.Name(self.ctx, ast.Load()), "checkpoint", ast.Load()), [], [])
                 )

@@ -1,0 +1,326 @@
+"""``Context``: the operations a seed-style durable function calls on ``ctx``.
+
+They keep the AWS SDK's names and meanings and record the same operation types, so a
+history reads alike whichever style wrote it. Each operation gets an ID from its position in
+the function's run (``"3"``, or ``"3-2"`` inside child context ``3``); when a run is resumed,
+operations already recorded at their position return their recorded outcome instead of
+running again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from perdure.errors import CallbackTimedOutError, DurableFunctionError, InvalidParameterError
+from perdure.sdk.journal import Journal, Suspend, failure
+from perdure.service.model import (
+    ErrorObject,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+)
+
+T = TypeVar("T")
+Duration = datetime.timedelta | float | int
+
+
+def seconds_of(duration: Duration | None, seconds: float | None = None) -> int:
+    """Whole seconds of a ``timedelta`` or a number (at least 1)."""
+    value = seconds if seconds is not None else duration
+    if value is None:
+        raise InvalidParameterError("Give a duration: ctx.wait(seconds=30) or ctx.wait(timedelta(minutes=5)).")
+    total = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
+    if total < 1:
+        raise InvalidParameterError(f"A wait lasts at least 1 second, not {total:g}.")
+    return int(round(total))
+
+
+def error_object(error: BaseException) -> ErrorObject:
+    """The protocol's ErrorObject for an exception: its qualified type and its message."""
+    if isinstance(error, DurableFunctionError) and getattr(error, "error_type", None):
+        return ErrorObject(message=str(error), type=getattr(error, "error_type"))
+    cls = type(error)
+    module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
+    return ErrorObject(message=str(error), type=f"{module}{cls.__qualname__}")
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise InvalidParameterError(
+            f"The result of {what} cannot be saved as JSON ({error}). Return data made of dicts, "
+            "lists, strings, numbers, booleans and None."
+        ) from None
+
+
+def _loads(text: str | None) -> Any:
+    if text is None or text == "":
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed step is tried again: exponential backoff with full jitter by default."""
+
+    max_attempts: int = 3
+    initial_delay: float = 1.0
+    backoff: float = 2.0
+    max_delay: float = 300.0
+    jitter: bool = True
+
+    def delay(self, attempt: int) -> int:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay, self.initial_delay * self.backoff ** (attempt - 1))
+        return max(1, round(random.uniform(0, ceiling) if self.jitter else ceiling))
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+class _ReplayAwareLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger that stays quiet while a resumed run replays what already happened."""
+
+    def __init__(self, logger: logging.Logger, context: Context) -> None:
+        super().__init__(logger, {})
+        self._context = context
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not self._context.replaying:
+            super().log(level, msg, *args, **kwargs)
+
+
+class Callback:
+    """A callback an external system completes with its ID; ``result()`` waits for it."""
+
+    def __init__(self, context: Context, op_id: str, callback_id: str) -> None:
+        self._context = context
+        self._op_id = op_id
+        self.callback_id = callback_id
+
+    def result(self) -> Any:
+        """The callback's result; suspends the execution until it arrives."""
+        op = self._context.journal.operations[self._op_id]
+        if op.status is OperationStatus.SUCCEEDED:
+            return _loads(op.result)
+        if op.status is OperationStatus.TIMED_OUT:
+            error = op.error or ErrorObject()
+            raise CallbackTimedOutError(error.message or "The callback timed out.", error.type)
+        if op.status.is_terminal:
+            raise failure(op, "Callback")
+        raise Suspend(f"waiting for callback {self.callback_id}")
+
+
+class Context:
+    """What a durable function receives as ``ctx``."""
+
+    def __init__(self, journal: Journal, function_name: str, parent_id: str | None = None, counter: int = 0) -> None:
+        self.journal = journal
+        self.parent_id = parent_id
+        self.counter = counter
+        self.replaying = False
+        self.function_name = function_name
+        self.logger = _ReplayAwareLogger(logging.getLogger(f"perdure.functions.{function_name}"), self)
+
+    def checkpoint(self) -> None:
+        """Saves the function's state; the run resumes right after it.
+
+        The decorator turns ``ctx.checkpoint()`` statements into resumable points; calling it
+        any other way (from a helper function, say) reaches this method, which refuses.
+        """
+        raise DurableFunctionError(
+            "ctx.checkpoint() was called from a helper function or an operation's callable, where "
+            "it cannot be resumed. Call it as a statement in the @durable.function itself."
+        )
+
+    def _next_id(self) -> str:
+        self.counter += 1
+        return f"{self.parent_id}-{self.counter}" if self.parent_id else str(self.counter)
+
+    def _recorded(self, op_id: str, type_: OperationType, name: str | None, sub_type: str) -> Any:
+        op = self.journal.recorded(op_id, type_, name, sub_type)
+        if op is None or not op.status.is_terminal:
+            self.replaying = False
+        return op
+
+    def _write(self, *updates: OperationUpdate) -> None:
+        self.journal.write(list(updates))
+
+    def _update(self, op_id: str, type_: OperationType, action: OperationAction, name: str | None, sub_type: str, **fields: Any) -> OperationUpdate:
+        return OperationUpdate(id=op_id, type=type_, action=action, parent_id=self.parent_id, name=name, sub_type=sub_type, **fields)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def step(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        at_most_once: bool = False,
+        **kwargs: Any,
+    ) -> T:
+        """Runs ``fn(*args, **kwargs)`` once and records its result; replays return the record.
+
+        A failure is retried by ``retry`` (by default 3 attempts with backoff and jitter),
+        each retry after a durable wait. ``at_most_once`` records the start before running, so
+        an attempt interrupted by a crash counts as failed instead of running again.
+        """
+        name = name or str(getattr(fn, "__name__", "step"))
+        policy = retry or RetryPolicy()
+        op_id = self._next_id()
+        op = self._recorded(op_id, OperationType.STEP, name, "Step")
+        if op is not None:
+            if op.status is OperationStatus.SUCCEEDED:
+                return _loads(op.result)  # type: ignore[no-any-return]
+            if op.status is OperationStatus.FAILED:
+                raise failure(op, "Step")
+            if op.status is OperationStatus.PENDING:
+                raise Suspend(f"step {name} retries later")
+            if op.status is OperationStatus.STARTED and at_most_once:
+                interrupted = ErrorObject(
+                    message=f"Step {name!r} was interrupted and runs at most once.", type="StepInterruptedError"
+                )
+                self._fail_attempt(op_id, name, op.attempt + 1, policy, interrupted, None)
+        attempt = (op.attempt if op else 0) + 1
+        start = [] if op is not None and op.status is OperationStatus.STARTED else [self._update(op_id, OperationType.STEP, OperationAction.START, name, "Step")]
+        if at_most_once and start:
+            self._write(*start)
+            start = []
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as error:
+            self._fail_attempt(op_id, name, attempt, policy, error_object(error), error, start)
+        payload = _dumps(value, f"step {name!r}")
+        self._write(*start, self._update(op_id, OperationType.STEP, OperationAction.SUCCEED, name, "Step", payload=payload))
+        return value
+
+    def _fail_attempt(
+        self,
+        op_id: str,
+        name: str,
+        attempt: int,
+        policy: RetryPolicy,
+        error: ErrorObject,
+        raised: Exception | None,
+        start: Sequence[OperationUpdate] = (),
+    ) -> Any:
+        if attempt < policy.max_attempts:
+            delay = policy.delay(attempt)
+            self._write(*start, self._update(op_id, OperationType.STEP, OperationAction.RETRY, name, "Step", error=error, next_attempt_delay_seconds=delay))
+            raise Suspend(f"step {name} retries in {delay} s")
+        self._write(*start, self._update(op_id, OperationType.STEP, OperationAction.FAIL, name, "Step", error=error))
+        if raised is not None:
+            raise raised
+        raise failure(self.journal.operations[op_id], "Step")
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def wait(self, duration: Duration | None = None, *, seconds: float | None = None, name: str | None = None) -> None:
+        """Suspends the execution for a duration (a ``timedelta`` or seconds), holding no process."""
+        wait_seconds = seconds_of(duration, seconds)
+        op_id = self._next_id()
+        op = self._recorded(op_id, OperationType.WAIT, name, "Wait")
+        if op is not None and op.status is OperationStatus.SUCCEEDED:
+            return
+        if op is None:
+            self._write(self._update(op_id, OperationType.WAIT, OperationAction.START, name, "Wait", wait_seconds=wait_seconds))
+        raise Suspend(f"waiting {wait_seconds} s")
+
+    def create_callback(
+        self, name: str | None = None, *, timeout: Duration | None = None, heartbeat_timeout: Duration | None = None
+    ) -> Callback:
+        """Creates a callback; give its ``callback_id`` to whoever will complete it."""
+        op_id = self._next_id()
+        op = self._recorded(op_id, OperationType.CALLBACK, name, "Callback")
+        if op is None:
+            self._write(
+                self._update(
+                    op_id,
+                    OperationType.CALLBACK,
+                    OperationAction.START,
+                    name,
+                    "Callback",
+                    callback_timeout_seconds=seconds_of(timeout) if timeout else 0,
+                    callback_heartbeat_timeout_seconds=seconds_of(heartbeat_timeout) if heartbeat_timeout else 0,
+                )
+            )
+            op = self.journal.operations[op_id]
+        return Callback(self, op_id, op.callback_id or "")
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        name: str | None = None,
+        *,
+        timeout: Duration | None = None,
+        heartbeat_timeout: Duration | None = None,
+    ) -> Any:
+        """Creates a callback, calls ``submitter(callback_id)`` once, and waits for the result."""
+
+        def wait_in_child(child: Context) -> Any:
+            callback = child.create_callback(name, timeout=timeout, heartbeat_timeout=heartbeat_timeout)
+            child.step(submitter, callback.callback_id, name=f"{name or 'callback'} submitter", retry=NO_RETRY)
+            return callback.result()
+
+        return self._child(wait_in_child, name, "WaitForCallback")
+
+    # -- structure ----------------------------------------------------------------------------
+
+    def run_in_child_context(self, fn: Callable[[Context], T], name: str | None = None) -> T:
+        """Runs ``fn(child_ctx)`` as one unit; once it has finished, replays return its result."""
+        return self._child(fn, name, "RunInChildContext")  # type: ignore[no-any-return]
+
+    def _child(self, fn: Callable[[Context], Any], name: str | None, sub_type: str) -> Any:
+        op_id = self._next_id()
+        op = self._recorded(op_id, OperationType.CONTEXT, name, sub_type)
+        if op is not None and op.status is OperationStatus.SUCCEEDED:
+            return _loads(op.result)
+        if op is not None and op.status.is_terminal:
+            raise failure(op, "Child context")
+        if op is None:
+            self._write(self._update(op_id, OperationType.CONTEXT, OperationAction.START, name, sub_type))
+        child = Context(self.journal, self.function_name, parent_id=op_id)
+        child.replaying = self.replaying
+        try:
+            value = fn(child)
+        except Suspend:
+            raise
+        except Exception as error:
+            self._write(self._update(op_id, OperationType.CONTEXT, OperationAction.FAIL, name, sub_type, error=error_object(error)))
+            raise
+        payload = _dumps(value, f"child context {name or op_id!r}")
+        self._write(self._update(op_id, OperationType.CONTEXT, OperationAction.SUCCEED, name, sub_type, payload=payload))
+        return value
+
+    def map(self, items: Sequence[Any], fn: Callable[[Context, Any, int], T], name: str | None = None) -> list[T]:
+        """Runs ``fn(child_ctx, item, index)`` for each item, each as its own child context."""
+
+        def run_all(child: Context) -> list[Any]:
+            def iteration(index: int, item: Any) -> Callable[[Context], Any]:
+                return lambda c: fn(c, item, index)
+
+            return [
+                child._child(iteration(i, item), f"{name or 'map'}-{i}", "MapIteration") for i, item in enumerate(items)
+            ]
+
+        return self._child(run_all, name, "Map")  # type: ignore[no-any-return]
+
+    def parallel(self, branches: Sequence[Callable[[Context], Any]], name: str | None = None) -> list[Any]:
+        """Runs each branch as its own child context and returns their results in order."""
+
+        def run_all(child: Context) -> list[Any]:
+            return [child._child(branch, f"{name or 'parallel'}-{i}", "ParallelBranch") for i, branch in enumerate(branches)]
+
+        return self._child(run_all, name, "Parallel")  # type: ignore[no-any-return]

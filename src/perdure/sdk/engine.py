@@ -1,0 +1,145 @@
+"""Runs one invocation of a seed-style function: resume from the latest snapshot, run, record.
+
+Within an invocation the live generator simply continues past each checkpoint; a snapshot is
+restored only when an execution resumes in a new invocation. Only the code after the latest
+checkpoint runs again, and its steps return their recorded results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from types import GeneratorType
+from typing import cast
+
+from perdure.errors import DurableFunctionError
+from perdure.sdk.context import Context, RetryPolicy, error_object
+from perdure.sdk.function import DurableFunction
+from perdure.sdk.journal import CHECKPOINT_SUBTYPE, Journal, ServiceClient, Suspend
+from perdure.sdk.snapshot import Snapshot, SnapshotCodec
+from perdure.service.model import (
+    ErrorObject,
+    InvocationOutput,
+    InvocationStatus,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+)
+
+# The STEP operation that counts whole-function retries (``@durable.function(retries=N)``).
+FUNCTION_RETRY_ID = "function-retry"
+
+
+class CodeChangedError(DurableFunctionError):
+    """The function's code changed while an execution of it was suspended."""
+
+
+def _code_changed(durable: DurableFunction, snapshot: Snapshot, arn: str) -> CodeChangedError:
+    return CodeChangedError(
+        f"{durable.options.name} changed while {arn} was suspended: it was checkpointed by code "
+        f"version {snapshot.fingerprint} and the code now is version {durable.resumable.fingerprint}. "
+        "Resuming it on other code could land in the wrong place, so it was refused; deploy the "
+        "version it started with to finish it, or stop it and start again."
+    )
+
+
+class SeedInvocation:
+    """One invocation of a durable function against the service."""
+
+    def __init__(self, durable: DurableFunction, journal: Journal, codec: SnapshotCodec) -> None:
+        self.durable = durable
+        self.journal = journal
+        self.codec = codec
+        self.checkpoint_hooks: list[Callable[[int], None]] = []
+        self._checkpoints = 0
+
+    def run(self) -> InvocationOutput:
+        """Runs until the function returns, raises, or suspends; returns the invocation output."""
+        resumable = self.durable.resumable
+        ctx = Context(self.journal, self.durable.options.name)
+        try:
+            latest = self.journal.latest_checkpoint()
+            if latest is None:
+                generator = resumable.generator(ctx, self.journal.execution_input(), None, None)
+            else:
+                snapshot = self.codec.decode(latest.result or "", self.journal.arn)
+                if snapshot.fingerprint != resumable.fingerprint:
+                    raise _code_changed(self.durable, snapshot, self.journal.arn)
+                ctx.counter = snapshot.counter
+                ctx.replaying = True
+                generator = resumable.generator(ctx, None, snapshot.label, snapshot.locals)
+            label = generator.send(None)
+            while True:
+                self._checkpoint(ctx, label, cast(GeneratorType, generator).gi_frame.f_locals)
+                label = generator.send(None)
+        except StopIteration as stop:
+            try:
+                return InvocationOutput(InvocationStatus.SUCCEEDED, result=json.dumps(stop.value))
+            except (TypeError, ValueError) as error:
+                return self._failed(
+                    ErrorObject(
+                        message=f"{self.durable.options.name} returned a value that cannot be saved as JSON: {error}.",
+                        type="Perdure.InvalidResult",
+                    )
+                )
+        except Suspend:
+            return InvocationOutput(InvocationStatus.PENDING)
+        except Exception as error:
+            return self._failed(error_object(error))
+
+    def _checkpoint(self, ctx: Context, label: int, frame_locals: dict[str, object]) -> None:
+        resumable = self.durable.resumable
+        site = resumable.sites[label]
+        op_id = ctx._next_id()
+        saved = {name: value for name, value in frame_locals.items() if name in resumable.saved_names}
+        snapshot = Snapshot(label, saved, ctx.counter, resumable.fingerprint)
+        payload = self.codec.encode(snapshot, resumable.filename, site.line)
+        name = f"{resumable.filename.rsplit('/', 1)[-1]}:{site.line}"
+        self.journal.write(
+            [
+                OperationUpdate(op_id, OperationType.CONTEXT, OperationAction.START, name=name, sub_type=CHECKPOINT_SUBTYPE),
+                OperationUpdate(op_id, OperationType.CONTEXT, OperationAction.SUCCEED, name=name, sub_type=CHECKPOINT_SUBTYPE, payload=payload),
+            ]
+        )
+        ctx.replaying = False
+        self._checkpoints += 1
+        for hook in self.checkpoint_hooks:
+            hook(self._checkpoints)
+
+    def _failed(self, error: ErrorObject) -> InvocationOutput:
+        """Fails the execution, or retries it from its last checkpoint if retries are left."""
+        retries = self.durable.options.retries
+        record = self.journal.operations.get(FUNCTION_RETRY_ID)
+        attempts = record.attempt if record else 0
+        if attempts < retries and (record is None or record.status is OperationStatus.READY):
+            delay = RetryPolicy(max_attempts=retries + 1).delay(attempts + 1)
+            self.journal.write(
+                [
+                    OperationUpdate(
+                        FUNCTION_RETRY_ID,
+                        OperationType.STEP,
+                        OperationAction.RETRY,
+                        name="function retry",
+                        sub_type="FunctionRetry",
+                        error=error,
+                        next_attempt_delay_seconds=delay,
+                    )
+                ]
+            )
+            return InvocationOutput(InvocationStatus.PENDING)
+        return InvocationOutput(InvocationStatus.FAILED, error=error)
+
+
+def run_seed_invocation(
+    durable: DurableFunction,
+    client: ServiceClient,
+    arn: str,
+    token: str,
+    codec: SnapshotCodec,
+    checkpoint_hooks: list[Callable[[int], None]] | None = None,
+) -> InvocationOutput:
+    """Loads the execution's journal and runs one invocation of ``durable``."""
+    invocation = SeedInvocation(durable, Journal.load(client, arn, token), codec)
+    invocation.checkpoint_hooks.extend(checkpoint_hooks or [])
+    return invocation.run()

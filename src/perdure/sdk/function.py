@@ -1,0 +1,103 @@
+"""``@durable.function``: turns a ``(ctx, event)`` function into one the runtime can serve."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from perdure.sdk.resumable import ResumableFunction, make_resumable
+
+# The attribute under which a decorated function carries its DurableFunction.
+MARKER = "__perdure_function__"
+
+
+@dataclass(frozen=True)
+class FunctionOptions:
+    """How a seed-style function runs: the same settings a template gives an AWS function."""
+
+    name: str
+    timeout: int = 900
+    memory_mb: int | None = None
+    retries: int = 0
+    max_suspension: int | None = None
+    retention_days: int | None = None
+
+
+@dataclass(frozen=True)
+class DurableFunction:
+    """A decorated function: the original, its resumable form, and its options."""
+
+    original: Callable[..., Any]
+    resumable: ResumableFunction = field(repr=False)
+    options: FunctionOptions
+
+
+def _seconds(value: int | float | datetime.timedelta | None) -> int | None:
+    if value is None:
+        return None
+    return int(value.total_seconds() if isinstance(value, datetime.timedelta) else value)
+
+
+@overload
+def function(fn: Callable[..., Any]) -> Callable[..., Any]: ...
+
+
+@overload
+def function(
+    *,
+    name: str | None = None,
+    timeout: int | datetime.timedelta = 900,
+    memory_mb: int | None = None,
+    retries: int = 0,
+    max_suspension: int | datetime.timedelta | None = None,
+    retention_days: int | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+
+
+def function(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    timeout: int | datetime.timedelta = 900,
+    memory_mb: int | None = None,
+    retries: int = 0,
+    max_suspension: int | datetime.timedelta | None = None,
+    retention_days: int | None = None,
+) -> Any:
+    """Makes ``fn(ctx, event)`` a durable function, bare (``@durable.function``) or with options.
+
+    ``timeout`` bounds one invocation; ``max_suspension`` bounds the whole execution;
+    ``retries`` re-runs the function from its last checkpoint after an uncaught exception.
+    Checkpoints in places that cannot be resumed are refused here, with the file and line.
+    """
+
+    def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
+        options = FunctionOptions(
+            name=name or target.__name__,
+            timeout=_seconds(timeout) or 900,
+            memory_mb=memory_mb,
+            retries=retries,
+            max_suspension=_seconds(max_suspension),
+            retention_days=retention_days,
+        )
+        durable = DurableFunction(target, make_resumable(target), options)
+
+        @functools.wraps(target)
+        def call_directly(*args: Any, **kwargs: Any) -> Any:
+            raise TypeError(
+                f"{options.name} is a durable function: start it with `perdure run`, "
+                "`perdure invoke`, or perdure.testing, not by calling it."
+            )
+
+        setattr(call_directly, MARKER, durable)
+        return call_directly
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def durable_functions(namespace: dict[str, Any]) -> list[DurableFunction]:
+    """Returns the durable functions defined in a module's namespace."""
+    return [value.__dict__[MARKER] for value in namespace.values() if callable(value) and MARKER in getattr(value, "__dict__", {})]

@@ -1,0 +1,1 @@
+"""PostgreSQL migrations: ``NNN_name.sql`` files applied in order by ``PostgresStore``."""

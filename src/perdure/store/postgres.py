@@ -1,0 +1,639 @@
+"""The shared store: one PostgreSQL database for many servers and workers, plus a blob folder.
+
+How the contract's "a read followed by a write inside one transaction never races" holds here.
+Read-write transactions run at READ COMMITTED, and the execution row is the lock that guards
+an execution and everything under it (operations, events, timers, checkpoint replies):
+
+- Every read of an execution inside ``transaction()`` (``get_execution``, ``get_execution_by_id``,
+  ``find_execution``) takes ``FOR NO KEY UPDATE``: the lock an ``UPDATE`` of non-key columns
+  takes, so it waits for any other writer of that execution and then reads its latest commit.
+  ``get_operations`` locks the operation rows it reads in the same way.
+- ``ready_executions`` and ``due_timers`` lock with ``SKIP LOCKED``: several processes leasing
+  or firing timers at once each get different executions, and none waits behind a checkpoint.
+  ``due_timers`` locks the executions first and only then reads their timers, so that a timer
+  is never fired from a stale read and locks are always taken execution first (no deadlock
+  with a checkpoint that holds the execution and moves its timers).
+- Two starts of the same execution name: ``find_execution`` first takes a transaction-scoped
+  advisory lock on (function, name), so the second start waits for the first to commit and
+  then finds its execution, exactly as on SQLite. An ``insert_execution`` without that lookup
+  that collides raises ``psycopg.errors.UniqueViolation`` and its transaction writes nothing.
+- ``expire_leases`` locks the owner's executions in ID order, so two servers expiring the same
+  owner cannot deadlock.
+
+``snapshot()`` is REPEATABLE READ READ ONLY: every statement in it sees the same snapshot, it
+takes no row locks and never waits for writers (nor fails: read-only transactions are never
+serialization victims).
+
+Transactions that make work ready or move a timer send ``NOTIFY perdure_ready`` on commit;
+``listen`` waits for one, so idle schedulers can sleep until there is something to do.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
+
+from perdure.service.model import (
+    ErrorObject,
+    Event,
+    Execution,
+    ExecutionStatus,
+    Operation,
+    OperationStatus,
+    OperationType,
+)
+from perdure.store.base import ExecutionPage, ExecutionQuery, Store, Timer, TimerKind, Transaction
+from perdure.store.blobs import FileBlobStore
+
+# The column lists and the pagination marker are the same on both backends.
+from perdure.store.sqlite import (
+    _EXECUTION_COLUMNS,
+    _MUTABLE_EXECUTION_COLUMNS,
+    _OPERATION_COLUMNS,
+    DEFAULT_INLINE_LIMIT,
+    _decode_marker,
+    _encode_marker,
+    _error_to_text,
+)
+
+# Where blobs go unless ``blob_dir`` says otherwise: beside the default SQLite database. Several
+# machines sharing one PostgreSQL database must point ``blob_dir`` at one shared folder.
+DEFAULT_BLOB_DIR = Path(".perdure/blobs")
+NOTIFY_CHANNEL = "perdure_ready"
+
+# The key of the advisory lock that serializes migrations (the bytes of "perdure" as a bigint).
+# Per-name locks of find_execution use the two-int form, which PostgreSQL keeps in another space.
+_MIGRATION_LOCK = 0x70657264757265
+
+_EXECUTION_INSERT = (
+    f"INSERT INTO executions ({', '.join(_EXECUTION_COLUMNS)}) "
+    f"VALUES ({', '.join(f'%({c})s' for c in _EXECUTION_COLUMNS)})"
+)
+_EXECUTION_UPDATE = (
+    f"UPDATE executions SET {', '.join(f'{c} = %({c})s' for c in _MUTABLE_EXECUTION_COLUMNS)} "
+    "WHERE id = %(id)s"
+)
+_OPERATION_UPSERT = (
+    f"INSERT INTO operations ({', '.join(_OPERATION_COLUMNS)}) "
+    f"VALUES ({', '.join(f'%({c})s' for c in _OPERATION_COLUMNS)}) "
+    "ON CONFLICT (execution_id, id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _OPERATION_COLUMNS[2:])
+)
+
+
+def _schema_scripts() -> list[tuple[int, str]]:
+    folder = resources.files("perdure.store.pg_schema")
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(scripts)
+
+
+def migrate(conn: psycopg.Connection[Any]) -> int:
+    """Brings the schema up to date in one transaction; returns the version it is at.
+
+    The advisory lock makes processes that start at once against a new database take turns:
+    the first applies the scripts, the others then find nothing left to do.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS perdure_schema_version ("
+            " version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM perdure_schema_version").fetchone()
+        current = int(row[0]) if row else 0
+        for number, script in _schema_scripts():
+            if number > current:
+                # No parameters: psycopg sends the script as is, several statements at once.
+                conn.execute(script)
+                conn.execute(
+                    "INSERT INTO perdure_schema_version (version, applied_at) VALUES (%s, %s)",
+                    (number, time.time()),
+                )
+                current = number
+    return current
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    # A connection that broke mid-transaction cannot roll back; the pool discards it on
+    # return, and the error that broke it is the one worth raising.
+    with suppress(psycopg.Error):
+        conn.rollback()
+
+
+class PostgresStore(Store):
+    """A store in a PostgreSQL database, shared by any number of processes and machines.
+
+    ``url`` is a libpq URL (``postgresql://user:password@host:5432/dbname``). Each transaction
+    takes a connection from a pool of at most ``pool_size``. Payloads over ``inline_limit``
+    characters go to ``blob_dir`` (default ``.perdure/blobs`` under the current directory),
+    which every process using the database must share.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        blob_dir: Path | None = None,
+        inline_limit: int = DEFAULT_INLINE_LIMIT,
+        pool_size: int = 10,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.blobs = FileBlobStore((blob_dir or DEFAULT_BLOB_DIR).absolute())
+        self.inline_limit = inline_limit
+        # A direct connection first: it fails at once with libpq's own reason (wrong host,
+        # password, database), where the pool would retry quietly until its timeout.
+        with psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout)) as conn:
+            migrate(conn)
+        # autocommit: transactions are begun explicitly, with the isolation each kind needs.
+        # check: a connection the server dropped (restart, failover) is replaced before use
+        # rather than failing the caller's transaction.
+        self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            connection_class=psycopg.Connection[DictRow],
+            check=ConnectionPool.check_connection,
+            timeout=connect_timeout,
+            name="perdure",
+            open=False,
+        )
+        self._pool.open(wait=True, timeout=connect_timeout)
+        self._listener: psycopg.Connection[Any] | None = None
+        self._listen_lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                tx = _PostgresTransaction(conn, self, writable=True)
+                yield tx
+                if tx.wakes_scheduler:
+                    # Delivered only if the transaction commits; repeats within it are folded.
+                    conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            except BaseException:
+                _rollback(conn)
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield _PostgresTransaction(conn, self, writable=False)
+            finally:
+                _rollback(conn)
+
+    def listen(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` seconds for a transaction to make work ready or move a timer.
+
+        Returns True when one did, or may have: the first call (which subscribes) and a call
+        that had to reconnect return True at once, since a notification may have been missed.
+        Meant for one scheduler thread; spurious True returns are possible, so re-check.
+        """
+        with self._listen_lock:
+            if self._listener is None or self._listener.closed:
+                self._listener = psycopg.connect(self.url, autocommit=True)
+                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                return True
+            try:
+                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                    return True
+            except psycopg.OperationalError:
+                self._listener.close()
+                self._listener = None
+                return True
+            return False
+
+    def close(self) -> None:
+        with self._listen_lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+        self._pool.close()
+
+    def store_payload(self, text: str | None) -> tuple[str | None, str | None]:
+        """Returns ``(inline, blob_key)`` for a payload column pair.
+
+        Text with a NUL character goes to a blob whatever its size: PostgreSQL text cannot hold
+        one, and SQLite (the other backend) keeps it.
+        """
+        if text is None or (len(text) <= self.inline_limit and "\x00" not in text):
+            return text, None
+        return None, self.blobs.put(text.encode("utf-8"))
+
+    def load_payload(self, inline: str | None, blob_key: str | None) -> str | None:
+        if blob_key:
+            return self.blobs.get(blob_key).decode("utf-8")
+        return inline
+
+
+class _PostgresTransaction(Transaction):
+    def __init__(self, conn: psycopg.Connection[DictRow], store: PostgresStore, writable: bool) -> None:
+        self._cur = conn.cursor()
+        self._store = store
+        self._writable = writable
+        # Row locks are for read-write transactions; a READ ONLY one may not take them.
+        self._lock = " FOR NO KEY UPDATE" if writable else ""
+        self.wakes_scheduler = False
+
+    def _one(self, sql: str, params: Any) -> DictRow | None:
+        return self._cur.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Any) -> list[DictRow]:
+        return self._cur.execute(sql, params).fetchall()
+
+    # -- executions -------------------------------------------------------------------------
+
+    def _execution_row(self, execution: Execution, with_input: bool = True) -> dict[str, Any]:
+        input_inline, input_blob = self._store.store_payload(execution.input_payload) if with_input else (None, None)
+        result_inline, result_blob = self._store.store_payload(execution.result)
+        return {
+            "id": execution.id,
+            "arn": execution.arn,
+            "function_name": execution.function_name,
+            "qualifier": execution.qualifier,
+            "name": execution.name,
+            "status": execution.status.value,
+            "start_time": execution.start_time,
+            "end_time": execution.end_time,
+            "input_payload": input_inline,
+            "input_payload_blob": input_blob,
+            "result": result_inline,
+            "result_blob": result_blob,
+            "error": _error_to_text(execution.error),
+            "timeout_seconds": execution.timeout_seconds,
+            "retention_days": execution.retention_days,
+            "ready_time": execution.ready_time,
+            "lease_owner": execution.lease_owner,
+            "lease_expiry": execution.lease_expiry,
+            "invocation": execution.invocation,
+            "invocation_secret": execution.invocation_secret,
+            "invocation_start": execution.invocation_start,
+            "failed_invocations": execution.failed_invocations,
+            "woken_during_invocation": execution.woken_during_invocation,
+            "version": execution.version,
+            "event_count": execution.event_count,
+            "operation_count": execution.operation_count,
+        }
+
+    def _execution_from_row(self, row: DictRow) -> Execution:
+        error = json.loads(row["error"]) if row["error"] else None
+        return Execution(
+            id=row["id"],
+            arn=row["arn"],
+            function_name=row["function_name"],
+            qualifier=row["qualifier"],
+            name=row["name"],
+            status=ExecutionStatus(row["status"]),
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            input_payload=self._store.load_payload(row["input_payload"], row["input_payload_blob"]),
+            result=self._store.load_payload(row["result"], row["result_blob"]),
+            error=ErrorObject.from_wire(error),
+            timeout_seconds=row["timeout_seconds"],
+            retention_days=row["retention_days"],
+            ready_time=row["ready_time"],
+            lease_owner=row["lease_owner"],
+            lease_expiry=row["lease_expiry"],
+            invocation=row["invocation"],
+            invocation_secret=row["invocation_secret"],
+            invocation_start=row["invocation_start"],
+            failed_invocations=row["failed_invocations"],
+            woken_during_invocation=row["woken_during_invocation"],
+            version=row["version"],
+            event_count=row["event_count"],
+            operation_count=row["operation_count"],
+        )
+
+    def insert_execution(self, execution: Execution) -> None:
+        self._cur.execute(_EXECUTION_INSERT, self._execution_row(execution))
+        self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
+
+    def update_execution(self, execution: Execution) -> None:
+        self._cur.execute(_EXECUTION_UPDATE, self._execution_row(execution, with_input=False))
+        self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
+
+    def get_execution(self, arn: str) -> Execution | None:
+        row = self._one(f"SELECT * FROM executions WHERE arn = %s{self._lock}", (arn,))
+        return self._execution_from_row(row) if row else None
+
+    def get_execution_by_id(self, execution_id: str) -> Execution | None:
+        row = self._one(f"SELECT * FROM executions WHERE id = %s{self._lock}", (execution_id,))
+        return self._execution_from_row(row) if row else None
+
+    def find_execution(self, function_name: str, name: str) -> Execution | None:
+        if self._writable:
+            # Held to commit: a concurrent start of the same name waits here, then finds ours.
+            self._cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (function_name, name))
+        row = self._one(
+            f"SELECT * FROM executions WHERE function_name = %s AND name = %s{self._lock}", (function_name, name)
+        )
+        return self._execution_from_row(row) if row else None
+
+    def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.function_name is not None:
+            clauses.append("function_name = %s")
+            params.append(query.function_name)
+        if query.statuses:
+            clauses.append("status = ANY(%s)")
+            params.append([s.value for s in query.statuses])
+        if query.name is not None:
+            clauses.append("name = %s")
+            params.append(query.name)
+        if query.started_after is not None:
+            clauses.append("start_time >= %s")
+            params.append(query.started_after)
+        if query.started_before is not None:
+            clauses.append("start_time < %s")
+            params.append(query.started_before)
+        before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
+        if query.marker:
+            values = _decode_marker(query.marker)
+            # PostgreSQL, unlike SQLite, refuses to compare a time with a string: check first.
+            if len(values) != 2 or not isinstance(values[0], (int, float)) or not isinstance(values[1], str):
+                raise ValueError(f"Invalid pagination marker {query.marker!r}; pass a marker from a reply.")
+            start_time, execution_id = values
+            clauses.append(f"(start_time, id) {before} (%s, %s)")
+            params.extend([float(start_time), execution_id])
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._all(
+            f"SELECT * FROM executions {where} ORDER BY start_time {order}, id {order} LIMIT %s",
+            [*params, query.limit + 1],
+        )
+        executions = [self._execution_from_row(r) for r in rows[: query.limit]]
+        marker = None
+        if len(rows) > query.limit:
+            last = executions[-1]
+            marker = _encode_marker([last.start_time, last.id])
+        return ExecutionPage(executions, marker)
+
+    # -- operations -------------------------------------------------------------------------
+
+    def _operation_from_row(self, row: DictRow) -> Operation:
+        error = json.loads(row["error"]) if row["error"] else None
+        return Operation(
+            id=row["id"],
+            type=OperationType(row["type"]),
+            status=OperationStatus(row["status"]),
+            position=row["position"],
+            parent_id=row["parent_id"],
+            name=row["name"],
+            sub_type=row["sub_type"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            input_payload=self._store.load_payload(row["input_payload"], row["input_payload_blob"]),
+            result=self._store.load_payload(row["result"], row["result_blob"]),
+            error=ErrorObject.from_wire(error),
+            attempt=row["attempt"],
+            next_attempt_time=row["next_attempt_time"],
+            scheduled_end_time=row["scheduled_end_time"],
+            callback_id=row["callback_id"],
+            callback_timeout_seconds=row["callback_timeout_seconds"],
+            callback_heartbeat_timeout_seconds=row["callback_heartbeat_timeout_seconds"],
+            replay_children=row["replay_children"],
+            version=row["version"],
+        )
+
+    def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self._all(
+            f"SELECT * FROM operations WHERE execution_id = %s AND id = ANY(%s) ORDER BY id{self._lock}",
+            (execution_id, wanted),
+        )
+        return {row["id"]: self._operation_from_row(row) for row in rows}
+
+    def list_operations(self, execution_id: str, after_position: int, limit: int) -> list[Operation]:
+        rows = self._all(
+            "SELECT * FROM operations WHERE execution_id = %s AND position > %s ORDER BY position LIMIT %s",
+            (execution_id, after_position, limit),
+        )
+        return [self._operation_from_row(r) for r in rows]
+
+    def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
+        rows = self._all(
+            "SELECT * FROM operations WHERE execution_id = %s AND version > %s ORDER BY position",
+            (execution_id, version),
+        )
+        return [self._operation_from_row(r) for r in rows]
+
+    def put_operations(self, execution_id: str, operations: Iterable[Operation]) -> None:
+        rows = []
+        for op in operations:
+            input_inline, input_blob = self._store.store_payload(op.input_payload)
+            result_inline, result_blob = self._store.store_payload(op.result)
+            rows.append(
+                {
+                    "execution_id": execution_id,
+                    "id": op.id,
+                    "position": op.position,
+                    "type": op.type.value,
+                    "status": op.status.value,
+                    "parent_id": op.parent_id,
+                    "name": op.name,
+                    "sub_type": op.sub_type,
+                    "start_time": op.start_time,
+                    "end_time": op.end_time,
+                    "input_payload": input_inline,
+                    "input_payload_blob": input_blob,
+                    "result": result_inline,
+                    "result_blob": result_blob,
+                    "error": _error_to_text(op.error),
+                    "attempt": op.attempt,
+                    "next_attempt_time": op.next_attempt_time,
+                    "scheduled_end_time": op.scheduled_end_time,
+                    "callback_id": op.callback_id,
+                    "callback_timeout_seconds": op.callback_timeout_seconds,
+                    "callback_heartbeat_timeout_seconds": op.callback_heartbeat_timeout_seconds,
+                    "replay_children": op.replay_children,
+                    "version": op.version,
+                }
+            )
+        if rows:
+            self._cur.executemany(_OPERATION_UPSERT, rows)
+
+    def find_callback(self, callback_id: str) -> tuple[str, str] | None:
+        row = self._one("SELECT execution_id, id FROM operations WHERE callback_id = %s", (callback_id,))
+        return (row["execution_id"], row["id"]) if row else None
+
+    # -- history ----------------------------------------------------------------------------
+
+    def append_events(self, execution_id: str, events: Iterable[Event]) -> None:
+        rows = [
+            (
+                execution_id,
+                e.event_id,
+                json.dumps(
+                    {
+                        "type": e.event_type,
+                        "time": e.timestamp,
+                        "op": e.operation_id,
+                        "parent": e.parent_id,
+                        "name": e.name,
+                        "sub": e.sub_type,
+                        "details": e.details,
+                    }
+                ),
+            )
+            for e in events
+        ]
+        if rows:
+            self._cur.executemany("INSERT INTO events (execution_id, event_id, body) VALUES (%s, %s, %s)", rows)
+
+    def list_events(self, execution_id: str, after_id: int, limit: int, reverse: bool) -> list[Event]:
+        if reverse:
+            sql = "SELECT * FROM events WHERE execution_id = %s AND event_id < %s ORDER BY event_id DESC LIMIT %s"
+            bound = after_id if after_id > 0 else 2**62
+        else:
+            sql = "SELECT * FROM events WHERE execution_id = %s AND event_id > %s ORDER BY event_id LIMIT %s"
+            bound = after_id
+        events = []
+        for row in self._all(sql, (execution_id, bound, limit)):
+            body = json.loads(row["body"])
+            events.append(
+                Event(
+                    event_type=body["type"],
+                    timestamp=body["time"],
+                    operation_id=body["op"],
+                    parent_id=body["parent"],
+                    name=body["name"],
+                    sub_type=body["sub"],
+                    details=body["details"],
+                    event_id=row["event_id"],
+                )
+            )
+        return events
+
+    # -- timers and scheduling ----------------------------------------------------------------
+
+    def set_timer(self, timer: Timer) -> None:
+        self._cur.execute(
+            "INSERT INTO timers (execution_id, operation_id, kind, due_time) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (execution_id, operation_id, kind) DO UPDATE SET due_time = excluded.due_time",
+            (timer.execution_id, timer.operation_id, timer.kind.value, timer.due_time),
+        )
+        self.wakes_scheduler = True
+
+    def delete_timers(self, execution_id: str, operation_id: str | None = None) -> None:
+        if operation_id is None:
+            self._cur.execute("DELETE FROM timers WHERE execution_id = %s", (execution_id,))
+        else:
+            self._cur.execute(
+                "DELETE FROM timers WHERE execution_id = %s AND operation_id = %s", (execution_id, operation_id)
+            )
+
+    def delete_timer(self, timer: Timer) -> None:
+        self._cur.execute(
+            "DELETE FROM timers WHERE execution_id = %s AND operation_id = %s AND kind = %s",
+            (timer.execution_id, timer.operation_id, timer.kind.value),
+        )
+
+    def due_timers(self, now: float, limit: int) -> list[Timer]:
+        if self._writable:
+            # Lock the executions first, skipping those another transaction holds (their
+            # timers fire on a later pass), then read their timers afresh: a timer moved or
+            # deleted by the holder before it let go is seen as it is now.
+            locked = self._all(
+                "SELECT id FROM executions WHERE id IN ("
+                " SELECT execution_id FROM timers WHERE due_time <= %s ORDER BY due_time LIMIT %s)"
+                " FOR NO KEY UPDATE SKIP LOCKED",
+                (now, limit),
+            )
+            if not locked:
+                return []
+            rows = self._all(
+                "SELECT * FROM timers WHERE due_time <= %s AND execution_id = ANY(%s) ORDER BY due_time LIMIT %s",
+                (now, [r["id"] for r in locked], limit),
+            )
+        else:
+            rows = self._all("SELECT * FROM timers WHERE due_time <= %s ORDER BY due_time LIMIT %s", (now, limit))
+        return [Timer(r["execution_id"], r["operation_id"], TimerKind(r["kind"]), r["due_time"]) for r in rows]
+
+    def has_pending_work(self, execution_id: str) -> bool:
+        row = self._one(
+            "SELECT EXISTS (SELECT 1 FROM timers WHERE execution_id = %(id)s) OR EXISTS ("
+            " SELECT 1 FROM operations WHERE execution_id = %(id)s AND status = 'STARTED'"
+            " AND type IN ('CALLBACK', 'CHAINED_INVOKE')) AS pending",
+            {"id": execution_id},
+        )
+        return bool(row and row["pending"])
+
+    def lease_owners(self) -> list[str]:
+        rows = self._all(
+            "SELECT DISTINCT lease_owner FROM executions WHERE lease_owner IS NOT NULL ORDER BY lease_owner", ()
+        )
+        return [r["lease_owner"] for r in rows]
+
+    def expire_leases(self, owner: str, now: float) -> None:
+        # Locked in ID order first: two servers expiring one owner's leases at once would
+        # otherwise update the same rows in scan order, which may differ, and deadlock.
+        self._cur.execute(
+            "UPDATE executions SET lease_expiry = %(now)s WHERE id IN ("
+            " SELECT id FROM executions WHERE lease_owner = %(owner)s AND lease_expiry > %(now)s"
+            " ORDER BY id FOR NO KEY UPDATE)",
+            {"owner": owner, "now": now},
+        )
+        if self._cur.rowcount:
+            self.wakes_scheduler = True
+
+    def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
+        if not functions:
+            return []
+        # Two cases: ready and unleased, or leased by an invocation whose lease ran out; the
+        # planner reads each from its partial index (a BitmapOr). SKIP LOCKED hands rows that
+        # another transaction holds to nobody here, so concurrent leasers never share one;
+        # a row that changed after this statement's snapshot is re-checked before it is locked.
+        skip = " FOR NO KEY UPDATE SKIP LOCKED" if self._writable else ""
+        rows = self._all(
+            "SELECT * FROM executions WHERE status = 'RUNNING' AND function_name = ANY(%(functions)s) AND ("
+            " (ready_time IS NOT NULL AND ready_time <= %(now)s AND lease_owner IS NULL)"
+            " OR (lease_owner IS NOT NULL AND lease_expiry <= %(now)s))"
+            f" ORDER BY COALESCE(ready_time, lease_expiry), id LIMIT %(limit)s{skip}",
+            {"functions": sorted(functions), "now": now, "limit": limit},
+        )
+        return [self._execution_from_row(r) for r in rows]
+
+    def next_wakeup(self) -> float | None:
+        row = self._one(
+            "SELECT MIN(t) AS t FROM ("
+            " SELECT MIN(due_time) AS t FROM timers"
+            " UNION ALL SELECT MIN(ready_time) FROM executions WHERE ready_time IS NOT NULL"
+            " UNION ALL SELECT MIN(lease_expiry) FROM executions WHERE lease_owner IS NOT NULL) AS wakeups",
+            (),
+        )
+        return float(row["t"]) if row and row["t"] is not None else None
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:
+        row = self._one(
+            "SELECT reply FROM checkpoint_replies WHERE execution_id = %s AND client_token = %s",
+            (execution_id, client_token),
+        )
+        return row["reply"] if row else None
+
+    def put_checkpoint_reply(self, execution_id: str, client_token: str, reply: str) -> None:
+        self._cur.execute(
+            "INSERT INTO checkpoint_replies (execution_id, client_token, reply) VALUES (%s, %s, %s)",
+            (execution_id, client_token, reply),
+        )
