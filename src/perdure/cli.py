@@ -13,6 +13,7 @@ import click
 
 from perdure.client import Client
 from perdure.errors import PerdureError
+from perdure.service.model import json_default
 from perdure.store import DEFAULT_DB_URL
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -20,7 +21,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
 def _print(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
+    click.echo(json.dumps(value, indent=2, default=json_default))
 
 
 def reports_errors(function: F) -> F:
@@ -84,7 +85,8 @@ def main() -> None:
 def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
-    Each TARGET is NAME=path/to/file.py:handler, naming a handler written with
+    Each TARGET is either path/to/app.py, whose @durable.function functions are all served,
+    or NAME=path/to/file.py:handler, naming a handler written with
     aws-durable-execution-sdk-python.
     """
     import uvicorn
@@ -93,13 +95,14 @@ def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, p
     from perdure.runtime.runner import Runtime
     from perdure.runtime.workers import WorkerSettings
     from perdure.service.executions import DurableService
-    from perdure.store import open_store
+    from perdure.store import data_dir_for, open_store
 
     registry = _registry(targets, template)
     service = DurableService(open_store(db))
     if not len(registry):
         raise click.UsageError("Nothing to serve: name at least one TARGET or a --template.")
-    runtime = Runtime(service, registry, WorkerSettings(db, service_config=service.config), workers)
+    settings = WorkerSettings(db, service_config=service.config, data_dir=data_dir_for(db))
+    runtime = Runtime(service, registry, settings, workers)
     app = PerdureApp(service, registry, runtime)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
@@ -114,14 +117,14 @@ def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, p
 
 
 def _registry(targets: tuple[str, ...], template: Path | None) -> Any:
-    from perdure.runtime.registry import FunctionSpec, Registry, parse_target
+    from perdure.runtime.registry import FunctionSpec, Registry, parse_target, seed_functions
 
     registry = Registry()
     for target in targets:
-        if "=" not in target:
-            raise PerdureError(
-                f"Cannot serve {target!r}: write NAME=path/to/file.py:handler for an AWS-SDK handler."
-            )
+        if "=" not in target and target.endswith(".py"):
+            for spec in seed_functions(Path(target)):
+                registry.add(spec)
+            continue
         name, file, attribute = parse_target(target)
         registry.add(FunctionSpec(name, file.resolve(), attribute))
     if template is not None:
@@ -148,6 +151,38 @@ def invoke(function: str, payload: str | None, run_async: bool, name: str | None
     with Client(endpoint) as client:
         execution = client.invoke(function, value, wait=not run_async, name=name)
     _print(_decoded(execution))
+
+
+@main.command()
+@click.argument("target")
+@click.option("--payload", help="The execution input, as JSON.")
+@click.option("--name", help="Execution name: run the same name again to resume it after a crash.")
+@click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL.")
+@reports_errors
+def run(target: str, payload: str | None, name: str | None, db: str) -> None:
+    """Run one execution of a @durable.function in this process and print its result.
+
+    TARGET is path/to/file.py:function. Waits are waited in place; at a callback it prints
+    the callback ID and how to complete it, and goes on waiting. Running the same command
+    again with the same --name resumes the execution from its last checkpoint.
+    """
+    from perdure.sdk.local import run_to_end
+
+    file, _, attribute = target.rpartition(":")
+    if not file.endswith(".py") or not attribute:
+        raise click.BadParameter("write path/to/file.py:function, e.g. examples/order_processing.py:process_order", param_hint="TARGET")
+    execution = run_to_end(Path(file), attribute, _json_argument(payload, "--payload"), name, db, _announce_callback)
+    _print(_decoded(execution.to_wire()))
+    if execution.status.value != "SUCCEEDED":
+        sys.exit(1)
+
+
+def _announce_callback(callback_id: str, db: str) -> None:
+    click.echo(
+        f"Waiting for callback {callback_id}. Complete it from another terminal with:\n"
+        f"  perdure callback succeed {callback_id} --result '{{\"approved\": true}}' --db {db}",
+        err=True,
+    )
 
 
 @main.group()
@@ -204,16 +239,33 @@ def callback() -> None:
     """Complete callbacks that executions wait for."""
 
 
+def db_option(function: F) -> F:
+    return click.option(
+        "--db", help="Complete it directly in this database (as `perdure run` uses), not through a server."
+    )(function)
+
+
+def _local_service(db: str) -> Any:
+    from perdure.service.executions import DurableService
+    from perdure.store import open_store
+
+    return DurableService(open_store(db))
+
+
 @callback.command("succeed")
 @click.argument("callback_id")
 @click.option("--result", help="The callback's result, as JSON.")
 @endpoint_option
+@db_option
 @reports_errors
-def callback_succeed(callback_id: str, result: str | None, endpoint: str) -> None:
+def callback_succeed(callback_id: str, result: str | None, endpoint: str, db: str | None) -> None:
     """Complete a callback successfully."""
     value = _json_argument(result, "--result")
-    with Client(endpoint) as client:
-        client.succeed_callback(callback_id, value)
+    if db:
+        _local_service(db).succeed_callback(callback_id, json.dumps(value) if value is not None else None)
+    else:
+        with Client(endpoint) as client:
+            client.succeed_callback(callback_id, value)
     _print({"CallbackId": callback_id, "Status": "SUCCEEDED"})
 
 
@@ -222,20 +274,30 @@ def callback_succeed(callback_id: str, result: str | None, endpoint: str) -> Non
 @click.option("--error-type", help="ErrorType of the failure.")
 @click.option("--error-message", help="ErrorMessage of the failure.")
 @endpoint_option
+@db_option
 @reports_errors
-def callback_fail(callback_id: str, error_type: str | None, error_message: str | None, endpoint: str) -> None:
+def callback_fail(callback_id: str, error_type: str | None, error_message: str | None, endpoint: str, db: str | None) -> None:
     """Fail a callback."""
-    with Client(endpoint) as client:
-        client.fail_callback(callback_id, error_type, error_message)
+    if db:
+        from perdure.service.model import ErrorObject
+
+        _local_service(db).fail_callback(callback_id, ErrorObject(message=error_message, type=error_type))
+    else:
+        with Client(endpoint) as client:
+            client.fail_callback(callback_id, error_type, error_message)
     _print({"CallbackId": callback_id, "Status": "FAILED"})
 
 
 @callback.command("heartbeat")
 @click.argument("callback_id")
 @endpoint_option
+@db_option
 @reports_errors
-def callback_heartbeat(callback_id: str, endpoint: str) -> None:
+def callback_heartbeat(callback_id: str, endpoint: str, db: str | None) -> None:
     """Tell a callback's execution that the work it waits for is still going."""
-    with Client(endpoint) as client:
-        client.heartbeat_callback(callback_id)
+    if db:
+        _local_service(db).heartbeat_callback(callback_id)
+    else:
+        with Client(endpoint) as client:
+            client.heartbeat_callback(callback_id)
     _print({"CallbackId": callback_id, "Status": "HEARTBEAT"})

@@ -7,7 +7,6 @@ this), and decoding first would split it into several segments.
 
 from __future__ import annotations
 
-import datetime
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from perdure.errors import PerdureError
+from perdure.service.model import json_default
 
 Endpoint = Callable[[Request, dict[str, str]], Awaitable[Response]]
 
@@ -45,16 +45,10 @@ class Route:
         return params
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime.datetime):
-        return value.timestamp()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """Serializes ``body`` with timestamps as epoch seconds, as the Lambda JSON API does."""
     return Response(
-        json.dumps(body, default=_encode), status_code=status, headers=headers, media_type="application/json"
+        json.dumps(body, default=json_default), status_code=status, headers=headers, media_type="application/json"
     )
 
 

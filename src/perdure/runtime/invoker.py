@@ -26,6 +26,9 @@ from aws_durable_execution_sdk_python.lambda_service import (
 
 from perdure.errors import PerdureError, StaleCheckpointTokenError
 from perdure.runtime.registry import FunctionSpec
+from perdure.sdk.engine import run_seed_invocation
+from perdure.sdk.function import MARKER, DurableFunction
+from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service.executions import DurableService
 from perdure.service.model import ErrorObject, Invocation, InvocationOutput, OperationUpdate
 
@@ -122,9 +125,32 @@ class InvocationReport:
 
 
 def run_invocation(
-    service: DurableService, spec: FunctionSpec, handler: Callable[..., Any], invocation: Invocation
+    service: DurableService,
+    spec: FunctionSpec,
+    handler: Callable[..., Any],
+    invocation: Invocation,
+    codec: SnapshotCodec,
 ) -> InvocationReport:
     """Runs the handler once and returns what it produced (the caller records it)."""
+    durable = getattr(handler, MARKER, None)
+    if isinstance(durable, DurableFunction):
+        try:
+            output = run_seed_invocation(durable, service, invocation.execution_arn, invocation.checkpoint_token, codec)
+        except MemoryError:
+            return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
+        return _checked(spec, output)
+    return _run_aws_handler(service, spec, handler, invocation)
+
+
+def _checked(spec: FunctionSpec, output: InvocationOutput) -> InvocationReport:
+    if output.error is not None and "MemoryError" in (output.error.type or ""):
+        return InvocationReport(InvocationOutput(output.status, error=_out_of_memory(spec)), out_of_memory=True)
+    return InvocationReport(output)
+
+
+def _run_aws_handler(
+    service: DurableService, spec: FunctionSpec, handler: Callable[..., Any], invocation: Invocation
+) -> InvocationReport:
     page = service.get_state(invocation.execution_arn, invocation.checkpoint_token)
     event = DurableExecutionInvocationInputWithClient(
         durable_execution_arn=invocation.execution_arn,
@@ -167,7 +193,4 @@ def run_invocation(
                 type="Runtime.InvalidHandlerOutput",
             ),
         )
-    output = InvocationOutput.from_wire(raw)
-    if output.error is not None and "MemoryError" in (output.error.type or ""):
-        return InvocationReport(InvocationOutput(output.status, error=_out_of_memory(spec)), out_of_memory=True)
-    return InvocationReport(output)
+    return _checked(spec, InvocationOutput.from_wire(raw))

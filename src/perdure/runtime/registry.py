@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
@@ -72,37 +73,70 @@ def parse_target(target: str) -> tuple[str, Path, str]:
     return name, Path(file), attribute
 
 
-def load_handler(spec: FunctionSpec) -> Callable[..., Any]:
-    """Imports the function's file and returns its handler attribute."""
-    path = spec.file.resolve()
+def import_file(function_name: str, file: Path) -> ModuleType:
+    """Imports a handler file once, under its own module name as Lambda does.
+
+    So error types read ``orders.OrderRejected``, and the file's neighbours that import it get
+    this same module. The file's folder goes on the path, as Lambda's code folder does.
+    """
+    path = file.resolve()
     if not path.is_file():
-        raise FunctionLoadError(spec.name, f"the file {spec.file} does not exist.")
-    # Imported under its own name, as Lambda does, so error types read `orders.OrderRejected`
-    # and the handler's neighbours that import it get this same module.
+        raise FunctionLoadError(function_name, f"the file {file} does not exist.")
     module_name = path.stem
     loaded = sys.modules.get(module_name)
-    if loaded is not None and getattr(loaded, "__file__", None) != str(path):
-        module_name = f"perdure_handler_{spec.name.replace('-', '_')}"
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
+    if loaded is not None:
+        module_name = f"perdure_handler_{function_name.replace('-', '_')}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
-        raise FunctionLoadError(spec.name, f"{spec.file} cannot be imported as a Python module.")
+        raise FunctionLoadError(function_name, f"{file} cannot be imported as a Python module.")
     module = importlib.util.module_from_spec(module_spec)
-    # Handlers import their neighbours as Lambda would: the file's folder is on the path.
     sys.path.insert(0, str(path.parent))
     sys.modules[module_name] = module
     try:
         module_spec.loader.exec_module(module)
     except Exception as error:
         del sys.modules[module_name]
-        raise FunctionLoadError(
-            spec.name, f"importing {spec.file} raised {type(error).__name__}: {error}"
-        ) from error
-    handler = getattr(module, spec.attribute, None)
+        raise FunctionLoadError(function_name, f"importing {file} raised {type(error).__name__}: {error}") from error
+    return module
+
+
+def load_handler(spec: FunctionSpec) -> Callable[..., Any]:
+    """Imports the function's file and returns its handler attribute."""
+    handler = getattr(import_file(spec.name, spec.file), spec.attribute, None)
     if not callable(handler):
         raise FunctionLoadError(
             spec.name, f"{spec.file} has no function named {spec.attribute!r}; check the Handler setting."
         )
     return handler  # type: ignore[no-any-return]
+
+
+def seed_functions(file: Path) -> list[FunctionSpec]:
+    """Imports a file and returns a spec for each ``@durable.function`` defined in it."""
+    from perdure.sdk.function import MARKER
+
+    module = import_file(file.stem, file)
+    specs = []
+    for attribute, value in vars(module).items():
+        durable = getattr(value, MARKER, None)
+        if durable is None or getattr(durable.original, "__module__", None) != module.__name__:
+            continue
+        options = durable.options
+        specs.append(
+            FunctionSpec(
+                name=options.name,
+                file=file.resolve(),
+                attribute=attribute,
+                timeout_seconds=options.timeout,
+                memory_mb=options.memory_mb,
+                execution_timeout_seconds=options.max_suspension,
+                retention_days=options.retention_days,
+            )
+        )
+    if not specs:
+        raise FunctionLoadError(file.stem, f"{file} defines no @durable.function; decorate the functions to serve with it.")
+    return specs
 
 
 class Registry:

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable
 
 from perdure.runtime.registry import Registry
-from perdure.runtime.scheduler import Scheduler, lease_owner_id
+from perdure.runtime.scheduler import Scheduler
+from perdure.service.leases import lease_owner_id
 from perdure.runtime.workers import WorkerPool, WorkerSettings
 from perdure.service.executions import DurableService
 from perdure.service.model import Invocation

@@ -8,14 +8,12 @@ execution costs nothing but its rows.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 
 from perdure.runtime.workers import WorkerPool
 from perdure.service.executions import DurableService
+from perdure.service.leases import owner_is_dead
 
 logger = logging.getLogger(__name__)
 
@@ -23,26 +21,6 @@ LEASE_SECONDS = 30.0
 # The longest the scheduler sleeps without looking at the store, for changes made by other
 # processes that cannot poke it (a CLI writing to the same database file, for instance).
 MAX_SLEEP_SECONDS = 1.0
-
-
-def lease_owner_id() -> str:
-    """Names this process as a lease owner: ``host:pid:random``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True for an owner on this host whose process is gone (its leases can be taken at once)."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Scheduler:

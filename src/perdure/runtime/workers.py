@@ -25,6 +25,7 @@ from perdure.errors import FunctionLoadError, PerdureError
 from perdure.runtime import sdk_tuning
 from perdure.runtime.invoker import run_invocation
 from perdure.runtime.registry import FunctionSpec, Registry, load_handler
+from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.model import ErrorObject, Invocation
 from perdure.store import open_store
@@ -41,6 +42,8 @@ class WorkerSettings:
     db_url: str
     blob_dir: Path | None = None
     service_config: ServiceConfig = ServiceConfig()
+    # Where the snapshot signing key lives (see perdure.sdk.snapshot.load_secret).
+    data_dir: Path = Path(".perdure")
 
 
 def _die_with_parent() -> None:
@@ -60,6 +63,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSe
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     sdk_tuning.apply()
     service = DurableService(open_store(settings.db_url, settings.blob_dir), settings.service_config)
+    codec = SnapshotCodec(load_secret(settings.data_dir))
     try:
         handler = load_handler(spec)
     except FunctionLoadError as error:
@@ -71,7 +75,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSe
             invocation: Invocation = conn.recv()
         except EOFError:
             return
-        report = run_invocation(service, spec, handler, invocation)
+        report = run_invocation(service, spec, handler, invocation, codec)
         if report.output is not None:
             execution = service.complete_invocation(invocation, report.output)
         else:

@@ -44,6 +44,13 @@ def _code_changed(durable: DurableFunction, snapshot: Snapshot, arn: str) -> Cod
     )
 
 
+def _paused_locals(generator: object) -> dict[str, object]:
+    """The locals of a generator paused at a yield (its frame exists while it is paused)."""
+    frame = cast("GeneratorType[int, None, object]", generator).gi_frame
+    assert frame is not None, "a paused generator has a frame"
+    return frame.f_locals
+
+
 class SeedInvocation:
     """One invocation of a durable function against the service."""
 
@@ -71,7 +78,7 @@ class SeedInvocation:
                 generator = resumable.generator(ctx, None, snapshot.label, snapshot.locals)
             label = generator.send(None)
             while True:
-                self._checkpoint(ctx, label, cast(GeneratorType, generator).gi_frame.f_locals)
+                self._checkpoint(ctx, label, _paused_locals(generator))
                 label = generator.send(None)
         except StopIteration as stop:
             try:

@@ -7,15 +7,19 @@ functions that are ready and runs each invocation right here.
 from __future__ import annotations
 
 import json
-import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from perdure.errors import InvalidParameterError
 from perdure.sdk.engine import run_seed_invocation
-from perdure.sdk.function import DurableFunction
-from perdure.sdk.snapshot import SnapshotCodec
+from perdure.sdk.function import MARKER, DurableFunction
+from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, StartRequest
+from perdure.service.leases import lease_owner_id, owner_is_dead
 from perdure.service.model import Execution, Operation, OperationStatus, OperationType
+from perdure.store import data_dir_for, open_store
 
 LEASE_SECONDS = 900.0
 
@@ -27,7 +31,9 @@ class LocalRunner:
         self.service = service
         self.codec = codec
         self.functions = {f.options.name: f for f in functions}
-        self.owner = f"local:{os.getpid()}"
+        self.owner = lease_owner_id()
+        # An earlier `perdure run` that died still holds its lease: take it back now.
+        service.expire_leases(owner_is_dead)
         self.checkpoint_hooks: list[Callable[[int], None]] = []
 
     def start(self, function: DurableFunction, event: Any = None, name: str | None = None) -> Execution:
@@ -72,3 +78,40 @@ class LocalRunner:
         with self.service.store.snapshot() as tx:
             operations = tx.list_operations(execution.id, 0, 100_000)
         return [op for op in operations if op.type is OperationType.CALLBACK and op.status is OperationStatus.STARTED]
+
+
+def run_to_end(
+    file: Path,
+    attribute: str,
+    event: Any,
+    name: str | None,
+    db_url: str,
+    announce: Callable[[str, str], None],
+    poll_seconds: float = 0.2,
+) -> Execution:
+    """Runs (or resumes, by name) one execution in this process until it ends; waits in place.
+
+    ``announce(callback_id, db_url)`` is called once for each callback it starts waiting for.
+    """
+    from perdure.runtime.registry import load_handler, seed_functions
+
+    specs = [spec for spec in seed_functions(file) if spec.attribute == attribute]
+    if not specs:
+        raise InvalidParameterError(f"{file} has no @durable.function named {attribute!r}.")
+    durable = getattr(load_handler(specs[0]), MARKER)
+    service = DurableService(open_store(db_url))
+    runner = LocalRunner(service, SnapshotCodec(load_secret(data_dir_for(db_url))), [durable])
+    arn = runner.start(durable, event, name).arn
+    announced: set[str] = set()
+    while True:
+        execution = runner.run_until_blocked(arn)
+        if execution.status.is_terminal:
+            return execution
+        for op in runner.open_callbacks(arn):
+            if op.callback_id and op.callback_id not in announced:
+                announced.add(op.callback_id)
+                announce(op.callback_id, db_url)
+        wakeup = service.next_wakeup()
+        # Callbacks completed by another process wake nothing here, so look again soon.
+        delay = poll_seconds if wakeup is None else min(poll_seconds, max(0.0, wakeup - service.clock()))
+        time.sleep(delay)

@@ -61,6 +61,13 @@ class OperationAction(enum.StrEnum):
     CANCEL = "CANCEL"
 
 
+def json_default(value: Any) -> Any:
+    """``json.dumps`` hook: timestamps as epoch seconds, as Lambda's JSON API sends them."""
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def to_datetime(seconds: float | None) -> datetime.datetime | None:
     """Converts epoch seconds to an aware UTC datetime (``None`` stays ``None``)."""
     if seconds is None:

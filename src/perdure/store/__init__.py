@@ -10,6 +10,13 @@ from perdure.store.base import Store
 DEFAULT_DB_URL = "sqlite:///.perdure/perdure.db"
 
 
+def data_dir_for(url: str) -> Path:
+    """The folder that keeps a store's local files (the snapshot key): the SQLite file's folder."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).parent
+    return Path(".perdure")
+
+
 def open_store(url: str, blob_dir: Path | None = None) -> Store:
     """Opens the store a URL names.
 

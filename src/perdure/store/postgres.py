@@ -40,9 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
+from perdure.errors import PerdureError
 from perdure.service.model import (
     ErrorObject,
     Event,
@@ -126,6 +128,17 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
     return current
 
 
+def _describe(url: str) -> str:
+    """Names a database by user, host, port and name, leaving out any password."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "(an unreadable URL)"
+    user = f"{info['user']}@" if info.get("user") else ""
+    port = f":{info['port']}" if info.get("port") else ""
+    return f"{user}{info.get('host') or 'localhost'}{port}/{info.get('dbname') or ''}"
+
+
 def _rollback(conn: psycopg.Connection[Any]) -> None:
     # A connection that broke mid-transaction cannot roll back; the pool discards it on
     # return, and the error that broke it is the one worth raising.
@@ -156,7 +169,16 @@ class PostgresStore(Store):
         self.inline_limit = inline_limit
         # A direct connection first: it fails at once with libpq's own reason (wrong host,
         # password, database), where the pool would retry quietly until its timeout.
-        with psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout)) as conn:
+        try:
+            conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(connect_timeout)))
+        except psycopg.OperationalError as error:
+            reason = str(error).strip().replace("\n", " ")
+            raise PerdureError(
+                f"Cannot connect to the PostgreSQL database {_describe(url)}: {reason} "
+                "Check that the server is running and that the URL's host, port, user, password "
+                "and database name are right (postgresql://user:password@host:5432/dbname)."
+            ) from error
+        with conn:
             migrate(conn)
         # autocommit: transactions are begun explicitly, with the isolation each kind needs.
         # check: a connection the server dropped (restart, failover) is replaced before use
