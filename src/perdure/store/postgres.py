@@ -54,7 +54,14 @@ from perdure.service.model import (
     OperationStatus,
     OperationType,
 )
-from perdure.store.base import ExecutionPage, ExecutionQuery, Store, Timer, TimerKind, Transaction
+from perdure.store.base import (
+    ExecutionPage,
+    ExecutionQuery,
+    Store,
+    Timer,
+    TimerKind,
+    Transaction,
+)
 from perdure.store.blobs import FileBlobStore
 
 # The column lists and the pagination marker are the same on both backends.

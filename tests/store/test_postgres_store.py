@@ -1,0 +1,319 @@
+"""What only the PostgreSQL store does: row locks between processes, migrations, NOTIFY."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from backends import INLINE_LIMIT, NOW, PostgresServer, execution, insert
+
+from perdure.errors import PerdureError
+from perdure.service.executions import DurableService, StartRequest
+from perdure.service.model import ExecutionStatus
+from perdure.store import open_store
+from perdure.store.base import Timer, TimerKind
+from perdure.store.postgres import PostgresStore
+
+
+@pytest.fixture
+def open_pg(postgres_url: str, tmp_path: Path) -> Iterator[Callable[..., PostgresStore]]:
+    """Opens more stores on the test database (each with its own pool, like another process)."""
+    opened: list[PostgresStore] = []
+
+    def open_one(url: str = postgres_url, **options: Any) -> PostgresStore:
+        options.setdefault("blob_dir", tmp_path / "blobs")
+        options.setdefault("inline_limit", INLINE_LIMIT)
+        store = PostgresStore(url, **options)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+def in_threads(count: int, work: Callable[[int], Any], timeout: float = 60) -> list[Any]:
+    """Runs ``work(i)`` in ``count`` threads; returns the results, or raises the first error."""
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            results[index] = work(index)
+        except BaseException as error:  # noqa: BLE001 - re-raised below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+        assert not thread.is_alive(), "a thread is stuck (a lock never released?)"
+    if errors:
+        raise errors[0]
+    return results
+
+
+class FixedClock:
+    def __call__(self) -> float:
+        return NOW
+
+
+# -- leasing and timers between processes ---------------------------------------------------
+
+
+def test_concurrent_transactions_never_get_the_same_ready_execution(open_pg: Callable[..., PostgresStore]) -> None:
+    stores = [open_pg(), open_pg()]
+    insert(stores[0], *[execution(f"e{i:02d}", ready_time=NOW - i) for i in range(20)])
+    both_read = threading.Barrier(2, timeout=30)
+
+    def lease(index: int) -> list[str]:
+        with stores[index].transaction() as tx:
+            ready = [e.id for e in tx.ready_executions(NOW, 10, ["orders"])]
+            both_read.wait()  # hold the row locks until the other transaction has read too
+            return ready
+
+    first, second = in_threads(2, lease)
+    assert len(first) == len(second) == 10
+    assert set(first).isdisjoint(second)
+
+
+def test_processes_leasing_at_once_each_get_different_executions(open_pg: Callable[..., PostgresStore]) -> None:
+    services = [DurableService(open_pg(), clock=FixedClock()) for _ in range(4)]
+    for i in range(40):
+        services[0].start_execution(StartRequest("orders", None, execution_name=f"o-{i}"))
+
+    def lease_all(index: int) -> list[str]:
+        leased: list[str] = []
+        while batch := services[index].lease(f"owner-{index}", ["orders"], 3, 300):
+            leased.extend(invocation.execution_arn for invocation in batch)
+        return leased
+
+    results = in_threads(4, lease_all)
+    every = [arn for leased in results for arn in leased]
+    assert len(every) == 40 and len(set(every)) == 40
+
+
+def test_a_locked_execution_is_skipped_by_leasing_and_timers_rather_than_waited_for(
+    open_pg: Callable[..., PostgresStore],
+) -> None:
+    holder, other = open_pg(), open_pg()
+    insert(holder, execution("busy", ready_time=NOW), execution("free", ready_time=NOW))
+    with holder.transaction() as tx:
+        for execution_id in ("busy", "free"):
+            tx.set_timer(Timer(execution_id, "w", TimerKind.WAIT, NOW))
+    with holder.transaction() as held:
+        assert held.get_execution_by_id("busy") is not None  # a checkpoint in progress
+        started = time.monotonic()
+        with other.transaction() as tx:
+            assert [e.id for e in tx.ready_executions(NOW, 10, ["orders"])] == ["free"]
+            assert [t.execution_id for t in tx.due_timers(NOW, 10)] == ["free"]
+        assert time.monotonic() - started < 2
+    with other.transaction() as tx:
+        assert [t.execution_id for t in tx.due_timers(NOW, 10)] == ["busy", "free"]
+
+
+def test_firing_timers_never_deadlocks_with_a_checkpoint_that_moves_them(
+    open_pg: Callable[..., PostgresStore],
+) -> None:
+    # A checkpoint locks its execution, then moves the execution's timers; a timer pass that
+    # locked the timers first and then wanted the execution would deadlock with it.
+    checkpointer, firer = open_pg(), open_pg()
+    insert(checkpointer, execution("e1"))
+    with checkpointer.transaction() as tx:
+        tx.set_timer(Timer("e1", "c", TimerKind.CALLBACK_HEARTBEAT, NOW))
+    locked = threading.Event()
+    fired = threading.Event()
+
+    def checkpoint(_: int) -> None:
+        with checkpointer.transaction() as tx:
+            assert tx.get_execution_by_id("e1") is not None
+            locked.set()
+            fired.wait(10)
+            tx.set_timer(Timer("e1", "c", TimerKind.CALLBACK_HEARTBEAT, NOW + 10))
+
+    def fire(_: int) -> list[Timer]:
+        locked.wait(10)
+        with firer.transaction() as tx:
+            due = tx.due_timers(NOW, 10)
+            for timer in due:
+                tx.get_execution_by_id(timer.execution_id)
+                tx.delete_timer(timer)
+        fired.set()
+        return due
+
+    results = in_threads(2, lambda i: checkpoint(i) if i == 0 else fire(i))
+    assert results[1] == []
+    with firer.snapshot() as tx:
+        assert tx.due_timers(NOW + 10, 10) == [Timer("e1", "c", TimerKind.CALLBACK_HEARTBEAT, NOW + 10)]
+
+
+def test_concurrent_timer_passes_fire_each_timer_once(open_pg: Callable[..., PostgresStore]) -> None:
+    stores = [open_pg(), open_pg()]
+    insert(stores[0], *[execution(f"e{i:02d}") for i in range(10)])
+    with stores[0].transaction() as tx:
+        for i in range(10):
+            tx.set_timer(Timer(f"e{i:02d}", "w", TimerKind.WAIT, NOW - i))
+    both_read = threading.Barrier(2, timeout=30)
+
+    def fire(index: int) -> list[str]:
+        with stores[index].transaction() as tx:
+            due = tx.due_timers(NOW, 100)
+            both_read.wait()
+            for timer in due:
+                tx.delete_timer(timer)
+            return [t.execution_id for t in due]
+
+    first, second = in_threads(2, fire)
+    assert set(first).isdisjoint(second) and len(first) + len(second) == 10
+
+
+# -- starting, reading while writing --------------------------------------------------------
+
+
+def test_two_starts_of_one_name_at_once_create_one_execution(open_pg: Callable[..., PostgresStore]) -> None:
+    services = [DurableService(open_pg(), clock=FixedClock()) for _ in range(4)]
+    go = threading.Barrier(4, timeout=30)
+
+    def start(index: int) -> tuple[str, bool]:
+        go.wait()
+        result = services[index].start_execution(StartRequest("orders", '{"n": 1}', execution_name="once"))
+        return result.execution.arn, result.created
+
+    results = in_threads(4, start)
+    assert len({arn for arn, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False, False, False, True]
+
+
+def test_a_second_start_of_a_name_waits_for_the_first_and_then_finds_it(
+    open_pg: Callable[..., PostgresStore],
+) -> None:
+    first, second = open_pg(), open_pg()
+    found: list[object] = []
+    with first.transaction() as tx:
+        assert tx.find_execution("orders", "once") is None
+        tx.insert_execution(execution("e1", name="once"))
+        waiter = threading.Thread(target=lambda: found.append(_find(second, "once")))
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive(), "the second lookup should wait for the first start to commit"
+    waiter.join(10)
+    assert found == ["e1"]
+
+
+def _find(store: PostgresStore, name: str) -> str | None:
+    with store.transaction() as tx:
+        existing = tx.find_execution("orders", name)
+        return existing.id if existing else None
+
+
+def test_a_snapshot_is_consistent_and_does_not_wait_for_writers(open_pg: Callable[..., PostgresStore]) -> None:
+    reader, writer = open_pg(), open_pg()
+    insert(writer, execution("e1"))
+    with reader.snapshot() as snap:
+        assert snap.get_execution_by_id("e1") == execution("e1")
+        with writer.transaction() as tx:
+            current = tx.get_execution_by_id("e1")  # locked by the writer
+            assert current is not None
+            tx.update_execution(current.evolve(version=5))
+            with reader.snapshot() as during:  # does not wait for the lock
+                assert during.get_execution_by_id("e1") == execution("e1")
+        # Committed now, but this snapshot keeps the view it started with.
+        assert snap.get_execution_by_id("e1") == execution("e1")
+    with reader.snapshot() as after:
+        assert after.get_execution_by_id("e1") == execution("e1", version=5)
+
+
+# -- migrations -----------------------------------------------------------------------------
+
+
+def test_processes_starting_at_once_on_a_new_database_migrate_it_once(
+    postgres_server: PostgresServer, open_pg: Callable[..., PostgresStore]
+) -> None:
+    url = postgres_server.create_database(f"fresh_{time.monotonic_ns()}")
+    go = threading.Barrier(3, timeout=30)
+
+    def open_at_once(_: int) -> None:
+        go.wait()
+        open_pg(url)
+
+    in_threads(3, open_at_once)
+    open_pg(url)  # reopening finds nothing to do
+    with psycopg.connect(url) as conn:
+        versions = conn.execute("SELECT version FROM perdure_schema_version").fetchall()
+    assert versions == [(1,)]
+    store = open_pg(url)
+    insert(store, execution("e1"))
+    with store.snapshot() as tx:
+        assert tx.get_execution_by_id("e1") == execution("e1")
+
+
+# -- wake-ups -------------------------------------------------------------------------------
+
+
+def test_listeners_are_woken_by_commits_that_make_work_ready(open_pg: Callable[..., PostgresStore]) -> None:
+    listener, writer = open_pg(), open_pg()
+    assert listener.listen(0) is True  # subscribing: anything may have been missed before
+    assert listener.listen(0.05) is False
+    insert(writer, execution("e1", ready_time=NOW))
+    assert listener.listen(5) is True
+    assert listener.listen(0.05) is False
+
+    with pytest.raises(RuntimeError), writer.transaction() as tx:
+        tx.set_timer(Timer("e1", "w", TimerKind.WAIT, NOW))
+        raise RuntimeError("rolled back")
+    with writer.snapshot() as tx:
+        tx.ready_executions(NOW, 10, ["orders"])
+    with writer.transaction() as tx:
+        tx.get_execution_by_id("e1")
+    assert listener.listen(0.1) is False
+
+    with writer.transaction() as tx:
+        tx.set_timer(Timer("e1", "w", TimerKind.WAIT, NOW))
+    assert listener.listen(5) is True
+
+
+# -- opening --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_open_store_opens_postgresql_urls(postgres_url: str, tmp_path: Path, scheme: str) -> None:
+    url = postgres_url.replace("postgresql://", f"{scheme}://", 1)
+    store = open_store(url, blob_dir=tmp_path / "blobs")
+    try:
+        assert isinstance(store, PostgresStore)
+        with store.snapshot() as tx:
+            assert tx.next_wakeup() is None
+    finally:
+        store.close()
+
+
+def test_an_unreachable_database_is_a_clear_error_without_the_password(postgres_server: PostgresServer) -> None:
+    url = postgres_server.url().replace("perdure@", "perdure:s3cret@").replace(
+        f":{postgres_server.port}/", f":{_closed_port()}/"
+    )
+    started = time.monotonic()
+    with pytest.raises(PerdureError, match="Cannot connect to the PostgreSQL database perdure@127.0.0.1") as caught:
+        PostgresStore(url, connect_timeout=5)
+    assert "s3cret" not in str(caught.value)
+    assert time.monotonic() - started < 5
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_finished_executions_keep_their_status_after_a_restart(open_pg: Callable[..., PostgresStore]) -> None:
+    service = DurableService(open_pg(), clock=FixedClock())
+    started = service.start_execution(StartRequest("orders", None, execution_name="o-1"))
+    service.stop_execution(started.execution.arn)
+    restarted = DurableService(open_pg(), clock=FixedClock())
+    assert restarted.get_execution(started.execution.arn).status is ExecutionStatus.STOPPED
