@@ -369,7 +369,8 @@ def make_resumable(function: Callable[..., Any]) -> ResumableFunction:
     _Checker(filename, ctx).check_function(definition)
 
     transformer = _Transformer(ctx)
-    definition.body = transformer.body(transformer.prepare(definition.body))
+    # A function without checkpoints must still compile to a generator: a dead `yield` makes it one.
+    definition.body = transformer.body(transformer.prepare(definition.body)) + _template("if False:\n    yield 0")
     definition.args.args += [ast.arg("__p_label"), ast.arg("__p_locals")]
     definition.args.defaults = [ast.Constant(None), ast.Constant(None)]
     definition.args.kwonlyargs = [ast.arg("__p_S")]

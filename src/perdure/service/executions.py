@@ -215,7 +215,8 @@ class DurableService:
             existing = tx.get_operations(execution.id, ids_touched(updates))
             version = execution.version + 1
             outcome = apply_batch(arn, execution.id, existing, updates, execution.operation_count, version, now)
-            execution = journal.record(tx, execution.evolve(version=version), outcome)
+            # An invocation that records progress is not failing over and over: restart the count.
+            execution = journal.record(tx, execution.evolve(version=version, failed_invocations=0), outcome)
             changed = tx.operations_changed_since(execution.id, claims.version)
             token: str | None
             if outcome.ended is not None:
