@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from backends import (
+from store_backends import (
     INLINE_LIMIT,
     TEST_DB,
     PostgresServer,

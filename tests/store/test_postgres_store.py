@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import random
 import socket
 import threading
 import time
@@ -11,11 +13,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from backends import INLINE_LIMIT, NOW, PostgresServer, execution, insert
+from store_backends import INLINE_LIMIT, NOW, PostgresServer, execution, insert
 
 from perdure.errors import PerdureError
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import ExecutionStatus
+from perdure.service.model import (
+    ExecutionStatus,
+    InvocationOutput,
+    InvocationStatus,
+    OperationUpdate,
+)
 from perdure.store import open_store
 from perdure.store.base import Timer, TimerKind
 from perdure.store.postgres import PostgresStore
@@ -317,3 +324,117 @@ def test_finished_executions_keep_their_status_after_a_restart(open_pg: Callable
     service.stop_execution(started.execution.arn)
     restarted = DurableService(open_pg(), clock=FixedClock())
     assert restarted.get_execution(started.execution.arn).status is ExecutionStatus.STOPPED
+
+
+def test_connections_the_server_dropped_are_replaced_without_failing_a_transaction(
+    pg_store: PostgresStore, postgres_url: str
+) -> None:
+    insert(pg_store, execution("e1"))
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pg_store.transaction() as tx:
+        assert tx.get_execution_by_id("e1") == execution("e1")
+    with pg_store.snapshot() as tx:
+        assert tx.get_execution_by_id("e1") == execution("e1")
+
+
+def test_a_listener_that_lost_its_connection_says_so_and_subscribes_again(
+    open_pg: Callable[..., PostgresStore], postgres_url: str
+) -> None:
+    listener, writer = open_pg(), open_pg()
+    assert listener.listen(0) is True
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    started = time.monotonic()
+    assert listener.listen(5) is True  # the lost connection: something may have been missed
+    assert listener.listen(5) is True  # subscribed again
+    assert time.monotonic() - started < 4
+    assert listener.listen(0.05) is False
+    insert(writer, execution("e1", ready_time=NOW))
+    assert listener.listen(5) is True
+
+
+def test_processes_leasing_checkpointing_firing_timers_and_completing_callbacks_at_once_never_deadlock(
+    open_pg: Callable[..., PostgresStore],
+) -> None:
+    # A bounded mixed workload on three stores (three "processes"): any deadlock or lock
+    # timeout shows up as a database error in one of the threads.
+    clock = SteppingClock()
+    services = [DurableService(open_pg(pool_size=3), clock=clock) for _ in range(3)]
+    callbacks: queue.Queue[str] = queue.Queue()
+    deadline = time.monotonic() + 1.5
+    counts = {"leased": 0, "fired": 0, "completed": 0}
+
+    def loop(step: Callable[[DurableService, random.Random], None]) -> Callable[[int], None]:
+        def run(index: int) -> None:
+            rng = random.Random(index)
+            while time.monotonic() < deadline:
+                try:
+                    step(services[index % 3], rng)
+                except PerdureError:
+                    pass  # a stale token or a callback completed twice: the service's own refusals
+
+        return run
+
+    def work(service: DurableService, rng: random.Random) -> None:
+        service.start_execution(StartRequest("orders", None, execution_name=f"o-{rng.randrange(60)}"))
+        for invocation in service.lease(f"worker-{rng.randrange(3)}", ["orders"], 2, 30):
+            counts["leased"] += 1
+            kind = rng.randrange(3)
+            n = rng.randrange(10**6)
+            update = [
+                {"Id": f"s{n}", "Type": "STEP", "Action": "SUCCEED", "Payload": "1"},
+                {"Id": f"w{n}", "Type": "WAIT", "Action": "START", "WaitOptions": {"WaitSeconds": 1}},
+                {"Id": f"c{n}", "Type": "CALLBACK", "Action": "START",
+                 "CallbackOptions": {"TimeoutSeconds": 4, "HeartbeatTimeoutSeconds": 2}},
+            ][kind]  # fmt: skip
+            reply = service.checkpoint(
+                invocation.execution_arn, invocation.checkpoint_token, [OperationUpdate.from_wire(update)]
+            )
+            for op in reply.operations:
+                if op.callback_id:
+                    callbacks.put(op.callback_id)
+            status = InvocationStatus.SUCCEEDED if kind == 0 else InvocationStatus.PENDING
+            service.complete_invocation(invocation, InvocationOutput(status, result="1" if kind == 0 else None))
+
+    def fire(service: DurableService, rng: random.Random) -> None:
+        clock.advance(0.25)
+        counts["fired"] += service.fire_due_timers()
+        service.expire_leases(lambda owner: owner == "worker-2" and rng.random() < 0.1)
+
+    def complete(service: DurableService, rng: random.Random) -> None:
+        try:
+            callback_id = callbacks.get(timeout=0.05)
+        except queue.Empty:
+            return
+        if rng.random() < 0.5:
+            service.heartbeat_callback(callback_id)
+            callbacks.put(callback_id)
+        else:
+            service.succeed_callback(callback_id, "1")
+            counts["completed"] += 1
+
+    steps = [work, work, work, work, fire, fire, complete, complete]
+    in_threads(len(steps), lambda i: loop(steps[i])(i), timeout=60)
+    assert counts["leased"] > 0 and counts["fired"] > 0 and counts["completed"] > 0
+
+
+class SteppingClock:
+    """A clock the test moves forward from several threads."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from backends import (
+from store_backends import (
     INLINE_LIMIT,
     NOW,
     StoreFactory,

@@ -188,15 +188,12 @@ class PostgresStore(Store):
         with conn:
             migrate(conn)
         # autocommit: transactions are begun explicitly, with the isolation each kind needs.
-        # check: a connection the server dropped (restart, failover) is replaced before use
-        # rather than failing the caller's transaction.
         self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
             url,
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "row_factory": dict_row},
             connection_class=psycopg.Connection[DictRow],
-            check=ConnectionPool.check_connection,
             timeout=connect_timeout,
             name="perdure",
             open=False,
@@ -207,54 +204,86 @@ class PostgresStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._pool.connection() as conn:
-            conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-            try:
-                tx = _PostgresTransaction(conn, self, writable=True)
-                yield tx
-                if tx.wakes_scheduler:
-                    # Delivered only if the transaction commits; repeats within it are folded.
-                    conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-            except BaseException:
-                _rollback(conn)
-                raise
+        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            tx = _PostgresTransaction(conn, self, writable=True)
+            yield tx
+            if tx.wakes_scheduler:
+                # Delivered only if the transaction commits; repeats within it are folded.
+                conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
             conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._pool.putconn(conn)
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
-        with self._pool.connection() as conn:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield _PostgresTransaction(conn, self, writable=False)
+        finally:
+            _rollback(conn)
+            self._pool.putconn(conn)
+
+    def _begin(self, begin: str) -> psycopg.Connection[DictRow]:
+        """Takes a pooled connection and begins a transaction on it.
+
+        A pooled connection the server dropped (a restart, a failover, an idle timeout) fails
+        on BEGIN, before anything was done: it goes back to the pool, which replaces it, and
+        the next one is tried. Cheaper than checking every connection as it leaves the pool,
+        which costs a round trip per transaction.
+        """
+        retries = self._pool.max_size
+        while True:
+            conn = self._pool.getconn()
             try:
-                yield _PostgresTransaction(conn, self, writable=False)
-            finally:
-                _rollback(conn)
+                conn.execute(begin)
+                return conn
+            except psycopg.OperationalError:
+                self._pool.putconn(conn)
+                if retries == 0:
+                    raise
+                retries -= 1
+            except BaseException:
+                self._pool.putconn(conn)
+                raise
 
     def listen(self, timeout: float) -> bool:
         """Waits up to ``timeout`` seconds for a transaction to make work ready or move a timer.
 
         Returns True when one did, or may have: the first call (which subscribes) and a call
-        that had to reconnect return True at once, since a notification may have been missed.
-        Meant for one scheduler thread; spurious True returns are possible, so re-check.
+        that lost its connection return True at once, since a notification may have been
+        missed; while the database cannot be reached, it waits (up to a second) and returns
+        True, so that the caller's next query reports the failure. Meant for one scheduler
+        thread; spurious True returns are possible, so re-check.
         """
         with self._listen_lock:
-            if self._listener is None or self._listener.closed:
-                self._listener = psycopg.connect(self.url, autocommit=True)
-                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            if self._listener is None:
+                try:
+                    self._listener = psycopg.connect(self.url, autocommit=True)
+                    self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                except psycopg.OperationalError:
+                    self._drop_listener()
+                    time.sleep(min(timeout, 1.0))
                 return True
             try:
                 for _ in self._listener.notifies(timeout=timeout, stop_after=1):
                     return True
             except psycopg.OperationalError:
-                self._listener.close()
-                self._listener = None
+                self._drop_listener()
                 return True
             return False
 
+    def _drop_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
     def close(self) -> None:
         with self._listen_lock:
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
+            self._drop_listener()
         self._pool.close()
 
     def store_payload(self, text: str | None) -> tuple[str | None, str | None]:
