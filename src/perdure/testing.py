@@ -85,11 +85,18 @@ class DurableTestRunner:
     def resume(self, run: Run | str) -> Run:
         """Runs an execution on until it ends or awaits a callback, skipping timer waits."""
         arn = run.arn if isinstance(run, Run) else run
+        function_name = self.service.get_execution(arn).function_name
+        if function_name not in self.local.functions:
+            raise ValueError(
+                f"{function_name} is not known to this runner: start or resume it with "
+                "runner.run(function, event, name=...) so the runner has the function."
+            )
         while True:
             execution = self.local.run_until_blocked(arn)
             callbacks = self.local.open_callbacks(arn)
             wakeup = self.service.next_wakeup()
-            if execution.status.is_terminal or callbacks or wakeup is None:
+            # Work due now that nothing here ran belongs to functions this runner does not have.
+            if execution.status.is_terminal or callbacks or wakeup is None or wakeup <= self.clock.now:
                 return self._run(execution, [op.callback_id or "" for op in callbacks])
             self.clock.advance_to(wakeup)
 
