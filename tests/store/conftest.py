@@ -29,8 +29,11 @@ def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server for the whole session, with an empty database ``perdure_test``."""
     bindir = find_pg_bindir()
     if bindir is None:
+        where = os.environ.get("PERDURE_PG_BINDIR")
         message = (
-            "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them "
+            f"PERDURE_PG_BINDIR={where} has no initdb and pg_ctl: point it at PostgreSQL's bin folder."
+            if where
+            else "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them "
             "(apt-get install postgresql) or set PERDURE_PG_BINDIR to their folder."
         )
         if os.environ.get("CI", "").lower() == "true":

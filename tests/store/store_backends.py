@@ -44,7 +44,19 @@ def find_pg_bindir() -> Path | None:
     """Returns the folder of ``initdb`` and ``pg_ctl``, or None if PostgreSQL is not installed."""
     candidates: list[str] = []
     if os.environ.get("PERDURE_PG_BINDIR"):
+        # Named on purpose: no falling back to another installation if it is wrong.
         candidates.append(os.environ["PERDURE_PG_BINDIR"])
+    else:
+        candidates.extend(_installed_bindirs())
+    for candidate in candidates:
+        folder = Path(candidate)
+        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            return folder
+    return None
+
+
+def _installed_bindirs() -> list[str]:
+    candidates: list[str] = []
     if shutil.which("pg_config"):
         result = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
         if result.returncode == 0:
@@ -53,11 +65,7 @@ def find_pg_bindir() -> Path | None:
     candidates.extend(versions)
     if shutil.which("initdb"):
         candidates.append(str(Path(shutil.which("initdb") or "").resolve().parent))
-    for candidate in candidates:
-        folder = Path(candidate)
-        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
-            return folder
-    return None
+    return candidates
 
 
 def _version_key(path: str) -> tuple[int, ...]:
