@@ -20,12 +20,18 @@ an execution and everything under it (operations, events, timers, checkpoint rep
 - ``expire_leases`` locks the owner's executions in ID order, so two servers expiring the same
   owner cannot deadlock.
 
+So a write is serialized with the others when its transaction read the execution first, as
+every path of the service does; a write to an execution's operations, events or timers with no
+such read before it would not wait for a concurrent writer of that execution.
+
 ``snapshot()`` is REPEATABLE READ READ ONLY: every statement in it sees the same snapshot, it
 takes no row locks and never waits for writers (nor fails: read-only transactions are never
 serialization victims).
 
 Transactions that make work ready or move a timer send ``NOTIFY perdure_ready`` on commit;
 ``listen`` waits for one, so idle schedulers can sleep until there is something to do.
+(PostgreSQL commits notifying transactions one at a time. A checkpoint notifies only when it
+sets a timer: it runs with its execution leased and the execution's ready time cleared.)
 """
 
 from __future__ import annotations
