@@ -96,8 +96,8 @@ def serve(tmp_path: Path, side_effects: Path) -> Iterator[Callable[..., Server]]
     servers: list[Server] = []
     env = {**os.environ, "PERDURE_TEST_LOG": str(side_effects)}
 
-    def start(*args: str) -> Server:
-        server = Server(list(args), tmp_path, env)
+    def start(*args: str, **extra_env: str) -> Server:
+        server = Server(list(args), tmp_path, {**env, **extra_env})
         server.start()
         servers.append(server)
         return server

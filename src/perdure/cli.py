@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -171,7 +172,9 @@ def run(target: str, payload: str | None, name: str | None, db: str) -> None:
     file, _, attribute = target.rpartition(":")
     if not file.endswith(".py") or not attribute:
         raise click.BadParameter("write path/to/file.py:function, e.g. examples/order_processing.py:process_order", param_hint="TARGET")
-    execution = run_to_end(Path(file), attribute, _json_argument(payload, "--payload"), name, db, _announce_callback)
+    # What the function prints goes to stderr, so stdout carries only the result's JSON.
+    with contextlib.redirect_stdout(sys.stderr):
+        execution = run_to_end(Path(file), attribute, _json_argument(payload, "--payload"), name, db, _announce_callback)
     _print(_decoded(execution.to_wire()))
     if execution.status.value != "SUCCEEDED":
         sys.exit(1)
