@@ -76,3 +76,8 @@ class OrderRejected(Exception):
 @durable.function
 def rejects(ctx, event):
     raise OrderRejected(f"order {event['order_id']} rejected")
+
+
+@durable.function
+def polling(ctx, event):
+    return ctx.wait_for_condition(lambda n: n + 1, 0, until=lambda n: n >= event["target"], every=10, name="count")

@@ -88,3 +88,13 @@ def test_an_uncaught_exception_fails_with_the_users_own_type_and_message(runner:
     run = runner.run(flows.rejects, {"order_id": 7})
     assert run.status == "FAILED" and run.error is not None
     assert (run.error.type, run.error.message) == ("flows.OrderRejected", "order 7 rejected")
+
+
+def test_wait_for_condition_polls_durably_until_the_condition_holds(runner: DurableTestRunner) -> None:
+    before = runner.clock.now
+    run = runner.run(flows.polling, {"target": 3})
+    assert run.result == 3
+    assert runner.clock.now - before >= 20  # two waits of 10 s between the three checks
+    history = runner.service.get_history(run.arn, max_items=1000).items
+    checks = [e.details["Result"]["Payload"] for e in history if e.event_type == "StepSucceeded"]
+    assert checks == ["1", "2", "3"]  # two retries carrying the state, then the final success

@@ -238,6 +238,46 @@ class Context:
             self._write(self._update(op_id, OperationType.WAIT, OperationAction.START, name, "Wait", wait_seconds=wait_seconds))
         raise Suspend(f"waiting {wait_seconds} s")
 
+    def wait_for_condition(
+        self,
+        check: Callable[[Any], Any],
+        initial_state: Any = None,
+        *,
+        until: Callable[[Any], bool],
+        every: Duration = 5,
+        max_attempts: int | None = None,
+        name: str | None = None,
+    ) -> Any:
+        """Polls durably: ``state = check(state)`` until ``until(state)``, waiting ``every`` between tries.
+
+        Between attempts the execution is suspended (no process held); the state survives in
+        the journal. Returns the final state; past ``max_attempts`` it raises OperationFailedError.
+        """
+        name = name or str(getattr(check, "__name__", "condition"))
+        op_id = self._next_id()
+        op = self._recorded(op_id, OperationType.STEP, name, "WaitForCondition")
+        if op is not None and op.status is OperationStatus.SUCCEEDED:
+            return _loads(op.result)
+        if op is not None and op.status is OperationStatus.FAILED:
+            raise failure(op, "Condition")
+        if op is not None and op.status is OperationStatus.PENDING:
+            raise Suspend(f"condition {name} checks again later")
+        state = _loads(op.result) if op is not None and op.result is not None else initial_state
+        attempt = (op.attempt if op else 0) + 1
+        start = [] if op is not None and op.status is OperationStatus.STARTED else [self._update(op_id, OperationType.STEP, OperationAction.START, name, "WaitForCondition")]
+        state = check(state)
+        payload = _dumps(state, f"condition {name!r}")
+        if until(state):
+            self._write(*start, self._update(op_id, OperationType.STEP, OperationAction.SUCCEED, name, "WaitForCondition", payload=payload))
+            return state
+        if max_attempts is not None and attempt >= max_attempts:
+            error = ErrorObject(message=f"Condition {name!r} was not met after {attempt} attempts.", type="WaitForConditionError")
+            self._write(*start, self._update(op_id, OperationType.STEP, OperationAction.FAIL, name, "WaitForCondition", error=error))
+            raise failure(self.journal.operations[op_id], "Condition")
+        delay = seconds_of(every)
+        self._write(*start, self._update(op_id, OperationType.STEP, OperationAction.RETRY, name, "WaitForCondition", payload=payload, next_attempt_delay_seconds=delay))
+        raise Suspend(f"condition {name} checks again in {delay} s")
+
     def create_callback(
         self, name: str | None = None, *, timeout: Duration | None = None, heartbeat_timeout: Duration | None = None
     ) -> Callback:

@@ -69,12 +69,12 @@ def operation_started(op: Operation, now: float) -> Event:
 
 
 def step_retried(op: Operation, now: float, delay_seconds: int) -> Event:
-    """A failed attempt that will be retried: StepFailed with the next attempt's delay."""
-    details: Wire = {
-        "Error": _error(op.error),
-        "RetryDetails": {"CurrentAttempt": op.attempt, "NextAttemptDelaySeconds": delay_seconds},
-    }
-    return _event("StepFailed", op, now, details)
+    """An attempt to be tried again: StepFailed with its error, or StepSucceeded with the state
+    a polling step (wait_for_condition) carries to its next attempt, as AWS's history has it."""
+    retry = {"CurrentAttempt": op.attempt, "NextAttemptDelaySeconds": delay_seconds}
+    if op.error is None:
+        return _event("StepSucceeded", op, now, {"Result": _result(op.result), "RetryDetails": retry})
+    return _event("StepFailed", op, now, {"Error": _error(op.error), "RetryDetails": retry})
 
 
 def operation_ended(op: Operation, now: float) -> Event:
