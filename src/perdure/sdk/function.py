@@ -97,7 +97,3 @@ def function(
 
     return decorate(fn) if fn is not None else decorate
 
-
-def durable_functions(namespace: dict[str, Any]) -> list[DurableFunction]:
-    """Returns the durable functions defined in a module's namespace."""
-    return [value.__dict__[MARKER] for value in namespace.values() if callable(value) and MARKER in getattr(value, "__dict__", {})]

@@ -126,7 +126,6 @@ class OperationUpdate:
     wait_seconds: int | None = None
     callback_timeout_seconds: int = 0
     callback_heartbeat_timeout_seconds: int = 0
-    invoke_function_name: str | None = None
 
     @classmethod
     def from_wire(cls, wire: WireIn) -> OperationUpdate:
@@ -135,7 +134,6 @@ class OperationUpdate:
         step = wire.get("StepOptions") or {}
         wait = wire.get("WaitOptions") or {}
         callback = wire.get("CallbackOptions") or {}
-        invoke = wire.get("ChainedInvokeOptions") or {}
         return cls(
             id=str(wire["Id"]),
             type=OperationType(wire["Type"]),
@@ -150,7 +148,6 @@ class OperationUpdate:
             wait_seconds=int(wait["WaitSeconds"]) if "WaitSeconds" in wait else None,
             callback_timeout_seconds=int(callback.get("TimeoutSeconds", 0)),
             callback_heartbeat_timeout_seconds=int(callback.get("HeartbeatTimeoutSeconds", 0)),
-            invoke_function_name=invoke.get("FunctionName"),
         )
 
 

@@ -47,8 +47,5 @@ class FileBlobStore:
                 "Restore the blob folder from a backup taken with the database."
             ) from None
 
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / key
