@@ -81,3 +81,22 @@ def rejects(ctx, event):
 @durable.function
 def polling(ctx, event):
     return ctx.wait_for_condition(lambda n: n + 1, 0, until=lambda n: n >= event["target"], every=10, name="count")
+
+
+@durable.function
+def growing(ctx, event):
+    messages = []
+    for i in range(event["turns"]):
+        messages.append({"role": "tool", "content": f"{i:04d}" + "x" * 1000})
+        ctx.checkpoint()
+    return len(messages)
+
+
+@durable.function
+def growing_then_approval(ctx, event):
+    messages = []
+    for i in range(event["turns"]):
+        messages.append({"role": "tool", "content": f"{i:04d}" + "x" * 1000})
+        ctx.checkpoint()
+    approved = ctx.wait_for_callback(print, name="approval")
+    return {"count": len(messages), "first": messages[0]["content"][:4], "last": messages[-1]["content"][:4], "approved": approved}

@@ -16,7 +16,7 @@ from perdure.errors import DurableFunctionError
 from perdure.sdk.context import Context, RetryPolicy, error_object
 from perdure.sdk.function import DurableFunction
 from perdure.sdk.journal import CHECKPOINT_SUBTYPE, Journal, ServiceClient, Suspend
-from perdure.sdk.snapshot import Snapshot, SnapshotCodec
+from perdure.sdk.snapshot import BaseSnapshot, Snapshot, SnapshotCodec
 from perdure.service.model import (
     ErrorObject,
     InvocationOutput,
@@ -51,6 +51,19 @@ def _paused_locals(generator: object) -> dict[str, object]:
     return frame.f_locals
 
 
+def _stable_first(frame_locals: dict[str, object], names: frozenset[str]) -> list[str]:
+    """Orders saved locals largest container first, so a snapshot's pickle starts with what
+    rarely changes but costs the most (a growing list) and ends with counters and iterators:
+    the longer the shared start, the smaller the delta stored (see perdure.sdk.snapshot)."""
+
+    def weight(name: str) -> tuple[int, str]:
+        value = frame_locals[name]
+        size = len(value) if isinstance(value, list | dict | set | tuple | str | bytes) else -1
+        return (-size, name)
+
+    return sorted((name for name in frame_locals if name in names), key=weight)
+
+
 class SeedInvocation:
     """One invocation of a durable function against the service."""
 
@@ -60,6 +73,7 @@ class SeedInvocation:
         self.codec = codec
         self.checkpoint_hooks: list[Callable[[int], None]] = []
         self._checkpoints = 0
+        self._previous: BaseSnapshot | None = None
 
     def run(self) -> InvocationOutput:
         """Runs until the function returns, raises, or suspends; returns the invocation output."""
@@ -70,7 +84,8 @@ class SeedInvocation:
             if latest is None:
                 generator = resumable.generator(ctx, self.journal.execution_input(), None, None)
             else:
-                snapshot = self.codec.decode(latest.result or "", self.journal.arn)
+                snapshot, resolved = self.codec.decode(latest.result or "", self.journal.arn, self._stored)
+                self._previous = BaseSnapshot(latest.id, resolved.data, resolved.chain_bytes)
                 if snapshot.fingerprint != resumable.fingerprint:
                     raise _code_changed(self.durable, snapshot, self.journal.arn)
                 ctx.counter = snapshot.counter
@@ -99,20 +114,25 @@ class SeedInvocation:
         resumable = self.durable.resumable
         site = resumable.sites[label]
         op_id = ctx._next_id()
-        saved = {name: value for name, value in frame_locals.items() if name in resumable.saved_names}
+        saved = {name: frame_locals[name] for name in _stable_first(frame_locals, resumable.saved_names)}
         snapshot = Snapshot(label, saved, ctx.counter, resumable.fingerprint)
-        payload = self.codec.encode(snapshot, resumable.filename, site.line)
+        encoded = self.codec.encode(snapshot, resumable.filename, site.line, self._previous)
         name = f"{resumable.filename.rsplit('/', 1)[-1]}:{site.line}"
         self.journal.write(
             [
                 OperationUpdate(op_id, OperationType.CONTEXT, OperationAction.START, name=name, sub_type=CHECKPOINT_SUBTYPE),
-                OperationUpdate(op_id, OperationType.CONTEXT, OperationAction.SUCCEED, name=name, sub_type=CHECKPOINT_SUBTYPE, payload=payload),
+                OperationUpdate(op_id, OperationType.CONTEXT, OperationAction.SUCCEED, name=name, sub_type=CHECKPOINT_SUBTYPE, payload=encoded.text),
             ]
         )
+        self._previous = BaseSnapshot(op_id, encoded.data, encoded.chain_bytes)
         ctx.replaying = False
         self._checkpoints += 1
         for hook in self.checkpoint_hooks:
             hook(self._checkpoints)
+
+    def _stored(self, operation_id: str) -> str | None:
+        op = self.journal.operations.get(operation_id)
+        return op.result if op is not None else None
 
     def _failed(self, error: ErrorObject) -> InvocationOutput:
         """Fails the execution, or retries it from its last checkpoint if retries are left."""

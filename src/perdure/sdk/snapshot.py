@@ -14,6 +14,8 @@ import hmac
 import os
 import pickle
 import secrets
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,67 @@ def load_secret(data_dir: Path) -> bytes:
     return key
 
 
+@dataclass(frozen=True)
+class BaseSnapshot:
+    """A stored snapshot that a later one may be a delta of.
+
+    ``chain_bytes`` counts the delta bytes stored since the last whole snapshot.
+    """
+
+    operation_id: str
+    data: bytes
+    chain_bytes: int
+
+
+@dataclass(frozen=True)
+class EncodedSnapshot:
+    """A snapshot as stored (``text``), as pickled (``data``), and its delta chain's size."""
+
+    text: str
+    data: bytes
+    chain_bytes: int
+
+
+# A delta snapshot stores only the bytes after what it shares with its base's pickle, so an
+# appended-to list (an agent's growing `messages`) costs its new items, not the whole list
+# again. A whole snapshot is stored again once the deltas since the last one add up to its
+# size: storage stays linear in what the function saved, and resuming reads at most twice that.
+_FULL, _DELTA = b"F", b"D"
+_DELTA_HEADER = struct.Struct(">QQH")
+
+
+def _unframed(data: bytes) -> bytes:
+    """The pickle without its protocol-4+ FRAME headers, which carry frame lengths.
+
+    A frame header near the start changes whenever anything after it grows, which would hide
+    everything two snapshots share; the unpickler reads the stream just as well without them.
+    A pickle with data written outside frames (single objects over 64 KiB) is kept as it is.
+    """
+    frame, proto_header = b"\x95", 2
+    if len(data) < proto_header + 9 or data[proto_header : proto_header + 1] != frame:
+        return data
+    parts = [data[:proto_header]]
+    position = proto_header
+    while position < len(data):
+        if data[position : position + 1] != frame:
+            return data
+        length = int.from_bytes(data[position + 1 : position + 9], "little")
+        parts.append(data[position + 9 : position + 9 + length])
+        position += 9 + length
+    return b"".join(parts)
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """Length of the longest common prefix of two byte strings (compared in big slices)."""
+    limit = min(len(a), len(b))
+    matched, step = 0, 1 << 16
+    while step:
+        while matched + step <= limit and a[matched : matched + step] == b[matched : matched + step]:
+            matched += step
+        step //= 2
+    return matched
+
+
 class SnapshotCodec:
     """Encodes snapshots to signed text and decodes them, refusing any that fail the signature."""
 
@@ -84,14 +147,26 @@ class SnapshotCodec:
     def _mac(self, data: bytes) -> bytes:
         return hmac.new(self._key, data, hashlib.sha256).digest()
 
-    def encode(self, snapshot: Snapshot, filename: str, line: int) -> str:
+    def _sign(self, body: bytes) -> str:
+        return _PREFIX + base64.b64encode(self._mac(body) + body).decode("ascii")
+
+    def encode(self, snapshot: Snapshot, filename: str, line: int, base: BaseSnapshot | None = None) -> EncodedSnapshot:
+        """Pickles and signs a snapshot, as a delta of ``base`` when most of it is the same."""
         try:
-            data = pickle.dumps(snapshot, protocol=5)
+            data = _unframed(pickle.dumps(snapshot, protocol=5))
         except Exception as error:  # noqa: BLE001 - find which local is to blame
             raise self._blame(snapshot, filename, line) or SnapshotError(
                 f"{filename}:{line}: the checkpoint could not be saved: {error}"
             ) from error
-        return _PREFIX + base64.b64encode(self._mac(data) + data).decode("ascii")
+        if base is not None:
+            shared = _common_prefix(base.data, data)
+            chain_bytes = base.chain_bytes + len(data) - shared
+            if chain_bytes <= len(data):
+                operation = base.operation_id.encode()
+                header = _DELTA_HEADER.pack(chain_bytes, shared, len(operation))
+                body = _DELTA + header + operation + data[shared:]
+                return EncodedSnapshot(self._sign(body), data, chain_bytes)
+        return EncodedSnapshot(self._sign(_FULL + data), data, 0)
 
     @staticmethod
     def _blame(snapshot: Snapshot, filename: str, line: int) -> UnpicklableLocalError | None:
@@ -102,23 +177,56 @@ class SnapshotCodec:
                 return UnpicklableLocalError(name, value, filename, line, error)
         return None
 
-    def decode(self, text: str, execution_arn: str) -> Snapshot:
-        """Verifies the signature, then unpickles; raises SnapshotError for anything forged."""
-        refused = SnapshotError(
+    def decode(self, text: str, execution_arn: str, stored: Callable[[str], str | None]) -> tuple[Snapshot, BaseSnapshot]:
+        """Verifies every signature in the snapshot's delta chain, then unpickles.
+
+        ``stored(operation_id)`` returns the stored text of an earlier checkpoint. Anything
+        forged or missing raises SnapshotError before a byte is unpickled. The second value
+        describes the snapshot for the next one to build on (its operation ID left empty).
+        """
+        deltas: list[tuple[int, bytes]] = []
+        chain_bytes: int | None = None
+        body = self._verified(text, execution_arn)
+        while body[:1] == _DELTA:
+            total, shared, id_length = _DELTA_HEADER.unpack_from(body, 1)
+            chain_bytes = total if chain_bytes is None else chain_bytes
+            start = 1 + _DELTA_HEADER.size
+            base_id = body[start : start + id_length].decode()
+            deltas.append((shared, body[start + id_length :]))
+            base_text = stored(base_id)
+            if base_text is None:
+                raise SnapshotError(
+                    f"The snapshot of {execution_arn} builds on checkpoint {base_id}, which is missing "
+                    "from the journal; the execution cannot be resumed."
+                )
+            body = self._verified(base_text, execution_arn)
+        if body[:1] != _FULL:
+            raise self._refused(execution_arn)
+        data = bytearray(body[1:])
+        for shared, tail in reversed(deltas):
+            del data[shared:]
+            data += tail
+        snapshot = pickle.loads(data)
+        if not isinstance(snapshot, Snapshot):
+            raise self._refused(execution_arn)
+        return snapshot, BaseSnapshot("", bytes(data), chain_bytes or 0)
+
+    @staticmethod
+    def _refused(execution_arn: str) -> SnapshotError:
+        return SnapshotError(
             f"The snapshot of {execution_arn} is not signed with this server's key (tampered, or "
             "written under another PERDURE_SECRET); it was refused and not loaded. Restore the "
             "key the execution was started with."
         )
+
+    def _verified(self, text: str, execution_arn: str) -> bytes:
         if not text.startswith(_PREFIX):
-            raise refused
+            raise self._refused(execution_arn)
         try:
             raw = base64.b64decode(text[len(_PREFIX) :], validate=True)
         except ValueError:
-            raise refused from None
-        mac, data = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
-        if not hmac.compare_digest(mac, self._mac(data)):
-            raise refused
-        snapshot = pickle.loads(data)
-        if not isinstance(snapshot, Snapshot):
-            raise refused
-        return snapshot
+            raise self._refused(execution_arn) from None
+        mac, body = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
+        if not hmac.compare_digest(mac, self._mac(body)):
+            raise self._refused(execution_arn)
+        return body
