@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 Wire = dict[str, Any]
 WireIn = Mapping[str, Any]
@@ -59,6 +59,24 @@ class OperationAction(enum.StrEnum):
     FAIL = "FAIL"
     RETRY = "RETRY"
     CANCEL = "CANCEL"
+
+
+R = TypeVar("R")
+
+
+def _evolve(record: R, changes: dict[str, Any]) -> R:
+    """A copy of a frozen record with some fields changed.
+
+    ``dataclasses.replace`` re-runs ``__init__`` and costs about 13 µs on these records, and
+    a checkpoint makes several copies; copying the instance dictionary costs about 1 µs.
+    """
+    unknown = changes.keys() - record.__dict__.keys()
+    if unknown:
+        raise TypeError(f"{type(record).__name__} has no field {', '.join(sorted(unknown))}")
+    copy = object.__new__(type(record))
+    copy.__dict__.update(record.__dict__)
+    copy.__dict__.update(changes)
+    return copy
 
 
 def json_default(value: Any) -> Any:
@@ -177,7 +195,7 @@ class Operation:
     version: int = 0
 
     def evolve(self, **changes: Any) -> Operation:
-        return replace(self, **changes)
+        return _evolve(self, changes)
 
     def to_wire(self) -> Wire:
         """Returns the ``Operation`` shape of GetDurableExecutionState and checkpoint replies."""
@@ -263,7 +281,7 @@ class Execution:
     operation_count: int = 0
 
     def evolve(self, **changes: Any) -> Execution:
-        return replace(self, **changes)
+        return _evolve(self, changes)
 
     @property
     def function_arn(self) -> str:

@@ -55,7 +55,7 @@ CREATE TABLE operations (
     attempt INTEGER NOT NULL DEFAULT 0,
     next_attempt_time REAL,
     scheduled_end_time REAL,
-    callback_id TEXT UNIQUE,
+    callback_id TEXT,
     callback_timeout_seconds INTEGER NOT NULL DEFAULT 0,
     callback_heartbeat_timeout_seconds INTEGER NOT NULL DEFAULT 0,
     replay_children INTEGER NOT NULL DEFAULT 0,
@@ -63,7 +63,8 @@ CREATE TABLE operations (
     PRIMARY KEY (execution_id, id)
 );
 CREATE INDEX operations_by_position ON operations (execution_id, position);
-CREATE INDEX operations_by_version ON operations (execution_id, version);
+-- Partial, so the operations that are not callbacks cost this index nothing.
+CREATE UNIQUE INDEX operations_by_callback ON operations (callback_id) WHERE callback_id IS NOT NULL;
 
 CREATE TABLE events (
     execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
