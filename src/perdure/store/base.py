@@ -64,7 +64,12 @@ class Transaction(abc.ABC):
 
     @abc.abstractmethod
     def update_execution(self, execution: Execution) -> None:
-        """Overwrites every field of an existing execution."""
+        """Overwrites the fields of an existing execution that can change.
+
+        Its identity and input are written once, by ``insert_execution``, and never rewritten:
+        ``id``, ``arn``, ``function_name``, ``qualifier``, ``name``, ``start_time`` and
+        ``input_payload`` keep their stored values whatever this ``execution`` holds.
+        """
 
     @abc.abstractmethod
     def get_execution(self, arn: str) -> Execution | None: ...
@@ -159,7 +164,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def snapshot(self) -> AbstractContextManager[Transaction]:
-        """Opens a read-only transaction: a consistent view that does not block writers."""
+        """Opens a read-only transaction: a consistent view of the store.
+
+        Whether it waits for writers, or holds them up, depends on the backend. On PostgreSQL
+        it takes no locks: it neither waits for writers nor blocks them. On SQLite it does not
+        block writers in other processes (WAL mode), but within one process a snapshot takes
+        the same lock, on the store's one connection, as a transaction: it waits for a running
+        transaction (or snapshot) to end, and blocks the process's writers until it closes.
+        """
 
     @abc.abstractmethod
     def close(self) -> None: ...

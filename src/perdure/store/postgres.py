@@ -36,7 +36,6 @@ sets a timer: it runs with its execution leased and the execution's ready time c
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
@@ -51,15 +50,8 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError
-from perdure.service.model import (
-    ErrorObject,
-    Event,
-    Execution,
-    ExecutionStatus,
-    Operation,
-    OperationStatus,
-    OperationType,
-)
+from perdure.service.model import Event, Execution, Operation
+from perdure.store import rows as rowmap
 from perdure.store.base import (
     ExecutionPage,
     ExecutionQuery,
@@ -69,17 +61,6 @@ from perdure.store.base import (
     Transaction,
 )
 from perdure.store.blobs import FileBlobStore
-
-# The column lists and the pagination marker are the same on both backends.
-from perdure.store.sqlite import (
-    _EXECUTION_COLUMNS,
-    _MUTABLE_EXECUTION_COLUMNS,
-    _OPERATION_COLUMNS,
-    DEFAULT_INLINE_LIMIT,
-    _decode_marker,
-    _encode_marker,
-    _error_to_text,
-)
 
 # Where blobs go unless ``blob_dir`` says otherwise: beside the default SQLite database. Several
 # machines sharing one PostgreSQL database must point ``blob_dir`` at one shared folder.
@@ -91,18 +72,22 @@ NOTIFY_CHANNEL = "perdure_ready"
 _MIGRATION_LOCK = 0x70657264757265
 
 _EXECUTION_INSERT = (
-    f"INSERT INTO executions ({', '.join(_EXECUTION_COLUMNS)}) "
-    f"VALUES ({', '.join(f'%({c})s' for c in _EXECUTION_COLUMNS)})"
+    f"INSERT INTO executions ({', '.join(rowmap.EXECUTION_COLUMNS)}) "
+    f"VALUES ({', '.join(f'%({c})s' for c in rowmap.EXECUTION_COLUMNS)})"
 )
 _EXECUTION_UPDATE = (
-    f"UPDATE executions SET {', '.join(f'{c} = %({c})s' for c in _MUTABLE_EXECUTION_COLUMNS)} "
+    f"UPDATE executions SET {', '.join(f'{c} = %({c})s' for c in rowmap.MUTABLE_EXECUTION_COLUMNS)} "
     "WHERE id = %(id)s"
 )
 _OPERATION_UPSERT = (
-    f"INSERT INTO operations ({', '.join(_OPERATION_COLUMNS)}) "
-    f"VALUES ({', '.join(f'%({c})s' for c in _OPERATION_COLUMNS)}) "
+    f"INSERT INTO operations ({', '.join(rowmap.OPERATION_COLUMNS)}) "
+    f"VALUES ({', '.join(f'%({c})s' for c in rowmap.OPERATION_COLUMNS)}) "
     "ON CONFLICT (execution_id, id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _OPERATION_COLUMNS[2:])
+    + ", ".join(f"{c} = excluded.{c}" for c in rowmap.OPERATION_UPDATE_COLUMNS)
+)
+_EVENT_INSERT = (
+    f"INSERT INTO events ({', '.join(rowmap.EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join(f'%({c})s' for c in rowmap.EVENT_COLUMNS)})"
 )
 
 
@@ -173,7 +158,7 @@ class PostgresStore(Store):
         url: str,
         *,
         blob_dir: Path | None = None,
-        inline_limit: int = DEFAULT_INLINE_LIMIT,
+        inline_limit: int = rowmap.DEFAULT_INLINE_LIMIT,
         pool_size: int = 10,
         connect_timeout: float = 30.0,
     ) -> None:
@@ -323,84 +308,30 @@ class _PostgresTransaction(Transaction):
     def _all(self, sql: str, params: Any) -> list[DictRow]:
         return self._cur.execute(sql, params).fetchall()
 
+    def _execution(self, row: DictRow) -> Execution:
+        return rowmap.execution_from_row(row, self._store.load_payload)
+
+    def _operation(self, row: DictRow) -> Operation:
+        return rowmap.operation_from_row(row, self._store.load_payload)
+
     # -- executions -------------------------------------------------------------------------
 
-    def _execution_row(self, execution: Execution, with_input: bool = True) -> dict[str, Any]:
-        input_inline, input_blob = self._store.store_payload(execution.input_payload) if with_input else (None, None)
-        result_inline, result_blob = self._store.store_payload(execution.result)
-        return {
-            "id": execution.id,
-            "arn": execution.arn,
-            "function_name": execution.function_name,
-            "qualifier": execution.qualifier,
-            "name": execution.name,
-            "status": execution.status.value,
-            "start_time": execution.start_time,
-            "end_time": execution.end_time,
-            "input_payload": input_inline,
-            "input_payload_blob": input_blob,
-            "result": result_inline,
-            "result_blob": result_blob,
-            "error": _error_to_text(execution.error),
-            "timeout_seconds": execution.timeout_seconds,
-            "retention_days": execution.retention_days,
-            "ready_time": execution.ready_time,
-            "lease_owner": execution.lease_owner,
-            "lease_expiry": execution.lease_expiry,
-            "invocation": execution.invocation,
-            "invocation_secret": execution.invocation_secret,
-            "invocation_start": execution.invocation_start,
-            "failed_invocations": execution.failed_invocations,
-            "woken_during_invocation": execution.woken_during_invocation,
-            "version": execution.version,
-            "event_count": execution.event_count,
-            "operation_count": execution.operation_count,
-        }
-
-    def _execution_from_row(self, row: DictRow) -> Execution:
-        error = json.loads(row["error"]) if row["error"] else None
-        return Execution(
-            id=row["id"],
-            arn=row["arn"],
-            function_name=row["function_name"],
-            qualifier=row["qualifier"],
-            name=row["name"],
-            status=ExecutionStatus(row["status"]),
-            start_time=row["start_time"],
-            end_time=row["end_time"],
-            input_payload=self._store.load_payload(row["input_payload"], row["input_payload_blob"]),
-            result=self._store.load_payload(row["result"], row["result_blob"]),
-            error=ErrorObject.from_wire(error),
-            timeout_seconds=row["timeout_seconds"],
-            retention_days=row["retention_days"],
-            ready_time=row["ready_time"],
-            lease_owner=row["lease_owner"],
-            lease_expiry=row["lease_expiry"],
-            invocation=row["invocation"],
-            invocation_secret=row["invocation_secret"],
-            invocation_start=row["invocation_start"],
-            failed_invocations=row["failed_invocations"],
-            woken_during_invocation=row["woken_during_invocation"],
-            version=row["version"],
-            event_count=row["event_count"],
-            operation_count=row["operation_count"],
-        )
-
     def insert_execution(self, execution: Execution) -> None:
-        self._cur.execute(_EXECUTION_INSERT, self._execution_row(execution))
+        self._cur.execute(_EXECUTION_INSERT, rowmap.execution_row(execution, self._store.store_payload))
         self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
 
     def update_execution(self, execution: Execution) -> None:
-        self._cur.execute(_EXECUTION_UPDATE, self._execution_row(execution, with_input=False))
+        row = rowmap.execution_row(execution, self._store.store_payload, with_input=False)
+        self._cur.execute(_EXECUTION_UPDATE, row)
         self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
 
     def get_execution(self, arn: str) -> Execution | None:
         row = self._one(f"SELECT * FROM executions WHERE arn = %s{self._lock}", (arn,))
-        return self._execution_from_row(row) if row else None
+        return self._execution(row) if row else None
 
     def get_execution_by_id(self, execution_id: str) -> Execution | None:
         row = self._one(f"SELECT * FROM executions WHERE id = %s{self._lock}", (execution_id,))
-        return self._execution_from_row(row) if row else None
+        return self._execution(row) if row else None
 
     def find_execution(self, function_name: str, name: str) -> Execution | None:
         if self._writable:
@@ -409,7 +340,7 @@ class _PostgresTransaction(Transaction):
         row = self._one(
             f"SELECT * FROM executions WHERE function_name = %s AND name = %s{self._lock}", (function_name, name)
         )
-        return self._execution_from_row(row) if row else None
+        return self._execution(row) if row else None
 
     def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
         clauses: list[str] = []
@@ -431,51 +362,22 @@ class _PostgresTransaction(Transaction):
             params.append(query.started_before)
         before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
         if query.marker:
-            values = _decode_marker(query.marker)
-            # PostgreSQL, unlike SQLite, refuses to compare a time with a string: check first.
-            if len(values) != 2 or not isinstance(values[0], (int, float)) or not isinstance(values[1], str):
-                raise ValueError(f"Invalid pagination marker {query.marker!r}; pass a marker from a reply.")
-            start_time, execution_id = values
+            start_time, execution_id = rowmap.decode_marker(query.marker)
             clauses.append(f"(start_time, id) {before} (%s, %s)")
-            params.extend([float(start_time), execution_id])
+            params.extend([start_time, execution_id])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._all(
             f"SELECT * FROM executions {where} ORDER BY start_time {order}, id {order} LIMIT %s",
             [*params, query.limit + 1],
         )
-        executions = [self._execution_from_row(r) for r in rows[: query.limit]]
+        executions = [self._execution(r) for r in rows[: query.limit]]
         marker = None
         if len(rows) > query.limit:
             last = executions[-1]
-            marker = _encode_marker([last.start_time, last.id])
+            marker = rowmap.encode_marker(last.start_time, last.id)
         return ExecutionPage(executions, marker)
 
     # -- operations -------------------------------------------------------------------------
-
-    def _operation_from_row(self, row: DictRow) -> Operation:
-        error = json.loads(row["error"]) if row["error"] else None
-        return Operation(
-            id=row["id"],
-            type=OperationType(row["type"]),
-            status=OperationStatus(row["status"]),
-            position=row["position"],
-            parent_id=row["parent_id"],
-            name=row["name"],
-            sub_type=row["sub_type"],
-            start_time=row["start_time"],
-            end_time=row["end_time"],
-            input_payload=self._store.load_payload(row["input_payload"], row["input_payload_blob"]),
-            result=self._store.load_payload(row["result"], row["result_blob"]),
-            error=ErrorObject.from_wire(error),
-            attempt=row["attempt"],
-            next_attempt_time=row["next_attempt_time"],
-            scheduled_end_time=row["scheduled_end_time"],
-            callback_id=row["callback_id"],
-            callback_timeout_seconds=row["callback_timeout_seconds"],
-            callback_heartbeat_timeout_seconds=row["callback_heartbeat_timeout_seconds"],
-            replay_children=row["replay_children"],
-            version=row["version"],
-        )
 
     def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
         wanted = sorted(set(ids))
@@ -485,54 +387,24 @@ class _PostgresTransaction(Transaction):
             f"SELECT * FROM operations WHERE execution_id = %s AND id = ANY(%s) ORDER BY id{self._lock}",
             (execution_id, wanted),
         )
-        return {row["id"]: self._operation_from_row(row) for row in rows}
+        return {row["id"]: self._operation(row) for row in rows}
 
     def list_operations(self, execution_id: str, after_position: int, limit: int) -> list[Operation]:
         rows = self._all(
             "SELECT * FROM operations WHERE execution_id = %s AND position > %s ORDER BY position LIMIT %s",
             (execution_id, after_position, limit),
         )
-        return [self._operation_from_row(r) for r in rows]
+        return [self._operation(r) for r in rows]
 
     def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
         rows = self._all(
             "SELECT * FROM operations WHERE execution_id = %s AND version > %s ORDER BY position",
             (execution_id, version),
         )
-        return [self._operation_from_row(r) for r in rows]
+        return [self._operation(r) for r in rows]
 
     def put_operations(self, execution_id: str, operations: Iterable[Operation]) -> None:
-        rows = []
-        for op in operations:
-            input_inline, input_blob = self._store.store_payload(op.input_payload)
-            result_inline, result_blob = self._store.store_payload(op.result)
-            rows.append(
-                {
-                    "execution_id": execution_id,
-                    "id": op.id,
-                    "position": op.position,
-                    "type": op.type.value,
-                    "status": op.status.value,
-                    "parent_id": op.parent_id,
-                    "name": op.name,
-                    "sub_type": op.sub_type,
-                    "start_time": op.start_time,
-                    "end_time": op.end_time,
-                    "input_payload": input_inline,
-                    "input_payload_blob": input_blob,
-                    "result": result_inline,
-                    "result_blob": result_blob,
-                    "error": _error_to_text(op.error),
-                    "attempt": op.attempt,
-                    "next_attempt_time": op.next_attempt_time,
-                    "scheduled_end_time": op.scheduled_end_time,
-                    "callback_id": op.callback_id,
-                    "callback_timeout_seconds": op.callback_timeout_seconds,
-                    "callback_heartbeat_timeout_seconds": op.callback_heartbeat_timeout_seconds,
-                    "replay_children": op.replay_children,
-                    "version": op.version,
-                }
-            )
+        rows = [rowmap.operation_row(execution_id, op, self._store.store_payload) for op in operations]
         if rows:
             self._cur.executemany(_OPERATION_UPSERT, rows)
 
@@ -543,26 +415,9 @@ class _PostgresTransaction(Transaction):
     # -- history ----------------------------------------------------------------------------
 
     def append_events(self, execution_id: str, events: Iterable[Event]) -> None:
-        rows = [
-            (
-                execution_id,
-                e.event_id,
-                json.dumps(
-                    {
-                        "type": e.event_type,
-                        "time": e.timestamp,
-                        "op": e.operation_id,
-                        "parent": e.parent_id,
-                        "name": e.name,
-                        "sub": e.sub_type,
-                        "details": e.details,
-                    }
-                ),
-            )
-            for e in events
-        ]
+        rows = [rowmap.event_row(execution_id, e) for e in events]
         if rows:
-            self._cur.executemany("INSERT INTO events (execution_id, event_id, body) VALUES (%s, %s, %s)", rows)
+            self._cur.executemany(_EVENT_INSERT, rows)
 
     def list_events(self, execution_id: str, after_id: int, limit: int, reverse: bool) -> list[Event]:
         if reverse:
@@ -571,22 +426,7 @@ class _PostgresTransaction(Transaction):
         else:
             sql = "SELECT * FROM events WHERE execution_id = %s AND event_id > %s ORDER BY event_id LIMIT %s"
             bound = after_id
-        events = []
-        for row in self._all(sql, (execution_id, bound, limit)):
-            body = json.loads(row["body"])
-            events.append(
-                Event(
-                    event_type=body["type"],
-                    timestamp=body["time"],
-                    operation_id=body["op"],
-                    parent_id=body["parent"],
-                    name=body["name"],
-                    sub_type=body["sub"],
-                    details=body["details"],
-                    event_id=row["event_id"],
-                )
-            )
-        return events
+        return [rowmap.event_from_row(row) for row in self._all(sql, (execution_id, bound, limit))]
 
     # -- timers and scheduling ----------------------------------------------------------------
 
@@ -675,7 +515,7 @@ class _PostgresTransaction(Transaction):
             f" ORDER BY COALESCE(ready_time, lease_expiry), id LIMIT %(limit)s{skip}",
             {"functions": sorted(functions), "now": now, "limit": limit},
         )
-        return [self._execution_from_row(r) for r in rows]
+        return [self._execution(r) for r in rows]
 
     def next_wakeup(self) -> float | None:
         row = self._one(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator
@@ -12,15 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from perdure.service.model import (
-    ErrorObject,
-    Event,
-    Execution,
-    ExecutionStatus,
-    Operation,
-    OperationStatus,
-    OperationType,
-)
+from perdure.service.model import Event, Execution, Operation
+from perdure.store import rows as rowmap
 from perdure.store.base import (
     ExecutionPage,
     ExecutionQuery,
@@ -31,28 +22,6 @@ from perdure.store.base import (
     chunks,
 )
 from perdure.store.blobs import FileBlobStore
-
-# Payloads longer than this many characters go to the blob folder rather than into a row.
-DEFAULT_INLINE_LIMIT = 64 * 1024
-
-_EXECUTION_COLUMNS = (
-    "id", "arn", "function_name", "qualifier", "name", "status", "start_time", "end_time",
-    "input_payload", "input_payload_blob", "result", "result_blob", "error", "timeout_seconds",
-    "retention_days", "ready_time", "lease_owner", "lease_expiry", "invocation",
-    "invocation_secret", "invocation_start", "failed_invocations", "woken_during_invocation",
-    "version", "event_count", "operation_count",
-)  # fmt: skip
-# An execution's identity and input never change after it starts.
-_MUTABLE_EXECUTION_COLUMNS = tuple(
-    c for c in _EXECUTION_COLUMNS
-    if c not in ("id", "arn", "function_name", "qualifier", "name", "start_time", "input_payload", "input_payload_blob")
-)
-_OPERATION_COLUMNS = (
-    "execution_id", "id", "position", "type", "status", "parent_id", "name", "sub_type",
-    "start_time", "end_time", "input_payload", "input_payload_blob", "result", "result_blob",
-    "error", "attempt", "next_attempt_time", "scheduled_end_time", "callback_id",
-    "callback_timeout_seconds", "callback_heartbeat_timeout_seconds", "replay_children", "version",
-)  # fmt: skip
 
 
 def _schema_scripts() -> list[tuple[int, str]]:
@@ -76,7 +45,7 @@ class SQLiteStore(Store):
         path: Path,
         *,
         blob_dir: Path | None = None,
-        inline_limit: int = DEFAULT_INLINE_LIMIT,
+        inline_limit: int = rowmap.DEFAULT_INLINE_LIMIT,
         synchronous: str = "NORMAL",
     ) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL"):
@@ -127,7 +96,8 @@ class SQLiteStore(Store):
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
-        # A deferred transaction takes no write lock, so readers never queue behind writers.
+        # A deferred transaction takes no write lock: writers in other processes go on (WAL).
+        # Within this process it holds the connection's lock, as a transaction does.
         with self._lock:
             self._conn.execute("BEGIN")
             try:
@@ -151,116 +121,43 @@ class SQLiteStore(Store):
         return inline
 
 
-def _error_to_text(error: ErrorObject | None) -> str | None:
-    return json.dumps(error.to_wire()) if error else None
-
-
-def _encode_marker(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
-
-
-def _decode_marker(marker: str) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(marker.encode()))
-    except ValueError:
-        raise ValueError(f"Invalid pagination marker {marker!r}; pass a marker from a reply.") from None
-    if not isinstance(values, list):
-        raise ValueError(f"Invalid pagination marker {marker!r}; pass a marker from a reply.")
-    return values
-
-
 class _SQLiteTransaction(Transaction):
     def __init__(self, conn: sqlite3.Connection, store: SQLiteStore) -> None:
         self._conn = conn
         self._store = store
 
+    def _execution(self, row: sqlite3.Row) -> Execution:
+        return rowmap.execution_from_row(row, self._store.load_payload)
+
+    def _operation(self, row: sqlite3.Row) -> Operation:
+        return rowmap.operation_from_row(row, self._store.load_payload)
+
     # -- executions -------------------------------------------------------------------------
 
-    def _execution_row(self, execution: Execution, with_input: bool = True) -> dict[str, Any]:
-        input_inline, input_blob = self._store.store_payload(execution.input_payload) if with_input else (None, None)
-        result_inline, result_blob = self._store.store_payload(execution.result)
-        return {
-            "id": execution.id,
-            "arn": execution.arn,
-            "function_name": execution.function_name,
-            "qualifier": execution.qualifier,
-            "name": execution.name,
-            "status": execution.status.value,
-            "start_time": execution.start_time,
-            "end_time": execution.end_time,
-            "input_payload": input_inline,
-            "input_payload_blob": input_blob,
-            "result": result_inline,
-            "result_blob": result_blob,
-            "error": _error_to_text(execution.error),
-            "timeout_seconds": execution.timeout_seconds,
-            "retention_days": execution.retention_days,
-            "ready_time": execution.ready_time,
-            "lease_owner": execution.lease_owner,
-            "lease_expiry": execution.lease_expiry,
-            "invocation": execution.invocation,
-            "invocation_secret": execution.invocation_secret,
-            "invocation_start": execution.invocation_start,
-            "failed_invocations": execution.failed_invocations,
-            "woken_during_invocation": int(execution.woken_during_invocation),
-            "version": execution.version,
-            "event_count": execution.event_count,
-            "operation_count": execution.operation_count,
-        }
-
-    def _execution_from_row(self, row: sqlite3.Row) -> Execution:
-        error = json.loads(row["error"]) if row["error"] else None
-        return Execution(
-            id=row["id"],
-            arn=row["arn"],
-            function_name=row["function_name"],
-            qualifier=row["qualifier"],
-            name=row["name"],
-            status=ExecutionStatus(row["status"]),
-            start_time=row["start_time"],
-            end_time=row["end_time"],
-            input_payload=self._store.load_payload(row["input_payload"], row["input_payload_blob"]),
-            result=self._store.load_payload(row["result"], row["result_blob"]),
-            error=ErrorObject.from_wire(error),
-            timeout_seconds=row["timeout_seconds"],
-            retention_days=row["retention_days"],
-            ready_time=row["ready_time"],
-            lease_owner=row["lease_owner"],
-            lease_expiry=row["lease_expiry"],
-            invocation=row["invocation"],
-            invocation_secret=row["invocation_secret"],
-            invocation_start=row["invocation_start"],
-            failed_invocations=row["failed_invocations"],
-            woken_during_invocation=bool(row["woken_during_invocation"]),
-            version=row["version"],
-            event_count=row["event_count"],
-            operation_count=row["operation_count"],
-        )
-
     def insert_execution(self, execution: Execution) -> None:
-        row = self._execution_row(execution)
-        names = ", ".join(_EXECUTION_COLUMNS)
-        values = ", ".join(f":{c}" for c in _EXECUTION_COLUMNS)
+        row = rowmap.execution_row(execution, self._store.store_payload)
+        names = ", ".join(rowmap.EXECUTION_COLUMNS)
+        values = ", ".join(f":{c}" for c in rowmap.EXECUTION_COLUMNS)
         self._conn.execute(f"INSERT INTO executions ({names}) VALUES ({values})", row)
 
     def update_execution(self, execution: Execution) -> None:
-        row = self._execution_row(execution, with_input=False)
-        sets = ", ".join(f"{c} = :{c}" for c in _MUTABLE_EXECUTION_COLUMNS)
+        row = rowmap.execution_row(execution, self._store.store_payload, with_input=False)
+        sets = ", ".join(f"{c} = :{c}" for c in rowmap.MUTABLE_EXECUTION_COLUMNS)
         self._conn.execute(f"UPDATE executions SET {sets} WHERE id = :id", row)
 
     def get_execution(self, arn: str) -> Execution | None:
         row = self._conn.execute("SELECT * FROM executions WHERE arn = ?", (arn,)).fetchone()
-        return self._execution_from_row(row) if row else None
+        return self._execution(row) if row else None
 
     def get_execution_by_id(self, execution_id: str) -> Execution | None:
         row = self._conn.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
-        return self._execution_from_row(row) if row else None
+        return self._execution(row) if row else None
 
     def find_execution(self, function_name: str, name: str) -> Execution | None:
         row = self._conn.execute(
             "SELECT * FROM executions WHERE function_name = ? AND name = ?", (function_name, name)
         ).fetchone()
-        return self._execution_from_row(row) if row else None
+        return self._execution(row) if row else None
 
     def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
         clauses: list[str] = []
@@ -282,7 +179,7 @@ class _SQLiteTransaction(Transaction):
             params.append(query.started_before)
         before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
         if query.marker:
-            start_time, execution_id = _decode_marker(query.marker)
+            start_time, execution_id = rowmap.decode_marker(query.marker)
             clauses.append(f"(start_time {before} ? OR (start_time = ? AND id {before} ?))")
             params.extend([start_time, start_time, execution_id])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
@@ -290,39 +187,14 @@ class _SQLiteTransaction(Transaction):
             f"SELECT * FROM executions {where} ORDER BY start_time {order}, id {order} LIMIT ?",
             [*params, query.limit + 1],
         ).fetchall()
-        executions = [self._execution_from_row(r) for r in rows[: query.limit]]
+        executions = [self._execution(r) for r in rows[: query.limit]]
         marker = None
         if len(rows) > query.limit:
             last = executions[-1]
-            marker = _encode_marker([last.start_time, last.id])
+            marker = rowmap.encode_marker(last.start_time, last.id)
         return ExecutionPage(executions, marker)
 
     # -- operations -------------------------------------------------------------------------
-
-    def _operation_from_row(self, row: sqlite3.Row) -> Operation:
-        error = json.loads(row["error"]) if row["error"] else None
-        return Operation(
-            id=row["id"],
-            type=OperationType(row["type"]),
-            status=OperationStatus(row["status"]),
-            position=row["position"],
-            parent_id=row["parent_id"],
-            name=row["name"],
-            sub_type=row["sub_type"],
-            start_time=row["start_time"],
-            end_time=row["end_time"],
-            input_payload=self._store.load_payload(row["input_payload"], row["input_payload_blob"]),
-            result=self._store.load_payload(row["result"], row["result_blob"]),
-            error=ErrorObject.from_wire(error),
-            attempt=row["attempt"],
-            next_attempt_time=row["next_attempt_time"],
-            scheduled_end_time=row["scheduled_end_time"],
-            callback_id=row["callback_id"],
-            callback_timeout_seconds=row["callback_timeout_seconds"],
-            callback_heartbeat_timeout_seconds=row["callback_heartbeat_timeout_seconds"],
-            replay_children=bool(row["replay_children"]),
-            version=row["version"],
-        )
 
     def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
         found: dict[str, Operation] = {}
@@ -332,7 +204,7 @@ class _SQLiteTransaction(Transaction):
                 [execution_id, *batch],
             ).fetchall()
             for row in rows:
-                found[row["id"]] = self._operation_from_row(row)
+                found[row["id"]] = self._operation(row)
         return found
 
     def list_operations(self, execution_id: str, after_position: int, limit: int) -> list[Operation]:
@@ -340,56 +212,25 @@ class _SQLiteTransaction(Transaction):
             "SELECT * FROM operations WHERE execution_id = ? AND position > ? ORDER BY position LIMIT ?",
             (execution_id, after_position, limit),
         ).fetchall()
-        return [self._operation_from_row(r) for r in rows]
+        return [self._operation(r) for r in rows]
 
     def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
         rows = self._conn.execute(
             "SELECT * FROM operations WHERE execution_id = ? AND version > ? ORDER BY position",
             (execution_id, version),
         ).fetchall()
-        return [self._operation_from_row(r) for r in rows]
+        return [self._operation(r) for r in rows]
 
     def put_operations(self, execution_id: str, operations: Iterable[Operation]) -> None:
-        names = ", ".join(_OPERATION_COLUMNS)
-        values = ", ".join(f":{c}" for c in _OPERATION_COLUMNS)
-        rows = []
-        for op in operations:
-            input_inline, input_blob = self._store.store_payload(op.input_payload)
-            result_inline, result_blob = self._store.store_payload(op.result)
-            rows.append(
-                {
-                    "execution_id": execution_id,
-                    "id": op.id,
-                    "position": op.position,
-                    "type": op.type.value,
-                    "status": op.status.value,
-                    "parent_id": op.parent_id,
-                    "name": op.name,
-                    "sub_type": op.sub_type,
-                    "start_time": op.start_time,
-                    "end_time": op.end_time,
-                    "input_payload": input_inline,
-                    "input_payload_blob": input_blob,
-                    "result": result_inline,
-                    "result_blob": result_blob,
-                    "error": _error_to_text(op.error),
-                    "attempt": op.attempt,
-                    "next_attempt_time": op.next_attempt_time,
-                    "scheduled_end_time": op.scheduled_end_time,
-                    "callback_id": op.callback_id,
-                    "callback_timeout_seconds": op.callback_timeout_seconds,
-                    "callback_heartbeat_timeout_seconds": op.callback_heartbeat_timeout_seconds,
-                    "replay_children": int(op.replay_children),
-                    "version": op.version,
-                }
-            )
+        names = ", ".join(rowmap.OPERATION_COLUMNS)
+        values = ", ".join(f":{c}" for c in rowmap.OPERATION_COLUMNS)
         # An upsert updates the row in place; REPLACE would delete and re-insert it, rewriting
         # every index entry of the operation on each change.
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _OPERATION_COLUMNS[2:])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in rowmap.OPERATION_UPDATE_COLUMNS)
         self._conn.executemany(
             f"INSERT INTO operations ({names}) VALUES ({values}) "
             f"ON CONFLICT (execution_id, id) DO UPDATE SET {updates}",
-            rows,
+            [rowmap.operation_row(execution_id, op, self._store.store_payload) for op in operations],
         )
 
     def find_callback(self, callback_id: str) -> tuple[str, str] | None:
@@ -401,26 +242,10 @@ class _SQLiteTransaction(Transaction):
     # -- history ----------------------------------------------------------------------------
 
     def append_events(self, execution_id: str, events: Iterable[Event]) -> None:
+        names = ", ".join(rowmap.EVENT_COLUMNS)
+        values = ", ".join(f":{c}" for c in rowmap.EVENT_COLUMNS)
         self._conn.executemany(
-            "INSERT INTO events (execution_id, event_id, body) VALUES (?, ?, ?)",
-            [
-                (
-                    execution_id,
-                    e.event_id,
-                    json.dumps(
-                        {
-                            "type": e.event_type,
-                            "time": e.timestamp,
-                            "op": e.operation_id,
-                            "parent": e.parent_id,
-                            "name": e.name,
-                            "sub": e.sub_type,
-                            "details": e.details,
-                        }
-                    ),
-                )
-                for e in events
-            ],
+            f"INSERT INTO events ({names}) VALUES ({values})", [rowmap.event_row(execution_id, e) for e in events]
         )
 
     def list_events(self, execution_id: str, after_id: int, limit: int, reverse: bool) -> list[Event]:
@@ -430,22 +255,7 @@ class _SQLiteTransaction(Transaction):
         else:
             sql = "SELECT * FROM events WHERE execution_id = ? AND event_id > ? ORDER BY event_id LIMIT ?"
             bound = after_id
-        events = []
-        for row in self._conn.execute(sql, (execution_id, bound, limit)):
-            body = json.loads(row["body"])
-            events.append(
-                Event(
-                    event_type=body["type"],
-                    timestamp=body["time"],
-                    operation_id=body["op"],
-                    parent_id=body["parent"],
-                    name=body["name"],
-                    sub_type=body["sub"],
-                    details=body["details"],
-                    event_id=row["event_id"],
-                )
-            )
-        return events
+        return [rowmap.event_from_row(row) for row in self._conn.execute(sql, (execution_id, bound, limit))]
 
     # -- timers and scheduling ----------------------------------------------------------------
 
@@ -517,7 +327,7 @@ class _SQLiteTransaction(Transaction):
             " ORDER BY COALESCE(ready_time, lease_expiry) LIMIT ?",
             [now, *names, now, *names, limit],
         ).fetchall()
-        return [self._execution_from_row(r) for r in rows]
+        return [self._execution(r) for r in rows]
 
     def next_wakeup(self) -> float | None:
         row = self._conn.execute(

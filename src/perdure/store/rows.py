@@ -1,0 +1,255 @@
+"""How executions, operations and events map to table rows, the same for every backend.
+
+A row is a dict keyed by column name, bound as named parameters (``:name`` in SQLite,
+``%(name)s`` in PostgreSQL); a row read back is anything indexed by column name
+(``sqlite3.Row``, a psycopg ``dict_row``). Each backend keeps its own SQL and its own payload
+storage, which the functions here take as ``store_payload`` / ``load_payload``.
+
+The two flags (``woken_during_invocation``, ``replay_children``) are written as Python bools:
+SQLite binds a bool as the integer 0 or 1 of its INTEGER column, PostgreSQL as its BOOLEAN
+column; read back, either becomes a bool.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from perdure.service.model import (
+    ErrorObject,
+    Event,
+    Execution,
+    ExecutionStatus,
+    Operation,
+    OperationStatus,
+    OperationType,
+)
+
+# Payloads longer than this many characters go to the blob folder rather than into a row.
+DEFAULT_INLINE_LIMIT = 64 * 1024
+
+EXECUTION_COLUMNS: tuple[str, ...] = (
+    "id", "arn", "function_name", "qualifier", "name", "status", "start_time", "end_time",
+    "input_payload", "input_payload_blob", "result", "result_blob", "error", "timeout_seconds",
+    "retention_days", "ready_time", "lease_owner", "lease_expiry", "invocation",
+    "invocation_secret", "invocation_start", "failed_invocations", "woken_during_invocation",
+    "version", "event_count", "operation_count",
+)  # fmt: skip
+# An execution's identity and input never change after it starts: an update leaves them be.
+IMMUTABLE_EXECUTION_COLUMNS: tuple[str, ...] = (
+    "id", "arn", "function_name", "qualifier", "name", "start_time", "input_payload", "input_payload_blob",
+)  # fmt: skip
+MUTABLE_EXECUTION_COLUMNS: tuple[str, ...] = tuple(
+    c for c in EXECUTION_COLUMNS if c not in IMMUTABLE_EXECUTION_COLUMNS
+)
+OPERATION_COLUMNS: tuple[str, ...] = (
+    "execution_id", "id", "position", "type", "status", "parent_id", "name", "sub_type",
+    "start_time", "end_time", "input_payload", "input_payload_blob", "result", "result_blob",
+    "error", "attempt", "next_attempt_time", "scheduled_end_time", "callback_id",
+    "callback_timeout_seconds", "callback_heartbeat_timeout_seconds", "replay_children", "version",
+)  # fmt: skip
+# What an upsert of an operation rewrites: all but its key (execution_id, id).
+OPERATION_UPDATE_COLUMNS: tuple[str, ...] = OPERATION_COLUMNS[2:]
+EVENT_COLUMNS: tuple[str, ...] = ("execution_id", "event_id", "body")
+
+# ``store_payload(text) -> (inline, blob_key)`` and ``load_payload(inline, blob_key) -> text``.
+StorePayload = Callable[[str | None], tuple[str | None, str | None]]
+LoadPayload = Callable[[str | None, str | None], str | None]
+
+
+class Row(Protocol):
+    """A row read back: its columns by name."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+# -- errors and pagination markers ------------------------------------------------------------
+
+
+def error_to_text(error: ErrorObject | None) -> str | None:
+    return json.dumps(error.to_wire()) if error else None
+
+
+def error_from_text(text: str | None) -> ErrorObject | None:
+    return ErrorObject.from_wire(json.loads(text)) if text else None
+
+
+def encode_marker(start_time: float, execution_id: str) -> str:
+    """The marker of a page of executions that ends with this one."""
+    return base64.urlsafe_b64encode(json.dumps([start_time, execution_id]).encode()).decode()
+
+
+def decode_marker(marker: str) -> tuple[float, str]:
+    """Returns ``(start_time, execution_id)``; raises ``ValueError`` unless ``encode_marker`` made it."""
+    invalid = f"Invalid pagination marker {marker!r}; pass a marker from a reply."
+    try:
+        values = json.loads(base64.urlsafe_b64decode(marker.encode()))
+    except ValueError:
+        raise ValueError(invalid) from None
+    # Checked in full: PostgreSQL refuses to compare a time with a string, SQLite would not.
+    if (
+        not isinstance(values, list)
+        or len(values) != 2
+        or not isinstance(values[0], (int, float))
+        or isinstance(values[0], bool)
+        or not isinstance(values[1], str)
+    ):
+        raise ValueError(invalid)
+    return float(values[0]), values[1]
+
+
+# -- executions -------------------------------------------------------------------------------
+
+
+def execution_row(execution: Execution, store_payload: StorePayload, *, with_input: bool = True) -> dict[str, Any]:
+    """The row of an execution; without ``with_input`` its input is not stored (the columns are None)."""
+    input_inline, input_blob = store_payload(execution.input_payload) if with_input else (None, None)
+    result_inline, result_blob = store_payload(execution.result)
+    return {
+        "id": execution.id,
+        "arn": execution.arn,
+        "function_name": execution.function_name,
+        "qualifier": execution.qualifier,
+        "name": execution.name,
+        "status": execution.status.value,
+        "start_time": execution.start_time,
+        "end_time": execution.end_time,
+        "input_payload": input_inline,
+        "input_payload_blob": input_blob,
+        "result": result_inline,
+        "result_blob": result_blob,
+        "error": error_to_text(execution.error),
+        "timeout_seconds": execution.timeout_seconds,
+        "retention_days": execution.retention_days,
+        "ready_time": execution.ready_time,
+        "lease_owner": execution.lease_owner,
+        "lease_expiry": execution.lease_expiry,
+        "invocation": execution.invocation,
+        "invocation_secret": execution.invocation_secret,
+        "invocation_start": execution.invocation_start,
+        "failed_invocations": execution.failed_invocations,
+        "woken_during_invocation": bool(execution.woken_during_invocation),
+        "version": execution.version,
+        "event_count": execution.event_count,
+        "operation_count": execution.operation_count,
+    }
+
+
+def execution_from_row(row: Row, load_payload: LoadPayload) -> Execution:
+    return Execution(
+        id=row["id"],
+        arn=row["arn"],
+        function_name=row["function_name"],
+        qualifier=row["qualifier"],
+        name=row["name"],
+        status=ExecutionStatus(row["status"]),
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        input_payload=load_payload(row["input_payload"], row["input_payload_blob"]),
+        result=load_payload(row["result"], row["result_blob"]),
+        error=error_from_text(row["error"]),
+        timeout_seconds=row["timeout_seconds"],
+        retention_days=row["retention_days"],
+        ready_time=row["ready_time"],
+        lease_owner=row["lease_owner"],
+        lease_expiry=row["lease_expiry"],
+        invocation=row["invocation"],
+        invocation_secret=row["invocation_secret"],
+        invocation_start=row["invocation_start"],
+        failed_invocations=row["failed_invocations"],
+        woken_during_invocation=bool(row["woken_during_invocation"]),
+        version=row["version"],
+        event_count=row["event_count"],
+        operation_count=row["operation_count"],
+    )
+
+
+# -- operations -------------------------------------------------------------------------------
+
+
+def operation_row(execution_id: str, op: Operation, store_payload: StorePayload) -> dict[str, Any]:
+    input_inline, input_blob = store_payload(op.input_payload)
+    result_inline, result_blob = store_payload(op.result)
+    return {
+        "execution_id": execution_id,
+        "id": op.id,
+        "position": op.position,
+        "type": op.type.value,
+        "status": op.status.value,
+        "parent_id": op.parent_id,
+        "name": op.name,
+        "sub_type": op.sub_type,
+        "start_time": op.start_time,
+        "end_time": op.end_time,
+        "input_payload": input_inline,
+        "input_payload_blob": input_blob,
+        "result": result_inline,
+        "result_blob": result_blob,
+        "error": error_to_text(op.error),
+        "attempt": op.attempt,
+        "next_attempt_time": op.next_attempt_time,
+        "scheduled_end_time": op.scheduled_end_time,
+        "callback_id": op.callback_id,
+        "callback_timeout_seconds": op.callback_timeout_seconds,
+        "callback_heartbeat_timeout_seconds": op.callback_heartbeat_timeout_seconds,
+        "replay_children": bool(op.replay_children),
+        "version": op.version,
+    }
+
+
+def operation_from_row(row: Row, load_payload: LoadPayload) -> Operation:
+    return Operation(
+        id=row["id"],
+        type=OperationType(row["type"]),
+        status=OperationStatus(row["status"]),
+        position=row["position"],
+        parent_id=row["parent_id"],
+        name=row["name"],
+        sub_type=row["sub_type"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        input_payload=load_payload(row["input_payload"], row["input_payload_blob"]),
+        result=load_payload(row["result"], row["result_blob"]),
+        error=error_from_text(row["error"]),
+        attempt=row["attempt"],
+        next_attempt_time=row["next_attempt_time"],
+        scheduled_end_time=row["scheduled_end_time"],
+        callback_id=row["callback_id"],
+        callback_timeout_seconds=row["callback_timeout_seconds"],
+        callback_heartbeat_timeout_seconds=row["callback_heartbeat_timeout_seconds"],
+        replay_children=bool(row["replay_children"]),
+        version=row["version"],
+    )
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+def event_row(execution_id: str, event: Event) -> dict[str, Any]:
+    """The row of a history event: all but its ID go into one JSON ``body``."""
+    body = {
+        "type": event.event_type,
+        "time": event.timestamp,
+        "op": event.operation_id,
+        "parent": event.parent_id,
+        "name": event.name,
+        "sub": event.sub_type,
+        "details": event.details,
+    }
+    return {"execution_id": execution_id, "event_id": event.event_id, "body": json.dumps(body)}
+
+
+def event_from_row(row: Row) -> Event:
+    body = json.loads(row["body"])
+    return Event(
+        event_type=body["type"],
+        timestamp=body["time"],
+        operation_id=body["op"],
+        parent_id=body["parent"],
+        name=body["name"],
+        sub_type=body["sub"],
+        details=body["details"],
+        event_id=row["event_id"],
+    )
