@@ -337,3 +337,16 @@ def test_a_process_leases_only_the_functions_it_serves(service: DurableService) 
     assert service.lease("owner-a", ["orders"], 5, 30) == []
     (invocation,) = service.lease("owner-b", ["billing"], 5, 30)
     assert invocation.function_name == "billing"
+
+
+def test_history_events_carry_large_payloads_truncated(service: DurableService) -> None:
+    invocation = start_and_lease(service)
+    big = '"' + "y" * 70_000 + '"'
+    service.checkpoint(
+        invocation.execution_arn,
+        invocation.checkpoint_token,
+        [update("s", "STEP", "START"), update("s", "STEP", "SUCCEED", Payload=big)],
+    )
+    (succeeded,) = [e for e in service.get_history(invocation.execution_arn).items if e.event_type == "StepSucceeded"]
+    assert succeeded.details["Result"] == {"Truncated": True}
+    assert operation(service, invocation, "s").result == big

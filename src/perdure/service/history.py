@@ -8,8 +8,17 @@ from __future__ import annotations
 from perdure.service.model import ErrorObject, Event, Operation, Wire
 
 
+# Like AWS's history, events carry large payloads truncated (`Truncated: true`): the full value
+# stays on its operation, and a history row never repeats a megabyte-sized result or snapshot.
+EVENT_PAYLOAD_LIMIT = 64 * 1024
+
+
 def _result(payload: str | None) -> Wire:
-    return {"Payload": payload} if payload is not None else {}
+    if payload is None:
+        return {}
+    if len(payload) > EVENT_PAYLOAD_LIMIT:
+        return {"Truncated": True}
+    return {"Payload": payload, "Truncated": False}
 
 
 def _error(error: ErrorObject | None) -> Wire:

@@ -346,8 +346,9 @@ class Event:
 
 
 def _without_payloads(details: Wire) -> Wire:
+    """Event details with payloads left out and marked ``Truncated`` (IncludeExecutionData=false)."""
     return {
-        key: ({k: v for k, v in value.items() if k != "Payload"} if isinstance(value, dict) else value)
+        key: ({"Truncated": True} if isinstance(value, dict) and "Payload" in value else value)
         for key, value in details.items()
     }
 
