@@ -147,3 +147,11 @@ def test_calling_a_durable_function_directly_says_how_to_start_it(tmp_path: Path
     module = load(tmp_path, "@durable.function\ndef flow(ctx, event):\n    return 1\n")
     with pytest.raises(TypeError, match="start it with `perdure run`"):
         module.flow(None, {})
+
+
+def test_a_function_without_source_says_where_durable_functions_must_live() -> None:
+    import perdure as durable
+
+    namespace: dict[str, object] = {"durable": durable}
+    with pytest.raises(InvalidParameterError, match=r"Define durable functions in a \.py file"):
+        exec("@durable.function\ndef flow(ctx, event):\n    return 1\n", namespace)

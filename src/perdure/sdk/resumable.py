@@ -353,7 +353,15 @@ def make_resumable(function: Callable[..., Any]) -> ResumableFunction:
             f"({', '.join(function.__code__.co_freevars)}).",
             "Define durable functions at module level.",
         )
-    lines, first_line = inspect.getsourcelines(function)
+    try:
+        lines, first_line = inspect.getsourcelines(function)
+    except OSError:
+        raise DecorationError(
+            filename,
+            function.__code__.co_firstlineno,
+            f"The source of {function.__name__!r} cannot be read, so it cannot be made resumable.",
+            "Define durable functions in a .py file, not in an interactive session or with exec().",
+        ) from None
     tree = ast.parse(textwrap.dedent("".join(lines)))
     ast.increment_lineno(tree, first_line - 1)
     definition = tree.body[0]
