@@ -130,13 +130,13 @@ def test_an_unsigned_snapshot_in_the_journal_fails_the_execution_clearly(tmp_pat
 
 
 def test_resuming_under_changed_code_is_refused_naming_both_versions(tmp_path: Path) -> None:
-    before = load(tmp_path, "@durable.function\ndef flow(ctx, event):\n    ctx.wait(seconds=5)\n    return 1\n", "v1")
-    after = load(tmp_path, "@durable.function\ndef flow(ctx, event):\n    ctx.wait(seconds=5)\n    return 2\n", "v2")
+    waits = "@durable.function\ndef flow(ctx, event):\n    answer = ctx.wait_for_callback(print)\n    return {version}\n"
+    before = load(tmp_path, waits.format(version=1), "v1")
+    after = load(tmp_path, waits.format(version=2), "v2")
     with DurableTestRunner(tmp_path) as runner:
-        started = runner.local.start(before.flow.__perdure_function__, {}, "x")
-        runner.local.run_ready()
-        runner.local.functions["flow"] = after.flow.__perdure_function__
-        run = runner.resume(started.arn)
+        waiting = runner.run(before.flow, {}, name="x")
+        runner.succeed_callback(waiting.callbacks[0], "ok")
+        run = runner.run(after.flow, {}, name="x")
     old = before.flow.__perdure_function__.resumable.fingerprint
     new = after.flow.__perdure_function__.resumable.fingerprint
     assert run.status == "FAILED" and run.error is not None

@@ -38,7 +38,8 @@ class LocalRunner:
 
     def start(self, function: DurableFunction, event: Any = None, name: str | None = None) -> Execution:
         """Starts an execution (or returns the existing one with this name and input)."""
-        self.functions.setdefault(function.options.name, function)
+        # The latest code given for a name is the one that runs (a redeploy, in a test).
+        self.functions[function.options.name] = function
         payload = json.dumps(event) if event is not None else None
         request = StartRequest(
             function.options.name,
