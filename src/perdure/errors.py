@@ -16,6 +16,8 @@ HTTP ``status``::
     ├── StaleCheckpointTokenError    400 InvalidParameterValueException
     ├── CheckpointRejectedError      400 InvalidParameterValueException
     ├── FunctionLoadError            500 ServiceException
+    ├── BlobStorageError             500 ServiceException   the blob folder or bucket failed
+    │   └── BlobNotFoundError        a payload's blob is missing
     └── DurableFunctionError         raised inside seed-style functions
         ├── OperationFailedError     a step, callback or child context ended in failure
         │   └── CallbackTimedOutError
@@ -170,6 +172,27 @@ class FunctionLoadError(PerdureError):
     def __init__(self, function_name: str, detail: str) -> None:
         super().__init__(f"Function {function_name!r} could not be loaded: {detail}")
         self.function_name = function_name
+
+
+class BlobStorageError(PerdureError):
+    """The blob store (a folder or an S3 bucket) could not be used; ``location`` names it."""
+
+    def __init__(self, location: str, message: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class BlobNotFoundError(BlobStorageError):
+    """A payload's blob is missing from the blob store."""
+
+    def __init__(self, location: str, key: str) -> None:
+        super().__init__(
+            location,
+            f"Blob {key} is missing from {location}; the payload stored there is lost. Check that every "
+            "process using this database is given the same --blobs, or restore the blobs from a backup "
+            "taken with the database.",
+        )
+        self.key = key
 
 
 class DurableFunctionError(PerdureError):

@@ -20,6 +20,7 @@ from store_backends import (
 )
 
 from perdure.store.base import Store
+from perdure.store.blobs import FileBlobStore
 from perdure.store.postgres import PostgresStore
 from perdure.store.sqlite import SQLiteStore
 
@@ -68,7 +69,7 @@ def open_test_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
 
     def open_store(**options: Any) -> Store:
-        options.setdefault("blob_dir", tmp_path / "blobs")
+        options.setdefault("blobs", FileBlobStore(tmp_path / "blobs"))
         options.setdefault("inline_limit", INLINE_LIMIT)
         store: Store
         if request.param == "sqlite":
@@ -92,6 +93,6 @@ def store(open_test_store: StoreFactory) -> Store:
 @pytest.fixture
 def pg_store(postgres_url: str, tmp_path: Path) -> Iterator[PostgresStore]:
     """A PostgreSQL store, for the tests of what only PostgreSQL does."""
-    store = PostgresStore(postgres_url, blob_dir=tmp_path / "blobs", inline_limit=INLINE_LIMIT)
+    store = PostgresStore(postgres_url, blobs=FileBlobStore(tmp_path / "blobs"), inline_limit=INLINE_LIMIT)
     yield store
     store.close()

@@ -25,6 +25,7 @@ from perdure.service.model import (
 )
 from perdure.store import open_store
 from perdure.store.base import Timer, TimerKind
+from perdure.store.blobs import BlobConfig, FileBlobStore
 from perdure.store.postgres import PostgresStore
 
 
@@ -34,7 +35,7 @@ def open_pg(postgres_url: str, tmp_path: Path) -> Iterator[Callable[..., Postgre
     opened: list[PostgresStore] = []
 
     def open_one(url: str = postgres_url, **options: Any) -> PostgresStore:
-        options.setdefault("blob_dir", tmp_path / "blobs")
+        options.setdefault("blobs", FileBlobStore(tmp_path / "blobs"))
         options.setdefault("inline_limit", INLINE_LIMIT)
         store = PostgresStore(url, **options)
         opened.append(store)
@@ -253,8 +254,8 @@ def test_processes_starting_at_once_on_a_new_database_migrate_it_once(
     in_threads(3, open_at_once)
     open_pg(url)  # reopening finds nothing to do
     with psycopg.connect(url) as conn:
-        versions = conn.execute("SELECT version FROM perdure_schema_version").fetchall()
-    assert versions == [(1,)]
+        versions = conn.execute("SELECT version FROM perdure_schema_version ORDER BY version").fetchall()
+    assert versions == [(1,), (2,)]
     store = open_pg(url)
     insert(store, execution("e1"))
     with store.snapshot() as tx:
@@ -292,7 +293,7 @@ def test_listeners_are_woken_by_commits_that_make_work_ready(open_pg: Callable[.
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
 def test_open_store_opens_postgresql_urls(postgres_url: str, tmp_path: Path, scheme: str) -> None:
     url = postgres_url.replace("postgresql://", f"{scheme}://", 1)
-    store = open_store(url, blob_dir=tmp_path / "blobs")
+    store = open_store(url, BlobConfig(str(tmp_path / "blobs")))
     try:
         assert isinstance(store, PostgresStore)
         with store.snapshot() as tx:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from perdure.service.executions import DurableService, ServiceConfig
+from perdure.store.blobs import FileBlobStore
 from perdure.store.postgres import PostgresStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "service"))
@@ -31,7 +32,7 @@ def postgres_services(
     opened: list[PostgresStore] = []
 
     def make_service(path: Path, clock: Any, **config: Any) -> DurableService:
-        store = PostgresStore(postgres_url, blob_dir=path / "blobs")
+        store = PostgresStore(postgres_url, blobs=FileBlobStore(path / "blobs"))
         opened.append(store)
         return DurableService(store, ServiceConfig(**config), clock=clock)
 

@@ -29,6 +29,7 @@ from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.model import ErrorObject, Invocation
 from perdure.store import open_store
+from perdure.store.blobs import BlobConfig
 
 # How long a new worker may take to import its handler before it counts as crashed.
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -40,7 +41,8 @@ class WorkerSettings:
     """What a worker process needs to open its own connection to the service."""
 
     db_url: str
-    blob_dir: Path | None = None
+    # Where payloads over the inline limit go: the same for every process using the database.
+    blobs: BlobConfig = BlobConfig()
     service_config: ServiceConfig = ServiceConfig()
     # Where the snapshot signing key lives (see perdure.sdk.snapshot.load_secret).
     data_dir: Path = Path(".perdure")
@@ -62,7 +64,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSe
         limit = spec.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     sdk_tuning.apply()
-    service = DurableService(open_store(settings.db_url, settings.blob_dir), settings.service_config)
+    service = DurableService(open_store(settings.db_url, settings.blobs), settings.service_config)
     codec = SnapshotCodec(load_secret(settings.data_dir))
     try:
         handler = load_handler(spec)

@@ -31,6 +31,7 @@ from perdure.service.model import (
     Page,
 )
 from perdure.service.invocations import RetryPolicy
+from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_expired
 from perdure.store.base import ExecutionPage, ExecutionQuery, Store, Transaction
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -45,6 +46,8 @@ class ServiceConfig:
     account_id: str = "000000000000"
     max_payload_bytes: int = 6 * 1024 * 1024
     invocation_retries: RetryPolicy = RetryPolicy()
+    # How long a finished execution is kept when it sets no retention_days of its own.
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
 
 @dataclass(frozen=True)
@@ -304,6 +307,10 @@ class DurableService:
             for timer in due:
                 timers.fire(tx, timer, now)
         return len(due)
+
+    def purge_expired(self, dry_run: bool = False) -> PurgeReport:
+        """Deletes the executions whose retention ran out by now, and the blobs only they used."""
+        return purge_expired(self.store, self.clock(), self.config.retention_days, dry_run)
 
     def next_wakeup(self) -> float | None:
         """Returns when the next timer falls due or execution becomes ready or lease expires."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from perdure.errors import InvalidParameterError
 from perdure.store.base import Store
+from perdure.store.blobs import BlobConfig
 
 DEFAULT_DB_URL = "sqlite:///.perdure/perdure.db"
 
@@ -17,25 +18,28 @@ def data_dir_for(url: str) -> Path:
     return Path(".perdure")
 
 
-def open_store(url: str, blob_dir: Path | None = None) -> Store:
-    """Opens the store a URL names.
+def open_store(url: str, blobs: BlobConfig | None = None) -> Store:
+    """Opens the store a URL names, with its payloads over the inline limit in ``blobs``.
 
     ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` open a SQLite file;
     ``postgresql://user:password@host:5432/dbname`` (or ``postgres://…``) a PostgreSQL database,
-    whose blob folder every process using it must share (default ``.perdure/blobs``).
+    whose blob store every process using it must share. Blobs go by default to the folder
+    ``blobs`` beside the SQLite file, or ``.perdure/blobs`` for PostgreSQL; an S3 bucket is
+    checked for existence here, so that a wrong one fails at once.
     """
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise InvalidParameterError(
+            f"Unsupported database URL {url!r}: use sqlite:///path/to/file.db (for example {DEFAULT_DB_URL}) "
+            "or postgresql://user:password@host:5432/dbname."
+        )
+    if url == "sqlite:///":
+        raise InvalidParameterError(f"Invalid database URL {url!r}: name a file, as in {DEFAULT_DB_URL}.")
+    blob_store = (blobs or BlobConfig()).open(data_dir_for(url) / "blobs")
+    blob_store.check()
     if url.startswith("sqlite:///"):
         from perdure.store.sqlite import SQLiteStore
 
-        path = url.removeprefix("sqlite:///")
-        if not path:
-            raise InvalidParameterError(f"Invalid database URL {url!r}: name a file, as in {DEFAULT_DB_URL}.")
-        return SQLiteStore(Path(path), blob_dir=blob_dir)
-    if url.startswith(("postgresql://", "postgres://")):
-        from perdure.store.postgres import PostgresStore
+        return SQLiteStore(Path(url.removeprefix("sqlite:///")), blobs=blob_store)
+    from perdure.store.postgres import PostgresStore
 
-        return PostgresStore(url, blob_dir=blob_dir)
-    raise InvalidParameterError(
-        f"Unsupported database URL {url!r}: use sqlite:///path/to/file.db (for example {DEFAULT_DB_URL}) "
-        "or postgresql://user:password@host:5432/dbname."
-    )
+    return PostgresStore(url, blobs=blob_store)

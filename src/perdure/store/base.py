@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from perdure.service.model import Event, Execution, ExecutionStatus, Operation
+from perdure.store.blobs import BlobStore
 
 
 class TimerKind(enum.StrEnum):
@@ -53,6 +54,29 @@ class ExecutionQuery:
 class ExecutionPage:
     executions: list[Execution]
     next_marker: str | None
+
+
+@dataclass(frozen=True)
+class ExpiredExecution:
+    """A finished execution whose retention period ran out, as a purge reports it."""
+
+    id: str
+    arn: str
+    function_name: str
+    name: str
+    status: ExecutionStatus
+    end_time: float
+    # The period that applied: the execution's own, or the default the purge was given.
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class PurgeBatch:
+    """What one ``Store.purge_expired`` call removed, or would remove in a dry run."""
+
+    executions: list[ExpiredExecution]
+    # Keys of the blobs that only these executions referenced, sorted.
+    blobs: list[str]
 
 
 class Transaction(abc.ABC):
@@ -158,6 +182,9 @@ class Transaction(abc.ABC):
 class Store(abc.ABC):
     """A database of executions: opens transactions."""
 
+    # Where payloads over the inline limit are kept; rows hold only their keys.
+    blobs: BlobStore
+
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Transaction]:
         """Opens a transaction that commits when the block exits normally."""
@@ -171,6 +198,27 @@ class Store(abc.ABC):
         block writers in other processes (WAL mode), but within one process a snapshot takes
         the same lock, on the store's one connection, as a transaction: it waits for a running
         transaction (or snapshot) to end, and blocks the process's writers until it closes.
+        """
+
+    @abc.abstractmethod
+    def purge_expired(
+        self, now: float, default_retention_days: int, limit: int | None, dry_run: bool = False
+    ) -> PurgeBatch:
+        """Deletes finished executions whose retention ran out, and the blobs only they referenced.
+
+        An execution is expired when it is not RUNNING and ``end_time`` plus its
+        ``retention_days`` (``default_retention_days`` when it has none) is at or before
+        ``now``. Up to ``limit`` of them (all when None), oldest end first, are deleted with
+        everything under them (operations, events, timers, checkpoint replies) in one
+        transaction. Blobs go before that transaction commits, and only those that no remaining
+        row references: a blob shared with a kept execution stays. A writer storing the same
+        blob meanwhile either waits for the purge to commit and stores it anew, or makes the
+        purge keep it (SQLite: the one write lock; PostgreSQL: a lock per blob key). If the
+        transaction fails after some blobs went, only the expired executions lose them, and
+        the next purge deletes their rows.
+
+        With ``dry_run`` it deletes nothing and returns what it would delete. On PostgreSQL an
+        execution another transaction holds is skipped, left for the next purge.
         """
 
     @abc.abstractmethod

@@ -1,31 +1,75 @@
-"""Blob storage for payloads too large to keep inline in the database."""
+"""Blob storage for payloads too large to keep inline in the database.
+
+Blobs are content-addressed: a blob's key is the SHA-256 of its bytes, so equal payloads share
+one blob, storing the same bytes twice is harmless, and a key names the same bytes wherever
+the blob lives. A store keeps its blobs in one ``BlobStore``: a folder (``FileBlobStore``) or
+an S3 bucket (``perdure.store.s3_blobs.S3BlobStore``). Every process using one database must
+use the same one, since rows hold only the keys.
+"""
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-
-class BlobNotFoundError(LookupError):
-    """A payload's blob is missing from the blob folder."""
+from perdure.errors import BlobNotFoundError, BlobStorageError, InvalidParameterError
 
 
-class FileBlobStore:
-    """Content-addressed blobs in a folder: the key of a blob is its SHA-256."""
+def blob_key(data: bytes) -> str:
+    """The key a blob of these bytes is stored under."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore(abc.ABC):
+    """Content-addressed blobs: ``put`` returns the key that ``get`` and ``delete`` take."""
+
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the blobs are, for messages and reports: a folder, or ``s3://bucket/prefix``."""
+
+    @abc.abstractmethod
+    def put(self, data: bytes) -> str:
+        """Stores ``data`` durably under ``blob_key(data)`` and returns that key.
+
+        When this returns, the blob survives a crash. Storing bytes that are already there
+        stores them again or does nothing; either way the blob is whole.
+        """
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes:
+        """Returns the blob's bytes; raises ``BlobNotFoundError`` if there is none."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Removes the blob; removing one that is not there is no error."""
+
+    def check(self) -> None:
+        """Raises ``BlobStorageError`` when the blobs cannot be reached (a missing bucket, say)."""
+
+
+class FileBlobStore(BlobStore):
+    """Blobs in a folder, each in a file named by its key under a folder of the key's first two characters."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
     def put(self, data: bytes) -> str:
-        """Stores ``data`` durably (written, fsynced, renamed) and returns its key."""
-        key = hashlib.sha256(data).hexdigest()
+        key = blob_key(data)
         path = self._path(key)
         if path.exists():
             return key
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written to a temporary file, fsynced and renamed: a crash leaves the whole blob or none.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -42,10 +86,56 @@ class FileBlobStore:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise BlobNotFoundError(
-                f"Blob {key} is missing from {self.root}; the payload stored there is lost. "
-                "Restore the blob folder from a backup taken with the database."
-            ) from None
+            raise BlobNotFoundError(self.location, key) from None
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / key
+
+
+@dataclass(frozen=True)
+class BlobConfig:
+    """Where a store keeps its blobs, in a form one process can hand to another.
+
+    ``location`` is a folder, ``s3://bucket/prefix``, or None for the store's default folder
+    (``blobs`` beside a SQLite database, ``.perdure/blobs`` for PostgreSQL). ``s3_endpoint``
+    is the URL of an S3-compatible server (MinIO, moto, ...); without it boto3 finds the
+    endpoint as usual (AWS S3, or ``AWS_ENDPOINT_URL_S3``). Credentials come from boto3's usual
+    places: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, an instance role.
+    """
+
+    location: str | None = None
+    s3_endpoint: str | None = None
+
+    @property
+    def is_s3(self) -> bool:
+        return bool(self.location and self.location.startswith("s3://"))
+
+    def open(self, default_dir: Path) -> BlobStore:
+        """Opens the blob store; raises ``InvalidParameterError`` for a location it cannot use."""
+        if self.s3_endpoint and not self.is_s3:
+            raise InvalidParameterError(
+                f"--s3-endpoint {self.s3_endpoint} was given, but blobs are kept in the folder "
+                f"{self.location or default_dir}. Pass --blobs s3://bucket/prefix to keep them in S3."
+            )
+        if self.location is None:
+            return FileBlobStore(default_dir.absolute())
+        if self.is_s3:
+            bucket, _, prefix = self.location.removeprefix("s3://").partition("/")
+            if not bucket:
+                raise InvalidParameterError(
+                    f"The blob location {self.location!r} names no bucket. Write s3://bucket or s3://bucket/prefix."
+                )
+            from perdure.store.s3_blobs import S3BlobStore
+
+            return S3BlobStore(bucket, prefix.strip("/"), self.s3_endpoint)
+        if "://" in self.location:
+            raise InvalidParameterError(
+                f"Unsupported blob location {self.location!r}: use a folder, or s3://bucket/prefix."
+            )
+        return FileBlobStore(Path(self.location).absolute())
+
+
+__all__ = ["BlobConfig", "BlobNotFoundError", "BlobStorageError", "BlobStore", "FileBlobStore", "blob_key"]

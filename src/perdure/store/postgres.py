@@ -1,4 +1,4 @@
-"""The shared store: one PostgreSQL database for many servers and workers, plus a blob folder.
+"""The shared store: one PostgreSQL database for many servers and workers, plus a blob store.
 
 How the contract's "a read followed by a write inside one transaction never races" holds here.
 Read-write transactions run at READ COMMITTED, and the execution row is the lock that guards
@@ -23,6 +23,12 @@ an execution and everything under it (operations, events, timers, checkpoint rep
 So a write is serialized with the others when its transaction read the execution first, as
 every path of the service does; a write to an execution's operations, events or timers with no
 such read before it would not wait for a concurrent writer of that execution.
+
+Blobs and purges: a transaction that stores a payload in a blob holds a shared advisory lock
+on the blob's key (``_BLOB_LOCK``) from before it writes the blob until it commits. A purge
+takes that lock exclusively, without waiting, before it checks whether a blob is still
+referenced: a key some writer holds is being stored again right now, so the purge keeps the
+blob; a writer that comes later waits for the purge to commit, then stores the blob anew.
 
 ``snapshot()`` is REPEATABLE READ READ ONLY: every statement in it sees the same snapshot, it
 takes no row locks and never waits for writers (nor fails: read-only transactions are never
@@ -55,21 +61,26 @@ from perdure.store import rows as rowmap
 from perdure.store.base import (
     ExecutionPage,
     ExecutionQuery,
+    PurgeBatch,
     Store,
     Timer,
     TimerKind,
     Transaction,
 )
-from perdure.store.blobs import FileBlobStore
+from perdure.store import purging
+from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 
-# Where blobs go unless ``blob_dir`` says otherwise: beside the default SQLite database. Several
-# machines sharing one PostgreSQL database must point ``blob_dir`` at one shared folder.
+# Where blobs go unless ``blobs`` says otherwise: beside the default SQLite database. Several
+# machines sharing one PostgreSQL database must share one blob store: an S3 bucket, or a folder
+# they all mount.
 DEFAULT_BLOB_DIR = Path(".perdure/blobs")
 NOTIFY_CHANNEL = "perdure_ready"
 
 # The key of the advisory lock that serializes migrations (the bytes of "perdure" as a bigint).
 # Per-name locks of find_execution use the two-int form, which PostgreSQL keeps in another space.
 _MIGRATION_LOCK = 0x70657264757265
+# The advisory lock of a blob, from its key (a SHA-256 in hex): its first 64 bits as a bigint.
+_BLOB_LOCK = "('x' || substr({key}, 1, 16))::bit(64)::bigint"
 
 _EXECUTION_INSERT = (
     f"INSERT INTO executions ({', '.join(rowmap.EXECUTION_COLUMNS)}) "
@@ -149,21 +160,21 @@ class PostgresStore(Store):
 
     ``url`` is a libpq URL (``postgresql://user:password@host:5432/dbname``). Each transaction
     takes a connection from a pool of at most ``pool_size``. Payloads over ``inline_limit``
-    characters go to ``blob_dir`` (default ``.perdure/blobs`` under the current directory),
-    which every process using the database must share.
+    characters go to ``blobs`` (default: the folder ``.perdure/blobs`` under the current
+    directory), which every process using the database must share.
     """
 
     def __init__(
         self,
         url: str,
         *,
-        blob_dir: Path | None = None,
+        blobs: BlobStore | None = None,
         inline_limit: int = rowmap.DEFAULT_INLINE_LIMIT,
         pool_size: int = 10,
         connect_timeout: float = 30.0,
     ) -> None:
         self.url = url
-        self.blobs = FileBlobStore((blob_dir or DEFAULT_BLOB_DIR).absolute())
+        self.blobs = blobs or FileBlobStore(DEFAULT_BLOB_DIR.absolute())
         self.inline_limit = inline_limit
         # A direct connection first: it fails at once with libpq's own reason (wrong host,
         # password, database), where the pool would retry quietly until its timeout.
@@ -277,15 +288,59 @@ class PostgresStore(Store):
             self._drop_listener()
         self._pool.close()
 
-    def store_payload(self, text: str | None) -> tuple[str | None, str | None]:
-        """Returns ``(inline, blob_key)`` for a payload column pair.
+    def keeps_inline(self, text: str) -> bool:
+        """Whether a payload stays in its row rather than going to a blob.
 
         Text with a NUL character goes to a blob whatever its size: PostgreSQL text cannot hold
         one, and SQLite (the other backend) keeps it.
         """
-        if text is None or (len(text) <= self.inline_limit and "\x00" not in text):
-            return text, None
-        return None, self.blobs.put(text.encode("utf-8"))
+        return len(text) <= self.inline_limit and "\x00" not in text
+
+    def purge_expired(
+        self, now: float, default_retention_days: int, limit: int | None, dry_run: bool = False
+    ) -> PurgeBatch:
+        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            cur = conn.cursor()
+            # SKIP LOCKED: an execution another transaction holds waits for the next purge.
+            rows = cur.execute(
+                purging.expired_sql(lambda name: f"%({name})s") + " LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
+                {
+                    "now": now,
+                    "days": default_retention_days,
+                    "bound": purging.expiry_bound(now, default_retention_days),
+                    "limit": limit,  # LIMIT NULL is no limit.
+                },
+            ).fetchall()
+            expired = [purging.expired_from_row(row) for row in rows]
+            ids = {"ids": [e.id for e in expired]}
+            keys = {row["blob"] for row in cur.execute(purging.blobs_of_sql("= ANY(%(ids)s)"), ids)}
+            cur.execute("DELETE FROM executions WHERE id = ANY(%(ids)s)", ids)
+            candidates = sorted(keys)
+            if not dry_run and candidates:
+                # A key whose lock a writer holds is being stored again: keep that blob.
+                lock = _BLOB_LOCK.format(key="key")
+                rows = cur.execute(
+                    f"SELECT key FROM unnest(%s::text[]) AS key WHERE pg_try_advisory_xact_lock({lock})",
+                    (candidates,),
+                ).fetchall()
+                candidates = [row["key"] for row in rows]
+            referenced = {
+                row["blob"] for row in cur.execute(purging.referenced_sql("= ANY(%(keys)s)"), {"keys": candidates})
+            }
+            batch = PurgeBatch(expired, sorted(set(candidates) - referenced))
+            if dry_run:
+                conn.execute("ROLLBACK")
+                return batch
+            for key in batch.blobs:
+                self.blobs.delete(key)
+            conn.execute("COMMIT")
+            return batch
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._pool.putconn(conn)
 
     def load_payload(self, inline: str | None, blob_key: str | None) -> str | None:
         if blob_key:
@@ -301,6 +356,20 @@ class _PostgresTransaction(Transaction):
         # Row locks are for read-write transactions; a READ ONLY one may not take them.
         self._lock = " FOR NO KEY UPDATE" if writable else ""
         self.wakes_scheduler = False
+        self._locked_blobs: set[str] = set()
+
+    def _store_payload(self, text: str | None) -> tuple[str | None, str | None]:
+        """Returns ``(inline, blob_key)`` for a payload column pair, storing the blob if there is one."""
+        if text is None or self._store.keeps_inline(text):
+            return text, None
+        data = text.encode("utf-8")
+        key = blob_key(data)
+        if key not in self._locked_blobs:
+            # Held until commit, so that a purge cannot delete the blob before this row refers to it.
+            self._cur.execute(f"SELECT pg_advisory_xact_lock_shared({_BLOB_LOCK.format(key='%s')})", (key,))
+            self._locked_blobs.add(key)
+            self._store.blobs.put(data)
+        return None, key
 
     def _one(self, sql: str, params: Any) -> DictRow | None:
         return self._cur.execute(sql, params).fetchone()
@@ -317,11 +386,11 @@ class _PostgresTransaction(Transaction):
     # -- executions -------------------------------------------------------------------------
 
     def insert_execution(self, execution: Execution) -> None:
-        self._cur.execute(_EXECUTION_INSERT, rowmap.execution_row(execution, self._store.store_payload))
+        self._cur.execute(_EXECUTION_INSERT, rowmap.execution_row(execution, self._store_payload))
         self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
 
     def update_execution(self, execution: Execution) -> None:
-        row = rowmap.execution_row(execution, self._store.store_payload, with_input=False)
+        row = rowmap.execution_row(execution, self._store_payload, with_input=False)
         self._cur.execute(_EXECUTION_UPDATE, row)
         self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
 
@@ -404,7 +473,7 @@ class _PostgresTransaction(Transaction):
         return [self._operation(r) for r in rows]
 
     def put_operations(self, execution_id: str, operations: Iterable[Operation]) -> None:
-        rows = [rowmap.operation_row(execution_id, op, self._store.store_payload) for op in operations]
+        rows = [rowmap.operation_row(execution_id, op, self._store_payload) for op in operations]
         if rows:
             self._cur.executemany(_OPERATION_UPSERT, rows)
 

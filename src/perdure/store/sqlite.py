@@ -1,4 +1,4 @@
-"""The embedded store: one SQLite database file in WAL mode, plus a blob folder."""
+"""The embedded store: one SQLite database file in WAL mode, plus a blob store (a folder by default)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,18 @@ from typing import Any
 
 from perdure.service.model import Event, Execution, Operation
 from perdure.store import rows as rowmap
+from perdure.store import purging
 from perdure.store.base import (
     ExecutionPage,
     ExecutionQuery,
+    PurgeBatch,
     Store,
     Timer,
     TimerKind,
     Transaction,
     chunks,
 )
-from perdure.store.blobs import FileBlobStore
+from perdure.store.blobs import BlobStore, FileBlobStore
 
 
 def _schema_scripts() -> list[tuple[int, str]]:
@@ -37,14 +39,15 @@ class SQLiteStore(Store):
     """A store in one SQLite file; safe to share between threads and processes.
 
     ``synchronous=NORMAL`` in WAL mode loses no committed transaction when a process crashes
-    (only on power loss); pass ``synchronous="FULL"`` to survive that too.
+    (only on power loss); pass ``synchronous="FULL"`` to survive that too. Payloads over
+    ``inline_limit`` characters go to ``blobs``, by default the folder ``blobs`` beside the file.
     """
 
     def __init__(
         self,
         path: Path,
         *,
-        blob_dir: Path | None = None,
+        blobs: BlobStore | None = None,
         inline_limit: int = rowmap.DEFAULT_INLINE_LIMIT,
         synchronous: str = "NORMAL",
     ) -> None:
@@ -52,7 +55,7 @@ class SQLiteStore(Store):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}.")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.blobs = FileBlobStore(blob_dir or path.parent / "blobs")
+        self.blobs = blobs or FileBlobStore(path.parent / "blobs")
         self.inline_limit = inline_limit
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
@@ -105,6 +108,49 @@ class SQLiteStore(Store):
             finally:
                 self._conn.execute("ROLLBACK")
 
+    def purge_expired(
+        self, now: float, default_retention_days: int, limit: int | None, dry_run: bool = False
+    ) -> PurgeBatch:
+        # Blobs are deleted inside the write transaction: every writer stores its blobs inside
+        # one too, so none can store a blob between the reference check and its deletion.
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                batch = self._purge(now, default_retention_days, limit)
+                if not dry_run:
+                    for key in batch.blobs:
+                        self.blobs.delete(key)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("ROLLBACK" if dry_run else "COMMIT")
+            return batch
+
+    def _purge(self, now: float, default_retention_days: int, limit: int | None) -> PurgeBatch:
+        """Deletes the expired executions' rows and returns them with the blobs left unreferenced."""
+        rows = self._conn.execute(
+            purging.expired_sql(lambda name: f":{name}") + " LIMIT :limit",
+            {
+                "now": now,
+                "days": default_retention_days,
+                "bound": purging.expiry_bound(now, default_retention_days),
+                "limit": -1 if limit is None else limit,  # SQLite reads a negative LIMIT as none.
+            },
+        ).fetchall()
+        expired = [purging.expired_from_row(row) for row in rows]
+        keys: set[str] = set()
+        for ids in chunks([e.id for e in expired], 200):
+            member, params = _member(ids)
+            keys.update(row["blob"] for row in self._conn.execute(purging.blobs_of_sql(member), params))
+            self._conn.execute(f"DELETE FROM executions WHERE id {member}", params)
+        unreferenced = set(keys)
+        for batch in chunks(sorted(keys), 200):
+            member, params = _member(batch)
+            unreferenced.difference_update(
+                row["blob"] for row in self._conn.execute(purging.referenced_sql(member), params)
+            )
+        return PurgeBatch(expired, sorted(unreferenced))
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -119,6 +165,12 @@ class SQLiteStore(Store):
         if blob_key:
             return self.blobs.get(blob_key).decode("utf-8")
         return inline
+
+
+def _member(values: list[str]) -> tuple[str, dict[str, str]]:
+    """``IN (:v0, :v1, ...)`` and its parameters: named, so one list serves a whole UNION."""
+    params = {f"v{i}": value for i, value in enumerate(values)}
+    return f"IN ({', '.join(f':{name}' for name in params)})", params
 
 
 class _SQLiteTransaction(Transaction):

@@ -1,0 +1,70 @@
+"""Retention: finished executions, and the blobs only they use, are purged after their retention period.
+
+An execution's period is its own ``retention_days`` (from ``@durable.function(retention_days=…)``,
+a template's ``RetentionPeriodInDays``, or its checkpoint bucket's ``ExpirationInDays``), or
+the service's default, ``DEFAULT_RETENTION_DAYS`` unless configured, counted from its end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from perdure.service.model import to_datetime
+from perdure.store.base import ExpiredExecution, Store
+
+# AWS keeps a durable execution's history for 30 days unless RetentionPeriodInDays says otherwise.
+DEFAULT_RETENTION_DAYS = 30
+# Executions purged per transaction: small enough that writers never wait long for a purge.
+PURGE_BATCH = 100
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What a purge removed, or would remove in a dry run."""
+
+    executions: list[ExpiredExecution]
+    blobs: list[str]
+    blob_location: str
+    dry_run: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        """The report as ``perdure purge`` prints it."""
+        return {
+            "DryRun": self.dry_run,
+            "PurgedExecutions": len(self.executions),
+            "DeletedBlobs": len(self.blobs),
+            "BlobStorage": self.blob_location,
+            "Executions": [
+                {
+                    "DurableExecutionArn": e.arn,
+                    "FunctionName": e.function_name,
+                    "DurableExecutionName": e.name,
+                    "Status": e.status.value,
+                    "EndTimestamp": to_datetime(e.end_time),
+                    "RetentionPeriodInDays": e.retention_days,
+                }
+                for e in self.executions
+            ],
+            "Blobs": self.blobs,
+        }
+
+
+def purge_expired(store: Store, now: float, default_retention_days: int, dry_run: bool = False) -> PurgeReport:
+    """Purges every execution expired at ``now``, in transactions of ``PURGE_BATCH``.
+
+    A dry run looks at them all in one transaction that it rolls back, so that it counts a blob
+    shared by two expired executions as deleted, as the purge itself would.
+    """
+    location = store.blobs.location
+    if dry_run:
+        batch = store.purge_expired(now, default_retention_days, None, dry_run=True)
+        return PurgeReport(batch.executions, batch.blobs, location, dry_run=True)
+    executions: list[ExpiredExecution] = []
+    blobs: list[str] = []
+    while True:
+        batch = store.purge_expired(now, default_retention_days, PURGE_BATCH)
+        executions.extend(batch.executions)
+        blobs.extend(batch.blobs)
+        if len(batch.executions) < PURGE_BATCH:
+            return PurgeReport(executions, sorted(blobs), location, dry_run=False)
