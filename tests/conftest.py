@@ -17,6 +17,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from s3_server import s3, s3_server  # noqa: F401  (fixtures for every test folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ROOT / "tests" / "handlers"
