@@ -29,6 +29,7 @@ from perdure.sdk.local import LocalRunner
 from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service.executions import DurableService
 from perdure.service.model import ErrorObject, Execution
+from perdure.store.blobs import BlobStore
 from perdure.store.sqlite import SQLiteStore
 
 
@@ -64,11 +65,14 @@ def _durable(function: Callable[..., Any]) -> DurableFunction:
 
 
 class DurableTestRunner:
-    """Runs durable functions on a SQLite store in ``folder``, skipping waits."""
+    """Runs durable functions on a SQLite store in ``folder``, skipping waits.
 
-    def __init__(self, folder: Path, secret: bytes = b"perdure-testing-secret") -> None:
+    Payloads over the inline limit go to ``blobs`` (by default the folder ``blobs`` in ``folder``).
+    """
+
+    def __init__(self, folder: Path, secret: bytes = b"perdure-testing-secret", blobs: BlobStore | None = None) -> None:
         self.clock = SkippableClock()
-        self.service = DurableService(SQLiteStore(folder / "perdure.db"), clock=self.clock)
+        self.service = DurableService(SQLiteStore(folder / "perdure.db", blobs=blobs), clock=self.clock)
         self.local = LocalRunner(self.service, SnapshotCodec(secret), [])
 
     def __enter__(self) -> DurableTestRunner:

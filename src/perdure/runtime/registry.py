@@ -22,6 +22,16 @@ _ARN = re.compile(r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:function:(?P<n
 
 
 @dataclass(frozen=True)
+class CheckpointBucket:
+    """The S3 bucket a template names for a function's checkpoints (``CheckpointStorage``)."""
+
+    # How the template names it: the bucket's logical ID, or its ARN.
+    resource: str
+    # Its name outside CloudFormation, or None when CloudFormation would make one up.
+    name: str | None
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """A registered function: where its handler is and how it may run."""
 
@@ -32,6 +42,7 @@ class FunctionSpec:
     memory_mb: int | None = None
     execution_timeout_seconds: int | None = None
     retention_days: int | None = None
+    checkpoint_bucket: CheckpointBucket | None = None
 
     @property
     def target(self) -> str:

@@ -1,10 +1,11 @@
-"""One process's runtime: its worker pool and scheduler, started and stopped together."""
+"""One process's runtime: its worker pool, scheduler and purger, started and stopped together."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 
+from perdure.runtime.purger import Purger
 from perdure.runtime.registry import Registry
 from perdure.runtime.scheduler import Scheduler
 from perdure.service.leases import lease_owner_id
@@ -22,6 +23,7 @@ class Runtime:
         self._lock = threading.Lock()
         self.pool = WorkerPool(service, registry, settings, workers, self._finished)
         self.scheduler = Scheduler(service, self.pool, lease_owner_id())
+        self.purger = Purger(service)
 
     def add_listener(self, listener: Callable[[Invocation], None]) -> None:
         """Calls ``listener`` (from a worker thread) each time an invocation ends."""
@@ -40,7 +42,9 @@ class Runtime:
 
     def start(self) -> None:
         self.scheduler.start()
+        self.purger.start()
 
     def stop(self) -> None:
+        self.purger.stop()
         self.scheduler.stop()
         self.pool.close()

@@ -10,11 +10,12 @@ from typing import Any
 import yaml
 
 from perdure.errors import InvalidParameterError
-from perdure.runtime.registry import DEFAULT_TIMEOUT_SECONDS, FunctionSpec
+from perdure.runtime.registry import DEFAULT_TIMEOUT_SECONDS, CheckpointBucket, FunctionSpec
 
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 _FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_BUCKET_ARN = re.compile(r"arn:[a-z0-9-]+:s3:::(?P<name>[a-z0-9][a-z0-9.-]*)")
 # What to write instead of an intrinsic that has no local value, by property.
 _EXAMPLES = {
     "Handler": "handler.process_order",
@@ -160,9 +161,14 @@ class _Template:
             logical_id, "DurableFunction.MaxSuspensionSeconds", seed_config.get("MaxSuspensionSeconds"), "seconds"
         )
         storage = self.mapping(logical_id, "DurableFunction.CheckpointStorage", seed_config.get("CheckpointStorage"))
-        retention = self.positive_int(
-            logical_id, "DurableConfig.RetentionPeriodInDays", aws_config.get("RetentionPeriodInDays"), "days"
-        ) or self.bucket_retention(logical_id, storage.get("BucketArn"))
+        # The bucket is read even when RetentionPeriodInDays wins, for its name and to check it.
+        bucket_days = self.bucket_retention(logical_id, storage.get("BucketArn"))
+        retention = (
+            self.positive_int(
+                logical_id, "DurableConfig.RetentionPeriodInDays", aws_config.get("RetentionPeriodInDays"), "days"
+            )
+            or bucket_days
+        )
         return FunctionSpec(
             name=self.function_name(logical_id, properties.get("FunctionName")),
             file=file,
@@ -171,6 +177,7 @@ class _Template:
             memory_mb=self.positive_int(logical_id, "MemorySize", properties.get("MemorySize"), "megabytes"),
             execution_timeout_seconds=execution_timeout,
             retention_days=retention,
+            checkpoint_bucket=self.checkpoint_bucket(logical_id, storage),
         )
 
     def function_name(self, logical_id: str, value: Any) -> str:
@@ -243,6 +250,32 @@ class _Template:
                 "AWS::S3::Bucket in this template, or write the bucket's ARN as a plain string.",
             )
         return self.lifecycle_expiry(target, bucket)
+
+    def checkpoint_bucket(self, logical_id: str, storage: dict[str, Any]) -> CheckpointBucket | None:
+        """Returns the S3 bucket that CheckpointStorage names, with its name if it has one here."""
+        kind = self.plain(logical_id, "DurableFunction.CheckpointStorage.Type", storage.get("Type", "S3"))
+        arn = storage.get("BucketArn")
+        if arn is None or str(kind).upper() != "S3":
+            return None
+        reference = self.bucket_reference(arn)
+        if reference is None:
+            text = str(self.plain(logical_id, "DurableFunction.CheckpointStorage.BucketArn", arn))
+            match = _BUCKET_ARN.fullmatch(text)
+            if match is None:
+                raise self.error(
+                    logical_id,
+                    f"DurableFunction.CheckpointStorage.BucketArn must be an S3 bucket ARN, such as "
+                    f"arn:aws:s3:::my-checkpoints, or !GetAtt CheckpointBucket.Arn, not {text!r}.",
+                )
+            return CheckpointBucket(text, match["name"])
+        target = reference[0]
+        properties = self.mapping(target, "Properties", self.resources[target].get("Properties"))
+        try:
+            name = self.plain(target, "BucketName", properties.get("BucketName"))
+        except InvalidParameterError:
+            # A computed name (!Sub with the stack name, say) has no value here: as if unnamed.
+            name = None
+        return CheckpointBucket(target, str(name) if name else None)
 
     def bucket_reference(self, arn: Any) -> tuple[str, str] | None:
         """Returns the resource and attribute that a !GetAtt, or a !Ref to a resource, points at."""

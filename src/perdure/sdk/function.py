@@ -74,6 +74,14 @@ def function(
     Checkpoints in places that cannot be resumed are refused here, with the file and line.
     """
 
+    whole_days = isinstance(retention_days, int) and not isinstance(retention_days, bool)
+    if retention_days is not None and not (whole_days and retention_days >= 1):
+        # As AWS's RetentionPeriodInDays: whole days, at least one (purges count on that).
+        raise ValueError(
+            f"retention_days must be a whole number of days, at least 1, not {retention_days!r}; "
+            "for example @durable.function(retention_days=7)."
+        )
+
     def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
         options = FunctionOptions(
             name=name or target.__name__,
