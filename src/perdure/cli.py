@@ -49,6 +49,49 @@ def endpoint_option(function: F) -> F:
     )(function)
 
 
+def blob_options(function: F) -> F:
+    """--blobs and --s3-endpoint: where the store keeps payloads over the inline limit."""
+    function = click.option(
+        "--s3-endpoint",
+        metavar="URL",
+        help="The S3-compatible server (MinIO, moto, ...) of an s3:// --blobs; default AWS S3. "
+        "Credentials come from the usual AWS environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...).",
+    )(function)
+    return click.option(
+        "--blobs",
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="Where payloads over 64 KiB go, the same for every process on this database: a folder, "
+        "or an S3 bucket and prefix. Default: the template's checkpoint bucket if it names one, "
+        "else the folder blobs beside a SQLite database (.perdure/blobs for PostgreSQL).",
+    )(function)
+
+
+def retention_option(function: F) -> F:
+    """--retention-days: how long finished executions are kept when their function sets no retention."""
+    from perdure.service.retention import DEFAULT_RETENTION_DAYS
+
+    return click.option(
+        "--retention-days",
+        type=click.IntRange(min=1),
+        default=DEFAULT_RETENTION_DAYS,
+        show_default=True,
+        help="Days a finished execution is kept when its function sets no retention "
+        "(retention_days, RetentionPeriodInDays or its bucket's ExpirationInDays).",
+    )(function)
+
+
+def _open_service(db: str, blobs: str | None, s3_endpoint: str | None, retention_days: int, specs: Any) -> Any:
+    """Opens the service on ``db`` with the blob store chosen from --blobs and the functions' template."""
+    from perdure.runtime.storage import choose_blobs
+    from perdure.service.executions import DurableService, ServiceConfig
+    from perdure.store import open_store
+
+    config, notes = choose_blobs(blobs, s3_endpoint, specs)
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    return DurableService(open_store(db, config), ServiceConfig(retention_days=retention_days)), config
+
+
 def _json_argument(value: str | None, option: str) -> Any:
     if value is None:
         return None
@@ -82,8 +125,13 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8500, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@blob_options
+@retention_option
 @reports_errors
-def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int) -> None:
+def serve(
+    targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int,
+    blobs: str | None, s3_endpoint: str | None, retention_days: int,
+) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
     Each TARGET is either path/to/app.py, whose @durable.function functions are all served,
@@ -95,14 +143,13 @@ def serve(targets: tuple[str, ...], template: Path | None, db: str, host: str, p
     from perdure.api.app import PerdureApp
     from perdure.runtime.runner import Runtime
     from perdure.runtime.workers import WorkerSettings
-    from perdure.service.executions import DurableService
-    from perdure.store import data_dir_for, open_store
+    from perdure.store import data_dir_for
 
     registry = _registry(targets, template)
-    service = DurableService(open_store(db))
     if not len(registry):
         raise click.UsageError("Nothing to serve: name at least one TARGET or a --template.")
-    settings = WorkerSettings(db, service_config=service.config, data_dir=data_dir_for(db))
+    service, blob_config = _open_service(db, blobs, s3_endpoint, retention_days, registry)
+    settings = WorkerSettings(db, blob_config, service.config, data_dir=data_dir_for(db))
     runtime = Runtime(service, registry, settings, workers)
     app = PerdureApp(service, registry, runtime)
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -304,3 +351,34 @@ def callback_heartbeat(callback_id: str, endpoint: str, db: str | None) -> None:
         with Client(endpoint) as client:
             client.heartbeat_callback(callback_id)
     _print({"CallbackId": callback_id, "Status": "HEARTBEAT"})
+
+
+@main.command()
+@click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL.")
+@blob_options
+@click.option(
+    "--template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The template the server runs, if its checkpoint bucket holds the blobs (no --blobs given).",
+)
+@retention_option
+@click.option("--dry-run", is_flag=True, help="Print what would be removed, and remove nothing.")
+@reports_errors
+def purge(
+    db: str, blobs: str | None, s3_endpoint: str | None, template: Path | None, retention_days: int, dry_run: bool
+) -> None:
+    """Delete finished executions whose retention ran out, with the blobs only they used.
+
+    An execution is kept for its function's retention (retention_days,
+    RetentionPeriodInDays, or its checkpoint bucket's ExpirationInDays), or --retention-days
+    when it has none, counted from its end. Prints what was removed as JSON. `perdure serve`
+    and `perdure worker` purge by themselves every hour; give this command the same --db
+    and --blobs (or --template) as them.
+    """
+    specs = list(_registry((), template)) if template else []
+    service, _ = _open_service(db, blobs, s3_endpoint, retention_days, specs)
+    try:
+        report = service.purge_expired(dry_run=dry_run)
+    finally:
+        service.store.close()
+    _print(report.to_wire())
