@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from botocore.config import Config
 from s3_server import s3, s3_server  # noqa: F401  (fixtures for every test folder)
+from pg_server import TEST_DB, PostgresServer, find_pg_bindir, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ROOT / "tests" / "handlers"
@@ -33,13 +35,13 @@ def free_port() -> int:
 class Server:
     """A `perdure serve` subprocess; ``kill`` sends SIGKILL, ``start`` (re)starts it on the same port."""
 
-    def __init__(self, args: list[str], workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], workdir: Path, env: dict[str, str], db_url: str | None = None) -> None:
         self.args = args
         self.workdir = workdir
         self.env = env
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.db_url = f"sqlite:///{workdir / 'perdure.db'}"
+        self.db_url = db_url or f"sqlite:///{workdir / 'perdure.db'}"
         self.log = workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -83,6 +85,30 @@ class Server:
             text=True,
             timeout=120,
         )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session, with an empty database ``perdure_test``."""
+    bindir = find_pg_bindir()
+    if bindir is None:
+        where = os.environ.get("PERDURE_PG_BINDIR")
+        message = (
+            f"PERDURE_PG_BINDIR={where} has no initdb and pg_ctl: point it at PostgreSQL's bin folder."
+            if where
+            else "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them "
+            "(apt-get install postgresql) or set PERDURE_PG_BINDIR to their folder."
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    server = start_server(bindir)
+    try:
+        server.create_database(TEST_DB)
+        yield server
+    finally:
+        server.run("pg_ctl", "stop", "-D", str(server.data), "-m", "immediate", "-w")
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,52 +1,20 @@
-"""Fixtures: a throwaway PostgreSQL server per session, and ``store`` on both backends."""
+"""Fixtures: the test database on the session's PostgreSQL server, and ``store`` on both backends."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from store_backends import (
-    INLINE_LIMIT,
-    TEST_DB,
-    PostgresServer,
-    StoreFactory,
-    find_pg_bindir,
-    start_server,
-)
+from pg_server import PostgresServer
+from store_backends import INLINE_LIMIT, StoreFactory
 
 from perdure.store.base import Store
 from perdure.store.blobs import FileBlobStore
 from perdure.store.postgres import PostgresStore
 from perdure.store.sqlite import SQLiteStore
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server for the whole session, with an empty database ``perdure_test``."""
-    bindir = find_pg_bindir()
-    if bindir is None:
-        where = os.environ.get("PERDURE_PG_BINDIR")
-        message = (
-            f"PERDURE_PG_BINDIR={where} has no initdb and pg_ctl: point it at PostgreSQL's bin folder."
-            if where
-            else "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them "
-            "(apt-get install postgresql) or set PERDURE_PG_BINDIR to their folder."
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    server = start_server(bindir)
-    try:
-        server.create_database(TEST_DB)
-        yield server
-    finally:
-        server.run("pg_ctl", "stop", "-D", str(server.data), "-m", "immediate", "-w")
-        shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable
+from types import FrameType
 
 from perdure.runtime.purger import Purger
 from perdure.runtime.registry import Registry
@@ -48,3 +50,29 @@ class Runtime:
         self.purger.stop()
         self.scheduler.stop()
         self.pool.close()
+
+
+def wait_for_stop_signal() -> int:
+    """Blocks until SIGTERM or SIGINT arrives, and returns it; call it from the main thread.
+
+    The handlers go back to the defaults when it returns, so a second signal ends the process
+    at once, whatever it is doing then (an impatient Ctrl-C during a graceful stop).
+    """
+    received: list[int] = []
+    arrived = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        arrived.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handle)
+    try:
+        # Timed, so that the signal is seen within a second on a platform whose blocked wait
+        # a signal does not interrupt.
+        while not arrived.wait(1.0):
+            pass
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+    return received[0]

@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -133,6 +134,11 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._busy: dict[str, tuple[_Worker, Invocation]] = {}
         self._closed = False
+        # Worker processes are started from this one thread, which lives until ``close``: the
+        # death signal of _die_with_parent fires when the *thread* that started a process
+        # ends, so a worker started from the scheduler's thread would be killed as soon as
+        # the scheduler stopped, before ``close`` let its invocation finish.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perdure-spawner")
 
     def free_slots(self) -> int:
         with self._lock:
@@ -164,7 +170,7 @@ class WorkerPool:
                 return worker
         if len(self._idle) + len(self._busy) >= self.size and self._idle:
             self._idle.pop(0).kill()
-        return _Worker(self.settings, spec)
+        return self._spawner.submit(_Worker, self.settings, spec).result()
 
     def _run(self, worker: _Worker, invocation: Invocation) -> None:
         keep = False
@@ -248,3 +254,4 @@ class WorkerPool:
             busy = [worker for worker, _ in self._busy.values()]
         for worker in busy:
             worker.kill()
+        self._spawner.shutdown()

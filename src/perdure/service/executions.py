@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Collection
@@ -289,13 +290,20 @@ class DurableService:
         with self.store.transaction() as tx:
             return invocations.fail(tx, invocation, error, self.clock(), self.config.invocation_retries)
 
-    def expire_leases(self, is_dead: Callable[[str], bool]) -> None:
-        """Expires at once the leases of owners that ``is_dead`` says are gone."""
-        now = self.clock()
-        with self.store.transaction() as tx:
-            for owner in tx.lease_owners():
-                if is_dead(owner):
+    def expire_leases(self, is_dead: Callable[[str], bool]) -> list[str]:
+        """Expires at once the leases of owners that ``is_dead`` says are gone; returns those owners.
+
+        The owners are read without a write lock first: schedulers check often, and almost
+        always find every owner alive.
+        """
+        with self.store.snapshot() as tx:
+            dead = [owner for owner in tx.lease_owners() if is_dead(owner)]
+        if dead:
+            now = self.clock()
+            with self.store.transaction() as tx:
+                for owner in dead:
                     tx.expire_leases(owner, now)
+        return dead
 
     # -- time -----------------------------------------------------------------------------
 
@@ -316,6 +324,10 @@ class DurableService:
         """Returns when the next timer falls due or execution becomes ready or lease expires."""
         with self.store.snapshot() as tx:
             return tx.next_wakeup()
+
+    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Waits up to ``timeout`` seconds for work made ready elsewhere (see ``Store.wait_for_change``)."""
+        return self.store.wait_for_change(timeout, stop)
 
 
 def _hidden_subtrees(tx: Transaction, execution_id: str, ops: list[Operation]) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from perdure.errors import InvalidParameterError
 from perdure.store.base import Store
@@ -16,6 +17,15 @@ def data_dir_for(url: str) -> Path:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///")).parent
     return Path(".perdure")
+
+
+def display_url(url: str) -> str:
+    """The URL with its password (if any) masked, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def open_store(url: str, blobs: BlobConfig | None = None) -> Store:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import abc
 import enum
+import threading
+import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -199,6 +201,21 @@ class Store(abc.ABC):
         the same lock, on the store's one connection, as a transaction: it waits for a running
         transaction (or snapshot) to end, and blocks the process's writers until it closes.
         """
+
+    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Waits up to ``timeout`` seconds for a commit that makes work ready; True if one may have.
+
+        A backend that is told of commits (PostgreSQL, by ``LISTEN``/``NOTIFY``) returns as soon
+        as one makes an execution ready or moves a timer, in any process, and False when
+        ``timeout`` passes without one. This default is told of nothing: it sleeps ``timeout``
+        and returns True, so a caller that looks for work after each True polls once per
+        ``timeout``. True may be spurious; re-check. Setting ``stop`` ends the wait early, with
+        False (within a fraction of a second). Meant for one thread per store.
+        """
+        if stop is None:
+            time.sleep(timeout)
+            return True
+        return not stop.wait(timeout)
 
     @abc.abstractmethod
     def purge_expired(

@@ -75,6 +75,8 @@ from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 # they all mount.
 DEFAULT_BLOB_DIR = Path(".perdure/blobs")
 NOTIFY_CHANNEL = "perdure_ready"
+# How often a ``wait_for_change`` with a ``stop`` event looks at it.
+_STOP_CHECK_SECONDS = 0.2
 
 # The key of the advisory lock that serializes migrations (the bytes of "perdure" as a bigint).
 # Per-name locks of find_execution use the two-int form, which PostgreSQL keeps in another space.
@@ -277,6 +279,16 @@ class PostgresStore(Store):
                 self._drop_listener()
                 return True
             return False
+
+    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        # Listened in short slices so that ``stop`` is seen soon; a slice with no notification
+        # is a wait on the socket, with no query.
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.listen(max(0.0, min(deadline - time.monotonic(), _STOP_CHECK_SECONDS))):
+                return True
+            if (stop is not None and stop.is_set()) or time.monotonic() >= deadline:
+                return False
 
     def _drop_listener(self) -> None:
         if self._listener is not None:
