@@ -5,17 +5,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from perdure.client import Client
 from perdure.errors import PerdureError
 from perdure.service.model import json_default
-from perdure.store import DEFAULT_DB_URL
+from perdure.store import DEFAULT_DB_URL, display_url
+
+if TYPE_CHECKING:
+    from perdure.runtime.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -92,6 +96,17 @@ def _open_service(db: str, blobs: str | None, s3_endpoint: str | None, retention
     return DurableService(open_store(db, config), ServiceConfig(retention_days=retention_days)), config
 
 
+def functions_arguments(function: F) -> F:
+    """The TARGET arguments and --template option of the commands that run functions."""
+    function = click.option(
+        "--template",
+        "template",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A SAM/CloudFormation template whose durable functions to run.",
+    )(function)
+    return click.argument("targets", nargs=-1)(function)
+
+
 def _json_argument(value: str | None, option: str) -> Any:
     if value is None:
         return None
@@ -119,17 +134,17 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("targets", nargs=-1)
-@click.option("--template", "template", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A SAM/CloudFormation template whose durable functions to serve.")
+@functions_arguments
 @click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8500, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@click.option("--no-workers", is_flag=True, help="Serve the API only; `perdure worker` processes on the same --db run the executions.")
 @blob_options
 @retention_option
 @reports_errors
 def serve(
-    targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int,
+    targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, no_workers: bool,
     blobs: str | None, s3_endpoint: str | None, retention_days: int,
 ) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
@@ -145,12 +160,12 @@ def serve(
     from perdure.runtime.workers import WorkerSettings
     from perdure.store import data_dir_for
 
-    registry = _registry(targets, template)
-    if not len(registry):
-        raise click.UsageError("Nothing to serve: name at least one TARGET or a --template.")
+    registry = _functions(targets, template, "serve")
     service, blob_config = _open_service(db, blobs, s3_endpoint, retention_days, registry)
-    settings = WorkerSettings(db, blob_config, service.config, data_dir=data_dir_for(db))
-    runtime = Runtime(service, registry, settings, workers)
+    runtime = None
+    if not no_workers:
+        settings = WorkerSettings(db, blob_config, service.config, data_dir=data_dir_for(db))
+        runtime = Runtime(service, registry, settings, workers)
     app = PerdureApp(service, registry, runtime)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
@@ -159,12 +174,63 @@ def serve(
             err=True,
         )
     names = ", ".join(spec.name for spec in registry)
-    click.echo(f"Perdure serving {names} on http://{host}:{port} (database {db}, {workers} workers)", err=True)
+    running = "no workers: `perdure worker` runs the executions" if no_workers else f"{workers} workers"
+    click.echo(f"Perdure serving {names} on http://{host}:{port} (database {display_url(db)}, {running})", err=True)
     # Waiting RequestResponse invokes must not hold a shutdown for the length of a function timeout.
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
-def _registry(targets: tuple[str, ...], template: Path | None) -> Any:
+@main.command()
+@functions_arguments
+@click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL (the one the API's `perdure serve` uses).")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@blob_options
+@retention_option
+@reports_errors
+def worker(
+    targets: tuple[str, ...], template: Path | None, db: str, workers: int,
+    blobs: str | None, s3_endpoint: str | None, retention_days: int,
+) -> None:
+    """Run the executions of functions, without serving HTTP.
+
+    Takes the same TARGETs and --template as `perdure serve`, and runs the executions that
+    any server on the same --db starts: start many, on many machines, with a PostgreSQL
+    database (`perdure serve --no-workers` then serves the API alone). Stops on SIGTERM or
+    Ctrl-C once running invocations finish; a second signal stops it at once, and what was
+    running then resumes elsewhere from its last checkpoint.
+    """
+    from perdure.runtime.runner import Runtime, wait_for_stop_signal
+    from perdure.runtime.workers import WorkerSettings
+    from perdure.store import data_dir_for
+
+    registry = _functions(targets, template, "run")
+    service, blob_config = _open_service(db, blobs, s3_endpoint, retention_days, registry)
+    settings = WorkerSettings(db, blob_config, service.config, data_dir=data_dir_for(db))
+    runtime = Runtime(service, registry, settings, workers)
+    names = ", ".join(spec.name for spec in registry)
+    click.echo(f"Perdure worker running {names} (database {display_url(db)}, {workers} workers)", err=True)
+    runtime.start()
+    try:
+        signum = wait_for_stop_signal()
+        click.echo(
+            f"Received {signal.Signals(signum).name}: stopping once running invocations finish "
+            "(send it again to stop at once).",
+            err=True,
+        )
+    finally:
+        runtime.stop()
+        service.store.close()
+
+
+def _functions(targets: tuple[str, ...], template: Path | None, verb: str) -> Registry:
+    """The registry of the functions named by TARGETs and --template; at least one."""
+    registry = _registry(targets, template)
+    if not len(registry):
+        raise click.UsageError(f"Nothing to {verb}: name at least one TARGET or a --template.")
+    return registry
+
+
+def _registry(targets: tuple[str, ...], template: Path | None) -> Registry:
     from perdure.runtime.registry import FunctionSpec, Registry, parse_target, seed_functions
 
     registry = Registry()

@@ -1,0 +1,89 @@
+"""`perdure worker` runs executions that `perdure serve --no-workers` starts, and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import statistics
+import uuid
+from pathlib import Path
+
+from click.testing import CliRunner
+from cluster import Cluster
+from conftest import HANDLERS, wait_for
+from pg_server import PostgresServer
+
+from perdure.cli import main
+from perdure.client import Client
+
+SCALE = HANDLERS / "scale.py"
+
+
+def _target(name: str) -> str:
+    return f"{name}={SCALE}:{name}"
+
+
+def test_worker_runs_at_once_an_execution_started_through_another_process_on_postgres(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres_server.create_database(f"pickup_{uuid.uuid4().hex[:8]}")
+    cluster = Cluster(tmp_path, url, tmp_path / "side-effects.log")
+    try:
+        api = cluster.serve_api(_target("quick"))
+        cluster.add_worker(_target("quick"), workers=1)
+        latencies = []
+        with Client(api.endpoint) as client:
+            # The first invocation starts the worker's process; the others find it warm.
+            for i in range(6):
+                arn = client.invoke("quick", {"n": i}, wait=False)["DurableExecutionArn"]
+                ended = wait_for(lambda: (e := client.get_execution(arn))["Status"] != "RUNNING" and e, timeout=30)
+                assert ended["Status"] == "SUCCEEDED", ended  # type: ignore[index]
+                # Both ends are stamped by the database's writers: the API when it started the
+                # execution, the worker when it recorded the result.
+                latencies.append(ended["EndTimestamp"] - ended["StartTimestamp"])  # type: ignore[index]
+    finally:
+        cluster.stop()
+    warm = latencies[1:]
+    # Polling once a second would put these anywhere from 0 to 1 s; NOTIFY wakes the worker
+    # within a round trip, and running the execution takes a few milliseconds more.
+    assert max(warm) < 0.5, warm
+    assert statistics.median(warm) < 0.2, warm
+
+
+def test_worker_stops_on_sigterm_once_its_running_invocation_finishes(tmp_path: Path) -> None:
+    log = tmp_path / "side-effects.log"
+    cluster = Cluster(tmp_path, f"sqlite:///{tmp_path / 'perdure.db'}", log)
+    try:
+        api = cluster.serve_api(_target("slow"))
+        worker = cluster.add_worker(_target("slow"), workers=1)
+        with Client(api.endpoint) as client:
+            arn = client.invoke("slow", {"id": "nap-1", "seconds": 2}, wait=False)["DurableExecutionArn"]
+            wait_for(lambda: log.exists() and "nap-started" in log.read_text())
+            worker.signal(signal.SIGTERM)
+            assert worker.process is not None
+            assert worker.process.wait(20) == 0, worker.output()
+            execution = client.get_execution(arn)
+    finally:
+        cluster.stop()
+    assert "Received SIGTERM" in worker.output()
+    assert "nap-finished" in log.read_text()
+    assert execution["Status"] == "SUCCEEDED", execution
+    assert json.loads(execution["Result"]) == "rested"
+
+
+def test_idle_worker_stops_at_once_on_sigint(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, f"sqlite:///{tmp_path / 'perdure.db'}", tmp_path / "side-effects.log")
+    try:
+        worker = cluster.add_worker(_target("quick"))
+        worker.signal(signal.SIGINT)
+        assert worker.process is not None
+        assert worker.process.wait(5) == 0, worker.output()
+    finally:
+        cluster.stop()
+    assert "Received SIGINT" in worker.output()
+
+
+def test_worker_without_functions_says_what_to_name(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["worker", "--db", f"sqlite:///{tmp_path / 'perdure.db'}"])
+    assert result.exit_code == 2
+    assert "Nothing to run: name at least one TARGET or a --template." in result.output
