@@ -16,6 +16,12 @@ def _execution(server: Server, arn: str) -> dict[str, Any]:
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
+def _event(server: Server, arn: str, event_type: str) -> dict[str, Any] | None:
+    result = server.cli("executions", "history", arn)
+    assert result.returncode == 0, result.stderr
+    return next((e for e in json.loads(result.stdout) if e["EventType"] == event_type), None)
+
+
 def _callback_id(server: Server, arn: str) -> str | None:
     result = server.cli("executions", "history", arn)
     assert result.returncode == 0, result.stderr
@@ -30,7 +36,9 @@ def test_execution_survives_server_sigkill_during_wait(serve: Any, side_effects:
     started = server.cli("invoke", "flow", "--payload", '{"wait": 2}', "--async", "--name", "order-1")
     assert started.returncode == 0, started.stderr
     arn = json.loads(started.stdout)["DurableExecutionArn"]
-    wait_for(lambda: side_effects.exists() and "first" in side_effects.read_text())
+    # Killed once the wait has started: "first" then has its SUCCEED recorded. Killed as soon as
+    # its body had logged, it could run again (a step runs at least once), and flakily did.
+    wait_for(lambda: _event(server, arn, "WaitStarted"))
 
     server.kill()
     server.start()
