@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the throwaway server the tests use
 
 from pg_server import PostgresServer, find_pg_bindir, start_server  # noqa: E402
-from sequential_steps import machine  # noqa: E402
+from sequential_steps import machine, write  # noqa: E402
 
 TARGET = f"bench={Path(__file__).resolve().with_name('handlers.py')}:steps"
 PERDURE = [sys.executable, "-m", "perdure"]
@@ -263,17 +263,6 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, block: str) -> None:
-    """Replaces the scale-out results block of ``path``, or appends one."""
-    text = path.read_text(encoding="utf-8")
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + block.rstrip("\n") + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workflows", type=int, default=300, help="timed workflows per run (default 300)")
@@ -323,7 +312,7 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     sys.stdout.write(block)
     if args.write:
-        write(args.write, block)
+        write(args.write, block, START_MARK, END_MARK)
 
 
 def _create_database(admin_url: str, name: str, async_commit: bool) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import seed_flows
-from sequential_steps import commit_floor, machine
+from sequential_steps import commit_floor, machine, write
 
 import perdure
 from perdure.sdk.journal import CHECKPOINT_SUBTYPE
@@ -199,17 +199,6 @@ def report(args: argparse.Namespace, rows: list[tuple[str, str]], runs: list[Var
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, block: str) -> None:
-    """Replaces this benchmark's results block in ``path``, or appends it."""
-    text = path.read_text(encoding="utf-8")
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + block.rstrip("\n") + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
-
-
 def profile(runs: list[Variant], top: int) -> None:
     """Prints cProfile's top functions (by own time) for one more invocation of each loop variant."""
     for v in runs:
@@ -253,7 +242,7 @@ def main() -> None:
             v.close()
         shutil.rmtree(folder, ignore_errors=True)
     if args.write:
-        write(args.write, block)
+        write(args.write, block, START_MARK, END_MARK)
 
 
 if __name__ == "__main__":

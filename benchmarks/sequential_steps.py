@@ -204,14 +204,17 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, block: str) -> None:
-    """Replaces the results block of ``path`` (or creates the file around a new one)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + block.rstrip("\n") + rest.split(END_MARK, 1)[1]
+def write(path: Path, block: str, start: str = START_MARK, end: str = END_MARK) -> None:
+    """Replaces the block between ``start`` and ``end`` in ``path``, or appends the block.
+
+    Every benchmark writes its own marked block, so reruns leave the prose around it alone.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block.rstrip("\n") + rest.split(end, 1)[1]
     else:
-        text = (text or "# Benchmarks\n\n") + "\n" + block
+        text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text, encoding="utf-8")
 
 
