@@ -155,3 +155,22 @@ def test_a_function_without_source_says_where_durable_functions_must_live() -> N
     namespace: dict[str, object] = {"durable": durable}
     with pytest.raises(InvalidParameterError, match=r"Define durable functions in a \.py file"):
         exec("@durable.function\ndef flow(ctx, event):\n    return 1\n", namespace)
+
+
+def test_a_for_loop_over_a_generator_names_the_loop_when_it_cannot_be_saved(tmp_path: Path) -> None:
+    module = load(
+        tmp_path,
+        """
+        @durable.function
+        def flow(ctx, event):
+            for item in (n * 2 for n in range(3)):
+                ctx.checkpoint()
+            return 1
+        """,
+    )
+    with DurableTestRunner(tmp_path) as runner:
+        run = runner.run(module.flow, {})
+    assert run.status == "FAILED" and run.error is not None
+    message = run.error.message or ""
+    assert ".py:8: the checkpoint cannot save the iterator of the `for` loop at line 7, of type generator" in message
+    assert "Loop over a list, a range or a dict" in message

@@ -116,7 +116,7 @@ class SeedInvocation:
         op_id = ctx._next_id()
         saved = {name: frame_locals[name] for name in _stable_first(frame_locals, resumable.saved_names)}
         snapshot = Snapshot(label, saved, ctx.counter, resumable.fingerprint)
-        encoded = self.codec.encode(snapshot, resumable.filename, site.line, self._previous)
+        encoded = self.codec.encode(snapshot, resumable.filename, site.line, self._previous, resumable.for_loop_lines)
         name = f"{resumable.filename.rsplit('/', 1)[-1]}:{site.line}"
         self.journal.write(
             [

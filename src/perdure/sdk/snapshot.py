@@ -15,7 +15,7 @@ import os
 import pickle
 import secrets
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,18 @@ class SnapshotError(PerdureError):
 class UnpicklableLocalError(SnapshotError):
     """A local variable cannot be saved at a checkpoint."""
 
-    def __init__(self, name: str, value: Any, filename: str, line: int, cause: Exception) -> None:
-        super().__init__(
-            f"{filename}:{line}: the checkpoint cannot save the local variable {name!r} of type "
-            f"{type(value).__name__} ({cause}). Make it a value that pickles (data, not open files, "
-            f"locks, clients or generators), or delete it (`del {name}`) before the checkpoint."
-        )
+    def __init__(self, name: str, value: Any, filename: str, line: int, cause: Exception, loop_line: int | None = None) -> None:
+        if loop_line is not None:
+            # The transform keeps each `for` loop's iterator in a hidden local (see resumable.py).
+            what = f"the iterator of the `for` loop at line {loop_line}, of type {type(value).__name__}"
+            fix = "Loop over a list, a range or a dict (their iterators pickle), not a generator or a file."
+        else:
+            what = f"the local variable {name!r} of type {type(value).__name__}"
+            fix = (
+                "Make it a value that pickles (data, not open files, locks, clients or generators), "
+                f"or delete it (`del {name}`) before the checkpoint."
+            )
+        super().__init__(f"{filename}:{line}: the checkpoint cannot save {what} ({cause}). {fix}")
         self.name = name
         self.line = line
 
@@ -150,12 +156,19 @@ class SnapshotCodec:
     def _sign(self, body: bytes) -> str:
         return _PREFIX + base64.b64encode(self._mac(body) + body).decode("ascii")
 
-    def encode(self, snapshot: Snapshot, filename: str, line: int, base: BaseSnapshot | None = None) -> EncodedSnapshot:
+    def encode(
+        self,
+        snapshot: Snapshot,
+        filename: str,
+        line: int,
+        base: BaseSnapshot | None = None,
+        loop_lines: Mapping[str, int] | None = None,
+    ) -> EncodedSnapshot:
         """Pickles and signs a snapshot, as a delta of ``base`` when most of it is the same."""
         try:
             data = _unframed(pickle.dumps(snapshot, protocol=5))
         except Exception as error:  # noqa: BLE001 - find which local is to blame
-            raise self._blame(snapshot, filename, line) or SnapshotError(
+            raise self._blame(snapshot, filename, line, loop_lines or {}) or SnapshotError(
                 f"{filename}:{line}: the checkpoint could not be saved: {error}"
             ) from error
         if base is not None:
@@ -169,12 +182,14 @@ class SnapshotCodec:
         return EncodedSnapshot(self._sign(_FULL + data), data, 0)
 
     @staticmethod
-    def _blame(snapshot: Snapshot, filename: str, line: int) -> UnpicklableLocalError | None:
+    def _blame(
+        snapshot: Snapshot, filename: str, line: int, loop_lines: Mapping[str, int]
+    ) -> UnpicklableLocalError | None:
         for name, value in snapshot.locals.items():
             try:
                 pickle.dumps(value, protocol=5)
             except Exception as error:  # noqa: BLE001 - any pickling failure names the variable
-                return UnpicklableLocalError(name, value, filename, line, error)
+                return UnpicklableLocalError(name, value, filename, line, error, loop_lines.get(name))
         return None
 
     def decode(self, text: str, execution_arn: str, stored: Callable[[str], str | None]) -> tuple[Snapshot, BaseSnapshot]:
