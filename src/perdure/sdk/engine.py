@@ -118,9 +118,9 @@ class SeedInvocation:
         snapshot = Snapshot(label, saved, ctx.counter, resumable.fingerprint)
         encoded = self.codec.encode(snapshot, resumable.filename, site.line, self._previous, resumable.for_loop_lines)
         name = f"{resumable.filename.rsplit('/', 1)[-1]}:{site.line}"
+        # One update: a checkpoint is done the moment it is recorded, so it needs no START.
         self.journal.write(
             [
-                OperationUpdate(op_id, OperationType.CONTEXT, OperationAction.START, name=name, sub_type=CHECKPOINT_SUBTYPE),
                 OperationUpdate(op_id, OperationType.CONTEXT, OperationAction.SUCCEED, name=name, sub_type=CHECKPOINT_SUBTYPE, payload=encoded.text),
             ]
         )
