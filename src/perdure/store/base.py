@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from perdure.service.model import Event, Execution, ExecutionStatus, Operation
 from perdure.store.blobs import BlobStore
+from perdure.store.keys import ApiKey
 
 
 class TimerKind(enum.StrEnum):
@@ -237,6 +238,28 @@ class Store(abc.ABC):
         With ``dry_run`` it deletes nothing and returns what it would delete. On PostgreSQL an
         execution another transaction holds is skipped, left for the next purge.
         """
+
+    # -- API keys (perdure.api.keys): each call is its own transaction. --
+
+    @abc.abstractmethod
+    def add_api_key(self, key: ApiKey) -> None:
+        """Stores a new key; raises ``KeyNameTakenError``, storing nothing, if an active key has its name."""
+
+    @abc.abstractmethod
+    def get_api_key(self, access_key_id: str) -> ApiKey | None:
+        """The key with this ID, active or revoked, or None."""
+
+    @abc.abstractmethod
+    def find_api_key_by_token(self, token_sha256: str) -> ApiKey | None:
+        """The key whose bearer token has this SHA-256 (hex), active or revoked, or None."""
+
+    @abc.abstractmethod
+    def list_api_keys(self) -> list[ApiKey]:
+        """Every key, active and revoked, oldest first."""
+
+    @abc.abstractmethod
+    def revoke_api_key(self, access_key_id: str, now: float) -> ApiKey | None:
+        """Atomically marks an active key revoked at ``now`` and returns it; None if no active key has this ID."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -67,6 +67,7 @@ from perdure.store.base import (
     TimerKind,
     Transaction,
 )
+from perdure.store import keys as keymap
 from perdure.store import purging
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 
@@ -294,6 +295,49 @@ class PostgresStore(Store):
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+
+    @contextmanager
+    def _key_transaction(self) -> Iterator[psycopg.Connection[DictRow]]:
+        """A transaction for the API key statements, on a pooled connection (retried if dropped)."""
+        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._pool.putconn(conn)
+
+    def add_api_key(self, key: keymap.ApiKey) -> None:
+        with self._key_transaction() as conn:
+            try:
+                conn.execute(keymap.insert_sql(lambda name: f"%({name})s"), keymap.to_row(key))
+            except psycopg.errors.UniqueViolation as error:
+                if error.diag.constraint_name == "api_keys_active_name":
+                    raise keymap.KeyNameTakenError(key.name) from None
+                raise
+
+    def get_api_key(self, access_key_id: str) -> keymap.ApiKey | None:
+        return self._one_key("WHERE access_key_id = %s", access_key_id)
+
+    def find_api_key_by_token(self, token_sha256: str) -> keymap.ApiKey | None:
+        return self._one_key("WHERE token_sha256 = %s", token_sha256)
+
+    def _one_key(self, where: str, value: str) -> keymap.ApiKey | None:
+        with self._key_transaction() as conn:
+            row = conn.execute(keymap.select_sql(where), (value,)).fetchone()
+        return keymap.from_row(row) if row else None
+
+    def list_api_keys(self) -> list[keymap.ApiKey]:
+        with self._key_transaction() as conn:
+            return [keymap.from_row(row) for row in conn.execute(keymap.select_sql()).fetchall()]
+
+    def revoke_api_key(self, access_key_id: str, now: float) -> keymap.ApiKey | None:
+        with self._key_transaction() as conn:
+            sql = keymap.revoke_sql(lambda name: f"%({name})s")
+            row = conn.execute(sql, {"access_key_id": access_key_id, "now": now}).fetchone()
+        return keymap.from_row(row) if row else None
 
     def close(self) -> None:
         with self._listen_lock:

@@ -12,6 +12,7 @@ from typing import Any
 
 from perdure.service.model import Event, Execution, Operation
 from perdure.store import rows as rowmap
+from perdure.store import keys as keymap
 from perdure.store import purging
 from perdure.store.base import (
     ExecutionPage,
@@ -150,6 +151,37 @@ class SQLiteStore(Store):
                 row["blob"] for row in self._conn.execute(purging.referenced_sql(member), params)
             )
         return PurgeBatch(expired, sorted(unreferenced))
+
+    def add_api_key(self, key: keymap.ApiKey) -> None:
+        with self._lock:
+            try:
+                self._conn.execute(keymap.insert_sql(lambda name: f":{name}"), keymap.to_row(key))
+            except sqlite3.IntegrityError as error:
+                if "api_keys.name" in str(error):  # the unique index on active names
+                    raise keymap.KeyNameTakenError(key.name) from None
+                raise
+
+    def get_api_key(self, access_key_id: str) -> keymap.ApiKey | None:
+        return self._one_key("WHERE access_key_id = ?", access_key_id)
+
+    def find_api_key_by_token(self, token_sha256: str) -> keymap.ApiKey | None:
+        return self._one_key("WHERE token_sha256 = ?", token_sha256)
+
+    def _one_key(self, where: str, value: str) -> keymap.ApiKey | None:
+        with self._lock:
+            row = self._conn.execute(keymap.select_sql(where), (value,)).fetchone()
+        return keymap.from_row(row) if row else None
+
+    def list_api_keys(self) -> list[keymap.ApiKey]:
+        with self._lock:
+            return [keymap.from_row(row) for row in self._conn.execute(keymap.select_sql())]
+
+    def revoke_api_key(self, access_key_id: str, now: float) -> keymap.ApiKey | None:
+        with self._lock:
+            sql = keymap.revoke_sql(lambda name: f":{name}")
+            # fetchall: the UPDATE commits once its statement has run to the end.
+            rows = self._conn.execute(sql, {"access_key_id": access_key_id, "now": now}).fetchall()
+        return keymap.from_row(rows[0]) if rows else None
 
     def close(self) -> None:
         with self._lock:
