@@ -1,0 +1,622 @@
+"""Runs AWS's durable execution conformance cases against a local ``perdure serve``.
+
+    python tests/conformance/run.py                 # every case
+    python tests/conformance/run.py --suite step    # one suite (or several)
+    python tests/conformance/run.py --case 1-11 4-3 # some cases
+    python tests/conformance/run.py --ci            # what CI runs: without the cases listed slow
+
+Each case of ``aws-durable-execution-conformance-tests`` (155 in 10 suites) has a handler here,
+written from the case's prose in ``handlers/<suite>.py`` as ``case_S_N``. This script generates
+a SAM template with one function per case (``TestingMetadata.TestDescription`` names its case,
+as in the package's own templates), starts ``perdure serve --template`` on a fresh SQLite
+database, and validates every case with the package's own ``validate_description``: it invokes
+the function with the case's input, completes callbacks as the case says, polls the history
+until the end, and checks the result and the event history with the package's
+``EventHistoryMatcher`` (and the logs with its ``CloudWatchLogValidator``). The package talks to
+Perdure through boto3 pointed at the local endpoint; where it would ask CloudFormation which
+function a logical ID deployed to, or CloudWatch for an execution's log lines, two small
+stand-ins answer from the template and from ``perdure executions logs``.
+
+It prints a table (one line per case), the failures' details, and a total; it exits non-zero
+when a case that is expected to pass does not. ``expectations.yaml`` lists the cases that are
+not expected to pass, each with its reason.
+
+The package asks for Python 3.14; this script re-runs itself in ``tests/conformance/.venv``
+(Python 3.13 or newer, see environment.py) when started from another interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+HANDLERS = HERE / "handlers"
+EXPECTATIONS = HERE / "expectations.yaml"
+REGION = "us-east-1"
+SUITE_ORDER = [
+    "step",
+    "wait",
+    "child",
+    "callback",
+    "invoke",
+    "wait_for_condition",
+    "wait_for_callback",
+    "parallel",
+    "map",
+    "plugin",
+]
+# Handlers named case_S_N are cases; target_* are functions the cases invoke (chained invoke).
+_HANDLER = re.compile(r"^@durable_execution[^\n]*\n(?:@[^\n]*\n)*def ((?:case_\d+_\d+)|(?:target_\w+))\(", re.M)
+
+
+def _bootstrap() -> None:
+    """Re-runs this script in the package's environment if this interpreter lacks the package."""
+    sys.path.insert(0, str(HERE))
+    import environment
+
+    if environment.package_importable():
+        return
+    python = environment.ensure()
+    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    _bootstrap()
+
+import boto3  # noqa: E402
+import yaml  # noqa: E402
+from aws_durable_execution_conformance_tests.clients import AwsClients  # noqa: E402
+from aws_durable_execution_conformance_tests.config import TESTS_DIR  # noqa: E402
+from aws_durable_execution_conformance_tests.extensions import RequirementCase, load_extensions  # noqa: E402
+from aws_durable_execution_conformance_tests.history import load_yaml_file  # noqa: E402
+from aws_durable_execution_conformance_tests.report import (  # noqa: E402
+    Report,
+    ReportEntry,
+    ReportStatus,
+    RunMetadata,
+)
+from aws_durable_execution_conformance_tests.reporters import write_report  # noqa: E402
+from aws_durable_execution_conformance_tests.sam import Invoker  # noqa: E402
+from aws_durable_execution_conformance_tests.validate import (  # noqa: E402
+    DescriptionResult,
+    parse_function_descriptions,
+    parse_not_implemented,
+    validate_description,
+)
+from botocore.config import Config  # noqa: E402
+
+
+def case_key(case_id: str) -> tuple[int, int]:
+    suite, number = case_id.split("-")
+    return int(suite), int(number)
+
+
+def logical_id(function_name: str) -> str:
+    """``case_1_11`` -> ``Case0111``; ``target_echo`` -> ``TargetEcho`` (CloudFormation IDs are alphanumeric)."""
+    match = re.fullmatch(r"case_(\d+)_(\d+)", function_name)
+    if match:
+        return f"Case{int(match[1]):02d}{int(match[2]):02d}"
+    return "".join(part.capitalize() for part in function_name.split("_"))
+
+
+# region The template
+
+
+@dataclass(frozen=True)
+class HandlerFunction:
+    name: str  # the function name Perdure serves it under, the handler's own name
+    module: str  # the module in handlers/
+    case_id: str | None  # the requirement it answers, for case_S_N
+
+
+def find_handlers(folder: Path = HANDLERS) -> list[HandlerFunction]:
+    """The handlers in ``folder``, read from the source (this interpreter need not import them)."""
+    found: list[HandlerFunction] = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        for name in _HANDLER.findall(path.read_text(encoding="utf-8")):
+            match = re.fullmatch(r"case_(\d+)_(\d+)", name)
+            found.append(HandlerFunction(name, path.stem, f"{match[1]}-{match[2]}" if match else None))
+    return found
+
+
+def load_expectations(path: Path = EXPECTATIONS) -> dict[str, dict[str, str]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {key: {str(k): str(v) for k, v in (data.get(key) or {}).items()} for key in ("aws_only", "expected_failures", "slow")}
+
+
+def build_template(handlers: list[HandlerFunction], aws_only: dict[str, str]) -> dict[str, Any]:
+    """A SAM template serving every handler, in the shape the package's templates have."""
+    resources: dict[str, Any] = {}
+    for handler in handlers:
+        resource: dict[str, Any] = {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {"FunctionName": handler.name, "Handler": f"{handler.module}.{handler.name}"},
+        }
+        if handler.case_id:
+            resource["TestingMetadata"] = {"TestDescription": [handler.case_id]}
+        resources[logical_id(handler.name)] = resource
+    if aws_only:
+        # The package reads declared gaps from any function's TestingMetadata.
+        first = next(iter(resources.values()))
+        first.setdefault("TestingMetadata", {})["NotImplemented"] = [
+            {"id": case_id, "reason": reason} for case_id, reason in sorted(aws_only.items(), key=lambda i: case_key(i[0]))
+        ]
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Description": "The conformance cases' handlers, served by perdure serve (generated by tests/conformance/run.py).",
+        "Globals": {
+            "Function": {
+                "Runtime": "python3.13",
+                "CodeUri": str(HANDLERS),
+                # Per invocation; also how long a synchronous invoke waits for the execution.
+                "Timeout": 300,
+                "DurableConfig": {"ExecutionTimeout": 3600, "RetentionPeriodInDays": 1},
+            }
+        },
+        "Resources": resources,
+    }
+
+
+# endregion
+
+# region Stand-ins for what the package asks of CloudFormation and CloudWatch Logs
+
+
+class TemplateStack:
+    """Answers the package's CloudFormation calls from the template ``perdure serve`` serves.
+
+    The package resolves a function's logical ID to the deployed function's name by listing the
+    stack's resources; here the stack is the template, and the name is the template's
+    FunctionName.
+    """
+
+    def __init__(self, functions: dict[str, str]) -> None:
+        self.functions = functions
+
+    def get_paginator(self, operation: str) -> TemplateStack:
+        if operation != "list_stack_resources":
+            raise NotImplementedError(operation)
+        return self
+
+    def paginate(self, StackName: str) -> Iterator[dict[str, Any]]:  # noqa: N803 - boto3's name
+        yield {
+            "StackResourceSummaries": [
+                {"LogicalResourceId": logical, "PhysicalResourceId": name, "ResourceType": "AWS::Lambda::Function"}
+                for logical, name in self.functions.items()
+            ]
+        }
+
+    def describe_stack_resource(self, StackName: str, LogicalResourceId: str) -> dict[str, Any]:  # noqa: N803
+        return {"StackResourceDetail": {"PhysicalResourceId": self.functions.get(LogicalResourceId, "")}}
+
+
+class LogsUnavailable(Exception):
+    """Perdure could not give an execution's log lines."""
+
+
+class ExecutionLogs:
+    """Answers the package's CloudWatch ``FilterLogEvents`` from ``perdure executions logs ARN``.
+
+    The package asks for the records whose ``durableExecutionArn`` or ``executionArn`` is the
+    execution's; Perdure keeps each execution's log lines apart, so the answer is that
+    execution's lines, in the order Perdure gives them.
+    """
+
+    _ARN = re.compile(r'durableExecutionArn = "((?:[^"\\]|\\.)*)"')
+
+    def __init__(self, perdure: list[str], endpoint: str, env: dict[str, str]) -> None:
+        self.perdure = perdure
+        self.endpoint = endpoint
+        self.env = env
+
+    def filter_log_events(self, **kwargs: Any) -> dict[str, Any]:
+        match = self._ARN.search(kwargs.get("filterPattern") or "")
+        if match is None:
+            raise NotImplementedError("FilterLogEvents without an execution ARN filter")
+        arn = match[1].replace('\\"', '"').replace("\\\\", "\\")
+        done = subprocess.run(
+            [*self.perdure, "executions", "logs", arn, "--endpoint", self.endpoint],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            detail = " ".join((done.stderr or done.stdout).split())[-300:]
+            raise LogsUnavailable(f"perdure executions logs failed (exit {done.returncode}): {detail}")
+        return {"events": [{"timestamp": i, "ingestionTime": i, "message": line} for i, line in enumerate(_log_lines(done.stdout))]}
+
+
+def _log_lines(output: str) -> list[str]:
+    """The log lines in ``perdure executions logs`` output: JSON (a list, or an object with one) or text."""
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return [line for line in output.splitlines() if line.strip()]
+    if isinstance(data, dict):
+        data = next((v for v in data.values() if isinstance(v, list)), [])
+    lines: list[str] = []
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, str):
+            lines.append(item)
+        elif isinstance(item, dict):
+            text = item.get("message", item.get("Message", item.get("line", item.get("Line"))))
+            lines.append(text if isinstance(text, str) else json.dumps(item))
+    return lines
+
+
+# endregion
+
+# region The server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_perdure(explicit: str | None) -> list[str]:
+    if explicit:
+        return [explicit]
+    local = ROOT / ".venv" / "bin" / "perdure"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("perdure")
+    if found:
+        return [found]
+    raise SystemExit("perdure was not found: run ./scripts/test once (it makes .venv), or pass --perdure PATH.")
+
+
+@contextmanager
+def perdure_server(perdure: list[str], template: Path, workdir: Path, workers: int, env: dict[str, str]) -> Iterator[str]:
+    """Runs ``perdure serve --template`` on a new SQLite database; yields its endpoint."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    help_text = subprocess.run([*perdure, "serve", "--help"], capture_output=True, text=True, env=env).stdout
+    # Once the API authenticates requests, serving open needs the explicit development flag.
+    dev = ["--dev"] if re.search(r"^\s+--dev\b", help_text, re.M) else []
+    command = [
+        *perdure,
+        "serve",
+        "--template",
+        str(template),
+        "--db",
+        f"sqlite:///{workdir / 'perdure.db'}",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *dev,
+    ]
+    log_path = workdir / "server.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"perdure serve exited early:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{endpoint}/health", timeout=1) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"perdure serve did not answer within 60 s:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(15)
+
+
+# endregion
+
+# region Running cases
+
+
+class _PerThreadOutput(io.TextIOBase):
+    """Sends each case thread's prints to its own buffer (the package prints as it goes)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        buffer = getattr(self.local, "buffer", None)
+        return (buffer or self.real).write(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    @contextmanager
+    def capture(self) -> Iterator[io.StringIO]:
+        self.local.buffer = io.StringIO()
+        try:
+            yield self.local.buffer
+        finally:
+            self.local.buffer = None
+
+
+@dataclass
+class Outcome:
+    case_id: str
+    suite: str
+    status: str  # PASS FAIL XFAIL XPASS OPTIONAL-FAIL EXCLUDED UNCOVERED
+    seconds: float = 0.0
+    note: str = ""
+    errors: list[str] = field(default_factory=list)
+    output: str = ""
+
+    @property
+    def blocking(self) -> bool:
+        return self.status in ("FAIL", "UNCOVERED")
+
+
+def run_case(
+    logical: str,
+    requirement: RequirementCase,
+    invoker: Invoker,
+    clients: AwsClients,
+    workdir: Path,
+    output: _PerThreadOutput,
+) -> tuple[DescriptionResult | None, float, str, str | None]:
+    started = time.monotonic()
+    with output.capture() as buffer:
+        try:
+            result = validate_description(
+                logical,
+                requirement.description_id,
+                str(requirement.path),
+                invoker,
+                str(workdir / "events"),
+                region=REGION,
+                aws_clients=clients,
+                output_dir=str(workdir / "history"),
+            )
+            crash = None
+        except LogsUnavailable as error:
+            # validate_description checks the logs last: the history and the result matched.
+            result, crash = None, f"history and result match, but the logs could not be read: {error}"
+        except Exception as error:  # noqa: BLE001 - one broken case must not stop the run
+            result, crash = None, f"{type(error).__name__}: {error}"
+    return result, time.monotonic() - started, buffer.getvalue(), crash
+
+
+def classify(
+    case_id: str,
+    suite: str,
+    result: DescriptionResult | None,
+    seconds: float,
+    output: str,
+    crash: str | None,
+    expected_failures: dict[str, str],
+) -> Outcome:
+    passed = result is not None and result.passed
+    errors = list(result.errors) if result is not None else [crash or "no result"]
+    if case_id in expected_failures:
+        status = "XPASS" if passed else "XFAIL"
+        return Outcome(case_id, suite, status, seconds, expected_failures[case_id], [] if passed else errors, output)
+    if passed:
+        return Outcome(case_id, suite, "PASS", seconds)
+    if result is not None and result.optional:
+        return Outcome(case_id, suite, "OPTIONAL-FAIL", seconds, "the case is marked optional", errors, output)
+    note = " ".join(errors[0].split())[:150] if errors else ""
+    return Outcome(case_id, suite, "FAIL", seconds, note, errors, output)
+
+
+def print_table(outcomes: list[Outcome], out: Any) -> None:
+    width = max((len(o.suite) for o in outcomes), default=5)
+    print(f"{'case':<6} {'suite':<{width}} {'result':<13} {'time':>6}  note", file=out)
+    for o in outcomes:
+        seconds = f"{o.seconds:5.1f}s" if o.seconds else ""
+        print(f"{o.case_id:<6} {o.suite:<{width}} {o.status:<13} {seconds:>6}  {o.note}", file=out)
+
+
+def summarize(outcomes: list[Outcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--suite", nargs="+", choices=SUITE_ORDER, help="only these suites")
+    parser.add_argument("--case", nargs="+", metavar="ID", help="only these cases (e.g. 1-11 4-3)")
+    parser.add_argument("--ci", action="store_true", help="leave out the cases expectations.yaml lists as slow")
+    parser.add_argument("--parallel", type=int, default=48, help="cases validated at once (default 48)")
+    parser.add_argument("--workers", type=int, default=12, help="perdure serve --workers (default 12)")
+    parser.add_argument("--perdure", help="the perdure command (default .venv/bin/perdure)")
+    parser.add_argument("--workdir", type=Path, help="keep the database, server log and histories here")
+    parser.add_argument("--verbose", action="store_true", help="print each failed case's validator output")
+    parser.add_argument("--write-template", type=Path, metavar="FILE", help="only write the generated template")
+    args = parser.parse_args(argv)
+
+    expectations = load_expectations()
+    handlers = find_handlers()
+    template = build_template(handlers, expectations["aws_only"])
+    if args.write_template:
+        args.write_template.write_text(yaml.safe_dump(template, sort_keys=False))
+        print(f"wrote {args.write_template} ({len(handlers)} functions)")
+        return 0
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="perdure-conformance-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "events").mkdir(exist_ok=True)
+    template_path = workdir / "template.yaml"
+    template_path.write_text(yaml.safe_dump(template, sort_keys=False))
+
+    requirements = load_extensions(TESTS_DIR).discover_requirements("all")
+    selected = {
+        cid: req
+        for cid, req in requirements.items()
+        if (not args.suite or req.suite.name in args.suite) and (not args.case or cid in args.case)
+    }
+    covered = dict((did, fn) for fn, did in parse_function_descriptions(str(template_path)))
+    declared_gaps = parse_not_implemented(str(template_path))
+
+    outcomes: list[Outcome] = []
+    to_run: list[tuple[str, RequirementCase]] = []
+    for cid in sorted(selected, key=case_key):
+        suite = selected[cid].suite.name
+        if cid in declared_gaps:
+            outcomes.append(Outcome(cid, suite, "EXCLUDED", note=f"needs AWS: {declared_gaps[cid]}"))
+        elif args.ci and cid in expectations["slow"]:
+            outcomes.append(Outcome(cid, suite, "EXCLUDED", note=f"slow, not in CI: {expectations['slow'][cid]}"))
+        elif cid not in covered:
+            outcomes.append(Outcome(cid, suite, "UNCOVERED", note="no handler written for this case"))
+        else:
+            to_run.append((cid, selected[cid]))
+
+    perdure = find_perdure(args.perdure)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "conformance", "AWS_SECRET_ACCESS_KEY": "conformance"}
+    env.pop("AWS_PROFILE", None)
+    python_version = ".".join(map(str, sys.version_info[:3]))
+    print(
+        f"conformance: {len(to_run)} of {len(selected)} selected cases to run, against perdure serve "
+        f"(harness on Python {python_version}; work folder {workdir})",
+        flush=True,
+    )
+    started_at = time.time()
+    output = _PerThreadOutput(sys.stdout)
+    with perdure_server(perdure, template_path, workdir, args.workers, env) as endpoint:
+        lam = boto3.client(
+            "lambda",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="conformance",
+            aws_secret_access_key="conformance",
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=600, max_pool_connections=64),
+        )
+        functions = {logical_id(h.name): h.name for h in handlers}
+        stack = TemplateStack(functions)
+        clients = AwsClients({"lambda": lam, "cloudformation": stack, "logs": ExecutionLogs(perdure, endpoint, env)})
+        invoker = Invoker(stack_name="perdure", region=REGION, lambda_client=lam, cfn_client=stack)
+        real_stdout = sys.stdout
+        sys.stdout = output  # type: ignore[assignment]
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, args.parallel), thread_name_prefix="case") as pool:
+                futures = {
+                    cid: pool.submit(run_case, covered[cid], req, invoker, clients, workdir, output) for cid, req in to_run
+                }
+                for cid, req in to_run:
+                    result, seconds, text, crash = futures[cid].result()
+                    outcome = classify(cid, req.suite.name, result, seconds, text, crash, expectations["expected_failures"])
+                    outcomes.append(outcome)
+                    print(f"  {outcome.case_id:<6} {outcome.status}", file=real_stdout, flush=True)
+        finally:
+            sys.stdout = real_stdout
+
+    outcomes.sort(key=lambda o: case_key(o.case_id))
+    elapsed = time.time() - started_at
+    print()
+    print_table(outcomes, sys.stdout)
+
+    for o in outcomes:
+        if o.errors and o.status in ("FAIL", "OPTIONAL-FAIL", "XFAIL"):
+            print(f"\n--- {o.case_id} {o.status}: {o.note}")
+            for error in o.errors[:12]:
+                print(f"    {error[:400]}")
+            if len(o.errors) > 12:
+                print(f"    ... {len(o.errors) - 12} more")
+            if args.verbose and o.output:
+                print("    validator output:")
+                for line in o.output.splitlines()[-40:]:
+                    print(f"      {line}")
+
+    counts = summarize(outcomes)
+    _write_reports(outcomes, requirements, workdir, template_path, started_at, elapsed)
+    total = len(requirements)
+    passed = counts.get("PASS", 0) + counts.get("XPASS", 0)
+    print(
+        f"\nconformance: {passed} of {total} cases pass"
+        + (f" ({len(outcomes)} selected)" if len(outcomes) != total else "")
+        + "; "
+        + ", ".join(f"{counts[k]} {k}" for k in ("PASS", "FAIL", "XFAIL", "XPASS", "OPTIONAL-FAIL", "EXCLUDED", "UNCOVERED") if counts.get(k))
+        + f"; {elapsed:.0f} s; histories and reports in {workdir}"
+    )
+    if counts.get("XPASS"):
+        print("conformance: XPASS cases now pass: remove them from expected_failures in expectations.yaml")
+    return 1 if any(o.blocking for o in outcomes) else 0
+
+
+def _write_reports(
+    outcomes: list[Outcome],
+    requirements: dict[str, RequirementCase],
+    workdir: Path,
+    template: Path,
+    started_at: float,
+    elapsed: float,
+) -> None:
+    """The package's JSON and JUnit reports of this run, beside the histories."""
+    statuses = {
+        "PASS": ReportStatus.PASSED,
+        "XPASS": ReportStatus.PASSED,
+        "FAIL": ReportStatus.FAILED,
+        "XFAIL": ReportStatus.FAILED,
+        "OPTIONAL-FAIL": ReportStatus.OPTIONAL_FAILED,
+        "EXCLUDED": ReportStatus.NOT_IMPLEMENTED,
+        "UNCOVERED": ReportStatus.UNCOVERED,
+    }
+    report = Report(
+        run=RunMetadata(
+            name="perdure",
+            template=str(template),
+            region=REGION,
+            language="python",
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+            duration_seconds=elapsed,
+        )
+    )
+    for o in outcomes:
+        description = None
+        if o.case_id in requirements:
+            data = load_yaml_file(str(requirements[o.case_id].path))
+            description = data.get("description") if isinstance(data, dict) else None
+        report.add(
+            ReportEntry(
+                id=o.case_id,
+                suite=o.suite,
+                status=statuses[o.status],
+                function=logical_id(f"case_{o.case_id.replace('-', '_')}"),
+                description=description,
+                reason=o.note or None,
+                errors=o.errors,
+                duration_seconds=o.seconds,
+            )
+        )
+    for fmt in ("json", "junit"):
+        write_report(report, fmt, str(workdir / "report"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
