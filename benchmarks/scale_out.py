@@ -90,7 +90,7 @@ class Cluster:
         self.processes.append(subprocess.Popen([*PERDURE, *args], cwd=self.folder, stdout=log, stderr=log))
 
     def serve(self, db_url: str, *options: str) -> None:
-        self.spawn("serve", TARGET, "--db", db_url, "--port", str(self.port), *options)
+        self.spawn("serve", TARGET, "--db", db_url, "--port", str(self.port), "--dev", *options)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -81,7 +81,7 @@ def aws_style(workdir: Path) -> None:
     print("== The same order written with aws-durable-execution-sdk-python, under `perdure serve` ==\n")
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    serve = ["serve", "--template", str(HERE / "aws" / "template.yaml"), "--port", str(port)]
+    serve = ["serve", "--template", str(HERE / "aws" / "template.yaml"), "--port", str(port), "--dev"]
     print(f"$ perdure {shlex.join(serve)} &", flush=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "perdure", *serve], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -33,10 +33,15 @@ def free_port() -> int:
 
 
 class Server:
-    """A `perdure serve` subprocess; ``kill`` sends SIGKILL, ``start`` (re)starts it on the same port."""
+    """A `perdure serve` subprocess; ``kill`` sends SIGKILL, ``start`` (re)starts it on the same port.
 
-    def __init__(self, args: list[str], workdir: Path, env: dict[str, str], db_url: str | None = None) -> None:
-        self.args = args
+    It serves open (``--dev``, on 127.0.0.1) unless ``dev`` is False: then it needs API keys.
+    """
+
+    def __init__(
+        self, args: list[str], workdir: Path, env: dict[str, str], db_url: str | None = None, dev: bool = True
+    ) -> None:
+        self.args = [*args, "--dev"] if dev else args
         self.workdir = workdir
         self.env = env
         self.port = free_port()

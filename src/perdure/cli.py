@@ -19,7 +19,9 @@ from perdure.service.model import json_default
 from perdure.store import DEFAULT_DB_URL, display_url
 
 if TYPE_CHECKING:
+    from perdure.api.keys import KeyRing
     from perdure.runtime.registry import Registry
+    from perdure.store.base import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -140,18 +142,28 @@ def main() -> None:
 @click.option("--port", default=8500, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
 @click.option("--no-workers", is_flag=True, help="Serve the API only; `perdure worker` processes on the same --db run the executions.")
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Run the API open, with no authentication: for development, on a loopback --host only.",
+)
 @blob_options
 @retention_option
 @reports_errors
 def serve(
     targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, no_workers: bool,
-    blobs: str | None, s3_endpoint: str | None, retention_days: int,
+    dev: bool, blobs: str | None, s3_endpoint: str | None, retention_days: int,
 ) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
     Each TARGET is either path/to/app.py, whose @durable.function functions are all served,
     or NAME=path/to/file.py:handler, naming a handler written with
     aws-durable-execution-sdk-python.
+
+    Requests must be signed with AWS Signature Version 4 (as boto3 and the AWS CLI sign) or
+    carry a bearer token, of a key made with `perdure keys create` on the same --db; without
+    any key the server refuses to start. With --dev, on 127.0.0.1, ::1 or localhost only, the
+    API is open to anything on this machine.
     """
     import uvicorn
 
@@ -160,17 +172,23 @@ def serve(
     from perdure.runtime.workers import WorkerSettings
     from perdure.store import data_dir_for
 
+    if dev and not _is_loopback(host):
+        raise click.UsageError(
+            f"--dev runs the API with no authentication, so it is allowed only on a loopback --host "
+            f"(127.0.0.1, ::1 or localhost), not {host}. Create a key with `perdure keys create --name NAME` "
+            "and serve without --dev."
+        )
     registry = _functions(targets, template, "serve")
     service, blob_config = _open_service(db, blobs, s3_endpoint, retention_days, registry)
     runtime = None
     if not no_workers:
         settings = WorkerSettings(db, blob_config, service.config, data_dir=data_dir_for(db))
         runtime = Runtime(service, registry, settings, workers)
-    app = PerdureApp(service, registry, runtime)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    app = PerdureApp(service, registry, runtime, None if dev else _server_keys(service.store, db))
+    if dev:
         click.echo(
-            f"Warning: serving on {host}, beyond this machine, and the API has no authentication yet: "
-            "anyone who can reach the port can start executions and complete callbacks.",
+            "Development mode (--dev): the API is open, with no authentication, to every user and program "
+            "on this machine. Without --dev it needs keys from `perdure keys create`.",
             err=True,
         )
     names = ", ".join(spec.name for spec in registry)
@@ -220,6 +238,45 @@ def worker(
     finally:
         runtime.stop()
         service.store.close()
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _server_keys(store: Store, db: str) -> KeyRing:
+    """The keys `perdure serve` checks requests against; refuses to serve when there are none."""
+    from perdure.api.keys import KeyRing, api_secret
+    from perdure.store import data_dir_for
+
+    keys = KeyRing(store, api_secret(data_dir_for(db)))
+    usable, foreign = keys.split_verifiable()
+    if not usable and not foreign:
+        raise PerdureError(
+            f"No API keys exist in the database {display_url(db)}, so every request would be refused. "
+            "Create one with `perdure keys create --name NAME` and the same --db (it prints its credentials "
+            "once), or, to run open on this machine while developing, serve with --dev."
+        )
+    for key in foreign:
+        click.echo(
+            f"Warning: key {key.access_key_id} ({key.name}) was made under another server secret, so its "
+            "SigV4 signatures cannot be verified here (its bearer token works). Give this server the "
+            "PERDURE_SECRET (or data folder secret file) that `perdure keys create` used.",
+            err=True,
+        )
+    click.echo(
+        f"Authentication on: requests need a SigV4 signature or bearer token of one of {len(usable + foreign)} "
+        "API keys (`perdure keys list`).",
+        err=True,
+    )
+    return keys
 
 
 def _functions(targets: tuple[str, ...], template: Path | None, verb: str) -> Registry:
@@ -417,6 +474,70 @@ def callback_heartbeat(callback_id: str, endpoint: str, db: str | None) -> None:
         with Client(endpoint) as client:
             client.heartbeat_callback(callback_id)
     _print({"CallbackId": callback_id, "Status": "HEARTBEAT"})
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke the API keys that `perdure serve` accepts."""
+
+
+def keys_db_option(function: F) -> F:
+    return click.option(
+        "--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL (the one `perdure serve` uses)."
+    )(function)
+
+
+def _key_ring(db: str) -> KeyRing:
+    from perdure.api.keys import KeyRing, api_secret
+    from perdure.store import data_dir_for, open_store
+
+    return KeyRing(open_store(db), api_secret(data_dir_for(db)))
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what uses the key, e.g. ci or deploy-bot.")
+@keys_db_option
+@reports_errors
+def create_key(name: str, db: str) -> None:
+    """Create an API key and print its credentials, which are shown only this once.
+
+    AccessKeyId and SecretAccessKey sign requests with SigV4: give them to boto3 or the AWS
+    CLI, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the perdure client commands.
+    Token is a bearer token (Authorization: Bearer ..., or PERDURE_TOKEN). The database keeps
+    neither, only what verifies them, with a secret from PERDURE_SECRET or the data folder's
+    secret file: a server verifies SigV4 only with the same one. Lost credentials cannot be
+    shown again: revoke the key and create another.
+    """
+    ring = _key_ring(db)
+    try:
+        _print(ring.create(name).to_wire())
+    finally:
+        ring.store.close()
+
+
+@keys.command("list")
+@keys_db_option
+@reports_errors
+def list_keys(db: str) -> None:
+    """List the API keys, oldest first, active and revoked (no secrets)."""
+    ring = _key_ring(db)
+    try:
+        _print([key.to_wire() for key in ring.all()])
+    finally:
+        ring.store.close()
+
+
+@keys.command("revoke")
+@click.argument("key")
+@keys_db_option
+@reports_errors
+def revoke_key(key: str, db: str) -> None:
+    """Revoke the active key with this access key ID or name; servers refuse it from the next request."""
+    ring = _key_ring(db)
+    try:
+        _print(ring.revoke(key).to_wire())
+    finally:
+        ring.store.close()
 
 
 @main.command()

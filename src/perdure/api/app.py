@@ -1,12 +1,19 @@
-"""The ASGI application: the Lambda-compatible API, a health check, and the runtime's lifespan."""
+"""The ASGI application: the Lambda-compatible API, a health check, and the runtime's lifespan.
+
+With a ``KeyRing`` every route but ``/health`` is authenticated (``perdure.api.auth``); without
+one the API is open, which ``perdure serve`` allows only with ``--dev`` on a loopback address.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from perdure.api.auth import Authenticator
 
 from perdure.api.http import Route, Router, json_response
+from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
 from perdure.api.waiting import CompletionWaiter
 from perdure.runtime.registry import Registry
@@ -21,7 +28,9 @@ async def _health(request: Request, params: dict[str, str]) -> Response:
 class PerdureApp:
     """Serves the API; starts the runtime (if any) with the server and stops it after."""
 
-    def __init__(self, service: DurableService, registry: Registry, runtime: Runtime | None = None) -> None:
+    def __init__(
+        self, service: DurableService, registry: Registry, runtime: Runtime | None = None, keys: KeyRing | None = None
+    ) -> None:
         self.service = service
         self.runtime = runtime
         self.waiter = CompletionWaiter(service, runtime.poke if runtime else None)
@@ -29,12 +38,13 @@ class PerdureApp:
             runtime.add_listener(self.waiter.invocation_finished)
         routes = LambdaRoutes(service, registry, self.waiter).routes()
         self.router = Router([Route("GET", "/health", _health), *routes])
+        self.http: ASGIApp = self.router if keys is None else Authenticator(self.router, keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:
-            await self.router(scope, receive, send)
+            await self.http(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
