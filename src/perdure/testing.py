@@ -72,7 +72,11 @@ class DurableTestRunner:
 
     def __init__(self, folder: Path, secret: bytes = b"perdure-testing-secret", blobs: BlobStore | None = None) -> None:
         self.clock = SkippableClock()
-        self.service = DurableService(SQLiteStore(folder / "perdure.db", blobs=blobs), clock=self.clock)
+        self.service = DurableService(
+            SQLiteStore(folder / "perdure.db", blobs=blobs),
+            clock=self.clock,
+            functions=lambda name: self.local.function_defaults(name),
+        )
         self.local = LocalRunner(self.service, SnapshotCodec(secret), [])
 
     def __enter__(self) -> DurableTestRunner:
@@ -80,6 +84,11 @@ class DurableTestRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.service.store.close()
+
+    def register(self, *functions: Callable[..., Any]) -> None:
+        """Makes durable functions known to the runner, so that ``ctx.invoke`` can start them."""
+        for function in functions:
+            self.local.add(_durable(function))
 
     def run(self, function: Callable[..., Any], event: Any = None, name: str | None = None) -> Run:
         """Starts (or resumes, by name) an execution and runs it until it ends or awaits a callback."""

@@ -61,7 +61,18 @@ def _error_object(body: dict[str, Any]) -> ErrorObject:
 
 
 def _without_data(wire: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in wire.items() if k not in ("InputPayload", "Result")}
+    body = {k: v for k, v in wire.items() if k not in ("InputPayload", "Result")}
+    if "PauseDetails" in body:
+        # The model: the pause's Reason "is only present if you set IncludeExecutionData".
+        body["PauseDetails"] = {k: v for k, v in body["PauseDetails"].items() if k != "Reason"}
+    return body
+
+
+def _optional_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameterError(f"{key} must be a string, not {type(value).__name__}.")
+    return value
 
 
 @dataclass
@@ -83,6 +94,9 @@ class LambdaRoutes:
             Route("GET", f"{executions}/state", self.get_state),
             Route("POST", f"{executions}/checkpoint", self.checkpoint),
             Route("POST", f"{executions}/stop", self.stop),
+            Route("POST", f"{executions}/pause", self.pause),
+            Route("POST", f"{executions}/resume", self.resume),
+            Route("DELETE", executions, self.delete),
             Route("GET", "/2025-12-01/functions/{function}/durable-executions", self.list_executions),
             Route("POST", f"{callbacks}/succeed", self.callback_succeed),
             Route("POST", f"{callbacks}/fail", self.callback_fail),
@@ -130,6 +144,7 @@ class LambdaRoutes:
                 qualifier=qualifier,
                 timeout_seconds=spec.execution_timeout_seconds,
                 retention_days=spec.retention_days,
+                tenant_id=request.headers.get("x-amz-tenant-id"),
             ),
         )
         self.waiter.started()
@@ -221,6 +236,28 @@ class LambdaRoutes:
         execution = await run_in_threadpool(self.service.stop_execution, params["arn"], error)
         self.waiter.notify(execution.arn)
         return json_response({"StopTimestamp": execution.end_time})
+
+    async def pause(self, request: Request, params: dict[str, str]) -> Response:
+        body = await json_body(request)
+        timeout_paused = body.get("ExecutionTimeoutPaused", True)
+        if not isinstance(timeout_paused, bool):
+            raise InvalidParameterError("ExecutionTimeoutPaused must be true or false.")
+        # ClientToken needs no bookkeeping: pausing a paused execution changes nothing.
+        await run_in_threadpool(
+            self.service.pause_execution, params["arn"], _optional_str(body, "Reason"), timeout_paused
+        )
+        return json_response({}, status=202)
+
+    async def resume(self, request: Request, params: dict[str, str]) -> Response:
+        body = await json_body(request)
+        execution = await run_in_threadpool(self.service.resume_execution, params["arn"], _optional_str(body, "Reason"))
+        if execution.ready_time is not None:
+            self.waiter.woke(execution)
+        return json_response({}, status=202)
+
+    async def delete(self, request: Request, params: dict[str, str]) -> Response:
+        when = await run_in_threadpool(self.service.delete_execution, params["arn"])
+        return json_response({"DeletionRequestTimestamp": when}, status=202)
 
     async def list_executions(self, request: Request, params: dict[str, str]) -> Response:
         ref = parse_function_name(params["function"])

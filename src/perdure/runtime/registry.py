@@ -12,13 +12,25 @@ from types import ModuleType
 from typing import Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
+from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
+
+__all__ = [
+    "CheckpointBucket",
+    "FunctionRef",
+    "FunctionSpec",
+    "Registry",
+    "import_file",
+    "load_handler",
+    "parse_function_name",
+    "parse_target",
+    "seed_functions",
+]
 
 # Lambda's defaults: a 3 s timeout is too short for a durable function, so we use the 900 s
 # maximum that the seed's template also sets; memory is unlimited unless configured.
 DEFAULT_TIMEOUT_SECONDS = 900
 
 _FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_ARN = re.compile(r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>[^:]+))?")
 
 
 @dataclass(frozen=True)
@@ -48,26 +60,10 @@ class FunctionSpec:
     def target(self) -> str:
         return f"{self.file}:{self.attribute}"
 
-
-@dataclass(frozen=True)
-class FunctionRef:
-    """A function name as a caller wrote it, split into name and qualifier."""
-
-    name: str
-    qualifier: str
-
-
-def parse_function_name(value: str) -> FunctionRef:
-    """Accepts ``name``, ``name:qualifier`` or a function ARN (with or without qualifier)."""
-    match = _ARN.fullmatch(value)
-    if match:
-        return FunctionRef(match["name"], match["qualifier"] or "$LATEST")
-    name, _, qualifier = value.partition(":")
-    if not _FUNCTION_NAME.fullmatch(name) or ":" in qualifier:
-        raise InvalidParameterError(
-            f"Invalid function name {value!r}: use a name, NAME:QUALIFIER, or a function ARN."
-        )
-    return FunctionRef(name, qualifier or "$LATEST")
+    @property
+    def defaults(self) -> FunctionDefaults:
+        """What the service needs to start an execution of it (a chained invoke's child)."""
+        return FunctionDefaults(self.name, self.execution_timeout_seconds, self.retention_days)
 
 
 def parse_target(target: str) -> tuple[str, Path, str]:
@@ -173,6 +169,10 @@ class Registry:
         if spec is None:
             raise FunctionNotFoundError(function_name, list(self._specs))
         return spec
+
+    def defaults(self) -> tuple[FunctionDefaults, ...]:
+        """The service's view of every registered function (see ``DurableService``'s ``functions``)."""
+        return tuple(spec.defaults for spec in self)
 
     def __iter__(self) -> Any:
         return iter(sorted(self._specs.values(), key=lambda s: s.name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 from collections.abc import Callable
@@ -23,6 +24,8 @@ class Runtime:
         self.registry = registry
         self._listeners: list[Callable[[Invocation], None]] = []
         self._lock = threading.Lock()
+        # Worker processes build their own service, which must know the same functions.
+        settings = dataclasses.replace(settings, functions=registry.defaults())
         self.pool = WorkerPool(service, registry, settings, workers, self._finished)
         self.scheduler = Scheduler(service, self.pool, lease_owner_id())
         self.purger = Purger(service)

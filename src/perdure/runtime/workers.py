@@ -28,6 +28,7 @@ from perdure.runtime.invoker import run_invocation
 from perdure.runtime.registry import FunctionSpec, Registry, load_handler
 from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, ServiceConfig
+from perdure.service.functions import FunctionDefaults, lookup_of
 from perdure.service.model import ErrorObject, Invocation
 from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
@@ -47,6 +48,9 @@ class WorkerSettings:
     service_config: ServiceConfig = ServiceConfig()
     # Where the snapshot signing key lives (see perdure.sdk.snapshot.load_secret).
     data_dir: Path = Path(".perdure")
+    # The functions a chained invoke may start (``DurableService``'s ``functions``); the
+    # runtime fills them in from its registry.
+    functions: tuple[FunctionDefaults, ...] = ()
 
 
 def _die_with_parent() -> None:
@@ -65,7 +69,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSe
         limit = spec.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     sdk_tuning.apply()
-    service = DurableService(open_store(settings.db_url, settings.blobs), settings.service_config)
+    service = DurableService(
+        open_store(settings.db_url, settings.blobs), settings.service_config, functions=lookup_of(settings.functions)
+    )
     codec = SnapshotCodec(load_secret(settings.data_dir))
     try:
         handler = load_handler(spec)

@@ -61,6 +61,16 @@ def _dumps(value: Any, what: str) -> str:
         ) from None
 
 
+def _invoke_input(value: Any, function_name: str) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise InvalidParameterError(
+            f"The input of ctx.invoke({function_name!r}, ...) cannot be sent as JSON ({error}). Pass data "
+            "made of dicts, lists, strings, numbers, booleans and None."
+        ) from None
+
+
 def _loads(text: str | None) -> Any:
     if text is None or text == "":
         return None
@@ -315,6 +325,36 @@ class Context:
             return callback.result()
 
         return self._child(wait_in_child, name, "WaitForCallback")
+
+    def invoke(self, function_name: str, payload: Any = None, *, name: str | None = None, tenant_id: str | None = None) -> Any:
+        """Runs another durable function as a child execution and returns its result.
+
+        ``function_name`` is a function the server runs (a name, ``NAME:QUALIFIER`` or its
+        ARN); ``payload`` is its input. The execution suspends, holding no process, until the
+        child ends; a child that fails, times out or is stopped raises OperationFailedError
+        with the child's error type and message.
+        """
+        op_id = self._next_id()
+        op = self._recorded(op_id, OperationType.CHAINED_INVOKE, name, "ChainedInvoke")
+        if op is None:
+            self._write(
+                self._update(
+                    op_id,
+                    OperationType.CHAINED_INVOKE,
+                    OperationAction.START,
+                    name,
+                    "ChainedInvoke",
+                    payload=_invoke_input(payload, function_name),
+                    invoke_function_name=function_name,
+                    invoke_tenant_id=tenant_id,
+                )
+            )
+            op = self.journal.operations[op_id]
+        if op.status is OperationStatus.SUCCEEDED:
+            return _loads(op.result)
+        if op.status.is_terminal:
+            raise failure(op, f"Invoke of {function_name}")
+        raise Suspend(f"waiting for invoked function {function_name}")
 
     # -- structure ----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from perdure.errors import NonDeterministicError, OperationFailedError
+from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError
 from perdure.service.model import (
     CheckpointResult,
     ErrorObject,
@@ -79,7 +79,14 @@ class Journal:
         """Records updates durably (one checkpoint call) and takes in what changed."""
         if self.token is None:
             raise Suspend("The execution has already ended; nothing more can be recorded.")
-        result = self.client.checkpoint(self.arn, self.token, updates)
+        try:
+            result = self.client.checkpoint(self.arn, self.token, updates)
+        except StaleCheckpointTokenError:
+            # This invocation no longer holds the execution (it was paused, stopped, or taken
+            # over after a lost lease): stop here, recording nothing more; whoever holds it now
+            # goes on from what was recorded.
+            self.token = None
+            raise Suspend("This invocation no longer holds the execution.") from None
         self.token = result.checkpoint_token
         for op in result.operations:
             self.operations[op.id] = op

@@ -17,6 +17,7 @@ from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
 from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, StartRequest
+from perdure.service.functions import FunctionDefaults
 from perdure.service.leases import lease_owner_id, owner_is_dead
 from perdure.service.model import Execution, Operation, OperationStatus, OperationType
 from perdure.store import data_dir_for, open_store
@@ -36,10 +37,21 @@ class LocalRunner:
         service.expire_leases(owner_is_dead)
         self.checkpoint_hooks: list[Callable[[int], None]] = []
 
+    def add(self, function: DurableFunction) -> None:
+        """Makes ``function`` runnable here, and a target of chained invokes; the latest code given for a name runs."""
+        self.functions[function.options.name] = function
+
+    def function_defaults(self, name: str) -> FunctionDefaults | None:
+        """The service's view of a function this runner runs (``DurableService``'s ``functions``)."""
+        function = self.functions.get(name)
+        if function is None:
+            return None
+        return FunctionDefaults(name, function.options.max_suspension, function.options.retention_days)
+
     def start(self, function: DurableFunction, event: Any = None, name: str | None = None) -> Execution:
         """Starts an execution (or returns the existing one with this name and input)."""
         # The latest code given for a name is the one that runs (a redeploy, in a test).
-        self.functions[function.options.name] = function
+        self.add(function)
         payload = json.dumps(event) if event is not None else None
         request = StartRequest(
             function.options.name,
@@ -96,12 +108,15 @@ def run_to_end(
     """
     from perdure.runtime.registry import load_handler, seed_functions
 
-    specs = [spec for spec in seed_functions(file) if spec.attribute == attribute]
-    if not specs:
+    # Every function of the file runs here, so that one can invoke another.
+    functions = {spec.attribute: getattr(load_handler(spec), MARKER) for spec in seed_functions(file)}
+    durable = functions.get(attribute)
+    if durable is None:
         raise InvalidParameterError(f"{file} has no @durable.function named {attribute!r}.")
-    durable = getattr(load_handler(specs[0]), MARKER)
-    service = DurableService(open_store(db_url))
-    runner = LocalRunner(service, SnapshotCodec(load_secret(data_dir_for(db_url))), [durable])
+    runners: list[LocalRunner] = []
+    service = DurableService(open_store(db_url), functions=lambda name: runners[0].function_defaults(name))
+    runner = LocalRunner(service, SnapshotCodec(load_secret(data_dir_for(db_url))), list(functions.values()))
+    runners.append(runner)
     arn = runner.start(durable, event, name).arn
     announced: set[str] = set()
     while True:

@@ -8,11 +8,15 @@ caller writes all of it in one transaction, or nothing if a rule is broken.
 from __future__ import annotations
 
 import json
+import re
 import secrets
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from perdure.errors import CheckpointRejectedError
+from perdure.errors import CheckpointRejectedError, PerdureError
 from perdure.service import history
+from perdure.service.functions import FunctionDefaults
 from perdure.service.model import (
     ErrorObject,
     Event,
@@ -40,7 +44,42 @@ _ALLOWED: dict[OperationType, frozenset[OperationAction]] = {
     OperationType.CONTEXT: frozenset(
         {OperationAction.START, OperationAction.SUCCEED, OperationAction.FAIL}
     ),
+    # A chained invoke is completed by its child execution's end, never by the handler.
+    OperationType.CHAINED_INVOKE: frozenset({OperationAction.START}),
 }
+# ChainedInvokeOptions.TenantId, as the API constrains it.
+_TENANT_ID = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
+
+
+@dataclass(frozen=True)
+class InvokeTarget:
+    """The function a CHAINED_INVOKE names, resolved: its defaults, qualifier and qualified ARN."""
+
+    function: FunctionDefaults
+    qualifier: str
+    function_arn: str
+
+
+# Resolves ChainedInvokeOptions.FunctionName: the target, or the error that fails the operation
+# at once (an unknown function). Raises InvalidParameterError for a malformed name.
+ResolveInvoke = Callable[[str], InvokeTarget | ErrorObject]
+
+
+def _unresolvable(function_name: str) -> ErrorObject:
+    return ErrorObject(message=f"Function not found: {function_name}.", type="ResourceNotFoundException")
+
+
+@dataclass(frozen=True)
+class ChildStart:
+    """A child execution that a CHAINED_INVOKE starts, created in the checkpoint's transaction."""
+
+    execution_id: str
+    name: str
+    arn: str
+    target: InvokeTarget
+    input_payload: str | None
+    tenant_id: str | None
+    parent_operation_id: str
 
 
 @dataclass
@@ -52,6 +91,7 @@ class BatchOutcome:
     timers: list[Timer] = field(default_factory=list)
     cleared_timers: list[str] = field(default_factory=list)
     ended: tuple[ExecutionStatus, str | None, ErrorObject | None] | None = None
+    children: list[ChildStart] = field(default_factory=list)
 
 
 def new_callback_id() -> str:
@@ -72,7 +112,9 @@ class _Batch:
         next_position: int,
         version: int,
         now: float,
+        resolve_invoke: ResolveInvoke,
     ) -> None:
+        self.resolve_invoke = resolve_invoke
         self.arn = execution_arn
         self.execution_id = execution_id
         self.ops = dict(existing)
@@ -234,6 +276,36 @@ class _Batch:
         op = self.save(op.evolve(end_time=self.now))
         self.out.events.append(history.operation_ended(op, self.now))
 
+    def _chained_invoke(self, update: OperationUpdate, current: Operation | None) -> None:
+        if current is not None:
+            raise self.reject(update, "the chained invoke has already started.")
+        function_name = update.invoke_function_name
+        if not function_name:
+            raise self.reject(update, "a CHAINED_INVOKE START needs ChainedInvokeOptions with a FunctionName.")
+        tenant_id = update.invoke_tenant_id
+        if tenant_id is not None and not _TENANT_ID.fullmatch(tenant_id):
+            raise self.reject(update, "its TenantId must be 1 to 256 characters among letters, digits and ._:/=+-@ and space.")
+        try:
+            target = self.resolve_invoke(function_name)
+        except PerdureError as error:
+            raise self.reject(update, error.message) from None
+        op = self.create(update, OperationStatus.STARTED)
+        if isinstance(target, ErrorObject):
+            # An unknown target fails the operation at once; its input is not kept, as AWS keeps none.
+            op = self.save(op.evolve(status=OperationStatus.FAILED, end_time=self.now, error=target))
+            self.out.events.append(history.chained_invoke_started(op, self.now, function_name, tenant_id, None, None, None))
+            self.out.events.append(history.operation_ended(op, self.now))
+            return
+        child_name, child_id = uuid.uuid4().hex, uuid.uuid4().hex
+        child_arn = f"{target.function_arn}/durable-execution/{child_name}/{child_id}"
+        op = self.save(op.evolve(input_payload=update.payload))
+        self.out.children.append(
+            ChildStart(child_id, child_name, child_arn, target, update.payload, tenant_id, op.id)
+        )
+        self.out.events.append(
+            history.chained_invoke_started(op, self.now, function_name, tenant_id, update.payload, child_arn, target.qualifier)
+        )
+
     def cancel(self, op: Operation, error: ErrorObject | None) -> None:
         op = self.save(op.evolve(status=OperationStatus.CANCELLED, end_time=self.now, error=error))
         self.out.cleared_timers.append(op.id)
@@ -255,9 +327,14 @@ def apply_batch(
     next_position: int,
     version: int,
     now: float,
+    resolve_invoke: ResolveInvoke = lambda name: _unresolvable(name),
 ) -> BatchOutcome:
-    """Applies ``updates`` in order to ``existing``; raises CheckpointRejectedError on a broken rule."""
-    batch = _Batch(execution_arn, execution_id, existing, next_position, version, now)
+    """Applies ``updates`` in order to ``existing``; raises CheckpointRejectedError on a broken rule.
+
+    A CHAINED_INVOKE START names its target through ``resolve_invoke``; the child executions
+    to start come back in ``BatchOutcome.children``.
+    """
+    batch = _Batch(execution_arn, execution_id, existing, next_position, version, now, resolve_invoke)
     seen: dict[str, OperationAction] = {}
     for index, update in enumerate(updates):
         _check_shape(batch, update, is_last=index == len(updates) - 1)
@@ -274,8 +351,6 @@ def apply_batch(
 
 
 def _check_shape(batch: _Batch, update: OperationUpdate, is_last: bool) -> None:
-    if update.type is OperationType.CHAINED_INVOKE:
-        raise batch.reject(update, "chained invokes are not supported by this server yet.")
     if update.type is OperationType.EXECUTION and not is_last:
         raise batch.reject(update, "an EXECUTION update must be the last update of its batch.")
     if update.action is OperationAction.SUCCEED and update.error is not None:

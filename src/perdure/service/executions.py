@@ -11,13 +11,15 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from perdure.errors import (
+    ConflictError,
     ExecutionAlreadyExistsError,
     ExecutionNotFoundError,
     InvalidParameterError,
     PayloadTooLargeError,
 )
-from perdure.service import callbacks, history, invocations, journal, timers, tokens
-from perdure.service.checkpoints import apply_batch, ids_touched
+from perdure.service import callbacks, history, invocations, journal, pausing, timers, tokens
+from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
+from perdure.service.functions import FunctionLookup, no_functions, parse_function_name
 from perdure.service.model import (
     CheckpointResult,
     ErrorObject,
@@ -59,6 +61,7 @@ class StartRequest:
     qualifier: str = "$LATEST"
     timeout_seconds: int | None = None
     retention_days: int | None = None
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class DurableService:
     """Starts executions, applies checkpoints, fires timers, completes callbacks, answers reads.
 
     ``clock`` returns the current time in epoch seconds; tests pass a clock they can move.
+    ``functions`` tells which functions exist, and their execution defaults, by name: a
+    CHAINED_INVOKE starts a child execution of one of them, and fails at once for any other
+    name (all of them, when it is not given).
     """
 
     def __init__(
@@ -85,10 +91,12 @@ class DurableService:
         store: Store,
         config: ServiceConfig | None = None,
         clock: Callable[[], float] = time.time,
+        functions: FunctionLookup | None = None,
     ) -> None:
         self.store = store
         self.config = config or ServiceConfig()
         self.clock = clock
+        self.functions = functions or no_functions
 
     # -- executions -----------------------------------------------------------------------
 
@@ -112,29 +120,69 @@ class DurableService:
                 return StartResult(existing, created=False)
             execution_id = uuid.uuid4().hex
             arn = f"{self.function_arn(request.function_name, request.qualifier)}/durable-execution/{name}/{execution_id}"
-            op = journal.execution_operation(execution_id, name, request.input_payload, now)
-            execution = Execution(
-                id=execution_id,
-                arn=arn,
-                function_name=request.function_name,
-                qualifier=request.qualifier,
-                name=name,
+            execution = self._create(
+                tx,
+                Execution(
+                    id=execution_id,
+                    arn=arn,
+                    function_name=request.function_name,
+                    qualifier=request.qualifier,
+                    name=name,
+                    status=ExecutionStatus.RUNNING,
+                    start_time=now,
+                    input_payload=request.input_payload,
+                    timeout_seconds=request.timeout_seconds,
+                    retention_days=request.retention_days,
+                    tenant_id=request.tenant_id,
+                ),
+            )
+        return StartResult(execution, created=True)
+
+    def _create(self, tx: Transaction, execution: Execution) -> Execution:
+        """Stores a new execution, ready to run now: its EXECUTION operation, first event, timeout."""
+        now = execution.start_time
+        op = journal.execution_operation(execution.id, execution.name, execution.input_payload, now)
+        execution = execution.evolve(ready_time=now, version=1, operation_count=1)
+        tx.insert_execution(execution)
+        tx.put_operations(execution.id, [op])
+        event = history.execution_started(op, now, execution.timeout_seconds)
+        execution = journal.append_events(tx, execution, [event])
+        tx.update_execution(execution)
+        timers.arm_execution_timeout(tx, execution)
+        return execution
+
+    def _start_child(self, tx: Transaction, child: ChildStart, parent: Execution, now: float) -> None:
+        function = child.target.function
+        self._create(
+            tx,
+            Execution(
+                id=child.execution_id,
+                arn=child.arn,
+                function_name=function.name,
+                qualifier=child.target.qualifier,
+                name=child.name,
                 status=ExecutionStatus.RUNNING,
                 start_time=now,
-                input_payload=request.input_payload,
-                timeout_seconds=request.timeout_seconds,
-                retention_days=request.retention_days,
-                ready_time=now,
-                version=1,
-                operation_count=1,
+                input_payload=child.input_payload,
+                timeout_seconds=function.execution_timeout_seconds,
+                retention_days=function.retention_days,
+                parent_arn=parent.arn,
+                parent_operation_id=child.parent_operation_id,
+                tenant_id=child.tenant_id,
+            ),
+        )
+
+    def _resolve_invoke(self, function_name: str) -> InvokeTarget | ErrorObject:
+        """ChainedInvokeOptions.FunctionName: a name, NAME:QUALIFIER or a function ARN of this server."""
+        ref = parse_function_name(function_name)
+        function = self.functions(ref.name)
+        if function is None:
+            return ErrorObject(
+                message=f"Function not found: {function_name}. A chained invoke starts a function this "
+                "server runs; serve the target function beside the one that invokes it.",
+                type="ResourceNotFoundException",
             )
-            tx.insert_execution(execution)
-            tx.put_operations(execution_id, [op])
-            event = history.execution_started(op, now, request.timeout_seconds)
-            execution = journal.append_events(tx, execution, [event])
-            tx.update_execution(execution)
-            timers.arm_execution_timeout(tx, execution)
-        return StartResult(execution, created=True)
+        return InvokeTarget(function, ref.qualifier, self.function_arn(function.name, ref.qualifier))
 
     def _require(self, tx: Transaction, arn: str) -> Execution:
         execution = tx.get_execution(arn)
@@ -164,6 +212,32 @@ class DurableService:
             execution = journal.end_execution(tx, execution, ExecutionStatus.STOPPED, now, error=error)
             tx.update_execution(execution.evolve(lease_owner=None, lease_expiry=None))
             return execution
+
+    def pause_execution(self, arn: str, reason: str | None = None, timeout_paused: bool = True) -> Execution:
+        """Pauses an execution: it is not invoked until resumed (see ``perdure.service.pausing``)."""
+        with self.store.transaction() as tx:
+            return pausing.pause(tx, self._require(tx, arn), self.clock(), reason, timeout_paused)
+
+    def resume_execution(self, arn: str, reason: str | None = None) -> Execution:
+        """Resumes a paused execution; it is invoked at once if anything happened meanwhile."""
+        with self.store.transaction() as tx:
+            return pausing.resume(tx, self._require(tx, arn), self.clock(), reason)
+
+    def delete_execution(self, arn: str) -> float:
+        """Deletes an ended execution with its history and the blobs only it used; returns when.
+
+        A running or paused execution is refused with a ConflictError: stop it first.
+        """
+        now = self.clock()
+        with self.store.snapshot() as tx:
+            execution = self._require(tx, arn)
+        # An execution that has ended never runs again, so the check holds until the delete.
+        if not execution.status.is_terminal or self.store.delete_execution(execution.id) is None:
+            raise ConflictError(
+                f"Cannot delete {arn}: it is {execution.status.value}, and only an execution that has "
+                "ended can be deleted. Stop it first (`perdure executions stop ARN`)."
+            )
+        return now
 
     def get_history(
         self, arn: str, marker: str | None = None, max_items: int = 100, reverse: bool = False
@@ -218,9 +292,13 @@ class DurableService:
             claims = tokens.verify(execution, checkpoint_token)
             existing = tx.get_operations(execution.id, ids_touched(updates))
             version = execution.version + 1
-            outcome = apply_batch(arn, execution.id, existing, updates, execution.operation_count, version, now)
+            outcome = apply_batch(
+                arn, execution.id, existing, updates, execution.operation_count, version, now, self._resolve_invoke
+            )
             # An invocation that records progress is not failing over and over: restart the count.
             execution = journal.record(tx, execution.evolve(version=version, failed_invocations=0), outcome)
+            for child in outcome.children:
+                self._start_child(tx, child, execution, now)
             # When nothing else changed the execution since the token was issued, the reply is
             # just this batch's operations: no need to ask the store.
             if claims.version == version - 1:
@@ -234,6 +312,10 @@ class DurableService:
                 token = None
             else:
                 token = tokens.issue(execution)
+                if execution.status is ExecutionStatus.PAUSING:
+                    # This checkpoint is recorded; then the pause it waited for ends the
+                    # invocation, whose token goes stale (see perdure.service.pausing).
+                    execution = invocations.enter_paused(tx, execution, now, must_run=True)
             tx.update_execution(execution)
             if client_token:
                 reply_text = json.dumps({"token": token, "operations": [op.id for op in changed]})

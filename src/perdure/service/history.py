@@ -77,6 +77,42 @@ def operation_started(op: Operation, now: float) -> Event:
     return _event(f"{kind}Started", op, now, {})
 
 
+def chained_invoke_started(
+    op: Operation,
+    now: float,
+    function_name: str,
+    tenant_id: str | None,
+    payload: str | None,
+    child_arn: str | None,
+    executed_version: str | None,
+) -> Event:
+    """ChainedInvokeStarted; a target that could not be resolved has no child, version nor input."""
+    details: Wire = {"FunctionName": function_name}
+    if tenant_id is not None:
+        details["TenantId"] = tenant_id
+    if payload is not None:
+        details["Input"] = _result(payload)
+    if executed_version is not None:
+        details["ExecutedVersion"] = executed_version
+    if child_arn is not None:
+        details["DurableExecutionArn"] = child_arn
+    return _event("ChainedInvokeStarted", op, now, details)
+
+
+def _reason(reason: str | None) -> Wire:
+    return {"Reason": {"Payload": reason, "Truncated": False}} if reason is not None else {}
+
+
+def execution_paused(op: Operation, now: float, requested: float, reason: str | None, timeout_paused: bool) -> Event:
+    """ExecutionPaused, at the moment the execution paused (``requested`` is when the pause was asked for)."""
+    details: Wire = {"PauseRequestTimestamp": requested, **_reason(reason), "ExecutionTimeoutPaused": timeout_paused}
+    return _event("ExecutionPaused", op, now, details)
+
+
+def execution_resumed(op: Operation, now: float, reason: str | None) -> Event:
+    return _event("ExecutionResumed", op, now, {"ResumeRequestTimestamp": now, **_reason(reason)})
+
+
 def step_retried(op: Operation, now: float, delay_seconds: int) -> Event:
     """An attempt to be tried again: StepFailed with its error, or StepSucceeded with the state
     a polling step (wait_for_condition) carries to its next attempt, as AWS's history has it."""

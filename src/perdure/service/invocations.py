@@ -59,8 +59,12 @@ def lease(
     leased: list[Invocation] = []
     for execution in tx.ready_executions(now, limit, functions):
         if execution.lease_owner is not None:
+            pausing = execution.status is ExecutionStatus.PAUSING
             execution = _record_failure(tx, execution, LOST_INVOCATION, now, policy)
-            if execution.status.is_terminal or execution.ready_time is None or execution.ready_time > now:
+            if pausing and not execution.status.is_terminal:
+                # Its pause waited for this invocation, which is gone: it pauses now.
+                execution = enter_paused(tx, execution, now, must_run=True)
+            if execution.status is not ExecutionStatus.RUNNING or execution.ready_time is None or execution.ready_time > now:
                 tx.update_execution(execution)
                 continue
         execution = execution.evolve(
@@ -133,6 +137,11 @@ def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, 
             type="InvalidParameterValueException",
         )
         return fail(tx, invocation, error, now, policy)
+    if output.status is InvocationStatus.PENDING and execution.status is ExecutionStatus.PAUSING:
+        # The invocation ended before another checkpoint: the pause it held up takes effect.
+        execution = enter_paused(tx, execution.evolve(failed_invocations=0), now, execution.woken_during_invocation)
+        tx.update_execution(execution)
+        return execution
     execution = _invocation_event(tx, execution, now, None).evolve(failed_invocations=0)
     if output.status is InvocationStatus.SUCCEEDED:
         execution = journal.end_execution(tx, execution, ExecutionStatus.SUCCEEDED, now, result=output.result)
@@ -144,13 +153,32 @@ def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, 
     return execution
 
 
+def enter_paused(tx: Transaction, execution: Execution, now: float, must_run: bool) -> Execution:
+    """Makes a PAUSING or RUNNING execution PAUSED, ending the invocation that holds it, if any.
+
+    ``must_run``: whether it is to be invoked once resumed (an invocation was cut short, or
+    something it waits for completed); otherwise it goes on waiting when resumed. The caller
+    stores the execution.
+    """
+    if execution.lease_owner is not None:
+        execution = _invocation_event(tx, execution, now, None)
+    execution = _release(execution).evolve(status=ExecutionStatus.PAUSED, ready_time=None, woken_during_invocation=must_run)
+    op = journal.execution_operation(execution.id, execution.name, None, execution.start_time)
+    requested = execution.pause_time if execution.pause_time is not None else now
+    event = history.execution_paused(op, now, requested, execution.pause_reason, execution.timeout_paused)
+    return journal.append_events(tx, execution, [event])
+
+
 def fail(tx: Transaction, invocation: Invocation, error: ErrorObject, now: float, policy: RetryPolicy) -> Execution | None:
     """Records a crashed invocation: retried with backoff, or the execution fails with ``error``."""
     execution = _held(tx, invocation)
     if execution is None:
         return None
     if not execution.status.is_terminal:
+        pausing = execution.status is ExecutionStatus.PAUSING
         execution = _record_failure(tx, execution, error, now, policy)
+        if pausing and not execution.status.is_terminal:
+            execution = enter_paused(tx, execution, now, must_run=True)
     tx.update_execution(_release(execution))
     return execution
 

@@ -50,8 +50,9 @@ def record(tx: Transaction, execution: Execution, outcome: BatchOutcome) -> Exec
 
 
 def wake(execution: Execution, now: float) -> Execution:
-    """Marks an execution ready to run again, or notes the wake-up if an invocation holds it."""
-    if execution.lease_owner is not None:
+    """Marks an execution ready to run again, or notes the wake-up if an invocation holds it
+    or it is paused (it then runs when the invocation ends, or when it is resumed)."""
+    if execution.lease_owner is not None or execution.status is ExecutionStatus.PAUSED:
         return execution.evolve(woken_during_invocation=True)
     if execution.ready_time is None or execution.ready_time > now:
         return execution.evolve(ready_time=now)
@@ -69,7 +70,8 @@ def end_execution(
     """Ends an execution: final status, EXECUTION operation, history event; timers dropped.
 
     Open callbacks, waits and steps are left as they are: their outcome no longer matters,
-    and completing a callback of an ended execution is refused.
+    and completing a callback of an ended execution is refused. An execution that a chained
+    invoke started completes its parent's CHAINED_INVOKE operation, in the same transaction.
     """
     version = execution.version + 1
     execution_op = tx.get_operations(execution.id, [execution.id])[execution.id]
@@ -92,9 +94,46 @@ def end_execution(
         ready_time=None,
         version=version,
     )
+    _complete_parent(tx, execution, now)
     return append_events(
         tx, execution, [history.execution_ended(status.value, execution_op, now, result, error)]
     )
+
+
+def _invoke_outcome(child: Execution) -> tuple[OperationStatus, str | None, ErrorObject | None]:
+    """What a child's end makes of its parent's CHAINED_INVOKE: the child's result or error."""
+    if child.status is ExecutionStatus.SUCCEEDED:
+        return OperationStatus.SUCCEEDED, child.result, None
+    if child.status is ExecutionStatus.TIMED_OUT:
+        # As AWS reports it: a fixed error type, whatever the child's own timeout error says.
+        return OperationStatus.TIMED_OUT, None, ErrorObject(
+            message=f"The chained invoke timed out: {child.arn} exceeded its execution timeout "
+            f"of {child.timeout_seconds} seconds.",
+            type="ChainedInvoke.Timeout",
+        )
+    status = OperationStatus.STOPPED if child.status is ExecutionStatus.STOPPED else OperationStatus.FAILED
+    return status, None, child.error or ErrorObject(message=f"The chained invoke's execution {child.arn} failed.")
+
+
+def _complete_parent(tx: Transaction, child: Execution, now: float) -> None:
+    """Completes the CHAINED_INVOKE operation that started ``child`` (just ended) and wakes its execution.
+
+    Nothing happens if the parent has ended, was deleted, or the operation is no longer open.
+    """
+    if child.parent_arn is None or child.parent_operation_id is None:
+        return
+    parent = tx.get_execution(child.parent_arn)
+    if parent is None or parent.status.is_terminal:
+        return
+    op = tx.get_operations(parent.id, [child.parent_operation_id]).get(child.parent_operation_id)
+    if op is None or op.type is not OperationType.CHAINED_INVOKE or op.status is not OperationStatus.STARTED:
+        return
+    version = parent.version + 1
+    status, result, error = _invoke_outcome(child)
+    op = op.evolve(status=status, result=result, error=error, end_time=now, version=version)
+    tx.put_operations(parent.id, [op])
+    parent = append_events(tx, parent.evolve(version=version), [history.operation_ended(op, now)])
+    tx.update_execution(wake(parent, now))
 
 
 def execution_operation(execution_id: str, name: str, input_payload: str | None, now: float) -> Operation:

@@ -23,10 +23,21 @@ class ExecutionStatus(enum.StrEnum):
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
     STOPPED = "STOPPED"
+    # Paused (PauseDurableExecution): not invoked until resumed; PAUSING while an invocation
+    # that was running when the pause came has not yet reached its next checkpoint.
+    PAUSING = "PAUSING"
+    PAUSED = "PAUSED"
+    # In the API's enum; a Perdure delete is one transaction, so no execution is seen in it.
+    DELETING = "DELETING"
 
     @property
     def is_terminal(self) -> bool:
-        return self is not ExecutionStatus.RUNNING
+        return self in _TERMINAL_EXECUTION
+
+
+_TERMINAL_EXECUTION = frozenset(
+    {ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.STOPPED}
+)
 
 
 class OperationType(enum.StrEnum):
@@ -62,6 +73,10 @@ class OperationAction(enum.StrEnum):
 
 
 R = TypeVar("R")
+
+# However long an execution stays paused with its timeout standing still, it times out this
+# long after its start (PauseDurableExecution's ExecutionTimeoutPaused: 366 days).
+MAX_PAUSED_TIMEOUT_SECONDS = 366 * 86400
 
 
 def _evolve(record: R, changes: dict[str, Any]) -> R:
@@ -144,6 +159,9 @@ class OperationUpdate:
     wait_seconds: int | None = None
     callback_timeout_seconds: int = 0
     callback_heartbeat_timeout_seconds: int = 0
+    # ChainedInvokeOptions: the function a CHAINED_INVOKE starts, and its tenant.
+    invoke_function_name: str | None = None
+    invoke_tenant_id: str | None = None
 
     @classmethod
     def from_wire(cls, wire: WireIn) -> OperationUpdate:
@@ -152,6 +170,7 @@ class OperationUpdate:
         step = wire.get("StepOptions") or {}
         wait = wire.get("WaitOptions") or {}
         callback = wire.get("CallbackOptions") or {}
+        invoke = wire.get("ChainedInvokeOptions") or {}
         return cls(
             id=str(wire["Id"]),
             type=OperationType(wire["Type"]),
@@ -166,7 +185,18 @@ class OperationUpdate:
             wait_seconds=int(wait["WaitSeconds"]) if "WaitSeconds" in wait else None,
             callback_timeout_seconds=int(callback.get("TimeoutSeconds", 0)),
             callback_heartbeat_timeout_seconds=int(callback.get("HeartbeatTimeoutSeconds", 0)),
+            invoke_function_name=_optional_text(invoke, "FunctionName"),
+            invoke_tenant_id=_optional_text(invoke, "TenantId"),
         )
+
+
+def _optional_text(options: WireIn, key: str) -> str | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, not {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -267,6 +297,16 @@ class Execution:
     end_time: float | None = None
     timeout_seconds: int | None = None
     retention_days: int | None = None
+    # The execution whose CHAINED_INVOKE operation started this one, and that operation.
+    parent_arn: str | None = None
+    parent_operation_id: str | None = None
+    tenant_id: str | None = None
+    # PauseDurableExecution: when it was asked for, why, and whether the execution timeout
+    # stands still meanwhile; ``paused_seconds`` is how long it has stood still in all.
+    pause_time: float | None = None
+    pause_reason: str | None = None
+    timeout_paused: bool = False
+    paused_seconds: float = 0.0
     # Scheduling state: when it may next be invoked (None while suspended or running).
     ready_time: float | None = None
     lease_owner: str | None = None
@@ -286,6 +326,16 @@ class Execution:
     @property
     def function_arn(self) -> str:
         return self.arn.split("/durable-execution/")[0]
+
+    def timeout_due(self) -> float | None:
+        """When the execution times out: its ExecutionTimeout after its start, plus the time its
+        timeout stood still while paused, but never past ``MAX_PAUSED_TIMEOUT_SECONDS`` after the start."""
+        if not self.timeout_seconds:
+            return None
+        ceiling = self.start_time + MAX_PAUSED_TIMEOUT_SECONDS
+        if self.timeout_paused and self.status in (ExecutionStatus.PAUSED, ExecutionStatus.PAUSING):
+            return ceiling
+        return min(ceiling, self.start_time + self.timeout_seconds + self.paused_seconds)
 
     def summary_wire(self) -> Wire:
         """Returns the ``Execution`` entry of ListDurableExecutionsByFunction."""
@@ -309,6 +359,24 @@ class Execution:
         if self.error is not None:
             wire["Error"] = self.error.to_wire()
         wire["Version"] = self.qualifier
+        config: Wire = {}
+        if self.timeout_seconds:
+            config["ExecutionTimeout"] = self.timeout_seconds
+        if self.retention_days:
+            config["RetentionPeriodInDays"] = self.retention_days
+        if config:
+            wire["DurableConfig"] = config
+        if self.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED) and self.pause_time is not None:
+            pause: Wire = {
+                "PauseRequestTimestamp": to_datetime(self.pause_time),
+                "ExecutionTimeoutPaused": self.timeout_paused,
+            }
+            if self.pause_reason is not None:
+                pause["Reason"] = self.pause_reason
+            wire["PauseDetails"] = pause
+        due = self.timeout_due()
+        if due is not None and not self.status.is_terminal:
+            wire["ExpectedExecutionTimeoutTimestamp"] = to_datetime(due)
         return wire
 
 

@@ -168,7 +168,10 @@ class Transaction(abc.ABC):
 
     @abc.abstractmethod
     def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
-        """Returns running executions of ``functions`` that are ready and not leased (or whose lease expired)."""
+        """Returns running executions of ``functions`` that are ready and not leased (or whose lease expired).
+
+        An expired lease of a PAUSING execution counts too: its pause waits for that invocation.
+        """
 
     @abc.abstractmethod
     def next_wakeup(self) -> float | None:
@@ -260,6 +263,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def revoke_api_key(self, access_key_id: str, now: float) -> ApiKey | None:
         """Atomically marks an active key revoked at ``now`` and returns it; None if no active key has this ID."""
+
+    @abc.abstractmethod
+    def delete_execution(self, execution_id: str) -> list[str] | None:
+        """Deletes an execution that has ended, everything under it, and the blobs only it referenced.
+
+        Atomic as one purge of ``purge_expired``, with the same care for blobs another writer
+        stores meanwhile. Returns the keys of the blobs deleted, or None (deleting nothing)
+        when there is no such execution or it has not ended (it is RUNNING, PAUSING or PAUSED).
+        """
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -56,7 +56,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError
-from perdure.service.model import Event, Execution, Operation
+from perdure.service.model import Event, Execution, ExecutionStatus, Operation
 from perdure.store import rows as rowmap
 from perdure.store.base import (
     ExecutionPage,
@@ -369,22 +369,7 @@ class PostgresStore(Store):
                 },
             ).fetchall()
             expired = [purging.expired_from_row(row) for row in rows]
-            ids = {"ids": [e.id for e in expired]}
-            keys = {row["blob"] for row in cur.execute(purging.blobs_of_sql("= ANY(%(ids)s)"), ids)}
-            cur.execute("DELETE FROM executions WHERE id = ANY(%(ids)s)", ids)
-            candidates = sorted(keys)
-            if not dry_run and candidates:
-                # A key whose lock a writer holds is being stored again: keep that blob.
-                lock = _BLOB_LOCK.format(key="key")
-                rows = cur.execute(
-                    f"SELECT key FROM unnest(%s::text[]) AS key WHERE pg_try_advisory_xact_lock({lock})",
-                    (candidates,),
-                ).fetchall()
-                candidates = [row["key"] for row in rows]
-            referenced = {
-                row["blob"] for row in cur.execute(purging.referenced_sql("= ANY(%(keys)s)"), {"keys": candidates})
-            }
-            batch = PurgeBatch(expired, sorted(set(candidates) - referenced))
+            batch = PurgeBatch(expired, self._delete_rows(cur, [e.id for e in expired], dry_run))
             if dry_run:
                 conn.execute("ROLLBACK")
                 return batch
@@ -392,6 +377,45 @@ class PostgresStore(Store):
                 self.blobs.delete(key)
             conn.execute("COMMIT")
             return batch
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._pool.putconn(conn)
+
+    @staticmethod
+    def _delete_rows(cur: psycopg.Cursor[DictRow], execution_ids: list[str], dry_run: bool) -> list[str]:
+        """Deletes executions' rows; returns the keys of the blobs no remaining row references, sorted."""
+        ids = {"ids": execution_ids}
+        keys = {row["blob"] for row in cur.execute(purging.blobs_of_sql("= ANY(%(ids)s)"), ids)}
+        cur.execute("DELETE FROM executions WHERE id = ANY(%(ids)s)", ids)
+        candidates = sorted(keys)
+        if not dry_run and candidates:
+            # A key whose lock a writer holds is being stored again: keep that blob.
+            lock = _BLOB_LOCK.format(key="key")
+            rows = cur.execute(
+                f"SELECT key FROM unnest(%s::text[]) AS key WHERE pg_try_advisory_xact_lock({lock})",
+                (candidates,),
+            ).fetchall()
+            candidates = [row["key"] for row in rows]
+        referenced = {
+            row["blob"] for row in cur.execute(purging.referenced_sql("= ANY(%(keys)s)"), {"keys": candidates})
+        }
+        return sorted(set(candidates) - referenced)
+
+    def delete_execution(self, execution_id: str) -> list[str] | None:
+        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            cur = conn.cursor()
+            row = cur.execute("SELECT status FROM executions WHERE id = %s FOR UPDATE", (execution_id,)).fetchone()
+            if row is None or not ExecutionStatus(row["status"]).is_terminal:
+                conn.execute("ROLLBACK")
+                return None
+            blobs = self._delete_rows(cur, [execution_id], dry_run=False)
+            for key in blobs:
+                self.blobs.delete(key)
+            conn.execute("COMMIT")
+            return blobs
         except BaseException:
             _rollback(conn)
             raise
@@ -634,7 +658,7 @@ class _PostgresTransaction(Transaction):
         # a row that changed after this statement's snapshot is re-checked before it is locked.
         skip = " FOR NO KEY UPDATE SKIP LOCKED" if self._writable else ""
         rows = self._all(
-            "SELECT * FROM executions WHERE status = 'RUNNING' AND function_name = ANY(%(functions)s) AND ("
+            "SELECT * FROM executions WHERE status IN ('RUNNING', 'PAUSING') AND function_name = ANY(%(functions)s) AND ("
             " (ready_time IS NOT NULL AND ready_time <= %(now)s AND lease_owner IS NULL)"
             " OR (lease_owner IS NOT NULL AND lease_expiry <= %(now)s))"
             f" ORDER BY COALESCE(ready_time, lease_expiry), id LIMIT %(limit)s{skip}",

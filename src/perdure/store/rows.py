@@ -5,7 +5,7 @@ A row is a dict keyed by column name, bound as named parameters (``:name`` in SQ
 (``sqlite3.Row``, a psycopg ``dict_row``). Each backend keeps its own SQL and its own payload
 storage, which the functions here take as ``store_payload`` / ``load_payload``.
 
-The two flags (``woken_during_invocation``, ``replay_children``) are written as Python bools:
+The flags (``woken_during_invocation``, ``timeout_paused``, ``replay_children``) are written as Python bools:
 SQLite binds a bool as the integer 0 or 1 of its INTEGER column, PostgreSQL as its BOOLEAN
 column; read back, either becomes a bool.
 """
@@ -35,11 +35,13 @@ EXECUTION_COLUMNS: tuple[str, ...] = (
     "input_payload", "input_payload_blob", "result", "result_blob", "error", "timeout_seconds",
     "retention_days", "ready_time", "lease_owner", "lease_expiry", "invocation",
     "invocation_secret", "invocation_start", "failed_invocations", "woken_during_invocation",
-    "version", "event_count", "operation_count",
+    "version", "event_count", "operation_count", "parent_arn", "parent_operation_id", "tenant_id",
+    "pause_time", "pause_reason", "timeout_paused", "paused_seconds",
 )  # fmt: skip
 # An execution's identity and input never change after it starts: an update leaves them be.
 IMMUTABLE_EXECUTION_COLUMNS: tuple[str, ...] = (
     "id", "arn", "function_name", "qualifier", "name", "start_time", "input_payload", "input_payload_blob",
+    "parent_arn", "parent_operation_id", "tenant_id",
 )  # fmt: skip
 MUTABLE_EXECUTION_COLUMNS: tuple[str, ...] = tuple(
     c for c in EXECUTION_COLUMNS if c not in IMMUTABLE_EXECUTION_COLUMNS
@@ -134,6 +136,13 @@ def execution_row(execution: Execution, store_payload: StorePayload, *, with_inp
         "version": execution.version,
         "event_count": execution.event_count,
         "operation_count": execution.operation_count,
+        "parent_arn": execution.parent_arn,
+        "parent_operation_id": execution.parent_operation_id,
+        "tenant_id": execution.tenant_id,
+        "pause_time": execution.pause_time,
+        "pause_reason": execution.pause_reason,
+        "timeout_paused": bool(execution.timeout_paused),
+        "paused_seconds": execution.paused_seconds,
     }
 
 
@@ -163,6 +172,13 @@ def execution_from_row(row: Row, load_payload: LoadPayload) -> Execution:
         version=row["version"],
         event_count=row["event_count"],
         operation_count=row["operation_count"],
+        parent_arn=row["parent_arn"],
+        parent_operation_id=row["parent_operation_id"],
+        tenant_id=row["tenant_id"],
+        pause_time=row["pause_time"],
+        pause_reason=row["pause_reason"],
+        timeout_paused=bool(row["timeout_paused"]),
+        paused_seconds=float(row["paused_seconds"]),
     )
 
 

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from perdure.service.model import Event, Execution, Operation
+from perdure.service.model import Event, Execution, ExecutionStatus, Operation
 from perdure.store import rows as rowmap
 from perdure.store import keys as keymap
 from perdure.store import purging
@@ -139,8 +139,12 @@ class SQLiteStore(Store):
             },
         ).fetchall()
         expired = [purging.expired_from_row(row) for row in rows]
+        return PurgeBatch(expired, self._delete_rows([e.id for e in expired]))
+
+    def _delete_rows(self, execution_ids: list[str]) -> list[str]:
+        """Deletes executions' rows; returns the keys of the blobs no remaining row references, sorted."""
         keys: set[str] = set()
-        for ids in chunks([e.id for e in expired], 200):
+        for ids in chunks(execution_ids, 200):
             member, params = _member(ids)
             keys.update(row["blob"] for row in self._conn.execute(purging.blobs_of_sql(member), params))
             self._conn.execute(f"DELETE FROM executions WHERE id {member}", params)
@@ -150,7 +154,24 @@ class SQLiteStore(Store):
             unreferenced.difference_update(
                 row["blob"] for row in self._conn.execute(purging.referenced_sql(member), params)
             )
-        return PurgeBatch(expired, sorted(unreferenced))
+        return sorted(unreferenced)
+
+    def delete_execution(self, execution_id: str) -> list[str] | None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute("SELECT status FROM executions WHERE id = ?", (execution_id,)).fetchone()
+                if row is None or not ExecutionStatus(row["status"]).is_terminal:
+                    self._conn.execute("ROLLBACK")
+                    return None
+                blobs = self._delete_rows([execution_id])
+                for key in blobs:
+                    self.blobs.delete(key)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return blobs
 
     def add_api_key(self, key: keymap.ApiKey) -> None:
         with self._lock:
@@ -407,7 +428,7 @@ class _SQLiteTransaction(Transaction):
             f" AND lease_owner IS NULL AND status = 'RUNNING' AND {served}"
             " UNION ALL"
             " SELECT * FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry <= ?"
-            f" AND status = 'RUNNING' AND {served})"
+            f" AND status IN ('RUNNING', 'PAUSING') AND {served})"
             " ORDER BY COALESCE(ready_time, lease_expiry) LIMIT ?",
             [now, *names, now, *names, limit],
         ).fetchall()

@@ -1,0 +1,64 @@
+"""What the service knows of the functions a server runs: their names and execution defaults.
+
+The registry of handlers lives in the runtime, above the service; a CHAINED_INVOKE needs only
+to know whether its target exists and with which defaults its child execution starts, so
+whoever builds a ``DurableService`` hands it a lookup (``FunctionLookup``) built from that
+registry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from perdure.errors import InvalidParameterError
+
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_ARN = re.compile(r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>[^:]+))?")
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function name as a caller wrote it, split into name and qualifier."""
+
+    name: str
+    qualifier: str
+
+
+def parse_function_name(value: str) -> FunctionRef:
+    """Accepts ``name``, ``name:qualifier`` or a function ARN (with or without qualifier)."""
+    match = _ARN.fullmatch(value)
+    if match:
+        return FunctionRef(match["name"], match["qualifier"] or "$LATEST")
+    name, _, qualifier = value.partition(":")
+    if not _FUNCTION_NAME.fullmatch(name) or ":" in qualifier:
+        raise InvalidParameterError(
+            f"Invalid function name {value!r}: use a name, NAME:QUALIFIER, or a function ARN."
+        )
+    return FunctionRef(name, qualifier or "$LATEST")
+
+
+@dataclass(frozen=True)
+class FunctionDefaults:
+    """A function the server runs, and the settings its executions start with."""
+
+    name: str
+    # ExecutionTimeout (seconds) of its executions; None: no limit.
+    execution_timeout_seconds: int | None = None
+    retention_days: int | None = None
+
+
+# Returns the function of this name (a bare name), or None when the server runs no such function.
+FunctionLookup = Callable[[str], FunctionDefaults | None]
+
+
+def lookup_of(functions: Iterable[FunctionDefaults]) -> FunctionLookup:
+    """A lookup over a fixed set of functions."""
+    table = {f.name: f for f in functions}
+    return table.get
+
+
+def no_functions(name: str) -> FunctionDefaults | None:
+    """The lookup of a service that was told of no functions: every name is unknown."""
+    return None
