@@ -90,12 +90,16 @@ def _open_service(db: str, blobs: str | None, s3_endpoint: str | None, retention
     """Opens the service on ``db`` with the blob store chosen from --blobs and the functions' template."""
     from perdure.runtime.storage import choose_blobs
     from perdure.service.executions import DurableService, ServiceConfig
+    from perdure.service.functions import lookup_of
     from perdure.store import open_store
 
     config, notes = choose_blobs(blobs, s3_endpoint, specs)
     for note in notes:
         click.echo(f"Note: {note}", err=True)
-    return DurableService(open_store(db, config), ServiceConfig(retention_days=retention_days)), config
+    # The functions served, so that a chained invoke can start a child execution of one of them.
+    functions = lookup_of(spec.defaults for spec in specs)
+    service = DurableService(open_store(db, config), ServiceConfig(retention_days=retention_days), functions=functions)
+    return service, config
 
 
 def functions_arguments(function: F) -> F:
@@ -360,12 +364,12 @@ def _announce_callback(callback_id: str, db: str) -> None:
 
 @main.group()
 def executions() -> None:
-    """List, inspect and stop executions."""
+    """List, inspect, stop, pause, resume and delete executions."""
 
 
 @executions.command("list")
 @click.option("--function", help="Only executions of this function.")
-@click.option("--status", type=click.Choice(["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"]))
+@click.option("--status", type=click.Choice(["RUNNING", "PAUSING", "PAUSED", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"]))
 @endpoint_option
 @reports_errors
 def list_executions(function: str | None, status: str | None, endpoint: str) -> None:
@@ -405,6 +409,53 @@ def stop(arn: str, error_type: str | None, error_message: str | None, endpoint: 
     with Client(endpoint) as client:
         client.stop(arn, error_type, error_message)
         _print(_decoded(client.get_execution(arn)))
+
+
+@executions.command("pause")
+@click.argument("arn")
+@click.option("--reason", help="Why it is paused; recorded in its history.")
+@click.option(
+    "--keep-timeout-running",
+    is_flag=True,
+    help="Let its execution timeout run on while paused (by default the timeout stands still).",
+)
+@endpoint_option
+@reports_errors
+def pause(arn: str, reason: str | None, keep_timeout_running: bool, endpoint: str) -> None:
+    """Pause an execution: it is not invoked until resumed.
+
+    What it waits for goes on meanwhile (waits fire, callbacks can be completed). An
+    invocation running now is cut short at its next checkpoint (status PAUSING until then).
+    """
+    with Client(endpoint) as client:
+        client.pause(arn, reason, pause_timeout=not keep_timeout_running)
+        _print(_decoded(client.get_execution(arn)))
+
+
+@executions.command("resume")
+@click.argument("arn")
+@click.option("--reason", help="Why it is resumed; recorded in its history.")
+@endpoint_option
+@reports_errors
+def resume(arn: str, reason: str | None, endpoint: str) -> None:
+    """Resume a paused execution; it runs at once if anything it waited for happened meanwhile."""
+    with Client(endpoint) as client:
+        client.resume(arn, reason)
+        _print(_decoded(client.get_execution(arn)))
+
+
+@executions.command("delete")
+@click.argument("arn")
+@endpoint_option
+@reports_errors
+def delete(arn: str, endpoint: str) -> None:
+    """Delete an execution that has ended, with its history and payloads.
+
+    A running or paused execution is refused: stop it first.
+    """
+    with Client(endpoint) as client:
+        reply = client.delete(arn)
+    _print({"DurableExecutionArn": arn, **reply})
 
 
 @main.group()

@@ -181,6 +181,22 @@ class Client:
             "POST", f"/2025-12-01/durable-executions/{_segment(arn)}/stop", json=error
         ).json()
 
+    def pause(self, arn: str, reason: str | None = None, pause_timeout: bool = True) -> None:
+        """Pauses an execution: it is not invoked until resumed; its timeout stands still unless ``pause_timeout`` is False."""
+        body: dict[str, Any] = {"ExecutionTimeoutPaused": pause_timeout}
+        if reason is not None:
+            body["Reason"] = reason
+        self._request("POST", f"/2025-12-01/durable-executions/{_segment(arn)}/pause", json=body)
+
+    def resume(self, arn: str, reason: str | None = None) -> None:
+        """Resumes a paused execution."""
+        body = {"Reason": reason} if reason is not None else {}
+        self._request("POST", f"/2025-12-01/durable-executions/{_segment(arn)}/resume", json=body)
+
+    def delete(self, arn: str) -> dict[str, Any]:
+        """Deletes an execution that has ended, with its history; returns ``DeletionRequestTimestamp``."""
+        return self._request("DELETE", f"/2025-12-01/durable-executions/{_segment(arn)}").json()  # type: ignore[no-any-return]
+
     def succeed_callback(self, callback_id: str, result: Any = None) -> None:
         content = json.dumps(result).encode() if result is not None else b""
         self._request("POST", f"/2025-12-01/durable-execution-callbacks/{_segment(callback_id)}/succeed", content=content)
