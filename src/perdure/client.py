@@ -99,8 +99,8 @@ class Client:
 
     def __init__(self, endpoint: str | None = None, timeout: float = 960.0, auth: httpx.Auth | None = None) -> None:
         self.endpoint = (endpoint or os.environ.get("PERDURE_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-        auth = auth or credentials_from_environment()
-        self._http = httpx.Client(base_url=self.endpoint, timeout=timeout, auth=auth)
+        self.auth = auth or credentials_from_environment()
+        self._http = httpx.Client(base_url=self.endpoint, timeout=timeout, auth=self.auth)
 
     def close(self) -> None:
         self._http.close()
@@ -128,6 +128,11 @@ class Client:
                 message = body.get("message") or body.get("Message") or response.text
             except ValueError:
                 message = response.text
+            if response.status_code == 403 and self.auth is None:
+                message += (
+                    " This client sent no credentials: set PERDURE_TOKEN to a key's token, or "
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to its key pair."
+                )
             raise ApiError(code, response.status_code, message)
         return response
 

@@ -269,7 +269,7 @@ def test_the_perdure_client_commands_use_a_token_or_aws_credentials(secured: Sec
     before = secured.state()
     refused = perdure_client(secured, "invoke", "steps")
     assert refused.returncode == 1
-    assert "Missing Authentication Token" in refused.stderr and "perdure keys create" in refused.stderr
+    assert "Missing Authentication Token" in refused.stderr and "set PERDURE_TOKEN" in refused.stderr
     assert secured.state() == before
 
 
