@@ -341,7 +341,7 @@ def test_a_process_leases_only_the_functions_it_serves(service: DurableService) 
 
 def test_history_events_carry_large_payloads_truncated(service: DurableService) -> None:
     invocation = start_and_lease(service)
-    big = '"' + "y" * 70_000 + '"'
+    big = '"' + "y" * 300_000 + '"'
     service.checkpoint(
         invocation.execution_arn,
         invocation.checkpoint_token,
