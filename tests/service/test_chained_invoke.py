@@ -261,3 +261,26 @@ def test_a_child_of_a_deleted_parent_ends_normally(service: DurableService) -> N
     child = lease_one(service, "echo")
     ended = service.complete_invocation(child, InvocationOutput(InvocationStatus.SUCCEEDED, result=json.dumps("ok")))
     assert ended is not None and ended.status is ExecutionStatus.SUCCEEDED
+
+
+def test_a_child_waits_a_moment_for_the_parent_invocation_that_started_it(
+    service: DurableService, clock: ManualClock
+) -> None:
+    parent = start_parent(service)
+    service.checkpoint(parent.execution_arn, parent.checkpoint_token, [invoke_update()])
+    # The parent's invocation still runs: the child is not run yet...
+    assert service.lease("owner", ["echo"], 1, 30) == []
+    service.complete_invocation(parent, InvocationOutput(InvocationStatus.PENDING))
+    # ...and runs as soon as it has ended.
+    assert len(service.lease("owner", ["echo"], 1, 30)) == 1
+
+
+def test_a_parent_invocation_that_runs_on_holds_its_child_up_a_second_at_most(
+    service: DurableService, clock: ManualClock
+) -> None:
+    parent = start_parent(service)
+    service.checkpoint(parent.execution_arn, parent.checkpoint_token, [invoke_update()])
+    clock.advance(0.5)
+    assert service.lease("owner", ["echo"], 1, 30) == []
+    clock.advance(0.5)
+    assert len(service.lease("owner", ["echo"], 1, 30)) == 1
