@@ -478,3 +478,27 @@ class InvocationOutput:
             result=wire.get("Result"),
             error=ErrorObject.from_wire(wire.get("Error")),
         )
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line an invocation wrote: to ``stdout``, ``stderr`` or ``log`` (Python logging).
+
+    ``seq`` is assigned by the store (increasing, in the order lines were appended); lines to
+    append leave it 0.
+    """
+
+    invocation: int
+    stream: str
+    time: float
+    line: str
+    seq: int = 0
+
+    def to_wire(self) -> Wire:
+        return {
+            "Seq": self.seq,
+            "Invocation": self.invocation,
+            "Stream": self.stream,
+            "Timestamp": self.time,
+            "Message": self.line,
+        }

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from perdure.service.model import Event, Execution, ExecutionStatus, Operation
+from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation
 from perdure.store.blobs import BlobStore
 from perdure.store.keys import ApiKey
 
@@ -138,6 +138,14 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     def list_events(self, execution_id: str, after_id: int, limit: int, reverse: bool) -> list[Event]:
         """Returns events in ``event_id`` order (descending when ``reverse``) past ``after_id``."""
+
+    @abc.abstractmethod
+    def append_logs(self, execution_id: str, lines: Iterable[LogLine]) -> None:
+        """Appends an invocation's log lines in order; the store assigns each a greater ``seq``."""
+
+    @abc.abstractmethod
+    def list_logs(self, execution_id: str, after_seq: int, limit: int) -> list[LogLine]:
+        """Returns up to ``limit`` log lines of the execution with ``seq`` past ``after_seq``, in order."""
 
     @abc.abstractmethod
     def set_timer(self, timer: Timer) -> None:

@@ -56,7 +56,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError
-from perdure.service.model import Event, Execution, ExecutionStatus, Operation
+from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation
 from perdure.store import rows as rowmap
 from perdure.store.base import (
     ExecutionPage,
@@ -576,6 +576,22 @@ class _PostgresTransaction(Transaction):
             sql = "SELECT * FROM events WHERE execution_id = %s AND event_id > %s ORDER BY event_id LIMIT %s"
             bound = after_id
         return [rowmap.event_from_row(row) for row in self._all(sql, (execution_id, bound, limit))]
+
+    # -- log lines ----------------------------------------------------------------------------
+
+    def append_logs(self, execution_id: str, lines: Iterable[LogLine]) -> None:
+        rows = [(execution_id, x.invocation, x.stream, x.time, x.line) for x in lines]
+        if rows:
+            self._cur.executemany(
+                "INSERT INTO logs (execution_id, invocation, stream, time, line) VALUES (%s, %s, %s, %s, %s)", rows
+            )
+
+    def list_logs(self, execution_id: str, after_seq: int, limit: int) -> list[LogLine]:
+        rows = self._all(
+            "SELECT * FROM logs WHERE execution_id = %s AND seq > %s ORDER BY seq LIMIT %s",
+            (execution_id, after_seq, limit),
+        )
+        return [LogLine(r["invocation"], r["stream"], r["time"], r["line"], r["seq"]) for r in rows]
 
     # -- timers and scheduling ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from perdure.service.model import Event, Execution, ExecutionStatus, Operation
+from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation
 from perdure.store import rows as rowmap
 from perdure.store import keys as keymap
 from perdure.store import purging
@@ -361,6 +361,21 @@ class _SQLiteTransaction(Transaction):
             sql = "SELECT * FROM events WHERE execution_id = ? AND event_id > ? ORDER BY event_id LIMIT ?"
             bound = after_id
         return [rowmap.event_from_row(row) for row in self._conn.execute(sql, (execution_id, bound, limit))]
+
+    # -- log lines ----------------------------------------------------------------------------
+
+    def append_logs(self, execution_id: str, lines: Iterable[LogLine]) -> None:
+        self._conn.executemany(
+            "INSERT INTO logs (execution_id, invocation, stream, time, line) VALUES (?, ?, ?, ?, ?)",
+            [(execution_id, x.invocation, x.stream, x.time, x.line) for x in lines],
+        )
+
+    def list_logs(self, execution_id: str, after_seq: int, limit: int) -> list[LogLine]:
+        rows = self._conn.execute(
+            "SELECT * FROM logs WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (execution_id, after_seq, limit),
+        )
+        return [LogLine(r["invocation"], r["stream"], r["time"], r["line"], r["seq"]) for r in rows]
 
     # -- timers and scheduling ----------------------------------------------------------------
 
