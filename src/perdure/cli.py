@@ -398,6 +398,23 @@ def history(arn: str, endpoint: str) -> None:
         _print(client.history(arn))
 
 
+@executions.command("logs")
+@click.argument("arn")
+@click.option("--text", is_flag=True, help="Print only the lines themselves, not JSON.")
+@endpoint_option
+@reports_errors
+def logs(arn: str, text: bool, endpoint: str) -> None:
+    """Show the lines an execution's invocations wrote (stdout, stderr, logging), in order.
+
+    One JSON object a line: Seq, Invocation (which invocation wrote it), Stream (stdout, stderr
+    or log), Timestamp and Message. Lines logged while an invocation replays what earlier ones
+    did are not repeated (the SDK's logger and ctx.logger stay quiet on replay).
+    """
+    with Client(endpoint) as client:
+        for line in client.logs(arn):
+            click.echo(line["Message"] if text else json.dumps(line))
+
+
 @executions.command("stop")
 @click.argument("arn")
 @click.option("--error-type", help="ErrorType recorded on the stopped execution.")

@@ -167,6 +167,11 @@ class Client:
         """Returns every history event of an execution, oldest first."""
         return self._all_pages(f"/2025-12-01/durable-executions/{_segment(arn)}/history", "Events", {})
 
+    def logs(self, arn: str) -> list[dict[str, Any]]:
+        """Returns every log line of an execution in the order written: Seq, Invocation, Stream (stdout,
+        stderr or log), Timestamp and Message."""
+        return self._all_pages(f"/perdure/v1/durable-executions/{_segment(arn)}/logs", "Logs", {})
+
     def functions(self) -> list[dict[str, Any]]:
         return self._request("GET", "/2015-03-31/functions/").json()["Functions"]  # type: ignore[no-any-return]
 

@@ -101,6 +101,8 @@ class LambdaRoutes:
             Route("POST", f"{callbacks}/succeed", self.callback_succeed),
             Route("POST", f"{callbacks}/fail", self.callback_fail),
             Route("POST", f"{callbacks}/heartbeat", self.callback_heartbeat),
+            # Perdure's own (Lambda's are in CloudWatch Logs): the lines each invocation wrote.
+            Route("GET", "/perdure/v1/durable-executions/{arn}/logs", self.get_logs),
         ]
 
     async def _payload(self, request: Request, what: str) -> str | None:
@@ -191,6 +193,15 @@ class LambdaRoutes:
             _flag(request, "ReverseOrder", False),
         )
         body: dict[str, Any] = {"Events": [event.to_wire(include) for event in page.items]}
+        if page.next_marker:
+            body["NextMarker"] = page.next_marker
+        return json_response(body)
+
+    async def get_logs(self, request: Request, params: dict[str, str]) -> Response:
+        page = await run_in_threadpool(
+            self.service.get_logs, params["arn"], request.query_params.get("Marker"), _int(request, "MaxItems", 0)
+        )
+        body: dict[str, Any] = {"Logs": [line.to_wire() for line in page.items]}
         if page.next_marker:
             body["NextMarker"] = page.next_marker
         return json_response(body)

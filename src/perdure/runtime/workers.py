@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import FunctionLoadError, PerdureError
+from perdure.logcapture import capture_logs, keep_logs
 from perdure.runtime import sdk_tuning
 from perdure.runtime.invoker import run_invocation
 from perdure.runtime.registry import FunctionSpec, Registry, load_handler
@@ -84,7 +85,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSe
             invocation: Invocation = conn.recv()
         except EOFError:
             return
-        report = run_invocation(service, spec, handler, invocation, codec)
+        with capture_logs(invocation.invocation) as captured:
+            report = run_invocation(service, spec, handler, invocation, codec)
+        keep_logs(service, invocation.execution_arn, captured)
         if report.output is not None:
             execution = service.complete_invocation(invocation, report.output)
         else:

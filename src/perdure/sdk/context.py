@@ -160,9 +160,15 @@ class Context:
 
     def _recorded(self, op_id: str, type_: OperationType, name: str | None, sub_type: str) -> Any:
         op = self.journal.recorded(op_id, type_, name, sub_type)
-        if op is None or not op.status.is_terminal:
+        if op is None or not op.status.is_terminal or self._peek_id() not in self.journal.operations:
+            # What runs from here on is new (this was the last operation recorded in this
+            # context): the replay-aware logger speaks again.
             self.replaying = False
         return op
+
+    def _peek_id(self) -> str:
+        following = self.counter + 1
+        return f"{self.parent_id}-{following}" if self.parent_id else str(following)
 
     def _write(self, *updates: OperationUpdate) -> None:
         self.journal.write(list(updates))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import InvalidParameterError
+from perdure.logcapture import capture_logs, keep_logs
 from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
 from perdure.sdk.snapshot import SnapshotCodec, load_secret
@@ -67,14 +68,16 @@ class LocalRunner:
         ran = 0
         for invocation in self.service.lease(self.owner, list(self.functions), 16, LEASE_SECONDS):
             function = self.functions[invocation.function_name]
-            output = run_seed_invocation(
-                function,
-                self.service,
-                invocation.execution_arn,
-                invocation.checkpoint_token,
-                self.codec,
-                self.checkpoint_hooks,
-            )
+            with capture_logs(invocation.invocation) as captured:
+                output = run_seed_invocation(
+                    function,
+                    self.service,
+                    invocation.execution_arn,
+                    invocation.checkpoint_token,
+                    self.codec,
+                    self.checkpoint_hooks,
+                )
+            keep_logs(self.service, invocation.execution_arn, captured)
             self.service.complete_invocation(invocation, output)
             ran += 1
         return ran

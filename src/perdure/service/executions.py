@@ -28,6 +28,7 @@ from perdure.service.model import (
     ExecutionStatus,
     Invocation,
     InvocationOutput,
+    LogLine,
     Operation,
     OperationType,
     OperationUpdate,
@@ -251,6 +252,28 @@ class DurableService:
         items: list[Event] = events[:limit]
         next_marker = str(items[-1].event_id) if len(events) > limit else None
         return Page(items, next_marker)
+
+    def append_logs(self, arn: str, lines: list[LogLine]) -> None:
+        """Keeps the lines an invocation wrote, in one transaction (workers call it once, at its end).
+
+        Lines of an execution that no longer exists (deleted meanwhile) are dropped.
+        """
+        if not lines:
+            return
+        with self.store.transaction() as tx:
+            execution = tx.get_execution(arn)
+            if execution is not None:
+                tx.append_logs(execution.id, lines)
+
+    def get_logs(self, arn: str, marker: str | None = None, max_items: int = 0) -> Page:
+        """Returns a page of the execution's log lines; ``marker`` is the last ``seq`` of the previous page."""
+        after = _parse_int_marker(marker)
+        limit = _clamp(max_items, _PAGE_LIMIT)
+        with self.store.snapshot() as tx:
+            execution = self._require(tx, arn)
+            found = tx.list_logs(execution.id, after, limit + 1)
+        items: list[LogLine] = found[:limit]
+        return Page(items, str(items[-1].seq) if len(found) > limit else None)
 
     # -- the protocol (the SDK's service client) -----------------------------------------------
 
