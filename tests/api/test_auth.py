@@ -11,6 +11,7 @@ them with its own code (perdure.api.auth).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import http.client
@@ -34,9 +35,14 @@ from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
 from conftest import PERDURE, Server, handler_target, wait_for
+from starlette.requests import Request
+from starlette.responses import Response
 
-from perdure.api.auth import canonical_request
+from perdure.api.auth import Authenticator, canonical_request
+from perdure.api.keys import KeyRing, NewKey
 from perdure.client import SigV4
+from perdure.errors import InvalidParameterError, NotFoundError
+from perdure.store.sqlite import SQLiteStore
 
 FUNCTIONS = {"steps": "steps", "other": "steps", "flow": "step_wait_callback"}
 AWS = str(Path(sys.executable).parent / "aws")
@@ -185,7 +191,6 @@ def test_a_callback_completes_over_boto3_and_refused_completions_change_nothing(
 
     callback_id = str(wait_for(started, timeout=30))
     path = f"/2025-12-01/durable-execution-callbacks/{callback_id.replace('/', '%2F')}/succeed"
-    before = client.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
 
     body = b'{"approved": true}'
     unsigned = httpx.post(secured.url(path), content=body)
@@ -196,8 +201,11 @@ def test_a_callback_completes_over_boto3_and_refused_completions_change_nothing(
     headers = signed("POST", secured.url(path), b'{"approved": false}', secured.key.access_key_id, secured.key.secret_access_key)
     assert_refused(httpx.post(secured.url(path), content=body, headers=headers), "InvalidSignatureException")
 
+    # The execution may still be recording its announce step; what must not be there is the callback's end.
     assert client.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"
-    assert client.get_durable_execution_history(DurableExecutionArn=arn)["Events"] == before
+    events = client.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+    assert [e["EventType"] for e in events if e["EventType"].startswith("Callback")] == ["CallbackStarted"]
+    assert "last" not in secured.side_effects.read_text().split()
 
     client.send_durable_execution_callback_success(CallbackId=callback_id, Result=body)
     execution = wait_for(
@@ -448,7 +456,7 @@ def test_dev_on_loopback_runs_open_and_says_so(tmp_path: Path) -> None:
     server.start()
     try:
         response = httpx.post(server.endpoint + invocation_path("steps"), content=b'{"count": 2}')
-        assert response.status_code == 200 and response.json() == {"total": 1}
+        assert response.status_code == 200 and response.json() == {"total": 1}, (response.text, server.log.read_text())
     finally:
         server.stop()
     assert "Development mode (--dev): the API is open" in server.log.read_text()
@@ -496,3 +504,165 @@ def test_the_canonical_request_is_what_botocore_signs(url: str) -> None:
         hashlib.sha256(b'{"x": 1}').hexdigest(),
     )
     assert ours == expected
+
+
+# -- the authenticator in-process: what reaches the app ---------------------------------------
+
+SIGNED_AT = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+
+
+@dataclass
+class AsgiClient:
+    """Sends requests to an ASGI app in this process, each in its own event loop."""
+
+    app: Any
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.request(method, path, **kwargs)
+
+        return asyncio.run(send())
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+
+@dataclass
+class InProcess:
+    """An ``Authenticator`` over an app that records what reaches it, on a SQLite store."""
+
+    client: AsgiClient
+    ring: KeyRing
+    key: NewKey
+    reached: list[tuple[str, bytes]]
+    clock: list[datetime.datetime]
+
+    def send(self, method: str, path: str, body: bytes = b"", sign_path: str | None = None, **headers: str) -> httpx.Response:
+        signed_url = "http://testserver" + (sign_path or path)
+        auth = signed(method, signed_url, body, self.key.key.access_key_id, self.key.secret_access_key, SIGNED_AT)
+        return self.client.request(method, path, content=body, headers={**auth, **headers})
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[InProcess]:
+    store = SQLiteStore(tmp_path / "perdure.db")
+    ring = KeyRing(store, b"the server secret")
+    reached: list[tuple[str, bytes]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        reached.append((scope["path"], await request.body()))
+        await Response("ok")(scope, receive, send)
+
+    clock = [SIGNED_AT]
+    client = AsgiClient(Authenticator(app, ring, clock=lambda: clock[0]))
+    yield InProcess(client, ring, ring.create("unit"), reached, clock)
+    store.close()
+
+
+def test_a_signed_request_reaches_the_app_with_its_body(in_process: InProcess) -> None:
+    response = in_process.send("POST", "/2015-03-31/functions/f/invocations?Qualifier=%24LATEST", b'{"a": 1}')
+    assert response.status_code == 200
+    assert in_process.reached == [("/2015-03-31/functions/f/invocations", b'{"a": 1}')]
+
+
+@pytest.mark.parametrize(("skew", "passes"), [(300, True), (-300, True), (301, False), (-301, False)])
+def test_the_date_may_be_five_minutes_off_and_no_more(in_process: InProcess, skew: int, passes: bool) -> None:
+    in_process.clock[0] = SIGNED_AT + datetime.timedelta(seconds=skew)
+    response = in_process.send("POST", "/2015-03-31/functions/f/invocations", b"{}")
+    assert (response.status_code == 200) is passes
+    assert len(in_process.reached) == (1 if passes else 0)
+
+
+def sigv4(in_process: InProcess, scope: str, signed_headers: str = "host;x-amz-date") -> str:
+    key_id = in_process.key.key.access_key_id
+    return f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, SignedHeaders={signed_headers}, Signature={'0' * 64}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "code", "words"),
+    [
+        ({}, "MissingAuthenticationTokenException", "no Authorization header"),
+        ({"Authorization": "Bearer nope"}, "UnrecognizedClientException", "bearer token is not valid"),
+        ({"Authorization": "Digest x"}, "IncompleteSignatureException", "'Digest' is not supported"),
+        (
+            {"Authorization": "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=00"},
+            "IncompleteSignatureException",
+            "The credential 'a/b' is malformed",
+        ),
+        ({"Authorization": "AWS4-HMAC-SHA256 Nonsense=1"}, "IncompleteSignatureException", "malformed near"),
+        ({"Authorization": "AWS4-HMAC-SHA256 Signature=00"}, "IncompleteSignatureException", "no Credential or SignedHeaders"),
+    ],
+)
+def test_requests_without_usable_credentials_never_reach_the_app(
+    in_process: InProcess, headers: dict[str, str], code: str, words: str
+) -> None:
+    response = in_process.client.post("/2015-03-31/functions/f/invocations", content=b"{}", headers=headers)
+    assert words in assert_refused(response, code)
+    assert in_process.reached == []
+
+
+@pytest.mark.parametrize(
+    ("scope", "signed_headers", "date", "words"),
+    [
+        ("20300102/us-east-1/s3/aws4_request", "host;x-amz-date", "20300102T030405Z", "names the service 's3'"),
+        ("20300102/us-east-1/lambda/aws4_request", "x-amz-date", "20300102T030405Z", "must include 'host'"),
+        ("20300102/us-east-1/lambda/aws4_request", "host", "20300102T030405Z", "must include 'x-amz-date'"),
+        ("20300101/us-east-1/lambda/aws4_request", "host;x-amz-date", "20300102T030405Z", "is not the date of X-Amz-Date"),
+        ("20300102/us-east-1/lambda/aws4_request", "host;x-amz-date", "2030-01-02", "X-Amz-Date must be"),
+    ],
+)
+def test_a_signature_with_a_wrong_scope_or_date_never_reaches_the_app(
+    in_process: InProcess, scope: str, signed_headers: str, date: str, words: str
+) -> None:
+    headers = {"Authorization": sigv4(in_process, scope, signed_headers), "X-Amz-Date": date}
+    response = in_process.client.post("/2015-03-31/functions/f/invocations", content=b"{}", headers=headers)
+    assert words in response.json()["message"]
+    assert response.status_code == 403 and in_process.reached == []
+
+
+def test_tampering_and_revocation_never_reach_the_app(in_process: InProcess) -> None:
+    path = "/2015-03-31/functions/f/invocations"
+    assert_refused(in_process.send("POST", path, b"{}", sign_path="/2015-03-31/functions/g/invocations"), "InvalidSignatureException")
+    assert_refused(in_process.send("POST", path + "?Qualifier=1", b"{}", sign_path=path), "InvalidSignatureException")
+    assert_refused(in_process.send("POST", path, b"{}", **{"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}), "InvalidSignatureException")
+    assert in_process.reached == []
+    in_process.ring.revoke("unit")
+    assert_refused(in_process.send("POST", path, b"{}"), "UnrecognizedClientException")
+    response = in_process.client.post(path, headers={"Authorization": f"Bearer {in_process.key.token}"})
+    assert_refused(response, "UnrecognizedClientException")
+    assert in_process.reached == []
+
+
+def test_a_bearer_token_reaches_the_app_and_health_needs_nothing(in_process: InProcess) -> None:
+    response = in_process.client.post("/x", content=b"body", headers={"Authorization": f"Bearer {in_process.key.token}"})
+    assert response.status_code == 200
+    assert in_process.client.get("/health").status_code == 200
+    assert in_process.reached == [("/x", b"body"), ("/health", b"")]
+
+
+def test_a_key_made_under_another_server_secret_is_refused_and_logged(
+    in_process: InProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = KeyRing(in_process.ring.store, b"another server secret")
+    assert other.signing_secret(in_process.key.key) is None
+    assert other.split_verifiable() == ([], [in_process.key.key])
+    client = AsgiClient(Authenticator(in_process.client.app, other, clock=lambda: SIGNED_AT))
+    auth = signed(
+        "GET", "http://testserver/a", b"", in_process.key.key.access_key_id, in_process.key.secret_access_key, SIGNED_AT
+    )
+    with caplog.at_level("WARNING", logger="perdure.auth"):
+        assert "cannot be verified by this server" in assert_refused(client.get("/a", headers=auth), "InvalidSignatureException")
+    assert "made under another server secret" in caplog.text
+
+
+def test_key_names_are_checked_and_revoking_an_unknown_key_says_how_to_list_them(in_process: InProcess) -> None:
+    with pytest.raises(InvalidParameterError, match="cannot name a key"):
+        in_process.ring.create("no spaces")
+    with pytest.raises(NotFoundError, match="perdure keys list"):
+        in_process.ring.revoke("nobody")
