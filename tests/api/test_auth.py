@@ -186,7 +186,8 @@ def test_a_callback_completes_over_boto3_and_refused_completions_change_nothing(
     arn = reply["DurableExecutionArn"]
 
     def started() -> str | None:
-        found = re.search(r"^callback:(\S+)$", secured.side_effects.read_text(), re.M) if secured.side_effects.exists() else None
+        text = secured.side_effects.read_text() if secured.side_effects.exists() else ""
+        found = re.search(r"^callback:(\S+)$", text, re.MULTILINE)
         return found[1] if found else None
 
     callback_id = str(wait_for(started, timeout=30))
@@ -485,9 +486,11 @@ def test_a_server_under_another_secret_accepts_tokens_but_not_signatures(tmp_pat
     "url",
     [
         "http://127.0.0.1:8500/2015-03-31/functions/",
-        "http://127.0.0.1:8500/2025-12-01/durable-executions/"
-        "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Asteps%3A%24LATEST%2Fdurable-execution%2Fa%20b/history"
-        "?MaxItems=5&Marker=a%20b%2Fc%2Bd~&IncludeExecutionData=true",
+        (
+            "http://127.0.0.1:8500/2025-12-01/durable-executions/"
+            "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Asteps%3A%24LATEST%2Fdurable-execution%2Fa%20b/history"
+            "?MaxItems=5&Marker=a%20b%2Fc%2Bd~&IncludeExecutionData=true"
+        ),
         "http://localhost/2025-12-01/durable-execution-callbacks/abc~_-.%2B%3D/succeed?Empty=&B=2&A=1&A=0",
     ],
 )

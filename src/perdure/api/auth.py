@@ -116,13 +116,12 @@ def parse_sigv4(value: str) -> SigV4Header:
         fields[match[1]] = match[2]
     missing = [name for name in ("Credential", "SignedHeaders", "Signature") if not fields.get(name)]
     if missing:
-        raise IncompleteSignatureError(
-            f"The Authorization header has no {' or '.join(missing)}. {_HOW}"
-        )
+        raise IncompleteSignatureError(f"The Authorization header has no {' or '.join(missing)}. {_HOW}")
     scope = fields["Credential"].split("/")
     if len(scope) != 5 or scope[4] != "aws4_request" or not re.fullmatch(r"\d{8}", scope[1]):
         raise IncompleteSignatureError(
-            f"The credential {fields['Credential']!r} is malformed: it must be ID/YYYYMMDD/REGION/{SERVICE}/aws4_request."
+            f"The credential {fields['Credential']!r} is malformed: "
+            f"it must be ID/YYYYMMDD/REGION/{SERVICE}/aws4_request."
         )
     return SigV4Header(
         access_key_id=scope[0],
@@ -251,7 +250,9 @@ class Authenticator:
         headers = _headers(scope)
         values = headers.get("authorization", [])
         if not values:
-            raise MissingAuthenticationError(f"Missing Authentication Token: the request carries no Authorization header. {_HOW}")
+            raise MissingAuthenticationError(
+                f"Missing Authentication Token: the request carries no Authorization header. {_HOW}"
+            )
         if len(values) > 1:
             raise IncompleteSignatureError("The request carries several Authorization headers; send one.")
         scheme, _, credentials = values[0].strip().partition(" ")
