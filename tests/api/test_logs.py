@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import HANDLERS, Server, lambda_client, shared_server
+from conftest import HANDLERS, Server, lambda_client, shared_server, wait_for
 
 from perdure import Client
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    args = [f"chatty={HANDLERS / 'logging_handlers.py'}:chatty", f"{HANDLERS / 'logging_handlers.py'}", "--workers", "2"]
+    args = [
+        f"chatty={HANDLERS / 'logging_handlers.py'}:chatty",
+        f"crashing={HANDLERS / 'logging_handlers.py'}:crashing",
+        f"{HANDLERS / 'logging_handlers.py'}",
+        "--workers",
+        "2",
+    ]
     with shared_server(tmp_path_factory, "logs", args) as server:
         yield server
 
@@ -71,3 +78,14 @@ def test_logs_page_through_marker_and_an_unknown_execution_is_not_found(server: 
         assert first["Logs"] + rest["Logs"] == client.logs(arn) and "NextMarker" not in rest
     missing = server.cli("executions", "logs", arn.replace("durable-execution/", "durable-execution/x"))
     assert missing.returncode == 1 and "not" in missing.stderr.lower()
+
+
+def test_the_lines_of_an_invocation_whose_process_dies_are_kept(server: Server) -> None:
+    client = lambda_client(server.endpoint)
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    arn = client.invoke(FunctionName="crashing", Payload=json.dumps(name).encode())["DurableExecutionArn"]
+    wait_for(lambda: client.get_durable_execution(DurableExecutionArn=arn)["Status"] == "SUCCEEDED")
+    assert [(x["Invocation"], x["Stream"], x["Message"]) for x in cli_logs(server, arn)] == [
+        (1, "stdout", f"running {name} crashed=False"),
+        (2, "stdout", f"running {name} crashed=True"),
+    ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, StepContext, durable_execution
@@ -40,3 +43,19 @@ def seed_chatty(ctx: Any, event: Any) -> str:
     ctx.wait(seconds=1)
     ctx.logger.warning(f"seed after wait {event}")
     return value
+
+
+@durable_execution
+def crashing(event: Any, context: DurableContext) -> str:
+    """Prints, then its process dies the first time a step runs; the next invocation recovers."""
+
+    def flaky(step_context: StepContext) -> str:
+        marker = Path(tempfile.gettempdir()) / f"perdure-logs-crash-{event}"
+        print(f"running {event} crashed={marker.exists()}", flush=True)
+        if not marker.exists():
+            marker.touch()
+            os._exit(1)
+        marker.unlink()
+        return "recovered"
+
+    return context.step(flaky, name="flaky")

@@ -8,11 +8,14 @@ whose invocation runs past the function's timeout, and records the crash of one 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import multiprocessing.connection
 import resource
+import os
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import FunctionLoadError, PerdureError
-from perdure.logcapture import capture_logs, keep_logs
+from perdure.runtime.logcapture import capture_logs, keep_logs, read_spool
 from perdure.runtime import sdk_tuning
 from perdure.runtime.invoker import run_invocation
 from perdure.runtime.registry import FunctionSpec, Registry, load_handler
@@ -63,7 +66,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSettings, spec: FunctionSpec) -> None:
+def _worker_main(
+    conn: multiprocessing.connection.Connection, settings: WorkerSettings, spec: FunctionSpec, spool_path: str
+) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if spec.memory_mb:
@@ -79,15 +84,18 @@ def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSe
     except FunctionLoadError as error:
         conn.send(("load_error", error.message))
         return
+    spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     conn.send(("ready", None))
     while True:
         try:
             invocation: Invocation = conn.recv()
         except EOFError:
             return
-        with capture_logs(invocation.invocation) as captured:
+        os.ftruncate(spool, 0)
+        with capture_logs(invocation.invocation, spool) as captured:
             report = run_invocation(service, spec, handler, invocation, codec)
         keep_logs(service, invocation.execution_arn, captured)
+        os.ftruncate(spool, 0)
         if report.output is not None:
             execution = service.complete_invocation(invocation, report.output)
         else:
@@ -102,8 +110,14 @@ class _Worker:
         self.spec = spec
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
+        # Where the worker's capture writes each log line at once (read back if it dies).
+        descriptor, self.spool_path = tempfile.mkstemp(prefix="perdure-worker-", suffix=".log")
+        os.close(descriptor)
         self.process: BaseProcess = context.Process(
-            target=_worker_main, args=(child, settings, spec), name=f"perdure-worker-{spec.name}", daemon=True
+            target=_worker_main,
+            args=(child, settings, spec, self.spool_path),
+            name=f"perdure-worker-{spec.name}",
+            daemon=True,
         )
         self.process.start()
         child.close()
@@ -114,6 +128,8 @@ class _Worker:
             self.process.kill()
         self.process.join(5)
         self.conn.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.spool_path)
 
     def describe_exit(self) -> str:
         self.process.join(5)
@@ -210,7 +226,9 @@ class WorkerPool:
         timeout = worker.spec.timeout_seconds
         message = self._receive(worker, timeout)
         if message is _TIMED_OUT:
-            worker.kill()
+            # Killed now, its spool file kept until the lines are read (worker.kill, later, removes it).
+            worker.process.kill()
+            worker.process.join(5)
             error = ErrorObject(
                 message=f"Task timed out after {timeout} seconds; it resumes from its last checkpoint.",
                 type="Sandbox.Timedout",
@@ -221,6 +239,8 @@ class WorkerPool:
             )
         else:
             return worker.process.is_alive()
+        # The lines it wrote before it died or was killed: kept before its end is recorded.
+        self.service.append_logs(invocation.execution_arn, read_spool(worker.spool_path, invocation.invocation))
         self.service.fail_invocation(invocation, error)
         return False
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import InvalidParameterError
-from perdure.logcapture import capture_logs, keep_logs
+from perdure.runtime.logcapture import capture_logs, keep_logs
 from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
 from perdure.sdk.snapshot import SnapshotCodec, load_secret

@@ -13,7 +13,9 @@ invocation of a process may capture at a time; workers run one at a time by desi
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -35,8 +37,12 @@ MAX_LINE_CHARS = 64 * 1024
 class LogCapture:
     """The lines an invocation wrote so far, in order."""
 
-    def __init__(self, invocation: int) -> None:
+    def __init__(self, invocation: int, spool: int | None = None) -> None:
         self.invocation = invocation
+        # A file descriptor each line is also written to at once, so that the lines of an
+        # invocation whose process dies (os._exit, a signal, running out of memory) are not lost:
+        # the worker's parent reads them back with ``read_spool``.
+        self._spool = spool
         self._lines: list[LogLine] = []
         self._dropped = 0
         self._lock = threading.Lock()
@@ -48,7 +54,10 @@ class LogCapture:
                 return
             if len(line) > MAX_LINE_CHARS:
                 line = line[:MAX_LINE_CHARS] + " [truncated]"
-            self._lines.append(LogLine(self.invocation, stream, time.time(), line))
+            kept = LogLine(self.invocation, stream, time.time(), line)
+            self._lines.append(kept)
+            if self._spool is not None:
+                os.write(self._spool, (json.dumps([kept.stream, kept.time, kept.line]) + "\n").encode())
 
     def lines(self) -> list[LogLine]:
         with self._lock:
@@ -113,13 +122,13 @@ class _CaptureHandler(logging.Handler):
 
 
 @contextmanager
-def capture_logs(invocation: int) -> Iterator[LogCapture]:
+def capture_logs(invocation: int, spool: int | None = None) -> Iterator[LogCapture]:
     """Captures stdout, stderr and ``logging`` for the duration of the ``with`` block.
 
     As Lambda's runtime does, an unconfigured root logger (no handlers, level WARNING) lets INFO
     records through while capturing, so ``logger.info`` lines are kept.
     """
-    capture = LogCapture(invocation)
+    capture = LogCapture(invocation, spool)
     out = _LineWriter(capture, "stdout", sys.stdout)
     err = _LineWriter(capture, "stderr", sys.stderr)
     handler = _CaptureHandler(capture)
@@ -146,3 +155,19 @@ def keep_logs(service: DurableService, arn: str, capture: LogCapture) -> None:
         service.append_logs(arn, capture.lines())
     except Exception as error:  # noqa: BLE001 - losing log lines must not lose the invocation's outcome
         print(f"perdure: could not keep the log lines of {arn}: {error}", file=sys.stderr)
+
+
+def read_spool(path: str, invocation: int) -> list[LogLine]:
+    """The lines a capture wrote to a spool file (see ``LogCapture``); a cut-off last line is skipped."""
+    lines: list[LogLine] = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as spool:
+            for raw in spool:
+                try:
+                    stream, at, line = json.loads(raw)
+                except ValueError:
+                    continue
+                lines.append(LogLine(invocation, stream, at, line))
+    except OSError:
+        pass
+    return lines
