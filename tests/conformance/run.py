@@ -250,20 +250,18 @@ class ExecutionLogs:
 
 
 def _log_lines(output: str) -> list[str]:
-    """The log lines in ``perdure executions logs`` output: JSON (a list, or an object with one) or text."""
-    try:
-        data = json.loads(output)
-    except ValueError:
-        return [line for line in output.splitlines() if line.strip()]
-    if isinstance(data, dict):
-        data = next((v for v in data.values() if isinstance(v, list)), [])
+    """The messages in ``perdure executions logs`` output: a JSON object a line, with its Message."""
     lines: list[str] = []
-    for item in data if isinstance(data, list) else []:
-        if isinstance(item, str):
-            lines.append(item)
-        elif isinstance(item, dict):
-            text = item.get("message", item.get("Message", item.get("line", item.get("Line"))))
-            lines.append(text if isinstance(text, str) else json.dumps(item))
+    for raw in output.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            lines.append(raw)
+            continue
+        message = item.get("Message") if isinstance(item, dict) else None
+        lines.append(message if isinstance(message, str) else raw)
     return lines
 
 
