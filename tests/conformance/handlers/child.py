@@ -167,7 +167,7 @@ def case_3_12(event: Any, context: DurableContext) -> Any:
             marker.touch()
             # The START checkpoint is sent without waiting (at-least-once step): give it time to be
             # recorded, then end the process as a runtime crash (process.exit) does.
-            time.sleep(1)
+            time.sleep(2)
             os._exit(1)
         marker.unlink()
         return event
