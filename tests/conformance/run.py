@@ -344,9 +344,9 @@ def perdure_server(perdure: list[str], template: Path, workdir: Path, workers: i
 class _PerThreadOutput(io.TextIOBase):
     """Sends each case thread's prints to its own buffer (the package prints as it goes)."""
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, real: Any, local: threading.local) -> None:
         self.real = real
-        self.local = threading.local()
+        self.local = local
 
     def write(self, text: str) -> int:
         buffer = getattr(self.local, "buffer", None)
@@ -355,13 +355,15 @@ class _PerThreadOutput(io.TextIOBase):
     def flush(self) -> None:
         self.real.flush()
 
-    @contextmanager
-    def capture(self) -> Iterator[io.StringIO]:
-        self.local.buffer = io.StringIO()
-        try:
-            yield self.local.buffer
-        finally:
-            self.local.buffer = None
+
+@contextmanager
+def _captured(local: threading.local) -> Iterator[io.StringIO]:
+    """Collects what this thread prints (to stdout or stderr) while the block runs."""
+    local.buffer = io.StringIO()
+    try:
+        yield local.buffer
+    finally:
+        local.buffer = None
 
 
 @dataclass
@@ -394,10 +396,10 @@ def run_case(
     invoker: Invoker,
     clients: AwsClients,
     workdir: Path,
-    output: _PerThreadOutput,
+    local: threading.local,
 ) -> tuple[DescriptionResult | None, float, str, str | None]:
     started = time.monotonic()
-    with output.capture() as buffer:
+    with _captured(local) as buffer:
         try:
             result = validate_description(
                 logical,
@@ -518,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     started_at = time.time()
-    output = _PerThreadOutput(sys.stdout)
+    local = threading.local()
     with perdure_server(perdure, template_path, workdir, args.workers, env) as endpoint:
         lam = boto3.client(
             "lambda",
@@ -532,8 +534,9 @@ def main(argv: list[str] | None = None) -> int:
         stack = TemplateStack(functions)
         clients = AwsClients({"lambda": lam, "cloudformation": stack, "logs": ExecutionLogs(perdure, endpoint, env)})
         invoker = Invoker(stack_name="perdure", region=REGION, lambda_client=lam, cfn_client=stack)
-        real_stdout = sys.stdout
-        sys.stdout = output  # type: ignore[assignment]
+        real_stdout, real_stderr = sys.stdout, sys.stderr
+        sys.stdout = _PerThreadOutput(real_stdout, local)  # type: ignore[assignment]
+        sys.stderr = _PerThreadOutput(real_stderr, local)  # type: ignore[assignment]
         try:
             # The cases listed quiet run last, by themselves: they need the server to answer
             # within a few seconds, which a loaded two-core machine may not.
@@ -541,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             for phase in ([item for item in to_run if item[0] not in expectations["quiet"]], quiet):
                 with ThreadPoolExecutor(max_workers=max(1, args.parallel), thread_name_prefix="case") as pool:
                     futures = {
-                        cid: pool.submit(run_case, covered[cid], req, invoker, clients, workdir, output)
+                        cid: pool.submit(run_case, covered[cid], req, invoker, clients, workdir, local)
                         for cid, req in phase
                     }
                     for cid, req in phase:
@@ -549,10 +552,12 @@ def main(argv: list[str] | None = None) -> int:
                         outcome = classify(
                             cid, req.suite.name, result, seconds, text, crash, expectations["expected_failures"]
                         )
+                        if cid in expectations["quiet"] and not outcome.note:
+                            outcome.note = "run last, by itself (quiet in expectations.yaml)"
                         outcomes.append(outcome)
                         print(f"  {outcome.case_id:<6} {outcome.status}", file=real_stdout, flush=True)
         finally:
-            sys.stdout = real_stdout
+            sys.stdout, sys.stderr = real_stdout, real_stderr
 
     outcomes.sort(key=lambda o: case_key(o.case_id))
     elapsed = time.time() - started_at
