@@ -230,10 +230,11 @@ def worker(
     settings = WorkerSettings(db, blob_config, service.config, data_dir=data_dir_for(db))
     runtime = Runtime(service, registry, settings, workers)
     names = ", ".join(spec.name for spec in registry)
-    click.echo(f"Perdure worker running {names} (database {display_url(db)}, {workers} workers)", err=True)
     runtime.start()
     try:
-        signum = wait_for_stop_signal()
+        signum = wait_for_stop_signal(
+            lambda: click.echo(f"Perdure worker running {names} (database {display_url(db)}, {workers} workers)", err=True)
+        )
         click.echo(
             f"Received {signal.Signals(signum).name}: stopping once running invocations finish "
             "(send it again to stop at once).",

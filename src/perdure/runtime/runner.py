@@ -55,11 +55,13 @@ class Runtime:
         self.pool.close()
 
 
-def wait_for_stop_signal() -> int:
+def wait_for_stop_signal(ready: Callable[[], None] | None = None) -> int:
     """Blocks until SIGTERM or SIGINT arrives, and returns it; call it from the main thread.
 
-    The handlers go back to the defaults when it returns, so a second signal ends the process
-    at once, whatever it is doing then (an impatient Ctrl-C during a graceful stop).
+    ``ready`` is called once the handlers are in place: a "running" message printed there is
+    a promise that a signal from then on stops the process gracefully. The handlers go back
+    to the defaults when it returns, so a second signal ends the process at once, whatever
+    it is doing then (an impatient Ctrl-C during a graceful stop).
     """
     received: list[int] = []
     arrived = threading.Event()
@@ -70,6 +72,8 @@ def wait_for_stop_signal() -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, handle)
+    if ready is not None:
+        ready()
     try:
         # Timed, so that the signal is seen within a second on a platform whose blocked wait
         # a signal does not interrupt.
