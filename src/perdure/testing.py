@@ -45,6 +45,9 @@ class SkippableClock:
     def advance_to(self, moment: float) -> None:
         self.now = max(self.now, moment)
 
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
 
 @dataclass(frozen=True)
 class Run:

@@ -23,6 +23,7 @@ from perdure.service.model import (
     OperationUpdate,
 )
 from perdure.store.sqlite import SQLiteStore
+from perdure.testing import SkippableClock
 
 FUNCTIONS = lookup_of(
     [
@@ -32,24 +33,13 @@ FUNCTIONS = lookup_of(
 )
 
 
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def clock() -> SkippableClock:
+    return SkippableClock()
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def service(tmp_path: Path, clock: ManualClock) -> DurableService:
+def service(tmp_path: Path, clock: SkippableClock) -> DurableService:
     return DurableService(SQLiteStore(tmp_path / "perdure.db"), clock=clock, functions=FUNCTIONS)
 
 
@@ -145,7 +135,7 @@ def test_the_childs_success_completes_the_operation_with_its_result_and_wakes_th
 )
 def test_the_childs_failure_timeout_or_stop_completes_the_operation_with_its_error(
     service: DurableService,
-    clock: ManualClock,
+    clock: SkippableClock,
     end: str,
     status: OperationStatus,
     event: str,
@@ -189,7 +179,7 @@ def test_an_unknown_target_fails_the_operation_at_once_without_a_child(service: 
     assert service.lease("owner", ["nope", "echo"], 10, 30) == []
 
 
-def test_a_service_told_of_no_functions_fails_every_invoke(tmp_path: Path, clock: ManualClock) -> None:
+def test_a_service_told_of_no_functions_fails_every_invoke(tmp_path: Path, clock: SkippableClock) -> None:
     service = DurableService(SQLiteStore(tmp_path / "bare.db"), clock=clock)
     parent = start_parent(service)
     (op,) = service.checkpoint(parent.execution_arn, parent.checkpoint_token, [invoke_update()]).operations
@@ -264,7 +254,7 @@ def test_a_child_of_a_deleted_parent_ends_normally(service: DurableService) -> N
 
 
 def test_a_child_waits_a_moment_for_the_parent_invocation_that_started_it(
-    service: DurableService, clock: ManualClock
+    service: DurableService, clock: SkippableClock
 ) -> None:
     parent = start_parent(service)
     service.checkpoint(parent.execution_arn, parent.checkpoint_token, [invoke_update()])
@@ -276,7 +266,7 @@ def test_a_child_waits_a_moment_for_the_parent_invocation_that_started_it(
 
 
 def test_a_parent_invocation_that_runs_on_holds_its_child_up_a_second_at_most(
-    service: DurableService, clock: ManualClock
+    service: DurableService, clock: SkippableClock
 ) -> None:
     parent = start_parent(service)
     service.checkpoint(parent.execution_arn, parent.checkpoint_token, [invoke_update()])

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from perdure.errors import ConflictError, ExecutionNotFoundError, InvalidParameterError, StaleCheckpointTokenError
+from perdure.errors import (
+    ConflictError,
+    ExecutionNotFoundError,
+    InvalidParameterError,
+    StaleCheckpointTokenError,
+)
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.model import (
     MAX_PAUSED_TIMEOUT_SECONDS,
@@ -22,26 +27,16 @@ from perdure.service.model import (
 )
 from perdure.store.base import ExecutionQuery
 from perdure.store.sqlite import SQLiteStore
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from perdure.testing import SkippableClock
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> SkippableClock:
+    return SkippableClock()
 
 
 @pytest.fixture
-def service(tmp_path: Path, clock: ManualClock) -> DurableService:
+def service(tmp_path: Path, clock: SkippableClock) -> DurableService:
     return DurableService(SQLiteStore(tmp_path / "perdure.db", inline_limit=100), clock=clock)
 
 
@@ -67,7 +62,7 @@ def suspend_on_wait(service: DurableService, arn: str, seconds: int = 10) -> Non
     service.complete_invocation(invocation, InvocationOutput(InvocationStatus.PENDING))
 
 
-def test_a_paused_execution_is_not_invoked_until_resumed(service: DurableService, clock: ManualClock) -> None:
+def test_a_paused_execution_is_not_invoked_until_resumed(service: DurableService, clock: SkippableClock) -> None:
     arn = start(service)
     paused = service.pause_execution(arn, reason="maintenance")
     assert paused.status is ExecutionStatus.PAUSED
@@ -93,7 +88,7 @@ def test_a_paused_execution_is_not_invoked_until_resumed(service: DurableService
     assert history[2].details == {"ResumeRequestTimestamp": clock.now, "Reason": {"Payload": "done", "Truncated": False}}
 
 
-def test_timers_fire_while_paused_and_resuming_then_invokes_at_once(service: DurableService, clock: ManualClock) -> None:
+def test_timers_fire_while_paused_and_resuming_then_invokes_at_once(service: DurableService, clock: SkippableClock) -> None:
     arn = start(service)
     suspend_on_wait(service, arn, seconds=10)
     service.pause_execution(arn)
@@ -163,7 +158,7 @@ def test_resuming_a_pausing_execution_cancels_the_pause(service: DurableService)
     assert "ExecutionPaused" not in events(service, arn)
 
 
-def test_a_pausing_execution_whose_invocation_is_lost_pauses(service: DurableService, clock: ManualClock) -> None:
+def test_a_pausing_execution_whose_invocation_is_lost_pauses(service: DurableService, clock: SkippableClock) -> None:
     arn = start(service)
     lease(service)
     service.pause_execution(arn)
@@ -207,7 +202,7 @@ def test_a_paused_execution_can_be_stopped(service: DurableService) -> None:
     assert stopped.status is ExecutionStatus.STOPPED
 
 
-def test_the_execution_timeout_stands_still_while_paused(service: DurableService, clock: ManualClock) -> None:
+def test_the_execution_timeout_stands_still_while_paused(service: DurableService, clock: SkippableClock) -> None:
     arn = start(service, timeout=100)
     started = clock.now
     suspend_on_wait(service, arn, seconds=1000)
@@ -230,7 +225,7 @@ def test_the_execution_timeout_stands_still_while_paused(service: DurableService
 
 
 def test_a_pause_that_keeps_the_timeout_running_can_time_out_while_paused(
-    service: DurableService, clock: ManualClock
+    service: DurableService, clock: SkippableClock
 ) -> None:
     arn = start(service, timeout=100)
     suspend_on_wait(service, arn, seconds=1000)
@@ -241,7 +236,7 @@ def test_a_pause_that_keeps_the_timeout_running_can_time_out_while_paused(
 
 
 def test_a_paused_timeout_still_ends_the_execution_366_days_after_its_start(
-    service: DurableService, clock: ManualClock
+    service: DurableService, clock: SkippableClock
 ) -> None:
     arn = start(service, timeout=100)
     suspend_on_wait(service, arn, seconds=1000)

@@ -30,30 +30,20 @@ from perdure.service.model import (
 )
 from perdure.store.base import ExecutionQuery
 from perdure.store.sqlite import SQLiteStore
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from perdure.testing import SkippableClock
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> SkippableClock:
+    return SkippableClock()
 
 
-def make_service(path: Path, clock: ManualClock, **config: Any) -> DurableService:
+def make_service(path: Path, clock: SkippableClock, **config: Any) -> DurableService:
     return DurableService(SQLiteStore(path / "perdure.db"), ServiceConfig(**config), clock=clock)
 
 
 @pytest.fixture
-def service(tmp_path: Path, clock: ManualClock) -> DurableService:
+def service(tmp_path: Path, clock: SkippableClock) -> DurableService:
     return make_service(tmp_path, clock)
 
 
@@ -86,7 +76,7 @@ def test_starting_a_named_execution_with_another_input_is_a_conflict(service: Du
 
 
 def test_step_attempts_count_retries_and_the_retry_timer_makes_it_ready(
-    service: DurableService, clock: ManualClock
+    service: DurableService, clock: SkippableClock
 ) -> None:
     invocation = start_and_lease(service)
     arn, token = invocation.execution_arn, invocation.checkpoint_token
@@ -118,7 +108,7 @@ def test_step_attempts_count_retries_and_the_retry_timer_makes_it_ready(
 
 
 def test_a_checkpoint_with_a_stale_token_is_refused_and_records_nothing(
-    service: DurableService, clock: ManualClock
+    service: DurableService, clock: SkippableClock
 ) -> None:
     first = start_and_lease(service)
     clock.advance(31)  # the first invocation's lease runs out: it counts as lost and is retried
@@ -182,7 +172,7 @@ def test_a_step_that_already_succeeded_cannot_be_changed(service: DurableService
         service.checkpoint(arn, reply.checkpoint_token, [update("s", "STEP", "FAIL", Error={"ErrorMessage": "x"})])
 
 
-def test_a_wait_fires_on_time_after_the_service_restarts(tmp_path: Path, clock: ManualClock) -> None:
+def test_a_wait_fires_on_time_after_the_service_restarts(tmp_path: Path, clock: SkippableClock) -> None:
     service = make_service(tmp_path, clock)
     invocation = start_and_lease(service)
     service.checkpoint(
@@ -228,7 +218,7 @@ def test_a_completed_callback_wakes_the_execution_and_cannot_complete_twice(serv
         service.succeed_callback("no-such-callback", None)
 
 
-def test_a_callback_times_out_unless_heartbeats_arrive(service: DurableService, clock: ManualClock) -> None:
+def test_a_callback_times_out_unless_heartbeats_arrive(service: DurableService, clock: SkippableClock) -> None:
     invocation = start_and_lease(service)
     callback_id = _callback(service, invocation, TimeoutSeconds=100, HeartbeatTimeoutSeconds=10)
     for _ in range(3):
@@ -242,7 +232,7 @@ def test_a_callback_times_out_unless_heartbeats_arrive(service: DurableService, 
     assert op.error.type == "Callback.Heartbeat"
 
 
-def test_the_execution_timeout_ends_the_execution(service: DurableService, clock: ManualClock) -> None:
+def test_the_execution_timeout_ends_the_execution(service: DurableService, clock: SkippableClock) -> None:
     start = service.start_execution(StartRequest("orders", None, timeout_seconds=60))
     clock.advance(60)
     service.fire_due_timers()
@@ -252,7 +242,7 @@ def test_the_execution_timeout_ends_the_execution(service: DurableService, clock
 
 
 def test_crashed_invocations_are_retried_with_backoff_then_fail_the_execution(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, clock: SkippableClock
 ) -> None:
     service = make_service(tmp_path, clock, invocation_retries=RetryPolicy(max_attempts=3, base_delay_seconds=2))
     invocation = start_and_lease(service)
@@ -287,7 +277,7 @@ def test_state_and_history_come_in_pages(service: DurableService) -> None:
     assert [e.event_id for e in more.items] == [3, 4]
 
 
-def test_oversized_and_unknown_inputs_are_refused(tmp_path: Path, clock: ManualClock) -> None:
+def test_oversized_and_unknown_inputs_are_refused(tmp_path: Path, clock: SkippableClock) -> None:
     service = make_service(tmp_path, clock, max_payload_bytes=100)
     with pytest.raises(PayloadTooLargeError, match="over the limit of 100 bytes"):
         service.start_execution(StartRequest("orders", "x" * 101))

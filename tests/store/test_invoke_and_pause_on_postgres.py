@@ -16,6 +16,7 @@ import pytest
 from perdure.service.executions import DurableService
 from perdure.store.blobs import FileBlobStore
 from perdure.store.postgres import PostgresStore
+from perdure.testing import SkippableClock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "service"))
 import test_chained_invoke as invoke
@@ -27,7 +28,7 @@ for module in (invoke, pause):
 
 @pytest.fixture
 def clock() -> Any:
-    return invoke.ManualClock()
+    return SkippableClock()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.store.blobs import FileBlobStore
 from perdure.store.postgres import PostgresStore
+from perdure.testing import SkippableClock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "service"))
 import test_service as base
@@ -44,7 +45,7 @@ def postgres_services(
 
 @pytest.fixture
 def clock() -> Any:
-    return base.ManualClock()
+    return SkippableClock()
 
 
 @pytest.fixture
