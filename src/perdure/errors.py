@@ -1,17 +1,24 @@
 """Errors raised by Perdure.
 
 Every error has a stable ``code`` that the HTTP API returns as Lambda's error type, and an
-HTTP ``status``::
+HTTP ``status``. The tree, with the errors defined beside the code that raises them (module in
+brackets)::
 
     PerdureError
     ├── InvalidParameterError        400 InvalidParameterValueException
-    │   └── PayloadTooLargeError     413 RequestTooLargeException
+    │   ├── PayloadTooLargeError     413 RequestTooLargeException
+    │   └── DecorationError          a checkpoint that cannot be resumed  [sdk.resumable]
     ├── NotFoundError                404 ResourceNotFoundException
     │   ├── FunctionNotFoundError
     │   ├── ExecutionNotFoundError
     │   └── CallbackNotFoundError
     ├── ConflictError                409 ResourceConflictException
-    │   └── ExecutionAlreadyExistsError   409 DurableExecutionAlreadyStartedException
+    │   ├── ExecutionAlreadyExistsError   409 DurableExecutionAlreadyStartedException
+    │   ├── ExecutionEndedError      pause/resume of an ended execution  [service.pausing]
+    │   └── KeyNameTakenError        an active API key has that name  [store.keys]
+    ├── AuthenticationError          403 (SigV4/bearer refusals)  [api.auth]
+    ├── ApiError                     an error reply, as perdure.Client sees it  [client]
+    ├── SnapshotError                a snapshot cannot be saved or trusted  [sdk.snapshot]
     ├── CallbackAlreadyCompletedError     400 CallbackTimeoutException
     ├── StaleCheckpointTokenError    400 InvalidParameterValueException
     ├── CheckpointRejectedError      400 InvalidParameterValueException
@@ -21,7 +28,8 @@ HTTP ``status``::
     └── DurableFunctionError         raised inside seed-style functions
         ├── OperationFailedError     a step, callback or child context ended in failure
         │   └── CallbackTimedOutError
-        └── NonDeterministicError    replay found a different operation than recorded
+        ├── NonDeterministicError    replay found a different operation than recorded
+        └── CodeChangedError         resumed under other code  [sdk.engine]
 
 Messages are full sentences that say what happened and what to do about it.
 """
