@@ -365,7 +365,7 @@ def _announce_callback(callback_id: str, db: str) -> None:
 
 @main.group()
 def executions() -> None:
-    """List, inspect, stop, pause, resume and delete executions."""
+    """List, inspect, stop, pause, resume, restart and delete executions."""
 
 
 @executions.command("list")
@@ -460,6 +460,28 @@ def resume(arn: str, reason: str | None, endpoint: str) -> None:
     with Client(endpoint) as client:
         client.resume(arn, reason)
         _print(_decoded(client.get_execution(arn)))
+
+
+@executions.command("restart")
+@click.argument("arn")
+@click.option(
+    "--from",
+    "from_checkpoint",
+    required=True,
+    metavar="CHECKPOINT",
+    help="A checkpoint number (2 for the second) or the ID of a finished operation.",
+)
+@click.option("--name", help="The new execution's name (default: <old name>-restart-<n>).")
+@endpoint_option
+@reports_errors
+def restart(arn: str, from_checkpoint: str, name: str | None, endpoint: str) -> None:
+    """Start a new execution that resumes right after a checkpoint of this one.
+
+    It runs the same function with the same input; what was done up to that checkpoint is
+    not done again. The execution ARN is left as it is; this prints the new one.
+    """
+    with Client(endpoint) as client:
+        _print(_decoded(client.restart(arn, from_checkpoint, name)))
 
 
 @executions.command("delete")

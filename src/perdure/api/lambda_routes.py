@@ -103,6 +103,7 @@ class LambdaRoutes:
             Route("POST", f"{callbacks}/heartbeat", self.callback_heartbeat),
             # Perdure's own (Lambda's are in CloudWatch Logs): the lines each invocation wrote.
             Route("GET", "/perdure/v1/durable-executions/{arn}/logs", self.get_logs),
+            Route("POST", "/perdure/v1/durable-executions/{arn}/restart", self.restart),
         ]
 
     async def _payload(self, request: Request, what: str) -> str | None:
@@ -205,6 +206,22 @@ class LambdaRoutes:
         if page.next_marker:
             body["NextMarker"] = page.next_marker
         return json_response(body)
+
+    async def restart(self, request: Request, params: dict[str, str]) -> Response:
+        """Starts a new execution that resumes after a checkpoint of this one; answers it as GetDurableExecution does."""
+        body = await json_body(request)
+        point = body.get("FromCheckpoint")
+        if isinstance(point, int) and not isinstance(point, bool):
+            point = str(point)
+        if not isinstance(point, str) or not point:
+            raise InvalidParameterError(
+                "FromCheckpoint is required: a checkpoint number (\"2\" for the second) or the ID of a finished operation."
+            )
+        execution = await run_in_threadpool(
+            self.service.restart_execution, params["arn"], point, _optional_str(body, "Name")
+        )
+        self.waiter.started()
+        return json_response({**execution.to_wire(), "ExecutionDataIncluded": True})
 
     async def get_state(self, request: Request, params: dict[str, str]) -> Response:
         token = request.query_params.get("CheckpointToken")

@@ -17,7 +17,7 @@ from perdure.errors import (
     InvalidParameterError,
     PayloadTooLargeError,
 )
-from perdure.service import callbacks, history, invocations, journal, pausing, timers, tokens
+from perdure.service import callbacks, history, invocations, journal, pausing, restarts, timers, tokens
 from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
 from perdure.service.functions import FunctionLookup, no_functions, parse_function_name
 from perdure.service.model import (
@@ -213,6 +213,17 @@ class DurableService:
             execution = journal.end_execution(tx, execution, ExecutionStatus.STOPPED, now, error=error)
             tx.update_execution(execution.evolve(lease_owner=None, lease_expiry=None))
             return execution
+
+    def restart_execution(self, arn: str, from_checkpoint: str, name: str | None = None) -> Execution:
+        """Starts a new execution of the same function and input that resumes right after a point of this one.
+
+        ``from_checkpoint`` is a checkpoint number (``"2"``: the second seed-style checkpoint)
+        or the ID of a finished operation; ``name`` defaults to ``<old name>-restart-<n>``. The
+        old execution is left as it is (see ``perdure.service.restarts``).
+        """
+        with self.store.transaction() as tx:
+            source = self._require(tx, arn)
+            return restarts.restart(tx, source, from_checkpoint, name, uuid.uuid4().hex, self.clock())
 
     def pause_execution(self, arn: str, reason: str | None = None, timeout_paused: bool = True) -> Execution:
         """Pauses an execution: it is not invoked until resumed (see ``perdure.service.pausing``)."""
