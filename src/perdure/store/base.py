@@ -46,11 +46,43 @@ class ExecutionQuery:
     function_name: str | None = None
     statuses: tuple[ExecutionStatus, ...] = ()
     name: str | None = None
+    # Executions whose name starts with this (the dashboard's search box).
+    name_prefix: str | None = None
     started_after: float | None = None
     started_before: float | None = None
     marker: str | None = None
     limit: int = 50
     oldest_first: bool = False
+
+
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """``(low, high)``: a name starts with ``prefix`` when ``low <= name < high`` (byte order)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+@dataclass(frozen=True)
+class OpenCallback:
+    """A callback still open in an execution that has not ended, and where it stands in it."""
+
+    execution_arn: str
+    execution_name: str
+    function_name: str
+    operation: Operation
+    # The context it was created in (a seed-style wait_for_callback makes one), if any.
+    parent_name: str | None
+    parent_sub_type: str | None
+    # How many seed-style checkpoints the execution recorded before it, and the last one's name.
+    checkpoints_before: int
+    checkpoint_name: str | None
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    """How many executions of a function have a status."""
+
+    function_name: str
+    status: ExecutionStatus
+    count: int
 
 
 @dataclass(frozen=True)
@@ -110,6 +142,21 @@ class Transaction(abc.ABC):
 
     @abc.abstractmethod
     def list_executions(self, query: ExecutionQuery) -> ExecutionPage: ...
+
+    @abc.abstractmethod
+    def count_executions(self, query: ExecutionQuery) -> dict[ExecutionStatus, int]:
+        """Counts the executions ``list_executions`` would list (all pages), by status; absent means none."""
+
+    @abc.abstractmethod
+    def count_by_function(self, started_after: float) -> list[StatusCount]:
+        """Counts the executions started at or after ``started_after``, by function and status."""
+
+    @abc.abstractmethod
+    def open_callbacks(
+        self, limit: int, after: tuple[float, str] | None, function_name: str | None
+    ) -> list[OpenCallback]:
+        """Returns up to ``limit`` callbacks still open in executions not ended (running or paused),
+        oldest first by ``(start_time, callback_id)``, past ``after``; only one function's if given."""
 
     @abc.abstractmethod
     def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:

@@ -61,11 +61,14 @@ from perdure.store import rows as rowmap
 from perdure.store.base import (
     ExecutionPage,
     ExecutionQuery,
+    OpenCallback,
     PurgeBatch,
+    StatusCount,
     Store,
     Timer,
     TimerKind,
     Transaction,
+    prefix_bounds,
 )
 from perdure.store import keys as keymap
 from perdure.store import purging
@@ -428,6 +431,41 @@ class PostgresStore(Store):
         return inline
 
 
+def _filters(query: ExecutionQuery) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses of a query's filters (its marker and limit aside), and their parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.function_name is not None:
+        clauses.append("function_name = %s")
+        params.append(query.function_name)
+    if query.statuses:
+        clauses.append("status = ANY(%s)")
+        params.append([s.value for s in query.statuses])
+    if query.name is not None:
+        # Byte equality is the default collation's equality; so written, it can use executions_by_name.
+        clauses.append('name COLLATE "C" = %s')
+        params.append(query.name)
+    if query.name_prefix:
+        # In byte order, as the index executions_by_name holds names (and as SQLite compares).
+        clauses.append('name COLLATE "C" >= %s AND name COLLATE "C" < %s')
+        params.extend(prefix_bounds(query.name_prefix))
+    if query.started_after is not None:
+        clauses.append("start_time >= %s")
+        params.append(query.started_after)
+    if query.started_before is not None:
+        clauses.append("start_time < %s")
+        params.append(query.started_before)
+    return clauses, params
+
+
+# The checkpoints a seed-style execution recorded before an operation ``o`` (see
+# perdure.service.restarts.checkpoint_operations): counted, and the last one's name.
+_CHECKPOINTS_BEFORE = (
+    "FROM operations c WHERE c.execution_id = o.execution_id AND c.position < o.position"
+    " AND c.type = 'CONTEXT' AND c.sub_type = 'Checkpoint' AND c.parent_id IS NULL AND c.status = 'SUCCEEDED'"
+)
+
+
 class _PostgresTransaction(Transaction):
     def __init__(self, conn: psycopg.Connection[DictRow], store: PostgresStore, writable: bool) -> None:
         self._cur = conn.cursor()
@@ -492,23 +530,7 @@ class _PostgresTransaction(Transaction):
         return self._execution(row) if row else None
 
     def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query.function_name is not None:
-            clauses.append("function_name = %s")
-            params.append(query.function_name)
-        if query.statuses:
-            clauses.append("status = ANY(%s)")
-            params.append([s.value for s in query.statuses])
-        if query.name is not None:
-            clauses.append("name = %s")
-            params.append(query.name)
-        if query.started_after is not None:
-            clauses.append("start_time >= %s")
-            params.append(query.started_after)
-        if query.started_before is not None:
-            clauses.append("start_time < %s")
-            params.append(query.started_before)
+        clauses, params = _filters(query)
         before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
         if query.marker:
             start_time, execution_id = rowmap.decode_marker(query.marker)
@@ -525,6 +547,57 @@ class _PostgresTransaction(Transaction):
             last = executions[-1]
             marker = rowmap.encode_marker(last.start_time, last.id)
         return ExecutionPage(executions, marker)
+
+    def count_executions(self, query: ExecutionQuery) -> dict[ExecutionStatus, int]:
+        clauses, params = _filters(query)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._all(f"SELECT status, COUNT(*) AS n FROM executions {where} GROUP BY status", params)
+        return {ExecutionStatus(row["status"]): row["n"] for row in rows}
+
+    def count_by_function(self, started_after: float) -> list[StatusCount]:
+        rows = self._all(
+            "SELECT function_name, status, COUNT(*) AS n FROM executions WHERE start_time >= %s"
+            " GROUP BY function_name, status ORDER BY function_name, status",
+            (started_after,),
+        )
+        return [StatusCount(row["function_name"], ExecutionStatus(row["status"]), row["n"]) for row in rows]
+
+    def open_callbacks(
+        self, limit: int, after: tuple[float, str] | None, function_name: str | None
+    ) -> list[OpenCallback]:
+        # The terms on o.callback_id and o.status are those of the partial index
+        # operations_open_callbacks, which holds the open callbacks in this order.
+        clauses = ["o.callback_id IS NOT NULL", "o.status = 'STARTED'", "e.status IN ('RUNNING', 'PAUSING', 'PAUSED')"]
+        params: list[Any] = []
+        if function_name is not None:
+            clauses.append("e.function_name = %s")
+            params.append(function_name)
+        if after is not None:
+            clauses.append("(o.start_time, o.callback_id) > (%s, %s)")
+            params.extend(after)
+        rows = self._all(
+            "SELECT o.*, e.arn AS execution_arn, e.name AS execution_name, e.function_name AS execution_function,"
+            " p.name AS parent_name, p.sub_type AS parent_sub_type,"
+            f" (SELECT COUNT(*) {_CHECKPOINTS_BEFORE}) AS checkpoints_before,"
+            f" (SELECT c.name {_CHECKPOINTS_BEFORE} ORDER BY c.position DESC LIMIT 1) AS checkpoint_name"
+            " FROM operations o JOIN executions e ON e.id = o.execution_id"
+            " LEFT JOIN operations p ON p.execution_id = o.execution_id AND p.id = o.parent_id"
+            f" WHERE {' AND '.join(clauses)} ORDER BY o.start_time, o.callback_id LIMIT %s",
+            [*params, limit],
+        )
+        return [
+            OpenCallback(
+                row["execution_arn"],
+                row["execution_name"],
+                row["execution_function"],
+                self._operation(row),
+                row["parent_name"],
+                row["parent_sub_type"],
+                row["checkpoints_before"],
+                row["checkpoint_name"],
+            )
+            for row in rows
+        ]
 
     # -- operations -------------------------------------------------------------------------
 

@@ -17,12 +17,15 @@ from perdure.store import purging
 from perdure.store.base import (
     ExecutionPage,
     ExecutionQuery,
+    OpenCallback,
     PurgeBatch,
+    StatusCount,
     Store,
     Timer,
     TimerKind,
     Transaction,
     chunks,
+    prefix_bounds,
 )
 from perdure.store.blobs import BlobStore, FileBlobStore
 
@@ -226,6 +229,39 @@ def _member(values: list[str]) -> tuple[str, dict[str, str]]:
     return f"IN ({', '.join(f':{name}' for name in params)})", params
 
 
+def _filters(query: ExecutionQuery) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses of a query's filters (its marker and limit aside), and their parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.function_name is not None:
+        clauses.append("function_name = ?")
+        params.append(query.function_name)
+    if query.statuses:
+        clauses.append(f"status IN ({', '.join('?' for _ in query.statuses)})")
+        params.extend(s.value for s in query.statuses)
+    if query.name is not None:
+        clauses.append("name = ?")
+        params.append(query.name)
+    if query.name_prefix:
+        clauses.append("name >= ? AND name < ?")
+        params.extend(prefix_bounds(query.name_prefix))
+    if query.started_after is not None:
+        clauses.append("start_time >= ?")
+        params.append(query.started_after)
+    if query.started_before is not None:
+        clauses.append("start_time < ?")
+        params.append(query.started_before)
+    return clauses, params
+
+
+# The checkpoints a seed-style execution recorded before an operation ``o`` (see
+# perdure.service.restarts.checkpoint_operations): counted, and the last one's name.
+_CHECKPOINTS_BEFORE = (
+    "FROM operations c WHERE c.execution_id = o.execution_id AND c.position < o.position"
+    " AND c.type = 'CONTEXT' AND c.sub_type = 'Checkpoint' AND c.parent_id IS NULL AND c.status = 'SUCCEEDED'"
+)
+
+
 class _SQLiteTransaction(Transaction):
     def __init__(self, conn: sqlite3.Connection, store: SQLiteStore) -> None:
         self._conn = conn
@@ -265,23 +301,7 @@ class _SQLiteTransaction(Transaction):
         return self._execution(row) if row else None
 
     def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query.function_name is not None:
-            clauses.append("function_name = ?")
-            params.append(query.function_name)
-        if query.statuses:
-            clauses.append(f"status IN ({', '.join('?' for _ in query.statuses)})")
-            params.extend(s.value for s in query.statuses)
-        if query.name is not None:
-            clauses.append("name = ?")
-            params.append(query.name)
-        if query.started_after is not None:
-            clauses.append("start_time >= ?")
-            params.append(query.started_after)
-        if query.started_before is not None:
-            clauses.append("start_time < ?")
-            params.append(query.started_before)
+        clauses, params = _filters(query)
         before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
         if query.marker:
             start_time, execution_id = rowmap.decode_marker(query.marker)
@@ -298,6 +318,57 @@ class _SQLiteTransaction(Transaction):
             last = executions[-1]
             marker = rowmap.encode_marker(last.start_time, last.id)
         return ExecutionPage(executions, marker)
+
+    def count_executions(self, query: ExecutionQuery) -> dict[ExecutionStatus, int]:
+        clauses, params = _filters(query)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(f"SELECT status, COUNT(*) AS n FROM executions {where} GROUP BY status", params)
+        return {ExecutionStatus(row["status"]): row["n"] for row in rows}
+
+    def count_by_function(self, started_after: float) -> list[StatusCount]:
+        rows = self._conn.execute(
+            "SELECT function_name, status, COUNT(*) AS n FROM executions WHERE start_time >= ?"
+            " GROUP BY function_name, status ORDER BY function_name, status",
+            (started_after,),
+        )
+        return [StatusCount(row["function_name"], ExecutionStatus(row["status"]), row["n"]) for row in rows]
+
+    def open_callbacks(
+        self, limit: int, after: tuple[float, str] | None, function_name: str | None
+    ) -> list[OpenCallback]:
+        # The terms on o.callback_id and o.status are those of the partial index
+        # operations_open_callbacks, which holds the open callbacks in this order.
+        clauses = ["o.callback_id IS NOT NULL", "o.status = 'STARTED'", "e.status IN ('RUNNING', 'PAUSING', 'PAUSED')"]
+        params: list[Any] = []
+        if function_name is not None:
+            clauses.append("e.function_name = ?")
+            params.append(function_name)
+        if after is not None:
+            clauses.append("(o.start_time > ? OR (o.start_time = ? AND o.callback_id > ?))")
+            params.extend([after[0], after[0], after[1]])
+        rows = self._conn.execute(
+            "SELECT o.*, e.arn AS execution_arn, e.name AS execution_name, e.function_name AS execution_function,"
+            " p.name AS parent_name, p.sub_type AS parent_sub_type,"
+            f" (SELECT COUNT(*) {_CHECKPOINTS_BEFORE}) AS checkpoints_before,"
+            f" (SELECT c.name {_CHECKPOINTS_BEFORE} ORDER BY c.position DESC LIMIT 1) AS checkpoint_name"
+            " FROM operations o JOIN executions e ON e.id = o.execution_id"
+            " LEFT JOIN operations p ON p.execution_id = o.execution_id AND p.id = o.parent_id"
+            f" WHERE {' AND '.join(clauses)} ORDER BY o.start_time, o.callback_id LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        return [
+            OpenCallback(
+                row["execution_arn"],
+                row["execution_name"],
+                row["execution_function"],
+                self._operation(row),
+                row["parent_name"],
+                row["parent_sub_type"],
+                row["checkpoints_before"],
+                row["checkpoint_name"],
+            )
+            for row in rows
+        ]
 
     # -- operations -------------------------------------------------------------------------
 
