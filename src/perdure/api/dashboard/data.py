@@ -1,0 +1,151 @@
+"""What the dashboard's pages show, read from the service in one call per page."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from perdure.runtime.registry import FunctionSpec, Registry
+from perdure.service import console
+from perdure.service.console import CallbackPage, CheckpointView, FunctionStats, OperationNode
+from perdure.service.executions import DurableService
+from perdure.service.model import ErrorObject, Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus, OperationType
+from perdure.store.base import ExecutionPage, ExecutionQuery
+
+# Log lines shown on an execution's page; the rest are a command away.
+LOG_LINES = 500
+# History events read to list invocations.
+HISTORY_EVENTS = 1000
+# An ended execution's page keeps polling this long: the last invocation's log lines are
+# written just after the execution ends.
+SETTLE_SECONDS = 5.0
+INBOX_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A page of executions, with the counts by status of every execution the filters match."""
+
+    page: ExecutionPage
+    counts: list[tuple[ExecutionStatus, int]]
+    total: int
+    now: float
+
+
+@dataclass(frozen=True)
+class InvocationView:
+    number: int
+    start: float
+    end: float
+    error: ErrorObject | None
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    """Everything an execution's page shows."""
+
+    execution: Execution
+    tree: list[OperationNode]
+    checkpoints: list[CheckpointView]
+    waiting: list[Operation]
+    invocations: list[InvocationView]
+    logs: list[LogLine]
+    more_logs: bool
+    version: str
+    now: float
+
+    @property
+    def live(self) -> bool:
+        """Whether the page should keep polling."""
+        end = self.execution.end_time
+        return end is None or self.now - end < SETTLE_SECONDS
+
+
+@dataclass(frozen=True)
+class FunctionRow:
+    spec: FunctionSpec
+    stats: FunctionStats
+    default_retention_days: int
+
+
+def _version(execution: Execution) -> str:
+    return f"{execution.version}.{execution.event_count}.{execution.status.value}.{execution.end_time or 0}"
+
+
+def _waiting(nodes: list[OperationNode]) -> list[Operation]:
+    found: list[Operation] = []
+    for node in nodes:
+        op = node.operation
+        if op.type is OperationType.CALLBACK and op.status is OperationStatus.STARTED and op.callback_id:
+            found.append(op)
+        found.extend(_waiting(node.children))
+    return found
+
+
+def _invocations(events: list[Event]) -> list[InvocationView]:
+    ended = [event for event in events if event.event_type == "InvocationCompleted"]
+    return [
+        InvocationView(
+            number=index,
+            start=float(event.details.get("StartTimestamp", event.timestamp)),
+            end=float(event.details.get("EndTimestamp", event.timestamp)),
+            error=ErrorObject.from_wire(event.details.get("Error")),
+        )
+        for index, event in enumerate(ended, start=1)
+    ]
+
+
+class DashboardData:
+    """Reads for the dashboard; every method runs in a worker thread (the store is blocking)."""
+
+    def __init__(self, service: DurableService, registry: Registry) -> None:
+        self.service = service
+        self.registry = registry
+
+    def listing(self, query: ExecutionQuery) -> Listing:
+        page = self.service.list_executions(query)
+        counted = console.count_by_status(self.service, ExecutionQuery(
+            function_name=query.function_name,
+            name=query.name,
+            started_after=query.started_after,
+            started_before=query.started_before,
+        ))
+        counts = [(status, counted.get(status, 0)) for status in ExecutionStatus if counted.get(status, 0)]
+        return Listing(page, counts, sum(counted.values()), time.time())
+
+    def version(self, arn: str) -> str:
+        """A token that changes whenever anything on the execution's page may have changed."""
+        execution = self.service.get_execution(arn)
+        if execution.end_time is not None and time.time() - execution.end_time < SETTLE_SECONDS:
+            return f"settling-{time.time()}"
+        return _version(execution)
+
+    def execution_detail(self, arn: str) -> ExecutionDetail:
+        execution = self.service.get_execution(arn)
+        tree = console.operation_tree(self.service, arn)
+        history = self.service.get_history(arn, max_items=HISTORY_EVENTS)
+        logs = self.service.get_logs(arn, max_items=LOG_LINES)
+        return ExecutionDetail(
+            execution=execution,
+            tree=tree,
+            checkpoints=console.checkpoints(self.service, arn),
+            waiting=_waiting(tree),
+            invocations=_invocations(history.items),
+            logs=logs.items,
+            more_logs=logs.next_marker is not None,
+            version=_version(execution),
+            now=time.time(),
+        )
+
+    def execution(self, arn: str) -> Execution:
+        return self.service.get_execution(arn)
+
+    def inbox(self, marker: str | None, function_name: str | None) -> CallbackPage:
+        return console.pending_callbacks(self.service, INBOX_PAGE, marker, function_name)
+
+    def functions(self, since: float) -> list[FunctionRow]:
+        stats = {row.function_name: row for row in console.function_stats(self.service, since)}
+        return [
+            FunctionRow(spec, stats.get(spec.name) or FunctionStats(spec.name, 0, 0, 0, 0, 0), self.service.config.retention_days)
+            for spec in self.registry
+        ]

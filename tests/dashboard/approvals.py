@@ -1,0 +1,50 @@
+"""The app the dashboard tests serve: a seed-style review that checkpoints twice, then waits for a person.
+
+Each run of a body appends a line to the file PERDURE_TEST_LOG names, so a test can tell which
+parts ran again after a restart.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import perdure as durable
+
+
+def note(line: str) -> None:
+    with open(os.environ["PERDURE_TEST_LOG"], "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+
+
+def price(item: str, quantity: int) -> dict[str, Any]:
+    note(f"priced {item}")
+    return {"item": item, "unit": 12.5, "total": 12.5 * quantity}
+
+
+def ask_reviewer(callback_id: str) -> None:
+    note(f"asked {callback_id}")
+
+
+@durable.function(name="review", timeout=60, memory_mb=256, max_suspension=timedelta(hours=2), retention_days=7)
+def review(ctx, event):
+    item = event["item"]
+    quantity = event.get("quantity", 3)
+    note(f"started {item}")
+    # Large enough that the page shows it cut, with "show all".
+    history = [f"revision {n}: {item} reworded" for n in range(60)]
+    ctx.checkpoint()
+    quote = ctx.step(price, item, quantity, name="price")
+    note(f"quoted {item}")
+    print(f"quote for {item}: {quote['total']}")
+    ctx.checkpoint()
+    decision = ctx.wait_for_callback(ask_reviewer, name="approval", timeout=timedelta(hours=1))
+    note(f"decided {item}")
+    return {"item": item, "total": quote["total"], "decision": decision, "revisions": len(history)}
+
+
+@durable.function(name="nightly", timeout=30)
+def nightly(ctx, event):
+    ctx.wait(seconds=1)
+    return {"ok": True}
