@@ -1,7 +1,9 @@
-"""The ASGI application: the Lambda-compatible API, a health check, and the runtime's lifespan.
+"""The ASGI application: the Lambda-compatible API, a health check, the dashboard, and the runtime's lifespan.
 
-With a ``KeyRing`` every route but ``/health`` is authenticated (``perdure.api.auth``); without
-one the API is open, which ``perdure serve`` allows only with ``--dev`` on a loopback address.
+With a ``KeyRing`` every API route but ``/health`` is authenticated (``perdure.api.auth``);
+without one the API is open, which ``perdure serve`` allows only with ``--dev`` on a loopback
+address. The dashboard (``/``, ``/execution``, ``/inbox``, ... see ``perdure.api.dashboard``)
+has sign-in sessions of its own, made with the same keys' bearer tokens.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from perdure.api.auth import Authenticator
-
+from perdure.api.dashboard import Dashboard, is_dashboard_path
+from perdure.api.dashboard.sessions import SECRET_LABEL
 from perdure.api.http import Route, Router, json_response
 from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
@@ -39,10 +42,15 @@ class PerdureApp:
         routes = LambdaRoutes(service, registry, self.waiter).routes()
         self.router = Router([Route("GET", "/health", _health), *routes])
         self.http: ASGIApp = self.router if keys is None else Authenticator(self.router, keys)
+        # The dashboard signs people in with the same keys, into sessions of its own.
+        secret = keys.derived_secret(SECRET_LABEL) if keys is not None else None
+        self.dashboard = Dashboard(service, registry, keys, secret)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+        elif scope["type"] == "http" and is_dashboard_path(scope["path"]):
+            await self.dashboard(scope, receive, send)
         else:
             await self.http(scope, receive, send)
 

@@ -131,6 +131,10 @@ class KeyRing:
             f"No active API key has the ID or name {id_or_name!r}. `perdure keys list` shows the keys."
         )
 
+    def derived_secret(self, label: bytes) -> bytes:
+        """A key for another use of the server secret (the dashboard's sessions), kept apart by ``label``."""
+        return hmac.new(self._secret, label, hashlib.sha256).digest()
+
     def signing_secret(self, key: ApiKey) -> str | None:
         """The key's SigV4 secret, or None when this server's secret did not make it."""
         secret = derive_secret(self._secret, key.access_key_id, key.secret_salt)

@@ -106,7 +106,7 @@ class DashboardData:
         page = self.service.list_executions(query)
         counted = console.count_by_status(self.service, ExecutionQuery(
             function_name=query.function_name,
-            name=query.name,
+            name_prefix=query.name_prefix,
             started_after=query.started_after,
             started_before=query.started_before,
         ))

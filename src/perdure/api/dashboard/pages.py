@@ -61,7 +61,7 @@ def execution_query(request: Request, now: float) -> tuple[ExecutionQuery, dict[
     query = ExecutionQuery(
         function_name=form["function"] or None,
         statuses=(ExecutionStatus(status),) if status else (),
-        name=form["name"] or None,
+        name_prefix=form["name"] or None,
         started_after=after,
         started_before=_time_input(form["to"], "to"),
         marker=form["marker"] or None,
