@@ -351,7 +351,10 @@ class _SQLiteTransaction(Transaction):
             " p.name AS parent_name, p.sub_type AS parent_sub_type,"
             f" (SELECT COUNT(*) {_CHECKPOINTS_BEFORE}) AS checkpoints_before,"
             f" (SELECT c.name {_CHECKPOINTS_BEFORE} ORDER BY c.position DESC LIMIT 1) AS checkpoint_name"
-            " FROM operations o JOIN executions e ON e.id = o.execution_id"
+            # CROSS JOIN keeps the open callbacks as the outer loop: read in index order, the
+            # LIMIT stops the scan early (SQLite without ANALYZE statistics would rather start
+            # from the running executions and sort every open callback they have).
+            " FROM operations o CROSS JOIN executions e ON e.id = o.execution_id"
             " LEFT JOIN operations p ON p.execution_id = o.execution_id AND p.id = o.parent_id"
             f" WHERE {' AND '.join(clauses)} ORDER BY o.start_time, o.callback_id LIMIT ?",
             [*params, limit],
