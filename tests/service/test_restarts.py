@@ -198,3 +198,18 @@ def test_the_copy_holds_what_had_finished_and_reopens_the_contexts_around_the_po
     assert copied["par-b"] == recorded[5].evolve(version=1)
     assert copied["cb"].callback_id not in (None, "old-id") and copied["cb"].result == '"ok"'
     assert {o.version for o in copied.values()} == {1}
+
+
+def test_a_restart_keeps_its_snapshots_when_the_old_execution_is_deleted(runner: DurableTestRunner, log: Path, tmp_path: Path) -> None:
+    # 40,000 items pickle to over the 64 KiB inline limit: the snapshots are kept as blobs.
+    first = runner.run(flows.three_stages, {"weight": 40_000}, name="big")
+    assert first.status == "SUCCEEDED"
+    blobs_before = sorted(path.name for path in (tmp_path / "blobs").rglob("*") if path.is_file())
+    assert blobs_before, "the test needs snapshots stored as blobs"
+    restarted = runner.service.restart_execution(first.arn, "2")
+    runner.service.delete_execution(first.arn)
+    blobs_after = sorted(path.name for path in (tmp_path / "blobs").rglob("*") if path.is_file())
+    assert blobs_after and set(blobs_after) <= set(blobs_before)
+    run = runner.resume(restarted.arn)
+    assert (run.status, run.result) == ("SUCCEEDED", first.result)
+    assert lines(log) == ["one", "two", "three", "four", "three", "four"]

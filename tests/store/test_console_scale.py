@@ -23,7 +23,8 @@ from perdure.store.sqlite import SQLiteStore
 COUNT = 100_000
 START = 1_800_000_000.0
 
-# Executions of 20 functions, three a second; every 50th is running and waits for a callback.
+# Executions of 20 functions, three a second, each with a finished step; every 50th is running
+# and waits for a callback.
 _FILL = f"""
 INSERT INTO executions (id, arn, function_name, qualifier, name, status, start_time)
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {COUNT - 1})
@@ -31,6 +32,8 @@ SELECT printf('id%06d', i), printf('arn-%06d', i), printf('fn%02d', i % 20), '$L
        CASE WHEN i % 50 = 0 THEN 'RUNNING' WHEN i % 7 = 0 THEN 'FAILED' ELSE 'SUCCEEDED' END,
        {START} + i / 3
 FROM n;
+INSERT INTO operations (execution_id, id, position, type, status, name, start_time, version)
+SELECT id, '1', 1, 'STEP', 'SUCCEEDED', 'validate', start_time, 1 FROM executions;
 INSERT INTO operations (execution_id, id, position, type, status, name, start_time, callback_id, version)
 SELECT id, '2', 2, 'CALLBACK', 'STARTED', 'approval', start_time, 'cb-' || id, 1 FROM executions WHERE status = 'RUNNING';
 """
@@ -125,3 +128,60 @@ def test_the_inbox_reads_the_open_callbacks_in_index_order(big: Any) -> None:
         assert reads_by_index(plan), f"{sql}\nreads a whole table: {plan}"
         assert any("operations_open_callbacks" in step for step in plan), plan
         assert "USE TEMP B-TREE FOR ORDER BY" not in plan, f"{sql}\nsorts every open callback: {plan}"
+
+
+_PG_FILL = f"""
+INSERT INTO executions (id, arn, function_name, qualifier, name, status, start_time)
+SELECT format('id%s', lpad(i::text, 6, '0')), format('arn-%s', i), format('fn%s', lpad((i % 20)::text, 2, '0')), '$LATEST',
+       format('order-%s', lpad(i::text, 6, '0')),
+       CASE WHEN i % 50 = 0 THEN 'RUNNING' WHEN i % 7 = 0 THEN 'FAILED' ELSE 'SUCCEEDED' END,
+       {START} + i / 3
+FROM generate_series(0, {COUNT - 1}) AS i;
+INSERT INTO operations (execution_id, id, position, type, status, name, start_time, version)
+SELECT id, '1', 1, 'STEP', 'SUCCEEDED', 'validate', start_time, 1 FROM executions;
+INSERT INTO operations (execution_id, id, position, type, status, name, start_time, callback_id, version)
+SELECT id, '2', 2, 'CALLBACK', 'STARTED', 'approval', start_time, 'cb-' || id, 1 FROM executions WHERE status = 'RUNNING';
+"""
+
+
+def test_on_postgresql_pages_and_the_inbox_read_index_ranges(postgres_url: str, tmp_path: Path) -> None:
+    # PostgreSQL plans by the statistics ANALYZE gathers (autovacuum does it as tables grow);
+    # the statements are recorded as the store's cursor sends them, then explained with their parameters.
+    import psycopg
+
+    from perdure.store.blobs import FileBlobStore
+    from perdure.store.postgres import PostgresStore
+
+    store = PostgresStore(postgres_url, blobs=FileBlobStore(tmp_path / "blobs"))  # makes the schema
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(_PG_FILL)
+        conn.execute("VACUUM ANALYZE executions")
+        conn.execute("VACUUM ANALYZE operations")
+    sent: list[tuple[str, Any]] = []
+    execute = psycopg.Cursor.execute
+
+    def recorded(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append((query, params))
+        return execute(self, query, params, **kwargs)
+
+    try:
+        service = DurableService(store)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(psycopg.Cursor, "execute", recorded)
+            for query in LISTINGS:
+                first = service.list_executions(query)
+                if first.next_marker:
+                    service.list_executions(ExecutionQuery(**{**vars(query), "marker": first.next_marker}))
+            inbox = console.pending_callbacks(service, limit=50)
+            console.pending_callbacks(service, limit=50, marker=inbox.next_marker)
+        assert [c.execution_name for c in inbox.callbacks][:2] == ["order-000000", "order-000050"]
+        selects = [(sql, params) for sql, params in sent if isinstance(sql, str) and sql.lstrip().startswith("SELECT")]
+        assert len(selects) >= len(LISTINGS) + 2
+        with psycopg.connect(postgres_url) as conn:
+            for sql, params in selects:
+                plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}", params))
+                assert "Seq Scan" not in plan, f"{sql}\nreads a whole table:\n{plan}"
+    finally:
+        store.close()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM executions")
