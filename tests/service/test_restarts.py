@@ -13,13 +13,15 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import HANDLERS
 
 from perdure.errors import ConflictError, ExecutionNotFoundError, InvalidParameterError
 from perdure.service import restarts
 from perdure.service.model import Operation, OperationStatus, OperationType
 from perdure.store.base import ExecutionQuery
 from perdure.testing import DurableTestRunner
+
+
+HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 
 
 def _load_flows() -> ModuleType:
