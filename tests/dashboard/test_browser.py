@@ -1,0 +1,120 @@
+"""The dashboard in headless Chromium against a real `perdure serve` with an API key.
+
+A person signs in with the key's token, finds an execution by name, reads its operations and
+a checkpoint's saved variables, approves and rejects callbacks from the inbox and watches the
+executions end without reloading, and restarts an execution from its second checkpoint. The
+tests also take the screenshots in docs/ that the README shows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from browsing import SCREENSHOTS, Site, browser, page, site  # noqa: F401  (fixtures)
+from playwright.sync_api import expect
+
+# A page that reloads loses this; the tests check it is still there after a change shows.
+_MARK = "window.__perdureNoReload = 'kept'"
+_MARKED = "window.__perdureNoReload"
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(page: Any, site: Site) -> None:
+    wanted = _unique("find-me")
+    for index in range(3):
+        site.callback_id(site.start(_unique(f"order-{index}"), f"gear-{index}"))
+    arn = site.start(wanted, "lamp")
+    site.callback_id(arn)
+    page.goto(site.url + "/")
+    expect(page.locator("table.executions")).to_contain_text(wanted)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-executions.png"), full_page=True)
+
+    page.fill("input[name=name]", wanted[:12])
+    page.click("form.filters button[type=submit]")
+    rows = page.locator("table.executions tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(wanted)
+    expect(page.locator("ul.counts")).to_contain_text("RUNNING")
+
+    page.click(f"a.name:text-is('{wanted}')")
+    expect(page.locator("h2.execution-name")).to_have_text(wanted)
+    tree = page.locator("#operations ul.tree")
+    expect(tree).to_contain_text("price")
+    expect(tree).to_contain_text("approval")
+    expect(tree.locator("ul li.op", has_text="CALLBACK")).to_contain_text("STARTED")
+    second = page.locator("#checkpoint-2")
+    expect(second.locator("table.variables")).to_contain_text("quote")
+    expect(second.locator("table.variables")).to_contain_text("'total': 37.5")
+    # The 60 revisions are cut in the preview; "show all" has the last one.
+    history_row = second.locator("tr", has_text="history")
+    expect(history_row.locator("pre.payload").first).not_to_contain_text("revision 59")
+    history_row.locator("details.show-all summary").click()
+    expect(history_row.locator("details.show-all pre")).to_contain_text("revision 59: lamp reworded")
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-execution.png"), full_page=True)
+
+
+def test_approve_from_the_inbox_and_watch_the_execution_finish(page: Any, site: Site) -> None:
+    name = _unique("approve")
+    arn = site.start(name, "desk")
+    site.callback_id(arn)
+    page.goto(site.url + "/inbox")
+    card = page.locator("article.callback", has_text=name)
+    expect(card).to_contain_text("Resumes review after callback 'approval'")
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-inbox.png"), full_page=True)
+    page.evaluate(_MARK)
+
+    card.locator("textarea[name=result]").fill('{"approved": true, "by": "browser"}')
+    card.locator("button.approve-button").click()
+    outcome = page.locator("article.callback.done", has_text=name)
+    expect(outcome.locator(".outcome-status")).to_have_text("SUCCEEDED", timeout=30_000)
+    assert page.evaluate(_MARKED) == "kept"
+    execution = site.execution(arn)
+    assert execution["Status"] == "SUCCEEDED"
+    assert json.loads(execution["Result"])["decision"] == {"approved": True, "by": "browser"}
+
+
+def test_reject_from_the_inbox_and_see_the_execution_fail_with_the_message(page: Any, site: Site) -> None:
+    name = _unique("reject")
+    arn = site.start(name, "chair")
+    site.callback_id(arn)
+    page.goto(site.url + "/inbox")
+    page.evaluate(_MARK)
+    card = page.locator("article.callback", has_text=name)
+    card.locator("input[name=error]").fill("Over budget for this quarter")
+    card.locator("button.reject-button").click()
+    outcome = page.locator("article.callback.done", has_text=name)
+    expect(outcome.locator(".outcome-status")).to_have_text("FAILED", timeout=30_000)
+    expect(outcome.locator(".error-box")).to_contain_text("Over budget for this quarter")
+    assert page.evaluate(_MARKED) == "kept"
+    execution = site.execution(arn)
+    assert execution["Status"] == "FAILED"
+    assert "Over budget for this quarter" in execution["Error"]["ErrorMessage"]
+
+
+def test_restart_from_the_second_checkpoint_and_see_the_new_execution_succeed(page: Any, site: Site) -> None:
+    item = _unique("shelf")
+    arn = site.start(_unique("original"), item)
+    site.api("POST", f"/2025-12-01/durable-execution-callbacks/{site.callback_id(arn)}/succeed", content=b'"ok"')
+    page.goto(f"{site.url}/execution?arn={quote(arn, safe='')}")
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=30_000)
+
+    page.locator("#checkpoint-2 button.restart-button").click()
+    page.wait_for_url(lambda url: arn.rsplit("/", 1)[-1] not in url and "/execution?arn=" in url)
+    expect(page.locator("h2.execution-name")).to_contain_text("-restart-")
+    expect(page.locator("section.waiting")).to_be_visible(timeout=30_000)
+    page.evaluate(_MARK)
+    page.locator("section.waiting textarea[name=result]").fill('{"approved": true}')
+    page.locator("section.waiting button.approve-button").click()
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=30_000)
+    assert page.evaluate(_MARKED) == "kept"
+    # The restart resumed after checkpoint 2: the function's start and the priced step did not run again.
+    lines = site.side_effects.read_text().splitlines()
+    assert lines.count(f"started {item}") == 1
+    assert lines.count(f"priced {item}") == 1
+    assert lines.count(f"decided {item}") == 2
