@@ -205,3 +205,22 @@ def test_a_snapshot_signed_with_another_key_is_refused_not_loaded(runner: LocalR
     views = console.checkpoints(runner.service, arn, SnapshotCodec(b"some other key"))
     assert [v.variables for v in views] == [[], []]
     assert all(v.error is not None and "is not signed with this server's key" in v.error for v in views)
+
+
+def test_checkpoints_use_the_servers_own_key_by_default(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As `perdure serve` keeps it: PERDURE_SECRET, else the `secret` file beside the SQLite database.
+    from perdure.sdk.snapshot import load_secret
+    from perdure.store.sqlite import SQLiteStore
+
+    monkeypatch.delenv("PERDURE_SECRET", raising=False)
+    store = SQLiteStore(tmp_path / "data" / "perdure.db")
+    try:
+        service = DurableService(store, clock=SkippableClock())
+        local = LocalRunner(service, SnapshotCodec(load_secret(tmp_path / "data")), [getattr(reviewed, MARKER)])
+        arn = start(local, reviewed, {"items": 2}, "default-key")
+        views = console.checkpoints(service, arn)
+        assert [v.error for v in views] == [None, None] and views[0].variables
+        monkeypatch.setenv("PERDURE_SECRET", "another key")
+        assert all(v.error and "not signed with this server's key" in v.error for v in console.checkpoints(service, arn))
+    finally:
+        store.close()
