@@ -1,0 +1,1 @@
+"""The systems benchmarks/compare.py measures Perdure against, one module each."""
