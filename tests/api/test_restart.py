@@ -106,3 +106,20 @@ def test_an_aws_sdk_execution_restarts_after_a_finished_operation(serve: Any, si
         assert started == {"DurableExecutionArn": arn, "OperationId": first_step["Id"]}
     # The step before the point ran once, in the first execution; what follows it ran in both.
     assert [line for line in lines(side_effects) if not line.startswith("callback:")] == ["first", "last", "last"]
+
+
+def test_an_aws_sdk_execution_restarts_after_an_operation_inside_a_child_context(serve: Any, side_effects: Path) -> None:
+    server: Server = serve(f"nested={HANDLERS / 'restartable_aws.py'}:nested", "--workers", "1")
+    with Client(server.endpoint) as client:
+        arn = client.invoke("nested", {}, name="nested-1")["DurableExecutionArn"]
+        first = finished(client, arn)
+        assert first["Status"] == "SUCCEEDED" and lines(side_effects) == ["before", "inner-a", "inner-b", "after"]
+        (inner_a,) = [e for e in client.history(arn) if e["EventType"] == "StepSucceeded" and e.get("Name") == "inner-a"]
+        assert inner_a.get("ParentId"), "inner-a runs inside the child context"
+
+        new = client.restart(arn, inner_a["Id"])
+
+        done = finished(client, new["DurableExecutionArn"])
+        assert done["Status"] == "SUCCEEDED" and json.loads(done["Result"]) == json.loads(first["Result"])
+    # The child context was reopened: its second step and what follows it ran again, the rest did not.
+    assert lines(side_effects) == ["before", "inner-a", "inner-b", "after", "inner-b", "after"]
