@@ -436,10 +436,18 @@ class DurableService:
         """Deletes the executions whose retention ran out by now, and the blobs only they used."""
         return purge_expired(self.store, self.clock(), self.config.retention_days, dry_run)
 
-    def next_wakeup(self) -> float | None:
-        """Returns when the next timer falls due or execution becomes ready or lease expires."""
+    def next_wakeup(self, functions: Collection[str] | None = None) -> float | None:
+        """Returns when the next timer falls due or execution becomes ready or lease expires.
+
+        With ``functions``, only executions of those functions count (see ``Transaction.next_wakeup``).
+        """
         with self.store.snapshot() as tx:
-            return tx.next_wakeup()
+            return tx.next_wakeup(functions)
+
+    def next_timer_due(self) -> float | None:
+        """Returns when the earliest timer falls due, or None."""
+        with self.store.snapshot() as tx:
+            return tx.next_timer_due()
 
     def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
         """Waits up to ``timeout`` seconds for work made ready elsewhere (see ``Store.wait_for_change``)."""

@@ -229,8 +229,16 @@ class Transaction(abc.ABC):
         """
 
     @abc.abstractmethod
-    def next_wakeup(self) -> float | None:
-        """Returns the earliest time at which a timer falls due or an execution becomes ready."""
+    def next_wakeup(self, functions: Collection[str] | None = None) -> float | None:
+        """Returns the earliest time at which a timer falls due, an execution becomes ready or a lease lapses.
+
+        With ``functions``, only executions of those functions count for readiness and leases
+        (timers count whatever their function: firing one needs no handler).
+        """
+
+    @abc.abstractmethod
+    def next_timer_due(self) -> float | None:
+        """Returns when the earliest timer falls due, or None when there is none."""
 
     @abc.abstractmethod
     def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:

@@ -741,28 +741,44 @@ class _PostgresTransaction(Transaction):
     def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
         if not functions:
             return []
-        # Two cases: ready and unleased, or leased by an invocation whose lease ran out; the
-        # planner reads each from its partial index (a BitmapOr). SKIP LOCKED hands rows that
-        # another transaction holds to nobody here, so concurrent leasers never share one;
-        # a row that changed after this statement's snapshot is re-checked before it is locked.
+        # Two cases: ready and unleased, or leased by an invocation whose lease ran out. Each is
+        # read in the order of its own partial index and stops at ``limit`` (one query ordered
+        # by COALESCE would fetch and sort every ready row on each lease). SKIP LOCKED hands
+        # rows that another transaction holds to nobody here, so concurrent leasers never share
+        # one; a row that changed after this statement's snapshot is re-checked before it is
+        # locked. Rows locked here but not leased are let go at commit.
         skip = " FOR NO KEY UPDATE SKIP LOCKED" if self._writable else ""
-        rows = self._all(
-            "SELECT * FROM executions WHERE status IN ('RUNNING', 'PAUSING') AND function_name = ANY(%(functions)s) AND ("
-            " (ready_time IS NOT NULL AND ready_time <= %(now)s AND lease_owner IS NULL)"
-            " OR (lease_owner IS NOT NULL AND lease_expiry <= %(now)s))"
-            f" ORDER BY COALESCE(ready_time, lease_expiry), id LIMIT %(limit)s{skip}",
-            {"functions": sorted(functions), "now": now, "limit": limit},
+        params = {"functions": sorted(functions), "now": now, "limit": limit}
+        ready = self._all(
+            "SELECT * FROM executions WHERE ready_time IS NOT NULL AND ready_time <= %(now)s"
+            " AND lease_owner IS NULL AND status = 'RUNNING' AND function_name = ANY(%(functions)s)"
+            f" ORDER BY ready_time LIMIT %(limit)s{skip}",
+            params,
         )
-        return [self._execution(r) for r in rows]
+        lapsed = self._all(
+            "SELECT * FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry <= %(now)s"
+            " AND status IN ('RUNNING', 'PAUSING') AND function_name = ANY(%(functions)s)"
+            f" ORDER BY lease_expiry LIMIT %(limit)s{skip}",
+            params,
+        )
+        rows = sorted([*ready, *lapsed], key=lambda r: (r["ready_time"] if r["ready_time"] is not None else r["lease_expiry"], r["id"]))
+        return [self._execution(r) for r in rows[:limit]]
 
-    def next_wakeup(self) -> float | None:
+    def next_wakeup(self, functions: Collection[str] | None = None) -> float | None:
+        served = "" if functions is None else " AND function_name = ANY(%(functions)s)"
+        # Index-ordered with LIMIT 1, so a filter on functions stops at the first match.
         row = self._one(
-            "SELECT MIN(t) AS t FROM ("
-            " SELECT MIN(due_time) AS t FROM timers"
-            " UNION ALL SELECT MIN(ready_time) FROM executions WHERE ready_time IS NOT NULL"
-            " UNION ALL SELECT MIN(lease_expiry) FROM executions WHERE lease_owner IS NOT NULL) AS wakeups",
-            (),
+            "SELECT LEAST("
+            " (SELECT MIN(due_time) FROM timers),"
+            f" (SELECT ready_time FROM executions WHERE ready_time IS NOT NULL{served} ORDER BY ready_time LIMIT 1),"
+            f" (SELECT lease_expiry FROM executions WHERE lease_owner IS NOT NULL{served}"
+            " ORDER BY lease_expiry LIMIT 1)) AS t",
+            {"functions": sorted(functions or ())},
         )
+        return float(row["t"]) if row and row["t"] is not None else None
+
+    def next_timer_due(self) -> float | None:
+        row = self._one("SELECT MIN(due_time) AS t FROM timers", ())
         return float(row["t"]) if row and row["t"] is not None else None
 
     # -- idempotency ------------------------------------------------------------------------

@@ -509,27 +509,44 @@ class _SQLiteTransaction(Transaction):
             return []
         names = sorted(functions)
         served = f"function_name IN ({', '.join('?' for _ in names)})"
-        # Two cases: ready and unleased, or leased by an invocation whose lease ran out.
-        # Each half reads its own partial index, so suspended executions cost nothing here.
-        rows = self._conn.execute(
-            "SELECT * FROM ("
-            " SELECT * FROM executions WHERE ready_time IS NOT NULL AND ready_time <= ?"
-            f" AND lease_owner IS NULL AND status = 'RUNNING' AND {served}"
-            " UNION ALL"
-            " SELECT * FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry <= ?"
-            f" AND status IN ('RUNNING', 'PAUSING') AND {served})"
-            " ORDER BY COALESCE(ready_time, lease_expiry) LIMIT ?",
-            [now, *names, now, *names, limit],
+        # Two cases: ready and unleased, or leased by an invocation whose lease ran out. Each is
+        # read in the order of its own partial index and stops at ``limit``, so neither
+        # suspended executions nor a backlog of ready ones is read in full (a single query
+        # ordered by COALESCE would sort every ready row on each lease).
+        ready = self._conn.execute(
+            "SELECT * FROM executions WHERE ready_time IS NOT NULL AND ready_time <= ?"
+            f" AND lease_owner IS NULL AND status = 'RUNNING' AND {served} ORDER BY ready_time LIMIT ?",
+            [now, *names, limit],
         ).fetchall()
-        return [self._execution(r) for r in rows]
+        lapsed = self._conn.execute(
+            "SELECT * FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry <= ?"
+            f" AND status IN ('RUNNING', 'PAUSING') AND {served} ORDER BY lease_expiry LIMIT ?",
+            [now, *names, limit],
+        ).fetchall()
+        rows = sorted([*ready, *lapsed], key=lambda r: r["ready_time"] if r["ready_time"] is not None else r["lease_expiry"])
+        return [self._execution(r) for r in rows[:limit]]
 
-    def next_wakeup(self) -> float | None:
-        row = self._conn.execute(
-            "SELECT MIN(t) AS t FROM ("
-            " SELECT MIN(due_time) AS t FROM timers"
-            " UNION ALL SELECT MIN(ready_time) FROM executions WHERE ready_time IS NOT NULL"
-            " UNION ALL SELECT MIN(lease_expiry) FROM executions WHERE lease_owner IS NOT NULL)"
+    def next_wakeup(self, functions: Collection[str] | None = None) -> float | None:
+        timer = self.next_timer_due()
+        if functions is None:
+            served, names = "", []
+        else:
+            names = sorted(functions)
+            served = f" AND function_name IN ({', '.join('?' for _ in names)})"
+        # Index-ordered with LIMIT 1, so a filter on functions stops at the first match.
+        ready = self._conn.execute(
+            f"SELECT ready_time FROM executions WHERE ready_time IS NOT NULL{served} ORDER BY ready_time LIMIT 1",
+            names,
         ).fetchone()
+        lease = self._conn.execute(
+            f"SELECT lease_expiry FROM executions WHERE lease_owner IS NOT NULL{served} ORDER BY lease_expiry LIMIT 1",
+            names,
+        ).fetchone()
+        times = [t for t in (timer, ready and ready[0], lease and lease[0]) if t is not None]
+        return float(min(times)) if times else None
+
+    def next_timer_due(self) -> float | None:
+        row = self._conn.execute("SELECT MIN(due_time) AS t FROM timers").fetchone()
         return float(row["t"]) if row["t"] is not None else None
 
     # -- idempotency ------------------------------------------------------------------------
