@@ -17,6 +17,10 @@ from perdure.service.executions import DurableService
 from perdure.service.model import Invocation
 
 
+# How long ``Runtime.start`` waits for the workers of the work it found at start to be ready.
+STARTUP_WAIT_SECONDS = 10.0
+
+
 class Runtime:
     """Runs registered functions for the executions in a store, on ``workers`` processes."""
 
@@ -46,7 +50,14 @@ class Runtime:
         self.scheduler.poke()
 
     def start(self) -> None:
+        """Starts the scheduler and purger; returns once the work found at start is running.
+
+        Executions that a server on this host left running when it died are handed out by
+        the scheduler's first pass; their workers import their handlers before this returns
+        (for up to ``STARTUP_WAIT_SECONDS``), so a server that says it is ready is running them.
+        """
         self.scheduler.start()
+        self.pool.wait_for_starting_workers(STARTUP_WAIT_SECONDS)
         self.purger.start()
 
     def stop(self) -> None:

@@ -1,12 +1,15 @@
-"""The scheduler: leases executions as they become ready and hands them to the worker pool.
+"""The scheduler: fires due timers and hands ready executions to the worker pool, as they come.
 
-It sleeps until the next timer or ready time the store knows of, or until something pokes
-it: a new execution or a completed callback in this process, an invocation that ended, or a
-commit in another process that the store reports (``DurableService.wait_for_change``, which a
-watcher thread waits on). So a suspended execution costs nothing but its rows, and on
-PostgreSQL an idle worker wakes for work started through another machine's API within a
-round trip, without polling. On SQLite, which cannot report commits, the watcher polls once a
-second, as before.
+It is woken by events, not by a clock: a new execution or a completed callback in this
+process (``poke``), an invocation that ended (the pool pokes), or a commit in another process
+that the store reports (``DurableService.wait_for_change``, which a watcher thread waits on).
+Otherwise it sleeps exactly until the next thing it can act on: the next timer always (firing
+one needs no worker), and the next ready execution or lapsing lease of the functions it serves
+only while a worker is free. So a suspended execution costs nothing but its rows, the timers
+due at one moment fire together in large batches in the order they fell due, however busy the
+workers are, and on PostgreSQL an idle worker wakes for work started through another
+machine's API within a round trip. On SQLite, which cannot report commits, the watcher polls
+once a second for commits of other programs (this server's own workers poke it).
 """
 
 from __future__ import annotations
@@ -22,23 +25,29 @@ from perdure.service.leases import owner_is_dead
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30.0
+# Running invocations renew their leases this often; the loop wakes for it while any runs.
+RENEW_SECONDS = LEASE_SECONDS / 3
+# How many due timers fire in one transaction: large, since a commit costs more than firing
+# one timer, and thousands due together must all fire at once.
+TIMER_BATCH = 1000
 # How long one wait for a commit elsewhere lasts. A store that cannot report commits sleeps it
 # out and wakes the scheduler (a CLI writing to the same SQLite file is seen within a second);
 # one that can returns early on a commit.
 WATCH_SECONDS = 1.0
-# How soon to look again when the loop cannot act on what it knows: with every worker busy
-# (the next finished invocation pokes it; timers falling due meanwhile fire at this interval, or
-# at once in an idle scheduler sharing the database), or with a wakeup past that it could not take.
-BUSY_SLEEP_SECONDS = 1.0
-# How often the watcher looks for leases held by processes of this host that died: their
-# leases would otherwise lapse only after LEASE_SECONDS, and ``owner_is_dead`` knows at once
-# that a local process is gone. One indexed read, without a write lock, when all are alive.
-# (Owners on other machines cannot be checked so; their leases lapse.)
+# How soon to look again at work that is due but could not be taken: a child execution
+# waiting for its parent's invocation to end, or rows another process held locked a moment ago.
+RECHECK_SECONDS = 0.05
+# How soon to try again after the loop failed (a database that cannot be reached, say).
+RETRY_SECONDS = 1.0
+# How often the watcher looks for leases held by processes of this host that died after this
+# one started: ``owner_is_dead`` knows at once that a local process is gone, where its leases
+# would otherwise lapse only after LEASE_SECONDS. One indexed read, without a write lock, when
+# all are alive. (Owners on other machines cannot be checked so; their leases lapse.)
 DEAD_OWNER_CHECK_SECONDS = 2.0
 
 
 class Scheduler:
-    """Runs the lease loop in a background thread, and a watcher of the store beside it."""
+    """Runs the scheduling loop in a background thread, and a watcher of the store beside it."""
 
     def __init__(self, service: DurableService, pool: WorkerPool, owner: str) -> None:
         self.service = service
@@ -52,13 +61,23 @@ class Scheduler:
         self._last_dead_check = 0.0
 
     def start(self) -> None:
+        """Takes back the leases of dead local owners, runs a first pass, then starts the loop.
+
+        The first pass runs before this returns, so work interrupted by the death of a server
+        on this host (its leases, taken back here at once) is on its way to the workers before
+        the process reports itself ready.
+        """
         self._last_dead_check = time.monotonic()
-        self.service.expire_leases(owner_is_dead)
+        self._free_dead_owners(force=True)
+        try:
+            self._pass()
+        except Exception:
+            logger.exception("The scheduler's first pass failed; its loop tries again.")
         self._thread.start()
         self._watcher.start()
 
     def poke(self) -> None:
-        """Asks the scheduler to look for ready work now."""
+        """Asks the scheduler to look for due timers and ready work now."""
         self._wake.set()
 
     def stop(self) -> None:
@@ -83,9 +102,9 @@ class Scheduler:
             if changed:
                 self._wake.set()
 
-    def _free_dead_owners(self) -> bool:
+    def _free_dead_owners(self, force: bool = False) -> bool:
         now = time.monotonic()
-        if now - self._last_dead_check < DEAD_OWNER_CHECK_SECONDS:
+        if not force and now - self._last_dead_check < DEAD_OWNER_CHECK_SECONDS:
             return False
         self._last_dead_check = now
         dead = self.service.expire_leases(owner_is_dead)
@@ -95,41 +114,46 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            # Cleared before the pass, so a poke that arrives during it is not lost.
             self._wake.clear()
             try:
-                sleep = self._sleep_seconds() if self._tick() else BUSY_SLEEP_SECONDS
+                sleep = self._pass()
             except Exception:
-                logger.exception("The scheduler failed to lease work; it tries again shortly.")
-                sleep = BUSY_SLEEP_SECONDS
+                logger.exception("The scheduler failed to fire timers or lease work; it tries again shortly.")
+                sleep = RETRY_SECONDS
             self._wake.wait(sleep)
 
-    def _tick(self) -> bool:
-        """Renews leases and leases ready work; returns False when no worker is free."""
+    def _pass(self) -> float:
+        """Renews leases, fires every due timer, hands out ready work; returns how long to sleep."""
         now = time.monotonic()
-        if now - self._last_renewal > LEASE_SECONDS / 3:
+        if now - self._last_renewal > RENEW_SECONDS:
             self._last_renewal = now
             for invocation in self.pool.running():
                 self.service.renew_lease(invocation, LEASE_SECONDS)
-        free = self.pool.free_slots()
-        if free <= 0:
-            self.service.fire_due_timers()
-            return False
+        # Every due timer first, oldest first, in batches: handing out work between batches
+        # would let the invocations it starts compete for the write lock with the firing.
+        while self.service.fire_due_timers(TIMER_BATCH) == TIMER_BATCH and not self._stop.is_set():
+            pass
         served = [spec.name for spec in self.pool.registry]
-        for invocation in self.service.lease(self.owner, served, free, LEASE_SECONDS):
-            self.pool.submit(invocation)
-        return True
+        free = self.pool.free_slots()
+        if free > 0:
+            for invocation in self.service.lease(self.owner, served, free, LEASE_SECONDS):
+                self.pool.submit(invocation)
+        return self._sleep_seconds(served)
 
-    def _sleep_seconds(self) -> float:
-        """How long to sleep after leasing all the ready work this process could take."""
-        limit = LEASE_SECONDS / 3
-        wakeup = self.service.next_wakeup()
+    def _sleep_seconds(self, served: list[str]) -> float:
+        """How long until the loop has something to do that no poke will announce."""
+        limit = RENEW_SECONDS if self.pool.running() else RENEW_SECONDS * 3
+        if self.pool.free_slots() > 0:
+            wakeup = self.service.next_wakeup(served)
+        else:
+            # Ready work waits for a worker, whose end pokes the loop; timers do not wait.
+            wakeup = self.service.next_timer_due()
         if wakeup is None:
             return limit
         until = wakeup - self.service.clock()
         if until <= 0:
-            # Past already, so it is work this lease could not take: executions of functions
-            # this process does not serve, or rows another process held locked a moment ago
-            # (a timer due while a checkpoint of its execution commits, which may not notify).
-            # Sleeping 0 would spin; looking again shortly bounds how late such a timer fires.
-            return BUSY_SLEEP_SECONDS
+            # Due, yet this pass could not take it (see RECHECK_SECONDS): look again shortly
+            # rather than spin.
+            return RECHECK_SECONDS
         return min(until, limit)

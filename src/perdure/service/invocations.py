@@ -66,7 +66,9 @@ def lease(
             continue
         if execution.lease_owner is not None:
             pausing = execution.status is ExecutionStatus.PAUSING
-            execution = _record_failure(tx, execution, LOST_INVOCATION, now, policy)
+            # Retried at once, without backoff: its lease lapsed (a wait already served) or its
+            # owner's process died, which is no fault of the handler's. Attempts still count.
+            execution = _record_failure(tx, execution, LOST_INVOCATION, now, policy, backoff=False)
             if pausing and not execution.status.is_terminal:
                 # Its pause waited for this invocation, which is gone: it pauses now.
                 execution = enter_paused(tx, execution, now, must_run=True)
@@ -206,11 +208,11 @@ def fail(tx: Transaction, invocation: Invocation, error: ErrorObject, now: float
 
 
 def _record_failure(
-    tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: RetryPolicy
+    tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: RetryPolicy, backoff: bool = True
 ) -> Execution:
     execution = _invocation_event(tx, execution, now, error)
     failures = execution.failed_invocations + 1
     execution = _release(execution).evolve(failed_invocations=failures)
     if failures >= policy.max_attempts:
         return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
-    return execution.evolve(ready_time=now + policy.delay(failures))
+    return execution.evolve(ready_time=now + policy.delay(failures) if backoff else now)

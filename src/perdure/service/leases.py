@@ -5,23 +5,47 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from pathlib import Path
+
+
+def _start_ticks(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux), or None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 (starttime) comes after the command name, which is in parentheses and may hold spaces.
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
 
 
 def lease_owner_id() -> str:
-    """Names this process as a lease owner: ``host:pid:random``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """Names this process as a lease owner: ``host:pid:start:random``.
+
+    ``start`` (when the process started, where the system tells) tells this process from a
+    later one that is given the same pid: a restarted container's server often is.
+    """
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '-'}:{secrets.token_hex(4)}"
 
 
 def owner_is_dead(owner: str) -> bool:
-    """True for an owner on this host whose process is gone (its leases can be taken at once)."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    """True for an owner on this host whose process is gone (its leases can be taken at once).
+
+    An owner on another host, or one whose process cannot be checked, counts as alive: its
+    leases lapse on their own.
+    """
+    parts = owner.split(":")
+    if len(parts) < 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
+    pid = int(parts[1])
     try:
-        os.kill(int(pid_text), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False
-    return False
+        pass
+    # The pid is taken: by the owner, or by a later process that was given its number.
+    started = parts[2] if len(parts) == 4 else "-"
+    now_started = _start_ticks(pid)
+    return started != "-" and now_started is not None and now_started != started
