@@ -13,6 +13,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from perdure.errors import CheckpointRejectedError, PerdureError
 from perdure.service import history
@@ -126,8 +127,9 @@ class _Batch:
     def reject(self, update: OperationUpdate, reason: str) -> CheckpointRejectedError:
         return CheckpointRejectedError(self.arn, update.id, reason)
 
-    def save(self, op: Operation) -> Operation:
-        op = op.evolve(version=self.version)
+    def save(self, op: Operation, **changes: Any) -> Operation:
+        """Records ``op`` with ``changes`` made (one copy) as changed by this batch."""
+        op = op.evolve(version=self.version, **changes)
         self.ops[op.id] = op
         self.out.operations[op.id] = op
         return op
@@ -165,8 +167,7 @@ class _Batch:
             )
         if current is not None and current.status.is_terminal:
             raise self.reject(update, f"the operation is already {current.status.value}.")
-        handler = getattr(self, f"_{update.type.value.lower()}")
-        handler(update, current)
+        _HANDLERS[update.type](self, update, current)
 
     # -- per type -------------------------------------------------------------------------
 
@@ -182,7 +183,7 @@ class _Batch:
             if current is None:
                 op = self.save(self.create(update, OperationStatus.STARTED))
             elif current.status is OperationStatus.READY:
-                op = self.save(current.evolve(status=OperationStatus.STARTED, next_attempt_time=None))
+                op = self.save(current, status=OperationStatus.STARTED, next_attempt_time=None)
             else:
                 raise self.reject(update, f"a step can start only when new or READY, not {current.status.value}.")
             self.out.events.append(history.operation_started(op, self.now))
@@ -191,7 +192,7 @@ class _Batch:
             raise self.reject(update, f"a step can end only when STARTED or READY, not {current.status.value}.")
         # Attempt counts finished attempts: a new step is at 0 and each SUCCEED, FAIL or RETRY adds one.
         op = current or self.create(update, OperationStatus.STARTED)
-        op = op.evolve(attempt=op.attempt + 1)
+        attempt = op.attempt + 1
         if action is OperationAction.RETRY:
             delay = update.next_attempt_delay_seconds
             if not 0 <= delay <= MAX_DURATION_SECONDS:
@@ -199,21 +200,26 @@ class _Batch:
             if update.error is not None and update.payload is not None:
                 raise self.reject(update, "a RETRY carries an Error or a Payload, not both.")
             op = self.save(
-                op.evolve(
-                    status=OperationStatus.PENDING,
-                    next_attempt_time=self.now + delay,
-                    error=update.error,
-                    result=update.payload,
-                )
+                op,
+                attempt=attempt,
+                status=OperationStatus.PENDING,
+                next_attempt_time=self.now + delay,
+                error=update.error,
+                result=update.payload,
             )
             self.timer(op, TimerKind.RETRY, self.now + delay)
             self.out.events.append(history.step_retried(op, self.now, delay))
             return
-        if action is OperationAction.SUCCEED:
-            op = op.evolve(status=OperationStatus.SUCCEEDED, result=update.payload, error=None)
-        else:
-            op = op.evolve(status=OperationStatus.FAILED, error=update.error, result=None)
-        op = self.save(op.evolve(end_time=self.now, next_attempt_time=None))
+        succeeded = action is OperationAction.SUCCEED
+        op = self.save(
+            op,
+            attempt=attempt,
+            status=OperationStatus.SUCCEEDED if succeeded else OperationStatus.FAILED,
+            result=update.payload if succeeded else None,
+            error=None if succeeded else update.error,
+            end_time=self.now,
+            next_attempt_time=None,
+        )
         self.out.events.append(history.operation_ended(op, self.now))
 
     def _wait(self, update: OperationUpdate, current: Operation | None) -> None:
@@ -266,14 +272,15 @@ class _Batch:
             return
         op = current or self.create(update, OperationStatus.STARTED)
         if update.action is OperationAction.SUCCEED:
-            op = op.evolve(
+            op = self.save(
+                op,
                 status=OperationStatus.SUCCEEDED,
                 result=update.payload,
                 replay_children=update.replay_children,
+                end_time=self.now,
             )
         else:
-            op = op.evolve(status=OperationStatus.FAILED, error=update.error)
-        op = self.save(op.evolve(end_time=self.now))
+            op = self.save(op, status=OperationStatus.FAILED, error=update.error, end_time=self.now)
         self.out.events.append(history.operation_ended(op, self.now))
 
     def _chained_invoke(self, update: OperationUpdate, current: Operation | None) -> None:
@@ -307,9 +314,19 @@ class _Batch:
         )
 
     def cancel(self, op: Operation, error: ErrorObject | None) -> None:
-        op = self.save(op.evolve(status=OperationStatus.CANCELLED, end_time=self.now, error=error))
+        op = self.save(op, status=OperationStatus.CANCELLED, end_time=self.now, error=error)
         self.out.cleared_timers.append(op.id)
         self.out.events.append(history.operation_ended(op, self.now))
+
+
+_HANDLERS: dict[OperationType, Callable[[_Batch, OperationUpdate, Operation | None], None]] = {
+    OperationType.EXECUTION: _Batch._execution,
+    OperationType.STEP: _Batch._step,
+    OperationType.WAIT: _Batch._wait,
+    OperationType.CALLBACK: _Batch._callback,
+    OperationType.CONTEXT: _Batch._context,
+    OperationType.CHAINED_INVOKE: _Batch._chained_invoke,
+}
 
 
 def ids_touched(updates: list[OperationUpdate]) -> set[str]:

@@ -72,7 +72,8 @@ class StartResult:
 
 
 def _check_size(what: str, text: str | None, limit: int) -> None:
-    if text is not None:
+    # A character is at most 4 bytes of UTF-8: most payloads are known to fit without encoding.
+    if text is not None and len(text) * 4 > limit:
         size = len(text.encode("utf-8"))
         if size > limit:
             raise PayloadTooLargeError(what, size, limit)
@@ -318,7 +319,7 @@ class DurableService:
             _check_size(f"payload of operation {update.id!r}", update.payload, self.config.max_payload_bytes)
         now = self.clock()
         with self.store.transaction() as tx:
-            execution = self._require(tx, arn)
+            execution = stored = self._require(tx, arn)
             if client_token:
                 reply = tx.get_checkpoint_reply(execution.id, client_token)
                 if reply is not None:
@@ -330,7 +331,7 @@ class DurableService:
                 arn, execution.id, existing, updates, execution.operation_count, version, now, self._resolve_invoke
             )
             # An invocation that records progress is not failing over and over: restart the count.
-            execution = journal.record(tx, execution.evolve(version=version, failed_invocations=0), outcome)
+            execution = journal.record(tx, execution, outcome, version=version, failed_invocations=0)
             for child in outcome.children:
                 self._start_child(tx, child, execution, now)
             # When nothing else changed the execution since the token was issued, the reply is
@@ -350,7 +351,8 @@ class DurableService:
                     # This checkpoint is recorded; then the pause it waited for ends the
                     # invocation, whose token goes stale (see perdure.service.pausing).
                     execution = invocations.enter_paused(tx, execution, now, must_run=True)
-            tx.update_execution(execution)
+            # Only what changed is written: the version and counters, as a rule.
+            tx.update_execution(execution, before=stored)
             if client_token:
                 reply_text = json.dumps({"token": token, "operations": [op.id for op in changed]})
                 tx.put_checkpoint_reply(execution.id, client_token, reply_text)

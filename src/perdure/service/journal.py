@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from perdure.service import history
 from perdure.service.checkpoints import BatchOutcome
 from perdure.service.model import (
@@ -15,38 +17,31 @@ from perdure.service.model import (
 )
 from perdure.store.base import Transaction
 
-def append_events(tx: Transaction, execution: Execution, events: list[Event]) -> Execution:
-    """Numbers ``events`` after the execution's last event and stores them."""
-    if not events:
-        return execution
-    numbered = [
-        Event(
-            event_type=e.event_type,
-            timestamp=e.timestamp,
-            operation_id=e.operation_id,
-            parent_id=e.parent_id,
-            name=e.name,
-            sub_type=e.sub_type,
-            details=e.details,
-            event_id=execution.event_count + i + 1,
-        )
-        for i, e in enumerate(events)
-    ]
-    tx.append_events(execution.id, numbered)
-    return execution.evolve(event_count=execution.event_count + len(numbered))
+
+def append_events(tx: Transaction, execution: Execution, events: list[Event], **changes: Any) -> Execution:
+    """Numbers ``events`` after the execution's last event and stores them.
+
+    Returns the execution with its event count moved on and ``changes`` made, in one copy.
+    """
+    if events:
+        first = execution.event_count + 1
+        tx.append_events(execution.id, [e.evolve(event_id=first + i) for i, e in enumerate(events)])
+        changes["event_count"] = execution.event_count + len(events)
+    return execution.evolve(**changes) if changes else execution
 
 
-def record(tx: Transaction, execution: Execution, outcome: BatchOutcome) -> Execution:
-    """Stores a batch outcome; returns the execution with its counters moved on."""
+def record(tx: Transaction, execution: Execution, outcome: BatchOutcome, **changes: Any) -> Execution:
+    """Stores a batch outcome; returns the execution with its counters moved on and ``changes`` made."""
     for operation_id in outcome.cleared_timers:
         tx.delete_timers(execution.id, operation_id)
     if outcome.operations:
         tx.put_operations(execution.id, outcome.operations.values())
         top = max(op.position for op in outcome.operations.values())
-        execution = execution.evolve(operation_count=max(execution.operation_count, top))
+        if top > execution.operation_count:
+            changes["operation_count"] = top
     for timer in outcome.timers:
         tx.set_timer(timer)
-    return append_events(tx, execution, outcome.events)
+    return append_events(tx, execution, outcome.events, **changes)
 
 
 def wake(execution: Execution, now: float) -> Execution:

@@ -122,12 +122,14 @@ class Transaction(abc.ABC):
         """Adds a new execution; its ARN, and its (function, name) pair, are unique."""
 
     @abc.abstractmethod
-    def update_execution(self, execution: Execution) -> None:
+    def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
         """Overwrites the fields of an existing execution that can change.
 
         Its identity and input are written once, by ``insert_execution``, and never rewritten:
         ``id``, ``arn``, ``function_name``, ``qualifier``, ``name``, ``start_time`` and
-        ``input_payload`` keep their stored values whatever this ``execution`` holds.
+        ``input_payload`` keep their stored values whatever this ``execution`` holds. With
+        ``before``, the execution as this transaction read it, only the fields that differ
+        from it are written (the stored row must still be ``before``).
         """
 
     @abc.abstractmethod

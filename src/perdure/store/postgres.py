@@ -507,9 +507,14 @@ class _PostgresTransaction(Transaction):
         self._cur.execute(_EXECUTION_INSERT, rowmap.execution_row(execution, self._store_payload))
         self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
 
-    def update_execution(self, execution: Execution) -> None:
-        row = rowmap.execution_row(execution, self._store_payload, with_input=False)
-        self._cur.execute(_EXECUTION_UPDATE, row)
+    def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
+        if before is None:
+            self._cur.execute(_EXECUTION_UPDATE, rowmap.execution_row(execution, self._store_payload, with_input=False))
+        else:
+            row = rowmap.execution_changes(execution, before, self._store_payload)
+            if len(row) > 1:
+                sets = ", ".join(f"{c} = %({c})s" for c in row if c != "id")
+                self._cur.execute(f"UPDATE executions SET {sets} WHERE id = %(id)s", row)
         self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
 
     def get_execution(self, arn: str) -> Execution | None:

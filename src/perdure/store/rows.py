@@ -25,6 +25,7 @@ from perdure.service.model import (
     Operation,
     OperationStatus,
     OperationType,
+    assemble,
 )
 
 # Payloads longer than this many characters go to the blob folder rather than into a row.
@@ -146,40 +147,58 @@ def execution_row(execution: Execution, store_payload: StorePayload, *, with_inp
     }
 
 
+# The fields of an execution that ``update_execution`` may rewrite; each is the column of its
+# name, except ``result`` (``result`` and ``result_blob``) and ``error`` (its JSON text).
+_MUTABLE_EXECUTION_FIELDS: tuple[str, ...] = tuple(
+    c for c in MUTABLE_EXECUTION_COLUMNS if c not in ("result_blob",)
+)
+
+
+def execution_changes(execution: Execution, before: Execution, store_payload: StorePayload) -> dict[str, Any]:
+    """The mutable columns whose values differ between ``before`` and ``execution``, and ``id``.
+
+    A checkpoint changes three or four of an execution's 22 mutable columns; writing only
+    those saves binding the others and re-storing an unchanged result.
+    """
+    new, old = execution.__dict__, before.__dict__
+    row: dict[str, Any] = {"id": execution.id}
+    for name in _MUTABLE_EXECUTION_FIELDS:
+        value = new[name]
+        if value == old[name]:
+            continue
+        if name == "result":
+            row["result"], row["result_blob"] = store_payload(value)
+        elif name == "error":
+            row["error"] = error_to_text(value)
+        elif name == "status":
+            row["status"] = value.value
+        elif name in ("woken_during_invocation", "timeout_paused"):
+            row[name] = bool(value)
+        else:
+            row[name] = value
+    return row
+
+
+# Columns read back into the execution field of their name as they are.
+_EXECUTION_PLAIN: tuple[str, ...] = (
+    "id", "arn", "function_name", "qualifier", "name", "start_time", "end_time", "timeout_seconds",
+    "retention_days", "ready_time", "lease_owner", "lease_expiry", "invocation", "invocation_secret",
+    "invocation_start", "failed_invocations", "version", "event_count", "operation_count", "parent_arn",
+    "parent_operation_id", "tenant_id", "pause_time", "pause_reason",
+)  # fmt: skip
+
+
 def execution_from_row(row: Row, load_payload: LoadPayload) -> Execution:
-    return Execution(
-        id=row["id"],
-        arn=row["arn"],
-        function_name=row["function_name"],
-        qualifier=row["qualifier"],
-        name=row["name"],
-        status=ExecutionStatus(row["status"]),
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        input_payload=load_payload(row["input_payload"], row["input_payload_blob"]),
-        result=load_payload(row["result"], row["result_blob"]),
-        error=error_from_text(row["error"]),
-        timeout_seconds=row["timeout_seconds"],
-        retention_days=row["retention_days"],
-        ready_time=row["ready_time"],
-        lease_owner=row["lease_owner"],
-        lease_expiry=row["lease_expiry"],
-        invocation=row["invocation"],
-        invocation_secret=row["invocation_secret"],
-        invocation_start=row["invocation_start"],
-        failed_invocations=row["failed_invocations"],
-        woken_during_invocation=bool(row["woken_during_invocation"]),
-        version=row["version"],
-        event_count=row["event_count"],
-        operation_count=row["operation_count"],
-        parent_arn=row["parent_arn"],
-        parent_operation_id=row["parent_operation_id"],
-        tenant_id=row["tenant_id"],
-        pause_time=row["pause_time"],
-        pause_reason=row["pause_reason"],
-        timeout_paused=bool(row["timeout_paused"]),
-        paused_seconds=float(row["paused_seconds"]),
-    )
+    # Every checkpoint reads its execution: built without Execution.__init__ (see assemble).
+    fields = {name: row[name] for name in _EXECUTION_PLAIN}
+    fields["status"] = ExecutionStatus(row["status"])
+    fields["input_payload"] = load_payload(row["input_payload"], row["input_payload_blob"])
+    fields["result"] = load_payload(row["result"], row["result_blob"])
+    fields["error"] = error_from_text(row["error"])
+    fields["woken_during_invocation"] = bool(row["woken_during_invocation"])
+    fields["timeout_paused"] = bool(row["timeout_paused"])
+    fields["paused_seconds"] = float(row["paused_seconds"])
+    return assemble(Execution, fields)
 
 
 # -- operations -------------------------------------------------------------------------------
@@ -215,29 +234,22 @@ def operation_row(execution_id: str, op: Operation, store_payload: StorePayload)
     }
 
 
+_OPERATION_PLAIN: tuple[str, ...] = (
+    "id", "position", "parent_id", "name", "sub_type", "start_time", "end_time", "attempt",
+    "next_attempt_time", "scheduled_end_time", "callback_id", "callback_timeout_seconds",
+    "callback_heartbeat_timeout_seconds", "version",
+)  # fmt: skip
+
+
 def operation_from_row(row: Row, load_payload: LoadPayload) -> Operation:
-    return Operation(
-        id=row["id"],
-        type=OperationType(row["type"]),
-        status=OperationStatus(row["status"]),
-        position=row["position"],
-        parent_id=row["parent_id"],
-        name=row["name"],
-        sub_type=row["sub_type"],
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        input_payload=load_payload(row["input_payload"], row["input_payload_blob"]),
-        result=load_payload(row["result"], row["result_blob"]),
-        error=error_from_text(row["error"]),
-        attempt=row["attempt"],
-        next_attempt_time=row["next_attempt_time"],
-        scheduled_end_time=row["scheduled_end_time"],
-        callback_id=row["callback_id"],
-        callback_timeout_seconds=row["callback_timeout_seconds"],
-        callback_heartbeat_timeout_seconds=row["callback_heartbeat_timeout_seconds"],
-        replay_children=bool(row["replay_children"]),
-        version=row["version"],
-    )
+    fields = {name: row[name] for name in _OPERATION_PLAIN}
+    fields["type"] = OperationType(row["type"])
+    fields["status"] = OperationStatus(row["status"])
+    fields["input_payload"] = load_payload(row["input_payload"], row["input_payload_blob"])
+    fields["result"] = load_payload(row["result"], row["result_blob"])
+    fields["error"] = error_from_text(row["error"])
+    fields["replay_children"] = bool(row["replay_children"])
+    return assemble(Operation, fields)
 
 
 # -- events -----------------------------------------------------------------------------------

@@ -1,0 +1,238 @@
+"""Group commit: write transactions that threads run at the same time share one SQLite commit.
+
+A SQLite connection commits one transaction at a time, and each commit costs a write of the
+pages it changed to the WAL (and an fsync with ``synchronous=FULL``) whatever its size. When
+several threads of one process write at once, as concurrent invocations checkpoint, the
+writers queue for the connection anyway; here the one that holds it, when it is done and sees
+others waiting, leaves the SQLite transaction open for them instead of committing it. The last
+writer of the group (or the first thread that needs the connection for anything else) commits
+once for all of them.
+
+What each caller is promised does not change:
+
+- A caller returns from its transaction only after the commit that holds its writes: an
+  acknowledged write is as durable as if it had been committed alone.
+- A caller whose block raises has its own writes undone (each joiner runs inside a
+  ``SAVEPOINT``, rolled back on error) and sees its error at once; the others' writes stay
+  and are committed.
+- A commit that fails fails every caller of its group: none of them is acknowledged, and the
+  whole group's writes are rolled back together.
+- Transactions of a group are serialized as before: each runs alone on the connection and
+  sees the writes of those before it in the group, which commit with it or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from types import TracebackType
+
+# More writers than this in one group would make the first wait too long for its commit.
+GROUP_LIMIT = 64
+# How often a writer waiting for its group's commit checks that someone will commit it.
+_CHECK_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class CommitCounts:
+    """How many write transactions committed, and in how many SQLite commits."""
+
+    transactions: int
+    commits: int
+
+
+class GroupCommitError(sqlite3.OperationalError):
+    """The commit of a group of transactions failed: none of its writes was kept."""
+
+
+class _Group:
+    """The writers folded into one open SQLite transaction."""
+
+    def __init__(self) -> None:
+        self.members = 0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class ConnectionLock:
+    """The lock over one connection; taking it (``with lock:``) first commits an open group.
+
+    Anything that uses the connection outside ``GroupCommitter.transaction`` (a read-only
+    snapshot, a purge, a statement run on its own) takes this lock, and so never reads other
+    callers' uncommitted writes nor has its own folded into their transaction.
+    """
+
+    def __init__(self, committer: GroupCommitter) -> None:
+        self._committer = committer
+        self._lock = threading.RLock()
+        self._count = threading.Lock()
+        self._depth = 0
+        self.waiting = 0
+
+    def acquire(self) -> None:
+        """Takes the lock without ending an open group (for a writer about to join it)."""
+        with self._count:
+            self.waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._count:
+                self.waiting -= 1
+        self._depth += 1
+
+    def try_acquire(self) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return False
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        self._lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+        if self._depth == 1:
+            try:
+                self._committer.end_group()
+            except BaseException:
+                self.release()
+                raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+class GroupCommitter:
+    """Runs write transactions on ``conn`` (in autocommit mode), folding concurrent ones into one commit."""
+
+    def __init__(self, conn: sqlite3.Connection, limit: int = GROUP_LIMIT) -> None:
+        self._conn = conn
+        self._limit = limit
+        self._group: _Group | None = None
+        self.lock = ConnectionLock(self)
+        self._transactions = 0
+        self._commits = 0
+
+    def counts(self) -> CommitCounts:
+        """The transactions committed so far and the SQLite commits that held them."""
+        return CommitCounts(self._transactions, self._commits)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction: it returns once committed, or raises and keeps nothing of its block."""
+        lock = self.lock
+        lock.acquire()
+        try:
+            group = self._group
+            joined = group is not None
+            if group is None:
+                self._conn.execute("BEGIN IMMEDIATE")
+                group = self._group = _Group()
+            else:
+                # Only a joiner needs a savepoint: the first writer's failure rolls back
+                # the whole transaction, which holds nothing else yet.
+                self._conn.execute("SAVEPOINT joiner")
+        except BaseException:
+            lock.release()
+            raise
+        try:
+            yield
+        except BaseException:
+            self._undo(group, joined)
+            raise
+        if joined:
+            self._release_savepoint(group)
+        group.members += 1
+        if lock.waiting and group.members < self._limit:
+            lock.release()
+            self._await(group)
+        else:
+            try:
+                self._commit(group)
+            finally:
+                lock.release()
+
+    def end_group(self) -> None:
+        """Commits the open group, if any (the caller holds the lock)."""
+        if self._group is not None:
+            self._commit(self._group)
+
+    def _undo(self, group: _Group, joined: bool) -> None:
+        """Rolls back the failed writer's block (holding the lock), then ends or hands on the group."""
+        try:
+            if not joined:
+                self._group = None
+                group.done.set()
+                self._conn.execute("ROLLBACK")
+                return
+            self._conn.execute("ROLLBACK TO joiner")
+            self._conn.execute("RELEASE joiner")
+        except BaseException as error:
+            self._abandon(group, error)
+            raise
+        else:
+            if not self.lock.waiting:
+                # The others' writes are committed; should that fail, they hear of it, and
+                # this writer raises its own error.
+                with suppress(BaseException):
+                    self._commit(group)
+        finally:
+            self.lock.release()
+
+    def _release_savepoint(self, group: _Group) -> None:
+        try:
+            self._conn.execute("RELEASE joiner")
+        except BaseException as error:
+            self._abandon(group, error)
+            self.lock.release()
+            raise
+
+    def _commit(self, group: _Group) -> None:
+        """Commits the group's transaction and tells its writers (the caller holds the lock)."""
+        if group.members == 0:
+            self._group = None
+            group.done.set()
+            self._conn.execute("ROLLBACK")
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException as error:
+            self._abandon(group, error)
+            raise
+        self._transactions += group.members
+        self._commits += 1
+        self._group = None
+        group.done.set()
+
+    def _abandon(self, group: _Group, error: BaseException) -> None:
+        """Rolls the whole group back after ``error``; its waiting writers raise it."""
+        group.error = error
+        self._group = None
+        with suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        group.done.set()
+
+    def _await(self, group: _Group) -> None:
+        """Waits (without the lock) until the group is committed; raises if its commit failed."""
+        while not group.done.wait(_CHECK_SECONDS):
+            # Whoever takes the lock next ends or joins the group. Should nobody come after
+            # all, this writer commits it itself rather than wait for ever.
+            if self.lock.try_acquire():
+                try:
+                    if self._group is group:
+                        with suppress(BaseException):
+                            self._commit(group)
+                finally:
+                    self.lock.release()
+        if group.error is not None:
+            raise GroupCommitError(
+                f"The transaction was rolled back: the commit it shared with {group.members - 1} other "
+                f"transaction(s) failed ({group.error})."
+            ) from group.error
