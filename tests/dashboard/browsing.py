@@ -32,7 +32,12 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SCREENSHOTS = ROOT / "docs"
+
+def screenshot_path(name: str, tmp: Path) -> str:
+    """Where a test saves a screenshot: docs/ when PERDURE_SCREENSHOTS=docs (the README's), else ``tmp``."""
+    folder = ROOT / "docs" if os.environ.get("PERDURE_SCREENSHOTS") == "docs" else tmp
+    return str(folder / name)
+
 # Keep the AWS and Perdure settings of whoever runs the tests out of the server.
 _CLEAN_ENV = {
     k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("PERDURE_TOKEN", "PERDURE_SECRET")

@@ -2,18 +2,20 @@
 
 A person signs in with the key's token, finds an execution by name, reads its operations and
 a checkpoint's saved variables, approves and rejects callbacks from the inbox and watches the
-executions end without reloading, and restarts an execution from its second checkpoint. The
-tests also take the screenshots in docs/ that the README shows.
+executions end without reloading, and restarts an execution from its second checkpoint; and
+every page fits a phone's screen. The tests also take the screenshots the README shows (into
+docs/ when PERDURE_SCREENSHOTS=docs).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from browsing import SCREENSHOTS, Site, browser, page, site  # noqa: F401  (fixtures)
+from browsing import Site, browser, page, screenshot_path, sign_in, site  # noqa: F401  (fixtures)
 from playwright.sync_api import expect
 
 # A page that reloads loses this; the tests check it is still there after a change shows.
@@ -25,7 +27,7 @@ def _unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(page: Any, site: Site) -> None:
+def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(page: Any, site: Site, tmp_path: Path) -> None:
     wanted = _unique("find-me")
     for index in range(3):
         site.callback_id(site.start(_unique(f"order-{index}"), f"gear-{index}"))
@@ -33,7 +35,7 @@ def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(page:
     site.callback_id(arn)
     page.goto(site.url + "/")
     expect(page.locator("table.executions")).to_contain_text(wanted)
-    page.screenshot(path=str(SCREENSHOTS / "dashboard-executions.png"), full_page=True)
+    page.screenshot(path=screenshot_path("dashboard-executions.png", tmp_path), full_page=True)
 
     page.fill("input[name=name]", wanted[:12])
     page.click("form.filters button[type=submit]")
@@ -56,17 +58,17 @@ def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(page:
     expect(history_row.locator("pre.payload").first).not_to_contain_text("revision 59")
     history_row.locator("details.show-all summary").click()
     expect(history_row.locator("details.show-all pre")).to_contain_text("revision 59: lamp reworded")
-    page.screenshot(path=str(SCREENSHOTS / "dashboard-execution.png"), full_page=True)
+    page.screenshot(path=screenshot_path("dashboard-execution.png", tmp_path), full_page=True)
 
 
-def test_approve_from_the_inbox_and_watch_the_execution_finish(page: Any, site: Site) -> None:
+def test_approve_from_the_inbox_and_watch_the_execution_finish(page: Any, site: Site, tmp_path: Path) -> None:
     name = _unique("approve")
     arn = site.start(name, "desk")
     site.callback_id(arn)
     page.goto(site.url + "/inbox")
     card = page.locator("article.callback", has_text=name)
     expect(card).to_contain_text("Resumes review after callback 'approval'")
-    page.screenshot(path=str(SCREENSHOTS / "dashboard-inbox.png"), full_page=True)
+    page.screenshot(path=screenshot_path("dashboard-inbox.png", tmp_path), full_page=True)
     page.evaluate(_MARK)
 
     card.locator("textarea[name=result]").fill('{"approved": true, "by": "browser"}')
@@ -118,3 +120,18 @@ def test_restart_from_the_second_checkpoint_and_see_the_new_execution_succeed(pa
     assert lines.count(f"started {item}") == 1
     assert lines.count(f"priced {item}") == 1
     assert lines.count(f"decided {item}") == 2
+
+
+def test_every_page_fits_a_phone_screen(browser: Any, site: Site) -> None:
+    arn = site.start(_unique("phone"), "a-rather-long-item-name-that-should-wrap-on-a-small-screen")
+    site.callback_id(arn)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        tab = context.new_page()
+        sign_in(tab, site)
+        for path in ("/", f"/execution?arn={quote(arn, safe='')}", "/inbox", "/functions"):
+            tab.goto(site.url + path)
+            width = tab.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+    finally:
+        context.close()
