@@ -74,9 +74,14 @@ def test_the_cli_and_http_refuse_a_restart_that_cannot_be_done(serve: Any, side_
     assert no_point.status_code == 400 and "FromCheckpoint is required" in no_point.text
     taken = httpx.post(server.endpoint + path, json={"FromCheckpoint": "1", "Name": "bad-1"})
     assert taken.status_code == 409 and "already exists" in taken.text
+    wrong_name = httpx.post(server.endpoint + path, json={"FromCheckpoint": "1", "Name": 7})
+    assert wrong_name.status_code == 400 and "Name must be a string" in wrong_name.text
     with Client(server.endpoint) as client:
         names = [e["DurableExecutionName"] for e in client.list_executions("three_stages")]
     assert names == ["bad-1"]  # the refused restarts created nothing
+    # A number is taken as the checkpoint number it is.
+    by_number = httpx.post(server.endpoint + path, json={"FromCheckpoint": 3})
+    assert by_number.status_code == 200 and by_number.json()["DurableExecutionName"] == "bad-1-restart-1"
 
 
 def test_an_aws_sdk_execution_restarts_after_a_finished_operation(serve: Any, side_effects: Path) -> None:

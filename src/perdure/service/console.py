@@ -31,7 +31,11 @@ _MAX_PAGE = 1000
 
 @dataclass(frozen=True)
 class PendingCallback:
-    """A callback an execution waits for, and what the execution does once it is completed."""
+    """A callback an execution waits for, and what the execution does once it is completed.
+
+    ``started`` and ``timeout_time`` are epoch seconds (``timeout_time`` None without a
+    timeout); ``heartbeat_timeout`` is the seconds allowed between heartbeats, if any.
+    """
 
     callback_id: str
     execution_arn: str
