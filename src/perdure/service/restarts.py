@@ -78,8 +78,8 @@ def find_point(execution: Execution, operations: list[Operation], from_checkpoin
         if not checkpoints:
             raise InvalidParameterError(
                 f"{execution.arn} has no checkpoints, so it cannot restart from checkpoint {number}. "
-                "Restart it after one of its finished operations instead: pass the operation's ID "
-                "(see `perdure executions history ARN`)."
+                "An AWS SDK handler's execution restarts after one of its finished operations: pass "
+                "that operation's ID (see `perdure executions history ARN`)."
             )
         if not 1 <= number <= len(checkpoints):
             raise InvalidParameterError(
