@@ -143,8 +143,10 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     context.set_default_timeout(15_000)
     tab = context.new_page()
-    # Confirmations (restart, stop, ...) are accepted, as a person clicking OK would.
-    tab.on("dialog", lambda dialog: dialog.accept())
+    # Confirmations (restart, stop, ...) are accepted, as a person clicking OK would, unless
+    # a test puts False in ``tab.confirm`` to answer Cancel.
+    tab.confirm = [True]
+    tab.on("dialog", lambda dialog: dialog.accept() if tab.confirm[-1] else dialog.dismiss())
     sign_in(tab, site)
     try:
         yield tab

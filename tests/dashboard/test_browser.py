@@ -122,6 +122,28 @@ def test_restart_from_the_second_checkpoint_and_see_the_new_execution_succeed(pa
     assert lines.count(f"decided {item}") == 2
 
 
+def test_pause_resume_and_stop_each_ask_first(page: Any, site: Site) -> None:
+    arn = site.start(_unique("controls"), "lamp")
+    site.callback_id(arn)
+    page.goto(f"{site.url}/execution?arn={quote(arn, safe='')}")
+    status = page.locator("#execution-status")
+    expect(status).to_have_text("RUNNING")
+    page.confirm.append(False)
+    page.click("button:text-is('Stop')")
+    page.wait_for_timeout(500)
+    assert site.status(arn) == "RUNNING"
+    page.confirm.append(True)
+    page.click("button:text-is('Pause')")
+    expect(status).to_have_text("PAUSED")
+    assert site.status(arn) == "PAUSED"
+    page.click("button:text-is('Resume')")
+    expect(status).to_have_text("RUNNING")
+    page.click("button:text-is('Stop')")
+    expect(status).to_have_text("STOPPED")
+    expect(page.locator(".error-box")).to_contain_text("Execution stopped from the dashboard (key browser)")
+    assert site.status(arn) == "STOPPED"
+
+
 def test_every_page_fits_a_phone_screen(browser: Any, site: Site) -> None:
     arn = site.start(_unique("phone"), "a-rather-long-item-name-that-should-wrap-on-a-small-screen")
     site.callback_id(arn)
