@@ -72,7 +72,7 @@ def _owners_by_pid(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, li
     ).fetchall()
     owners: dict[int, list[tuple[str, int]]] = collections.defaultdict(list)
     for owner, count in rows:
-        host, pid, _ = str(owner).split(":")
+        host, pid, *_ = str(owner).split(":")
         if host == socket.gethostname():
             owners[int(pid)].append((str(owner), int(str(count))))
     return owners
