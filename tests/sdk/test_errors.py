@@ -100,7 +100,7 @@ def test_a_local_that_cannot_be_saved_names_the_variable_its_type_and_line(tmp_p
 
 def test_a_tampered_snapshot_is_refused_and_never_unpickled() -> None:
     codec = SnapshotCodec(b"key")
-    text = codec.encode(Snapshot(1, {"x": 1}, 3, "abc"), "f.py", 1).text
+    text = codec.encode(Snapshot("abc", {"x": 1}, 1, 3), "f.py", 1).text
     nothing_stored = {}.get
     assert codec.decode(text, "arn", nothing_stored)[0].locals == {"x": 1}
     forged = text[:-8] + ("A" * 8 if not text.endswith("A" * 8) else "B" * 8)

@@ -108,14 +108,19 @@ class SeedInvocation:
         except Suspend:
             return InvocationOutput(InvocationStatus.PENDING)
         except Exception as error:
-            return self._failed(error_object(error))
+            try:
+                return self._failed(error_object(error))
+            except Suspend:
+                # Recording the failure found the execution held by another invocation (or
+                # ended): that one goes on from what was recorded.
+                return InvocationOutput(InvocationStatus.PENDING)
 
     def _checkpoint(self, ctx: Context, label: int, frame_locals: dict[str, object]) -> None:
         resumable = self.durable.resumable
         site = resumable.sites[label]
         op_id = ctx._next_id()
         saved = {name: frame_locals[name] for name in _stable_first(frame_locals, resumable.saved_names)}
-        snapshot = Snapshot(label, saved, ctx.counter, resumable.fingerprint)
+        snapshot = Snapshot(resumable.fingerprint, saved, label, ctx.counter)
         encoded = self.codec.encode(snapshot, resumable.filename, site.line, self._previous, resumable.for_loop_lines)
         name = f"{resumable.filename.rsplit('/', 1)[-1]}:{site.line}"
         # One update: a checkpoint is done the moment it is recorded, so it needs no START.
@@ -131,13 +136,13 @@ class SeedInvocation:
             hook(self._checkpoints)
 
     def _stored(self, operation_id: str) -> str | None:
-        op = self.journal.operations.get(operation_id)
+        op = self.journal.earlier(operation_id)
         return op.result if op is not None else None
 
     def _failed(self, error: ErrorObject) -> InvocationOutput:
         """Fails the execution, or retries it from its last checkpoint if retries are left."""
         retries = self.durable.options.retries
-        record = self.journal.operations.get(FUNCTION_RETRY_ID)
+        record = self.journal.earlier(FUNCTION_RETRY_ID)
         attempts = record.attempt if record else 0
         if attempts < retries and (record is None or record.status is OperationStatus.READY):
             delay = RetryPolicy(max_attempts=retries + 1).delay(attempts + 1)

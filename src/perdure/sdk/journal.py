@@ -7,8 +7,8 @@ state), synchronously and in-process: one write per operation, no background thr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Collection
+from typing import Any, Protocol, runtime_checkable
 
 from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError
 from perdure.service.model import (
@@ -32,6 +32,16 @@ class ServiceClient(Protocol):
     def get_state(self, arn: str, checkpoint_token: str, marker: str | None = None, max_items: int = 1000) -> Page: ...
 
 
+@runtime_checkable
+class ResumingClient(ServiceClient, Protocol):
+    """A client that reads parts of a journal (``DurableService`` fits it): a resumed invocation
+    then reads its latest checkpoint and what followed, not every operation recorded before."""
+
+    def latest_operation(self, arn: str, checkpoint_token: str, sub_type: str) -> Operation | None: ...
+
+    def get_operations(self, arn: str, checkpoint_token: str, ids: Collection[str]) -> list[Operation]: ...
+
+
 class Suspend(BaseException):
     """Ends the invocation: the execution waits for a timer or a callback.
 
@@ -40,28 +50,67 @@ class Suspend(BaseException):
 
 
 CHECKPOINT_SUBTYPE = "Checkpoint"
+# How many top-level operations before a missing one ``Journal.earlier`` reads with it.
+_READ_AHEAD = 63
 
 
 class Journal:
-    """Recorded operations by ID, and the current checkpoint token."""
+    """Recorded operations by ID, and the current checkpoint token.
 
-    def __init__(self, client: ServiceClient, arn: str, token: str, operations: list[Operation]) -> None:
+    ``operations`` holds every operation recorded, or, for a journal loaded from its latest
+    checkpoint on (``complete`` False), that checkpoint and every operation started after it:
+    all that the function's code from the checkpoint on can ask for by the IDs it makes.
+    ``earlier`` finds any other (a snapshot's delta base, the function's retry count).
+    """
+
+    def __init__(
+        self, client: ServiceClient, arn: str, token: str, operations: list[Operation], complete: bool = True
+    ) -> None:
         self.client = client
         self.arn = arn
         self.token: str | None = token
         self.operations = {op.id: op for op in operations}
+        self.complete = complete
+        # Operations read by ``earlier``, and every ID it has asked the service for.
+        self._earlier: dict[str, Operation] = {}
+        self._asked: set[str] = set()
         self.observers: list[Callable[[list[OperationUpdate]], None]] = []
 
     @classmethod
     def load(cls, client: ServiceClient, arn: str, token: str) -> Journal:
-        operations: list[Operation] = []
-        marker: str | None = None
-        while True:
-            page = client.get_state(arn, token, marker)
-            operations.extend(page.items)
-            marker = page.next_marker
-            if not marker:
-                return cls(client, arn, token, operations)
+        """Reads the journal from its latest checkpoint on when the client can, or else whole.
+
+        Operation IDs follow the order the function reaches its operations, and a resumed run
+        starts at the latest checkpoint, so what it asks for by ID was started after it. A
+        resume then costs what followed the checkpoint, however long the journal before it.
+        """
+        latest = client.latest_operation(arn, token, CHECKPOINT_SUBTYPE) if isinstance(client, ResumingClient) else None
+        # Positions are the state's page markers: a page after this one starts at the checkpoint.
+        operations = _pages(client, arn, token, str(latest.position - 1) if latest else None)
+        return cls(client, arn, token, operations, complete=latest is None)
+
+    def earlier(self, op_id: str) -> Operation | None:
+        """Returns the operation with this ID, reading it from the service if it was recorded
+        before what this journal holds."""
+        op = self.operations.get(op_id) or self._earlier.get(op_id)
+        if op is not None or self.complete or op_id in self._asked:
+            return op
+        assert isinstance(self.client, ResumingClient), "only a ResumingClient loads part of a journal"
+        if self.token is None:
+            raise Suspend("The execution has already ended; nothing more can be read.")
+        # A delta snapshot's base is the checkpoint before it, whose base is the one before...:
+        # the top-level operations just before this one come in the same read.
+        wanted = [op_id]
+        if op_id.isdigit():
+            wanted += [str(n) for n in range(max(1, int(op_id) - _READ_AHEAD), int(op_id))]
+        try:
+            found = self.client.get_operations(self.arn, self.token, wanted)
+        except StaleCheckpointTokenError:
+            self.token = None
+            raise Suspend("This invocation no longer holds the execution.") from None
+        self._earlier.update((op.id, op) for op in found)
+        self._asked.update(wanted)
+        return self._earlier.get(op_id)
 
     def execution_input(self) -> Any:
         execution = next(op for op in self.operations.values() if op.type is OperationType.EXECUTION)
@@ -101,6 +150,17 @@ class Journal:
                 op_id, f"{op.type.value}/{op.sub_type} {op.name!r}", f"{type_.value}/{sub_type} {name!r}"
             )
         return op
+
+
+def _pages(client: ServiceClient, arn: str, token: str, marker: str | None) -> list[Operation]:
+    """Every operation from the page after ``marker`` on (all of them from no marker)."""
+    operations: list[Operation] = []
+    while True:
+        page = client.get_state(arn, token, marker)
+        operations.extend(page.items)
+        marker = page.next_marker
+        if not marker:
+            return operations
 
 
 def failure(op: Operation, what: str) -> OperationFailedError:

@@ -56,10 +56,14 @@ class UnpicklableLocalError(SnapshotError):
 class Snapshot:
     """Where the function stood (its checkpoint label), its locals, and its operation counter."""
 
-    label: int
-    locals: dict[str, Any]
-    counter: int
+    # Pickled in this order: what changes from one checkpoint to the next (the label, from one
+    # checkpoint site to another, and the counter) last, so that it does not cut short the
+    # prefix a delta shares with the snapshot before (a wait's checkpoint after a loop's is a
+    # delta too). Snapshots pickled in the earlier order still load: fields go by name.
     fingerprint: str
+    locals: dict[str, Any]
+    label: int
+    counter: int
 
 
 def load_secret(data_dir: Path) -> bytes:

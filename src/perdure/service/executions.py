@@ -307,6 +307,25 @@ class DurableService:
         next_marker = str(scanned[-1].position) if len(ops) > limit else None
         return Page(items, next_marker)
 
+    def latest_operation(self, arn: str, checkpoint_token: str, sub_type: str) -> Operation | None:
+        """Returns the latest top-level SUCCEEDED operation of ``sub_type``, for the invocation holding the token.
+
+        With ``get_state`` from its position on and ``get_operations`` for what lies before,
+        a resumed invocation reads what it needs, not the whole journal.
+        """
+        with self.store.snapshot() as tx:
+            execution = self._require(tx, arn)
+            tokens.verify(execution, checkpoint_token)
+            return tx.latest_operation(execution.id, sub_type)
+
+    def get_operations(self, arn: str, checkpoint_token: str, ids: Collection[str]) -> list[Operation]:
+        """Returns the operations with these IDs that exist, for the invocation holding the token."""
+        with self.store.snapshot() as tx:
+            execution = self._require(tx, arn)
+            tokens.verify(execution, checkpoint_token)
+            found = tx.get_operations(execution.id, ids)
+        return sorted(found.values(), key=lambda op: op.position)
+
     def checkpoint(
         self,
         arn: str,

@@ -169,6 +169,13 @@ class Transaction(abc.ABC):
         """Returns operations in the order they were first recorded, after a position."""
 
     @abc.abstractmethod
+    def latest_operation(self, execution_id: str, sub_type: str) -> Operation | None:
+        """Returns the latest-started top-level SUCCEEDED operation of this ``sub_type``, if any.
+
+        Found from the end of the journal: it costs the operations after it, not those before.
+        """
+
+    @abc.abstractmethod
     def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
         """Returns the operations whose ``version`` is greater than ``version``."""
 
@@ -241,6 +248,18 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     def next_timer_due(self) -> float | None:
         """Returns when the earliest timer falls due, or None when there is none."""
+
+    @abc.abstractmethod
+    def get_executions_by_ids(self, execution_ids: Iterable[str]) -> dict[str, Execution]:
+        """Returns the executions with these IDs that exist, by ID (locked as ``get_execution_by_id`` locks)."""
+
+    @abc.abstractmethod
+    def get_operations_by_keys(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Operation]:
+        """Returns the operations with these ``(execution_id, operation_id)`` keys that exist, by key."""
+
+    @abc.abstractmethod
+    def delete_fired_timers(self, timers: Iterable[Timer]) -> None:
+        """Deletes these timers (each by execution, operation and kind), as ``delete_timer`` does one."""
 
     @abc.abstractmethod
     def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:

@@ -623,6 +623,15 @@ class _PostgresTransaction(Transaction):
         )
         return [self._operation(r) for r in rows]
 
+    def latest_operation(self, execution_id: str, sub_type: str) -> Operation | None:
+        # Walks operations_by_position backwards from the journal's end.
+        row = self._one(
+            "SELECT * FROM operations WHERE execution_id = %s AND sub_type = %s AND parent_id IS NULL"
+            " AND status = 'SUCCEEDED' ORDER BY position DESC LIMIT 1",
+            (execution_id, sub_type),
+        )
+        return self._operation(row) if row else None
+
     def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
         rows = self._all(
             "SELECT * FROM operations WHERE execution_id = %s AND version > %s ORDER BY position",
@@ -785,6 +794,32 @@ class _PostgresTransaction(Transaction):
     def next_timer_due(self) -> float | None:
         row = self._one("SELECT MIN(due_time) AS t FROM timers", ())
         return float(row["t"]) if row and row["t"] is not None else None
+
+    def get_executions_by_ids(self, execution_ids: Iterable[str]) -> dict[str, Execution]:
+        wanted = sorted(set(execution_ids))
+        if not wanted:
+            return {}
+        # Locked in ID order, as expire_leases locks, so two bulk readers cannot deadlock.
+        rows = self._all(f"SELECT * FROM executions WHERE id = ANY(%s) ORDER BY id{self._lock}", (wanted,))
+        return {row["id"]: self._execution(row) for row in rows}
+
+    def get_operations_by_keys(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Operation]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        rows = self._all(
+            "SELECT * FROM operations WHERE (execution_id, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+            f" ORDER BY execution_id, id{self._lock}",
+            ([key[0] for key in wanted], [key[1] for key in wanted]),
+        )
+        return {(row["execution_id"], row["id"]): self._operation(row) for row in rows}
+
+    def delete_fired_timers(self, timers: Iterable[Timer]) -> None:
+        rows = [(t.execution_id, t.operation_id, t.kind.value) for t in timers]
+        if rows:
+            self._cur.executemany(
+                "DELETE FROM timers WHERE execution_id = %s AND operation_id = %s AND kind = %s", rows
+            )
 
     # -- idempotency ------------------------------------------------------------------------
 

@@ -451,6 +451,15 @@ class _SQLiteTransaction(Transaction):
         ).fetchall()
         return [self._operation(r) for r in rows]
 
+    def latest_operation(self, execution_id: str, sub_type: str) -> Operation | None:
+        # Walks operations_by_position backwards from the journal's end.
+        row = self._conn.execute(
+            "SELECT * FROM operations WHERE execution_id = ? AND sub_type = ? AND parent_id IS NULL"
+            " AND status = 'SUCCEEDED' ORDER BY position DESC LIMIT 1",
+            (execution_id, sub_type),
+        ).fetchone()
+        return self._operation(row) if row else None
+
     def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
         rows = self._conn.execute(
             "SELECT * FROM operations WHERE execution_id = ? AND version > ? ORDER BY position",
@@ -595,6 +604,36 @@ class _SQLiteTransaction(Transaction):
     def next_timer_due(self) -> float | None:
         row = self._conn.execute("SELECT MIN(due_time) AS t FROM timers").fetchone()
         return float(row["t"]) if row["t"] is not None else None
+
+    def get_executions_by_ids(self, execution_ids: Iterable[str]) -> dict[str, Execution]:
+        found: dict[str, Execution] = {}
+        for batch in chunks(sorted(set(execution_ids)), 500):
+            rows = self._conn.execute(
+                f"SELECT * FROM executions WHERE id IN ({', '.join('?' for _ in batch)})", batch
+            ).fetchall()
+            for row in rows:
+                execution = self._execution(row)
+                found[execution.id] = execution
+        return found
+
+    def get_operations_by_keys(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Operation]:
+        found: dict[tuple[str, str], Operation] = {}
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), 400):
+            batch = wanted[start : start + 400]
+            rows = self._conn.execute(
+                f"SELECT * FROM operations WHERE (execution_id, id) IN (VALUES {', '.join('(?, ?)' for _ in batch)})",
+                [part for key in batch for part in key],
+            ).fetchall()
+            for row in rows:
+                found[(row["execution_id"], row["id"])] = self._operation(row)
+        return found
+
+    def delete_fired_timers(self, timers: Iterable[Timer]) -> None:
+        self._conn.executemany(
+            "DELETE FROM timers WHERE execution_id = ? AND operation_id = ? AND kind = ?",
+            [(t.execution_id, t.operation_id, t.kind.value) for t in timers],
+        )
 
     # -- idempotency ------------------------------------------------------------------------
 
