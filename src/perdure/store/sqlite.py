@@ -27,7 +27,7 @@ from perdure.store.base import (
     prefix_bounds,
 )
 from perdure.store.blobs import BlobStore, FileBlobStore
-from perdure.store.group_commit import CommitCounts, GroupCommitter
+from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter
 
 
 # Statements built once: the checkpoint path runs them thousands of times a second, and building
@@ -82,6 +82,8 @@ class SQLiteStore(Store):
     ``synchronous=NORMAL`` in WAL mode loses no committed transaction when a process crashes
     (only on power loss); pass ``synchronous="FULL"`` to survive that too. Payloads over
     ``inline_limit`` characters go to ``blobs``, by default the folder ``blobs`` beside the file.
+    Up to ``group_limit`` write transactions that this process's threads run at once share a
+    commit (``perdure.store.group_commit``); 1 commits each alone.
     """
 
     def __init__(
@@ -91,9 +93,12 @@ class SQLiteStore(Store):
         blobs: BlobStore | None = None,
         inline_limit: int = rowmap.DEFAULT_INLINE_LIMIT,
         synchronous: str = "NORMAL",
+        group_limit: int = GROUP_LIMIT,
     ) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}.")
+        if group_limit < 1:
+            raise ValueError(f"group_limit must be at least 1 (1 commits every transaction alone), not {group_limit}.")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.blobs = blobs or FileBlobStore(path.parent / "blobs")
@@ -103,7 +108,7 @@ class SQLiteStore(Store):
         )
         # Write transactions of this process's threads that run at once share a commit; the
         # lock over the connection commits such a group before anything else uses it.
-        self._groups = GroupCommitter(self._conn)
+        self._groups = GroupCommitter(self._conn, group_limit)
         self._lock = self._groups.lock
         self._conn.row_factory = sqlite3.Row
         # A generous busy timeout rides out other processes' write transactions rather than
