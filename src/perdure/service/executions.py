@@ -448,10 +448,7 @@ class DurableService:
         """Applies every timer due now (up to ``limit``); returns how many fired."""
         now = self.clock()
         with self.store.transaction() as tx:
-            due = tx.due_timers(now, limit)
-            for timer in due:
-                timers.fire(tx, timer, now)
-        return len(due)
+            return timers.fire_due(tx, now, limit)
 
     def purge_expired(self, dry_run: bool = False) -> PurgeReport:
         """Deletes the executions whose retention ran out by now, and the blobs only they used."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perdure.service import history, journal
-from perdure.service.model import ErrorObject, Execution, ExecutionStatus, OperationStatus
+from perdure.service.model import ErrorObject, Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.store.base import Timer, TimerKind, Transaction
 
 CALLBACK_TIMEOUT = ErrorObject(message="The callback timed out.", type="Callback.Timeout")
@@ -13,12 +13,32 @@ HEARTBEAT_TIMEOUT = ErrorObject(
 )
 
 
-def fire(tx: Transaction, timer: Timer, now: float) -> None:
-    """Applies a due timer to its execution and deletes it, in the caller's transaction."""
-    tx.delete_timer(timer)
-    execution = tx.get_execution_by_id(timer.execution_id)
-    if execution is None or execution.status.is_terminal:
-        return
+def fire_due(tx: Transaction, now: float, limit: int) -> int:
+    """Fires up to ``limit`` timers due at ``now``, earliest first, in the caller's transaction; returns how many.
+
+    The timers' executions and operations are read in two queries for the whole batch, and
+    kept up to date as each timer fires: two timers of one execution (a callback's timeout and
+    its heartbeat, say) see each other's effect, as they would firing one by one.
+    """
+    due = tx.due_timers(now, limit)
+    if not due:
+        return 0
+    tx.delete_fired_timers(due)
+    executions = tx.get_executions_by_ids(timer.execution_id for timer in due)
+    operations = tx.get_operations_by_keys((t.execution_id, t.operation_id) for t in due if t.operation_id)
+    for timer in due:
+        execution = executions.get(timer.execution_id)
+        if execution is not None:
+            executions[timer.execution_id] = _apply(tx, timer, execution, operations, now)
+    return len(due)
+
+
+def _apply(
+    tx: Transaction, timer: Timer, execution: Execution, operations: dict[tuple[str, str], Operation], now: float
+) -> Execution:
+    """Applies a due (and deleted) timer to its execution; returns the execution as it stored it."""
+    if execution.status.is_terminal:
+        return execution
     if timer.kind is TimerKind.EXECUTION_TIMEOUT:
         error = ErrorObject(
             message=f"The execution exceeded its execution timeout of {execution.timeout_seconds} seconds.",
@@ -26,10 +46,11 @@ def fire(tx: Transaction, timer: Timer, now: float) -> None:
         )
         execution = journal.end_execution(tx, execution, ExecutionStatus.TIMED_OUT, now, error=error)
         tx.update_execution(execution)
-        return
-    op = tx.get_operations(execution.id, [timer.operation_id]).get(timer.operation_id)
+        return execution
+    key = (execution.id, timer.operation_id)
+    op = operations.get(key)
     if op is None or op.status.is_terminal:
-        return
+        return execution
     version = execution.version + 1
     events = []
     if timer.kind is TimerKind.WAIT:
@@ -42,9 +63,11 @@ def fire(tx: Transaction, timer: Timer, now: float) -> None:
         op = op.evolve(status=OperationStatus.TIMED_OUT, end_time=now, error=error, version=version)
         tx.delete_timers(execution.id, op.id)
         events.append(history.operation_ended(op, now))
+    operations[key] = op
     tx.put_operations(execution.id, [op])
-    execution = journal.append_events(tx, execution.evolve(version=version), events)
-    tx.update_execution(journal.wake(execution, now))
+    execution = journal.wake(journal.append_events(tx, execution.evolve(version=version), events), now)
+    tx.update_execution(execution)
+    return execution
 
 
 def arm_execution_timeout(tx: Transaction, execution: Execution) -> None:
