@@ -23,6 +23,31 @@ def price(item: str, quantity: int) -> dict[str, Any]:
     return {"item": item, "unit": 12.5, "total": 12.5 * quantity}
 
 
+RETRY = durable.RetryPolicy(max_attempts=3, initial_delay=1, jitter=False)
+
+
+def check(ctx, what: tuple[str, str], index: int) -> bool:
+    kind, item = what
+    return bool(ctx.step(run_check, kind, item, name=f"check {kind}", retry=RETRY))
+
+
+def run_check(kind: str, item: str) -> bool:
+    # A lamp's stock check fails its first attempt, so the page has a retried step to show.
+    if kind == "stock" and item == "lamp" and f"checked stock {item}" not in _notes():
+        note(f"checked stock {item}")
+        raise ConnectionError("The stock service did not answer; trying again.")
+    note(f"checked {kind} {item}")
+    return True
+
+
+def _notes() -> list[str]:
+    try:
+        with open(os.environ["PERDURE_TEST_LOG"], encoding="utf-8") as log:
+            return log.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
 def ask_reviewer(callback_id: str) -> None:
     note(f"asked {callback_id}")
 
@@ -35,13 +60,14 @@ def review(ctx, event):
     # Large enough that the page shows it cut, with "show all".
     history = [f"revision {n}: {item} reworded" for n in range(60)]
     ctx.checkpoint()
+    checks = ctx.map([("stock", item), ("credit", item)], check, name="checks")
     quote = ctx.step(price, item, quantity, name="price")
     note(f"quoted {item}")
     print(f"quote for {item}: {quote['total']}")
     ctx.checkpoint()
     decision = ctx.wait_for_callback(ask_reviewer, name="approval", timeout=timedelta(hours=1))
     note(f"decided {item}")
-    return {"item": item, "total": quote["total"], "decision": decision, "revisions": len(history)}
+    return {"item": item, "total": quote["total"], "checks": checks, "decision": decision, "revisions": len(history)}
 
 
 @durable.function(name="nightly", timeout=30)

@@ -91,7 +91,7 @@ class Site:
                     return str(event["CallbackStartedDetails"]["CallbackId"])
             return None
 
-        return str(wait_for(started, timeout=30))
+        return str(wait_for(started, timeout=60))
 
     def status(self, arn: str) -> str:
         return str(self.execution(arn)["Status"])
@@ -141,7 +141,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, site: Site) -> Iterator[Any]:
     """A signed-in page in a fresh browser context (its own cookies), on a laptop-sized screen."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     tab = context.new_page()
     # Confirmations (restart, stop, ...) are accepted, as a person clicking OK would, unless
     # a test puts False in ``tab.confirm`` to answer Cancel.

@@ -50,6 +50,10 @@ def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(page:
     expect(tree).to_contain_text("price")
     expect(tree).to_contain_text("approval")
     expect(tree.locator("ul li.op", has_text="CALLBACK")).to_contain_text("STARTED")
+    # The map's items are nested under it, each with its step; the stock check took two attempts.
+    checks = tree.locator("li.op", has_text="Map").first
+    expect(checks.locator("li.op", has_text="MapIteration")).to_have_count(2)
+    expect(checks.locator("li.op", has_text="check stock").last).to_contain_text("2 attempts")
     second = page.locator("#checkpoint-2")
     expect(second.locator("table.variables")).to_contain_text("quote")
     expect(second.locator("table.variables")).to_contain_text("'total': 37.5")
@@ -74,7 +78,7 @@ def test_approve_from_the_inbox_and_watch_the_execution_finish(page: Any, site: 
     card.locator("textarea[name=result]").fill('{"approved": true, "by": "browser"}')
     card.locator("button.approve-button").click()
     outcome = page.locator("article.callback.done", has_text=name)
-    expect(outcome.locator(".outcome-status")).to_have_text("SUCCEEDED", timeout=30_000)
+    expect(outcome.locator(".outcome-status")).to_have_text("SUCCEEDED", timeout=60_000)
     assert page.evaluate(_MARKED) == "kept"
     execution = site.execution(arn)
     assert execution["Status"] == "SUCCEEDED"
@@ -91,7 +95,7 @@ def test_reject_from_the_inbox_and_see_the_execution_fail_with_the_message(page:
     card.locator("input[name=error]").fill("Over budget for this quarter")
     card.locator("button.reject-button").click()
     outcome = page.locator("article.callback.done", has_text=name)
-    expect(outcome.locator(".outcome-status")).to_have_text("FAILED", timeout=30_000)
+    expect(outcome.locator(".outcome-status")).to_have_text("FAILED", timeout=60_000)
     expect(outcome.locator(".error-box")).to_contain_text("Over budget for this quarter")
     assert page.evaluate(_MARKED) == "kept"
     execution = site.execution(arn)
@@ -104,16 +108,16 @@ def test_restart_from_the_second_checkpoint_and_see_the_new_execution_succeed(pa
     arn = site.start(_unique("original"), item)
     site.api("POST", f"/2025-12-01/durable-execution-callbacks/{site.callback_id(arn)}/succeed", content=b'"ok"')
     page.goto(f"{site.url}/execution?arn={quote(arn, safe='')}")
-    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=30_000)
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=60_000)
 
     page.locator("#checkpoint-2 button.restart-button").click()
     page.wait_for_url(lambda url: arn.rsplit("/", 1)[-1] not in url and "/execution?arn=" in url)
     expect(page.locator("h2.execution-name")).to_contain_text("-restart-")
-    expect(page.locator("section.waiting")).to_be_visible(timeout=30_000)
+    expect(page.locator("section.waiting")).to_be_visible(timeout=60_000)
     page.evaluate(_MARK)
     page.locator("section.waiting textarea[name=result]").fill('{"approved": true}')
     page.locator("section.waiting button.approve-button").click()
-    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=30_000)
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=60_000)
     assert page.evaluate(_MARKED) == "kept"
     # The restart resumed after checkpoint 2: the function's start and the priced step did not run again.
     lines = site.side_effects.read_text().splitlines()
@@ -123,7 +127,7 @@ def test_restart_from_the_second_checkpoint_and_see_the_new_execution_succeed(pa
 
 
 def test_pause_resume_and_stop_each_ask_first(page: Any, site: Site) -> None:
-    arn = site.start(_unique("controls"), "lamp")
+    arn = site.start(_unique("controls"), "bulb")
     site.callback_id(arn)
     page.goto(f"{site.url}/execution?arn={quote(arn, safe='')}")
     status = page.locator("#execution-status")

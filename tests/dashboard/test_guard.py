@@ -62,7 +62,7 @@ def _signed_in(site: Site, token: str | None = None) -> tuple[httpx.Client, str]
 @pytest.fixture
 def waiting(site: Site) -> Iterator[tuple[str, str]]:
     """An execution waiting for its approval: (ARN, callback ID)."""
-    arn = site.start(f"guarded-{uuid.uuid4().hex[:8]}", "lamp")
+    arn = site.start(f"guarded-{uuid.uuid4().hex[:8]}", "bulb")
     yield arn, site.callback_id(arn)
 
 
@@ -193,7 +193,7 @@ def test_cross_site_actions_are_refused_and_change_nothing(site: Site, waiting: 
         headers={"HX-Request": "true", "Origin": site.url, "Sec-Fetch-Site": "same-origin", "X-Perdure-CSRF": csrf},
     )
     assert reply.status_code == 200, reply.text
-    wait_for(lambda: site.status(arn) == "SUCCEEDED")
+    wait_for(lambda: site.status(arn) == "SUCCEEDED", timeout=60)
 
 
 def test_a_bad_json_result_is_refused_and_changes_nothing(site: Site, waiting: tuple[str, str]) -> None:
