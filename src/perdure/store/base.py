@@ -262,6 +262,14 @@ class Transaction(abc.ABC):
         """Deletes these timers (each by execution, operation and kind), as ``delete_timer`` does one."""
 
     @abc.abstractmethod
+    def put_operations_of(self, operations: Iterable[tuple[str, Operation]]) -> None:
+        """``put_operations`` for operations of many executions at once: ``(execution_id, operation)`` pairs."""
+
+    @abc.abstractmethod
+    def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
+        """``append_events`` for events of many executions at once: ``(execution_id, event)`` pairs."""
+
+    @abc.abstractmethod
     def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:
         """Returns the stored reply (JSON) of a checkpoint sent with this ``ClientToken``."""
 

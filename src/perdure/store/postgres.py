@@ -821,6 +821,16 @@ class _PostgresTransaction(Transaction):
                 "DELETE FROM timers WHERE execution_id = %s AND operation_id = %s AND kind = %s", rows
             )
 
+    def put_operations_of(self, operations: Iterable[tuple[str, Operation]]) -> None:
+        rows = [rowmap.operation_row(eid, op, self._store_payload) for eid, op in operations]
+        if rows:
+            self._cur.executemany(_OPERATION_UPSERT, rows)
+
+    def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
+        rows = [rowmap.event_row(eid, event) for eid, event in events]
+        if rows:
+            self._cur.executemany(_EVENT_INSERT, rows)
+
     # -- idempotency ------------------------------------------------------------------------
 
     def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:

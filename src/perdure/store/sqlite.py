@@ -640,6 +640,13 @@ class _SQLiteTransaction(Transaction):
             [(t.execution_id, t.operation_id, t.kind.value) for t in timers],
         )
 
+    def put_operations_of(self, operations: Iterable[tuple[str, Operation]]) -> None:
+        store = self._store.store_payload
+        self._conn.executemany(_OPERATION_UPSERT, [rowmap.operation_row(eid, op, store) for eid, op in operations])
+
+    def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
+        self._conn.executemany(_EVENT_INSERT, [rowmap.event_row(eid, event) for eid, event in events])
+
     # -- idempotency ------------------------------------------------------------------------
 
     def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:
