@@ -37,6 +37,13 @@ def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(page:
     expect(page.locator("table.executions")).to_contain_text(wanted)
     page.screenshot(path=screenshot_path("dashboard-executions.png", tmp_path), full_page=True)
 
+    # The list follows new executions by itself.
+    page.evaluate(_MARK)
+    late = _unique("late")
+    site.start(late, "rug")
+    expect(page.locator("table.executions")).to_contain_text(late, timeout=15_000)
+    assert page.evaluate(_MARKED) == "kept"
+
     page.fill("input[name=name]", wanted[:12])
     page.click("form.filters button[type=submit]")
     rows = page.locator("table.executions tbody tr")

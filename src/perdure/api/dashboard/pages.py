@@ -107,8 +107,10 @@ class Pages:
         marker = request.query_params.get("marker") or None
         function = request.query_params.get("function") or None
         callbacks = await run_in_threadpool(self.data.inbox, marker, function)
-        template = "_inbox_list.html" if request.query_params.get("part") == "list" else "inbox.html"
-        return page(template, viewer=viewer, callbacks=callbacks, function=function or "", marker=marker or "")
+        functions = [spec.name for spec in self.data.registry]
+        return page(
+            "inbox.html", viewer=viewer, callbacks=callbacks, function=function or "", marker=marker or "", functions=functions
+        )
 
     async def functions(self, request: Request, viewer: Viewer) -> Response:
         rows = await run_in_threadpool(self.data.functions, time.time() - STATS_SECONDS)
