@@ -97,6 +97,7 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
+DEFAULT_RETRY = RetryPolicy()
 
 
 class _ReplayAwareLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -194,7 +195,7 @@ class Context:
         an attempt interrupted by a crash counts as failed instead of running again.
         """
         name = name or str(getattr(fn, "__name__", "step"))
-        policy = retry or RetryPolicy()
+        policy = retry or DEFAULT_RETRY
         op_id = self._next_id()
         op = self._recorded(op_id, OperationType.STEP, name, "Step")
         if op is not None:

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -57,10 +56,18 @@ class _Group:
         self.error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class Membership:
+    """A write transaction's place in its group, from ``begin`` to ``finish``."""
+
+    group: _Group
+    joined: bool
+
+
 class ConnectionLock:
     """The lock over one connection; taking it (``with lock:``) first commits an open group.
 
-    Anything that uses the connection outside ``GroupCommitter.transaction`` (a read-only
+    Anything that uses the connection outside ``GroupCommitter.begin``/``finish`` (a read-only
     snapshot, a purge, a statement run on its own) takes this lock, and so never reads other
     callers' uncommitted writes nor has its own folded into their transaction.
     """
@@ -123,32 +130,35 @@ class GroupCommitter:
         """The transactions committed so far and the SQLite commits that held them."""
         return CommitCounts(self._transactions, self._commits)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """A write transaction: it returns once committed, or raises and keeps nothing of its block."""
+    def begin(self) -> Membership:
+        """Starts a write transaction: joins the open group, or opens one. Pair it with ``finish``."""
         lock = self.lock
         lock.acquire()
         try:
             group = self._group
-            joined = group is not None
-            if group is None:
-                self._conn.execute("BEGIN IMMEDIATE")
-                group = self._group = _Group()
-            else:
-                # Only a joiner needs a savepoint: the first writer's failure rolls back
-                # the whole transaction, which holds nothing else yet.
+            if group is not None:
+                # Only a joiner needs a savepoint: the first writer's failure rolls back the
+                # whole transaction, which holds nothing else yet.
                 self._conn.execute("SAVEPOINT joiner")
+                return Membership(group, joined=True)
+            self._conn.execute("BEGIN IMMEDIATE")
+            group = self._group = _Group()
+            return Membership(group, joined=False)
         except BaseException:
             lock.release()
             raise
-        try:
-            yield
-        except BaseException:
+
+    def finish(self, membership: Membership, failed: bool) -> None:
+        """Ends a transaction that ``begin`` started: returns once it is committed, or, when
+        ``failed``, undoes its writes (the caller then raises its own error)."""
+        group, joined = membership.group, membership.joined
+        if failed:
             self._undo(group, joined)
-            raise
+            return
         if joined:
             self._release_savepoint(group)
         group.members += 1
+        lock = self.lock
         if lock.waiting and group.members < self._limit:
             lock.release()
             self._await(group)

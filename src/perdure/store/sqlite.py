@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation
@@ -27,7 +28,7 @@ from perdure.store.base import (
     prefix_bounds,
 )
 from perdure.store.blobs import BlobStore, FileBlobStore
-from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter
+from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter, Membership
 
 
 # Statements built once: the checkpoint path runs them thousands of times a second, and building
@@ -141,16 +142,14 @@ class SQLiteStore(Store):
                 self._conn.execute("ROLLBACK")
                 raise
 
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self) -> AbstractContextManager[Transaction]:
         """Opens a write transaction; it returns once committed (see ``perdure.store.group_commit``).
 
         Transactions that threads of this process run at the same time may share one commit:
         none returns before the commit that holds it, and one that raises keeps nothing while
         the others of its group are committed.
         """
-        with self._groups.transaction():
-            yield _SQLiteTransaction(self._conn, self)
+        return _WriteTransaction(self, self._groups)
 
     def commit_counts(self) -> CommitCounts:
         """How many write transactions this store committed, in how many SQLite commits."""
@@ -315,6 +314,25 @@ _CHECKPOINTS_BEFORE = (
     "FROM operations c WHERE c.execution_id = o.execution_id AND c.position < o.position"
     " AND c.type = 'CONTEXT' AND c.sub_type = 'Checkpoint' AND c.parent_id IS NULL AND c.status = 'SUCCEEDED'"
 )
+
+
+class _WriteTransaction(AbstractContextManager[Transaction]):
+    """``SQLiteStore.transaction()``: a class rather than a generator, as every checkpoint opens one."""
+
+    def __init__(self, store: SQLiteStore, groups: GroupCommitter) -> None:
+        self._store = store
+        self._groups = groups
+        self._membership: Membership | None = None
+
+    def __enter__(self) -> Transaction:
+        self._membership = self._groups.begin()
+        return _SQLiteTransaction(self._store._conn, self._store)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._membership is not None, "entered before it exits"
+        self._groups.finish(self._membership, failed=kind is not None)
 
 
 class _SQLiteTransaction(Transaction):
