@@ -109,7 +109,12 @@ class Pages:
         callbacks = await run_in_threadpool(self.data.inbox, marker, function)
         functions = [spec.name for spec in self.data.registry]
         return page(
-            "inbox.html", viewer=viewer, callbacks=callbacks, function=function or "", marker=marker or "", functions=functions
+            "inbox.html",
+            viewer=viewer,
+            callbacks=callbacks,
+            function=function or "",
+            marker=marker or "",
+            functions=functions,
         )
 
     async def functions(self, request: Request, viewer: Viewer) -> Response:

@@ -100,4 +100,6 @@ _ENV.filters.update(when=when, iso=iso, duration=duration, status_class=status_c
 
 def page(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     """Renders a template as an HTML response."""
+    # Pages that belong to no section of the navigation leave ``active`` unset.
+    context.setdefault("active", "")
     return HTMLResponse(_ENV.get_template(template).render(**context), status_code=status, headers=headers)

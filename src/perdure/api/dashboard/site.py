@@ -204,7 +204,8 @@ def _set_cookie(response: Response, request: Request, cookie: str) -> None:
 
 def _safe_next(target: str | None) -> str:
     """A local path to go to after signing in; anything else (another site) becomes ``/``."""
-    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+    # Browsers read a backslash as a slash, so "/\\host" would be another site too.
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target or urlsplit(target).netloc:
         return "/"
     return target
 
