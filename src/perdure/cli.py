@@ -198,6 +198,8 @@ def serve(
     names = ", ".join(spec.name for spec in registry)
     running = "no workers: `perdure worker` runs the executions" if no_workers else f"{workers} workers"
     click.echo(f"Perdure serving {names} on http://{host}:{port} (database {display_url(db)}, {running})", err=True)
+    signing_in = "open, as the API is" if dev else "sign in with the token of a key from `perdure keys create`"
+    click.echo(f"Dashboard: http://{host}:{port}/ ({signing_in})", err=True)
     # Waiting RequestResponse invokes must not hold a shutdown for the length of a function timeout.
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
