@@ -256,3 +256,14 @@ def test_development_mode_is_open_and_says_so_but_still_checks_actions(tmp_path:
         assert client.get("/signin").headers["location"] == "/"
     finally:
         server.stop()
+
+
+def test_signing_out_forgets_the_session_and_only_the_dashboards_pages_can_ask_it(site: Site) -> None:
+    client, csrf = _signed_in(site)
+    refused = client.post("/signout", data={"csrf": csrf}, headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403
+    assert client.get("/").status_code == 200
+    reply = client.post("/signout", data={"csrf": csrf}, headers={"Origin": site.url})
+    assert reply.status_code == 303
+    assert reply.headers["location"] == "/signin"
+    assert client.get("/").status_code == 303
