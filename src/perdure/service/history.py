@@ -5,7 +5,7 @@ Timestamps inside details are epoch seconds, which is how the JSON API encodes t
 
 from __future__ import annotations
 
-from perdure.service.model import ErrorObject, Event, Operation, Wire
+from perdure.service.model import ErrorObject, Event, Operation, OperationStatus, OperationType, Wire
 
 
 # Like AWS's history, events carry large payloads truncated (`Truncated: true`): the full value
@@ -59,8 +59,27 @@ def execution_ended(status: str, op: Operation, now: float, result: str | None, 
     return _event(event_type, op, now, {"Error": _error(error)})
 
 
+# Keyed by the enums themselves (StrEnum members hash as their values): an enum's ``.value``
+# is a Python-level property, and a checkpoint builds these events by the thousand.
+_STARTED = {OperationType.STEP: "StepStarted", OperationType.CONTEXT: "ContextStarted"}
+_KIND = {
+    OperationType.STEP: "Step",
+    OperationType.CONTEXT: "Context",
+    OperationType.WAIT: "Wait",
+    OperationType.CALLBACK: "Callback",
+    OperationType.CHAINED_INVOKE: "ChainedInvoke",
+}
+_OUTCOME = {
+    OperationStatus.SUCCEEDED: "Succeeded",
+    OperationStatus.FAILED: "Failed",
+    OperationStatus.CANCELLED: "Cancelled",
+    OperationStatus.TIMED_OUT: "TimedOut",
+    OperationStatus.STOPPED: "Stopped",
+}
+
+
 def operation_started(op: Operation, now: float) -> Event:
-    if op.type.value == "WAIT":
+    if op.type is OperationType.WAIT:
         duration = round((op.scheduled_end_time or now) - now)
         return _event(
             "WaitStarted",
@@ -68,15 +87,14 @@ def operation_started(op: Operation, now: float) -> Event:
             now,
             {"Duration": duration, "ScheduledEndTimestamp": op.scheduled_end_time},
         )
-    if op.type.value == "CALLBACK":
+    if op.type is OperationType.CALLBACK:
         details: Wire = {"CallbackId": op.callback_id}
         if op.callback_timeout_seconds:
             details["Timeout"] = op.callback_timeout_seconds
         if op.callback_heartbeat_timeout_seconds:
             details["HeartbeatTimeout"] = op.callback_heartbeat_timeout_seconds
         return _event("CallbackStarted", op, now, details)
-    kind = {"STEP": "Step", "CONTEXT": "Context"}[op.type.value]
-    return _event(f"{kind}Started", op, now, {})
+    return _event(_STARTED[op.type], op, now, {})
 
 
 def chained_invoke_started(
@@ -126,22 +144,10 @@ def step_retried(op: Operation, now: float, delay_seconds: int) -> Event:
 
 def operation_ended(op: Operation, now: float) -> Event:
     """The event for ``op`` having reached its terminal status."""
-    kind = {
-        "STEP": "Step",
-        "CONTEXT": "Context",
-        "WAIT": "Wait",
-        "CALLBACK": "Callback",
-        "CHAINED_INVOKE": "ChainedInvoke",
-    }[op.type.value]
-    outcome = {
-        "SUCCEEDED": "Succeeded",
-        "FAILED": "Failed",
-        "CANCELLED": "Cancelled",
-        "TIMED_OUT": "TimedOut",
-        "STOPPED": "Stopped",
-    }[op.status.value]
+    kind = _KIND[op.type]
+    outcome = _OUTCOME[op.status]
     details: Wire
-    if op.type.value == "WAIT":
+    if op.type is OperationType.WAIT:
         details = (
             {"Duration": round((op.scheduled_end_time or now) - (op.start_time or now))}
             if outcome == "Succeeded"
@@ -151,7 +157,7 @@ def operation_ended(op: Operation, now: float) -> Event:
         details = {"Result": _result(op.result)}
     else:
         details = {"Error": _error(op.error)}
-    if op.type.value == "STEP":
+    if op.type is OperationType.STEP:
         details["RetryDetails"] = {"CurrentAttempt": op.attempt}
     return _event(f"{kind}{outcome}", op, now, details)
 
