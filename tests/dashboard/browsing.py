@@ -1,4 +1,5 @@
-"""Fixtures and helpers of the dashboard tests: a real `perdure serve` (with an API key, no --dev) of approvals.py, and a headless Chromium.
+"""Fixtures and helpers of the dashboard tests: a real `perdure serve` of approvals.py (with an API
+key, no --dev), and a headless Chromium.
 
 The browser is Debian's chromium driven by Playwright through ``executable_path``: no browser
 is downloaded. Without /usr/bin/chromium the browser tests are skipped, except under CI

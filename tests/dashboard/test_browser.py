@@ -27,7 +27,9 @@ def _unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(page: Any, site: Site, tmp_path: Path) -> None:
+def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(
+    page: Any, site: Site, tmp_path: Path
+) -> None:
     wanted = _unique("find-me")
     for index in range(3):
         site.callback_id(site.start(_unique(f"order-{index}"), f"gear-{index}"))

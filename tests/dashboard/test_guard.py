@@ -150,7 +150,12 @@ def test_bad_and_expired_cookies_are_refused_and_change_nothing(site: Site, wait
         client = _client(site)
         client.cookies.set(COOKIE_NAME, cookie)
         assert client.get("/").status_code == 303, what
-        for token in (csrf, _server_signer(site).csrf_token(expired_session), SessionSigner(b"another server's secret").csrf_token(foreign_session)):
+        tokens = (
+            csrf,
+            _server_signer(site).csrf_token(expired_session),
+            SessionSigner(b"another server's secret").csrf_token(foreign_session),
+        )
+        for token in tokens:
             reply = _approve(client, callback_id, {"Origin": site.url}, token)
             assert reply.status_code == 401, (what, reply.text)
             assert "sign in first" in reply.text
@@ -180,7 +185,9 @@ def test_cross_site_actions_are_refused_and_change_nothing(site: Site, waiting: 
         stop = client.post("/actions/stop", data={"arn": arn, **({"csrf": token} if token else {})}, headers=headers)
         assert stop.status_code == 403, what
         restart = client.post(
-            "/actions/restart", data={"arn": arn, "checkpoint": "2", **({"csrf": token} if token else {})}, headers=headers
+            "/actions/restart",
+            data={"arn": arn, "checkpoint": "2", **({"csrf": token} if token else {})},
+            headers=headers,
         )
         assert restart.status_code == 403, what
     _unchanged(site, arn, events_before)
@@ -249,7 +256,9 @@ def test_development_mode_is_open_and_says_so_but_still_checks_actions(tmp_path:
         assert "Development mode" in page.text
         csrf = _CSRF.search(page.text)
         assert csrf is not None
-        refused = client.post("/actions/stop", data={"arn": "x", "csrf": csrf[1]}, headers={"Origin": "http://evil.example"})
+        refused = client.post(
+            "/actions/stop", data={"arn": "x", "csrf": csrf[1]}, headers={"Origin": "http://evil.example"}
+        )
         assert refused.status_code == 403
         no_token = client.post("/actions/stop", data={"arn": "x"}, headers={"Origin": server.endpoint})
         assert no_token.status_code == 403

@@ -167,7 +167,15 @@ def test_signing_in_returns_to_the_page_asked_for(app: App) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "reads"),
-    [(None, "—"), (0.0042, "4 ms"), (4.25, "4.2 s"), (30.0, "30 s"), (184, "3 min 4 s"), (7200, "2 h"), (273600, "3 d 4 h")],
+    [
+        (None, "—"),
+        (0.0042, "4 ms"),
+        (4.25, "4.2 s"),
+        (30.0, "30 s"),
+        (184, "3 min 4 s"),
+        (7200, "2 h"),
+        (273600, "3 d 4 h"),
+    ],
 )
 def test_durations_read_as_people_write_them(seconds: float | None, reads: str) -> None:
     assert duration(seconds) == reads

@@ -50,11 +50,13 @@ class Actions:
 
     async def pause(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         arn = form.get("arn", "")
-        return await self._run(request, arn, lambda: self.service.pause_execution(arn, f"Paused from {_who(viewer)}."))
+        reason = f"Paused from {_who(viewer)}."
+        return await self._run(request, arn, lambda: self.service.pause_execution(arn, reason))
 
     async def resume(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         arn = form.get("arn", "")
-        return await self._run(request, arn, lambda: self.service.resume_execution(arn, f"Resumed from {_who(viewer)}."))
+        reason = f"Resumed from {_who(viewer)}."
+        return await self._run(request, arn, lambda: self.service.resume_execution(arn, reason))
 
     async def restart(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         arn, point = form.get("arn", ""), form.get("checkpoint", "")

@@ -9,7 +9,16 @@ from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.service import console
 from perdure.service.console import CallbackPage, CheckpointView, FunctionStats, OperationNode
 from perdure.service.executions import DurableService
-from perdure.service.model import ErrorObject, Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus, OperationType
+from perdure.service.model import (
+    ErrorObject,
+    Event,
+    Execution,
+    ExecutionStatus,
+    LogLine,
+    Operation,
+    OperationStatus,
+    OperationType,
+)
 from perdure.store.base import ExecutionPage, ExecutionQuery
 
 # Log lines shown on an execution's page; the rest are a command away.
@@ -145,7 +154,8 @@ class DashboardData:
 
     def functions(self, since: float) -> list[FunctionRow]:
         stats = {row.function_name: row for row in console.function_stats(self.service, since)}
+        default_retention = self.service.config.retention_days
         return [
-            FunctionRow(spec, stats.get(spec.name) or FunctionStats(spec.name, 0, 0, 0, 0, 0), self.service.config.retention_days)
+            FunctionRow(spec, stats.get(spec.name) or FunctionStats(spec.name, 0, 0, 0, 0, 0), default_retention)
             for spec in self.registry
         ]

@@ -138,7 +138,9 @@ class Dashboard:
         try:
             return await endpoint(request, viewer)
         except PerdureError as error:
-            return page("message.html", status=error.status, title="Not available", message=error.message, viewer=viewer)
+            return page(
+                "message.html", status=error.status, title="Not available", message=error.message, viewer=viewer
+            )
 
     async def _action(self, request: Request, endpoint: ActionEndpoint) -> Response:
         self.guard.check_origin(request)
