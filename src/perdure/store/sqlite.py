@@ -591,14 +591,16 @@ class _SQLiteTransaction(Transaction):
         # Two cases: ready and unleased, or leased by an invocation whose lease ran out. Each is
         # read in the order of its own partial index and stops at ``limit``, so neither
         # suspended executions nor a backlog of ready ones is read in full (a single query
-        # ordered by COALESCE would sort every ready row on each lease).
+        # ordered by COALESCE would sort every ready row on each lease). INDEXED BY, because
+        # SQLite's planner prefers an index on (function_name, status) and then sorts every
+        # match: with 10,000 executions ready, each lease read them all.
         ready = self._conn.execute(
-            "SELECT * FROM executions WHERE ready_time IS NOT NULL AND ready_time <= ?"
+            "SELECT * FROM executions INDEXED BY executions_ready WHERE ready_time IS NOT NULL AND ready_time <= ?"
             f" AND lease_owner IS NULL AND status = 'RUNNING' AND {served} ORDER BY ready_time LIMIT ?",
             [now, *names, limit],
         ).fetchall()
         lapsed = self._conn.execute(
-            "SELECT * FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry <= ?"
+            "SELECT * FROM executions INDEXED BY executions_leased WHERE lease_owner IS NOT NULL AND lease_expiry <= ?"
             f" AND status IN ('RUNNING', 'PAUSING') AND {served} ORDER BY lease_expiry LIMIT ?",
             [now, *names, limit],
         ).fetchall()
@@ -612,13 +614,16 @@ class _SQLiteTransaction(Transaction):
         else:
             names = sorted(functions)
             served = f" AND function_name IN ({', '.join('?' for _ in names)})"
-        # Index-ordered with LIMIT 1, so a filter on functions stops at the first match.
+        # Index-ordered with LIMIT 1, so a filter on functions stops at the first match
+        # (INDEXED BY, as in ready_executions).
         ready = self._conn.execute(
-            f"SELECT ready_time FROM executions WHERE ready_time IS NOT NULL{served} ORDER BY ready_time LIMIT 1",
+            "SELECT ready_time FROM executions INDEXED BY executions_ready"
+            f" WHERE ready_time IS NOT NULL{served} ORDER BY ready_time LIMIT 1",
             names,
         ).fetchone()
         lease = self._conn.execute(
-            f"SELECT lease_expiry FROM executions WHERE lease_owner IS NOT NULL{served} ORDER BY lease_expiry LIMIT 1",
+            "SELECT lease_expiry FROM executions INDEXED BY executions_leased"
+            f" WHERE lease_owner IS NOT NULL{served} ORDER BY lease_expiry LIMIT 1",
             names,
         ).fetchone()
         times = [t for t in (timer, ready and ready[0], lease and lease[0]) if t is not None]
