@@ -1,0 +1,70 @@
+"""Lease owners name their process: a dead one's leases are taken back at once, a live one's never."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from perdure.service.executions import DurableService, StartRequest
+from perdure.service.leases import lease_owner_id, owner_is_dead
+from perdure.store.sqlite import SQLiteStore
+from perdure.testing import SkippableClock
+
+_PRINT_OWNER = "import sys; from perdure.service.leases import lease_owner_id; print(lease_owner_id(), flush=True); sys.stdin.read()"
+
+
+@contextmanager
+def _other_process() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A live process's lease owner ID, and a function that ends the process."""
+    command = [sys.executable, "-c", _PRINT_OWNER]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None and child.stdin is not None
+        stdin = child.stdin
+
+        def end() -> None:
+            stdin.close()
+            child.wait(30)
+
+        yield child.stdout.readline().strip(), end
+
+
+def test_an_owner_is_dead_once_its_process_has_exited() -> None:
+    with _other_process() as (owner, end):
+        assert not owner_is_dead(owner)
+        end()
+        assert owner_is_dead(owner)
+
+
+def test_a_later_process_given_the_same_pid_does_not_keep_the_dead_owners_leases() -> None:
+    host, pid, started, token = lease_owner_id().split(":")
+    assert pid == str(os.getpid())
+    assert not owner_is_dead(f"{host}:{pid}:{started}:{token}")
+    if started != "-":  # where the system tells when a process started
+        assert owner_is_dead(f"{host}:{pid}:{int(started) - 1}:{token}")
+
+
+def test_owners_on_other_hosts_or_unreadable_count_as_alive() -> None:
+    assert not owner_is_dead("another-host.example:1:100:abcd")
+    assert not owner_is_dead("not an owner")
+
+
+def test_only_the_dead_owners_leases_are_expired(tmp_path: Path) -> None:
+    clock = SkippableClock()
+    service = DurableService(SQLiteStore(tmp_path / "perdure.db"), clock=clock)
+    service.start_execution(StartRequest("orders", execution_name="mine"))
+    service.start_execution(StartRequest("orders", execution_name="theirs"))
+    with _other_process() as (dying, end):
+        (held,) = service.lease(lease_owner_id(), ["orders"], 1, 30)
+        (lost,) = service.lease(dying, ["orders"], 1, 30)
+        end()
+
+    assert service.expire_leases(owner_is_dead) == [dying]
+    # Taken over by the same lease call that records the loss, without waiting out 30 s.
+    (resumed,) = service.lease("next", ["orders"], 5, 30)
+    assert resumed.execution_arn == lost.execution_arn
+    assert resumed.execution_arn != held.execution_arn
+    service.store.close()
