@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import PERDURE, ROOT, Server, wait_for
+from conftest import HANDLERS, PERDURE, ROOT, Server, wait_for
 
 APP = Path(__file__).resolve().parent / "approvals.py"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,13 +62,13 @@ class Site:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
         return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
 
-    def start(self, name: str, item: str, function: str = "review") -> str:
+    def start(self, name: str, item: str, function: str = "review", event: dict[str, Any] | None = None) -> str:
         """Starts an execution and returns its ARN."""
         reply = self.api(
             "POST",
             f"/2015-03-31/functions/{function}/invocations",
             headers={"X-Amz-Invocation-Type": "Event", "X-Amz-Durable-Execution-Name": name},
-            content=json.dumps({"item": item}),
+            content=json.dumps(event if event is not None else {"item": item}),
         )
         assert reply.status_code == 202, reply.text
         return str(reply.headers["X-Amz-Durable-Execution-Arn"])
@@ -113,7 +113,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     side_effects = workdir / "side-effects.log"
     db_url = f"sqlite:///{workdir / 'perdure.db'}"
     key = _create_key(workdir, db_url)
-    server = Server([str(APP)], workdir, {**_CLEAN_ENV, "PERDURE_TEST_LOG": str(side_effects)}, dev=False)
+    # Beside the seed-style app, an AWS-SDK handler: a step, a wait, a callback, a step.
+    aws_flow = f"aws_flow={HANDLERS / 'journaled.py'}:step_wait_callback"
+    server = Server([str(APP), aws_flow], workdir, {**_CLEAN_ENV, "PERDURE_TEST_LOG": str(side_effects)}, dev=False)
     server.start()
     try:
         yield Site(server, key["Token"], key["AccessKeyId"], side_effects)

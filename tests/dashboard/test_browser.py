@@ -170,3 +170,41 @@ def test_every_page_fits_a_phone_screen(browser: Any, site: Site) -> None:
             assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
     finally:
         context.close()
+
+
+def test_restart_an_aws_sdk_execution_after_an_operation(page: Any, site: Site) -> None:
+    arn = site.start(_unique("aws"), "", function="aws_flow", event={"wait": 1})
+    site.api("POST", f"/2025-12-01/durable-execution-callbacks/{site.callback_id(arn)}/succeed", content=b'"yes"')
+    page.goto(f"{site.url}/execution?arn={quote(arn, safe='')}")
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=60_000)
+    before = site.side_effects.read_text().splitlines()
+
+    first = page.locator("#operations li.op", has_text="first").first
+    first.locator("summary").first.click()
+    first.locator("button.restart-after-button").click()
+    page.wait_for_url(lambda url: arn.rsplit("/", 1)[-1] not in url and "/execution?arn=" in url)
+    expect(page.locator("h2.execution-name")).to_contain_text("-restart-")
+    new_arn = page.locator("p.arn code").inner_text()
+    site.api("POST", f"/2025-12-01/durable-execution-callbacks/{site.callback_id(new_arn)}/succeed", content=b'"yes"')
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=60_000)
+    # Resumed after "first": it did not run again; the steps after it did.
+    after = site.side_effects.read_text().splitlines()
+    assert after.count("first") == before.count("first")
+    assert after.count("last") == before.count("last") + 1
+
+
+def test_an_ended_executions_page_stops_polling_and_keeps_what_is_open(page: Any, site: Site) -> None:
+    arn = site.start(_unique("settled"), "vase")
+    site.api("POST", f"/2025-12-01/durable-execution-callbacks/{site.callback_id(arn)}/succeed", content=b'"ok"')
+    page.goto(f"{site.url}/execution?arn={quote(arn, safe='')}")
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=60_000)
+    opened = page.locator("#checkpoint-1 details.show-all").first
+    opened.locator("summary").click()
+    with page.expect_response(lambda reply: "part=live" in reply.url and reply.status == 286, timeout=30_000):
+        pass
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if "part=live" in request.url else None)
+    page.wait_for_timeout(4_000)
+    assert polls == [], "the page kept polling after the execution had ended and settled"
+    assert opened.get_attribute("open") is not None, "a refresh closed the 'show all' that was open"
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass
 
@@ -26,9 +27,17 @@ LOG_LINES = 500
 # History events read to list invocations.
 HISTORY_EVENTS = 1000
 # An ended execution's page keeps polling this long: the last invocation's log lines are
-# written just after the execution ends.
-SETTLE_SECONDS = 5.0
+# written just after the execution ends (it re-renders only if some arrive).
+SETTLE_SECONDS = 10.0
 INBOX_PAGE = 50
+
+
+class Poll(enum.Enum):
+    """What a live execution page's poll finds: something changed, nothing yet, or nothing ever will."""
+
+    CHANGED = "changed"
+    SAME = "same"
+    SETTLED = "settled"
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,16 @@ def _version(execution: Execution) -> str:
     return f"{execution.version}.{execution.event_count}.{execution.status.value}.{execution.end_time or 0}"
 
 
+def _page_version(execution: Execution, logs: list[LogLine], more_logs: bool) -> str:
+    """What a page shows, as a token: the execution's state, then the last log line it shows.
+
+    A page that already shows ``LOG_LINES`` lines shows no newer ones, so its token leaves
+    the log lines out.
+    """
+    shown = "all" if more_logs else str(logs[-1].seq if logs else 0)
+    return f"{_version(execution)}|{shown}"
+
+
 def _waiting(nodes: list[OperationNode]) -> list[Operation]:
     found: list[Operation] = []
     for node in nodes:
@@ -122,12 +141,17 @@ class DashboardData:
         counts = [(status, counted.get(status, 0)) for status in ExecutionStatus if counted.get(status, 0)]
         return Listing(page, counts, sum(counted.values()), time.time())
 
-    def version(self, arn: str) -> str:
-        """A token that changes whenever anything on the execution's page may have changed."""
+    def poll(self, arn: str, since: str) -> Poll:
+        """How the execution's page, rendered with the token ``since``, compares with the execution now."""
         execution = self.service.get_execution(arn)
-        if execution.end_time is not None and time.time() - execution.end_time < SETTLE_SECONDS:
-            return f"settling-{time.time()}"
-        return _version(execution)
+        state, _, shown = since.partition("|")
+        if state != _version(execution) or not (shown == "all" or shown.isdigit()):
+            return Poll.CHANGED
+        if shown != "all" and self.service.get_logs(arn, marker=shown, max_items=1).items:
+            return Poll.CHANGED
+        if execution.end_time is not None and time.time() - execution.end_time >= SETTLE_SECONDS:
+            return Poll.SETTLED
+        return Poll.SAME
 
     def execution_detail(self, arn: str) -> ExecutionDetail:
         execution = self.service.get_execution(arn)
@@ -142,7 +166,7 @@ class DashboardData:
             invocations=_invocations(history.items),
             logs=logs.items,
             more_logs=logs.next_marker is not None,
-            version=_version(execution),
+            version=_page_version(execution, logs.items, logs.next_marker is not None),
             now=time.time(),
         )
 

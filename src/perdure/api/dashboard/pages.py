@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from perdure.api.dashboard.data import DashboardData
+from perdure.api.dashboard.data import DashboardData, Poll
 from perdure.api.dashboard.guard import Viewer
 from perdure.api.dashboard.render import page
 from perdure.errors import InvalidParameterError
@@ -96,9 +96,13 @@ class Pages:
             execution = await run_in_threadpool(self.data.execution, arn)
             return page("_execution_badge.html", e=execution)
         if part == "live":
-            version = await run_in_threadpool(self.data.version, arn)
-            if request.query_params.get("since") == version:
+            found = await run_in_threadpool(self.data.poll, arn, request.query_params.get("since", ""))
+            if found is Poll.SAME:
                 return Response(status_code=204)
+            if found is Poll.SETTLED:
+                # The execution ended and its last log lines are in: 286 makes htmx stop polling,
+                # and HX-Reswap keeps the page as it is.
+                return Response(status_code=286, headers={"HX-Reswap": "none"})
         detail = await run_in_threadpool(self.data.execution_detail, arn)
         template = "_execution_live.html" if part == "live" else "execution.html"
         return page(template, viewer=viewer, d=detail)
