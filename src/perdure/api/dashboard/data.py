@@ -28,7 +28,7 @@ LOG_LINES = 500
 HISTORY_EVENTS = 1000
 # An ended execution's page keeps polling this long: the last invocation's log lines are
 # written just after the execution ends (it re-renders only if some arrive).
-SETTLE_SECONDS = 10.0
+SETTLE_SECONDS = 5.0
 INBOX_PAGE = 50
 
 
