@@ -48,11 +48,19 @@ class GroupCommitError(sqlite3.OperationalError):
 
 
 class _Group:
-    """The writers folded into one open SQLite transaction."""
+    """The writers folded into one open SQLite transaction.
+
+    ``waiters`` counts the writers that wait for its commit; each counts itself while holding
+    the connection, so whoever commits sees them. Nothing is signalled for a group without
+    waiters (a writer alone, as in a single thread).
+    """
+
+    __slots__ = ("members", "waiters", "done", "error")
 
     def __init__(self) -> None:
         self.members = 0
-        self.done = threading.Event()
+        self.waiters = 0
+        self.done = False
         self.error: BaseException | None = None
 
 
@@ -123,6 +131,8 @@ class GroupCommitter:
         self._limit = limit
         self._group: _Group | None = None
         self.lock = ConnectionLock(self)
+        # Signalled when a group with waiters ends.
+        self._ended = threading.Condition(threading.Lock())
         self._transactions = 0
         self._commits = 0
 
@@ -160,6 +170,7 @@ class GroupCommitter:
         group.members += 1
         lock = self.lock
         if lock.waiting and group.members < self._limit:
+            group.waiters += 1
             lock.release()
             self._await(group)
         else:
@@ -177,8 +188,7 @@ class GroupCommitter:
         """Rolls back the failed writer's block (holding the lock), then ends or hands on the group."""
         try:
             if not joined:
-                self._group = None
-                group.done.set()
+                self._end(group)
                 self._conn.execute("ROLLBACK")
                 return
             self._conn.execute("ROLLBACK TO joiner")
@@ -206,8 +216,7 @@ class GroupCommitter:
     def _commit(self, group: _Group) -> None:
         """Commits the group's transaction and tells its writers (the caller holds the lock)."""
         if group.members == 0:
-            self._group = None
-            group.done.set()
+            self._end(group)
             self._conn.execute("ROLLBACK")
             return
         try:
@@ -217,21 +226,35 @@ class GroupCommitter:
             raise
         self._transactions += group.members
         self._commits += 1
-        self._group = None
-        group.done.set()
+        self._end(group)
 
     def _abandon(self, group: _Group, error: BaseException) -> None:
         """Rolls the whole group back after ``error``; its waiting writers raise it."""
         group.error = error
-        self._group = None
         with suppress(sqlite3.Error):
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-        group.done.set()
+        self._end(group)
+
+    def _end(self, group: _Group) -> None:
+        """Closes the group (the caller holds the lock) and wakes the writers that wait for it."""
+        if self._group is group:
+            self._group = None
+        if group.waiters:
+            with self._ended:
+                group.done = True
+                self._ended.notify_all()
+        else:
+            group.done = True
 
     def _await(self, group: _Group) -> None:
         """Waits (without the lock) until the group is committed; raises if its commit failed."""
-        while not group.done.wait(_CHECK_SECONDS):
+        while True:
+            with self._ended:
+                if not group.done:
+                    self._ended.wait(_CHECK_SECONDS)
+                if group.done:
+                    break
             # Whoever takes the lock next ends or joins the group. Should nobody come after
             # all, this writer commits it itself rather than wait for ever.
             if self.lock.try_acquire():
