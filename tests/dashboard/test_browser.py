@@ -31,12 +31,19 @@ def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(
     page: Any, site: Site, tmp_path: Path
 ) -> None:
     wanted = _unique("find-me")
-    for index in range(3):
-        site.callback_id(site.start(_unique(f"order-{index}"), f"gear-{index}"))
+    # Others around it, ended in different ways, so the list has something to tell apart.
+    others = [site.start(_unique(f"order-{index}"), f"gear-{index}") for index in range(4)]
+    callbacks = "/2025-12-01/durable-execution-callbacks"
+    site.api("POST", f"{callbacks}/{site.callback_id(others[0])}/succeed", content=b'"ok"')
+    site.api("POST", f"{callbacks}/{site.callback_id(others[1])}/fail", json={"ErrorMessage": "Out of stock"})
+    site.api("POST", f"/2025-12-01/durable-executions/{quote(others[2], safe='')}/stop", json={})
+    site.start(_unique("nightly"), "", function="nightly", event={})
     arn = site.start(wanted, "lamp")
     site.callback_id(arn)
     page.goto(site.url + "/")
     expect(page.locator("table.executions")).to_contain_text(wanted)
+    expect(page.locator("ul.counts")).to_contain_text("FAILED", timeout=30_000)
+    expect(page.locator("ul.counts [data-status=SUCCEEDED] b")).to_have_text("2", timeout=30_000)
     page.screenshot(path=screenshot_path("dashboard-executions.png", tmp_path), full_page=True)
 
     # The list follows new executions by itself.
