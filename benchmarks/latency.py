@@ -133,12 +133,12 @@ def summary(values: list[float]) -> str:
     return f"p50 {percentile(ms, 0.5):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms (n={len(ms)})"
 
 
-def until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+def until(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.001) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("the benchmark waited too long")
-        time.sleep(0.001)
+        time.sleep(interval)
 
 
 def callbacks(count: int) -> list[str]:
@@ -149,9 +149,11 @@ def callbacks(count: int) -> list[str]:
         with httpx.Client(timeout=30) as client:
             for n in range(count):
                 key = str(n)
-                server.invoke("callback", {"n": n})
-                until(lambda: server.callback_id(key) is not None)
-                time.sleep(0.05)  # the first invocation ends, suspended
+                arn = urllib.parse.quote(server.invoke("callback", {"n": n}), safe="")
+                # Completed once the first invocation has ended, suspended: a callback completed
+                # while it runs would wait for its end, which is not what is measured here.
+                history = f"{server.url}/2025-12-01/durable-executions/{arn}/history"
+                until(lambda: "InvocationCompleted" in client.get(history).text, interval=0.02)
                 callback_id = server.callback_id(key)
                 began = time.time()
                 client.post(f"{server.url}/2025-12-01/durable-execution-callbacks/{callback_id}/succeed", content=b'"ok"').raise_for_status()
