@@ -25,6 +25,7 @@ execution running again; (e) 100,000 suspended executions: server memory and lis
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -117,8 +118,8 @@ class Sizes:
     concurrent_slow: int
 
 
-FULL = Sizes(5, 500, 50, 250, 10, 3, 10_000, 1_000, 100_000, 1_000, 200)
-QUICK = Sizes(2, 60, 10, 30, 4, 1, 500, 200, 5_000, 200, 40)
+FULL = Sizes(3, 240, 30, 150, 6, 3, 10_000, 500, 100_000, 1_000, 200)
+QUICK = Sizes(2, 40, 10, 20, 2, 1, 300, 100, 2_000, 100, 20)
 STEPS = 10
 WARMUP = 3
 
@@ -255,13 +256,12 @@ def run_crashes(run: Runner, sizes: Sizes, results: Results) -> None:
 
 
 def run_timers(run: Runner, sizes: Sizes, results: Results) -> None:
-    lead = max(20.0, sizes.timers * 0.012)
     say(f"(f) Perdure: {sizes.timers} timers")
     attempt(results, "(f) perdure-aws", lambda: results.timers.__setitem__(
-        "perdure-aws", run("perdure_bench:timers", style="aws", count=sizes.timers, lead=lead)))
+        "perdure-aws", run("perdure_bench:timers", style="aws", count=sizes.timers)))
     say(f"(f) DBOS: {sizes.timers_dbos} sleeping workflows")
     attempt(results, "(f) dbos-default", lambda: results.timers.__setitem__(
-        "dbos-default", run("rivals.dbos_bench:timers", wal=False, count=sizes.timers_dbos, lead=max(10.0, sizes.timers_dbos * 0.02))))
+        "dbos-default", run("rivals.dbos_bench:timers", wal=False, count=sizes.timers_dbos, lead=10.0 + sizes.timers_dbos * 0.04)))
 
 
 def run_suspended(run: Runner, sizes: Sizes, results: Results) -> None:
@@ -316,7 +316,7 @@ class Targets:
     rows: list[str] = field(default_factory=list)
 
     def add(self, name: str, figure: str, passed: bool | None, ratio: str) -> None:
-        verdict = "n/a" if passed is None else ("PASS" if passed else "**MISS**")
+        verdict = "info" if passed is None else ("PASS" if passed else "**MISS**")
         self.rows.append(f"| {name} | {figure} | {verdict} | {ratio} |")
 
 
@@ -452,23 +452,29 @@ def report_crashes(r: Results, lines: list[str], targets: Targets) -> None:
         "starts its recovery of pending workflows) and from its spawn. The testing runner keeps nothing across "
         "a process: n/a.",
         "",
-        "| System | Rounds | Median from ready | Worst from ready | Median from spawn |",
-        "|---|---:|---:|---:|---:|",
+        "| System | Rounds | Median from ready | Worst from ready | Median from spawn | Median spawn → ready |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     names = {"perdure-aws": "Perdure (`perdure serve`, AWS-SDK handler)", **LABELS}
     for key in ("perdure-aws", "dbos-default", "dbos-wal"):
         got = r.crash.get(key)
         if not got:
-            lines.append(f"| {names[key]} | – | – | – | – |")
+            lines.append(f"| {names[key]} | – | – | – | – | – |")
             continue
         ready = [g["from_ready"] for g in got]
         spawn = [g["from_spawn"] for g in got]
-        lines.append(f"| {names[key]} | {len(got)} | {ms(statistics.median(ready))} | {ms(max(ready))} | {ms(statistics.median(spawn))} |")
+        startup = [g["from_spawn"] - g["from_ready"] for g in got]
+        lines.append(f"| {names[key]} | {len(got)} | {ms(statistics.median(ready))} | {ms(max(ready))} "
+                     f"| {ms(statistics.median(spawn))} | {ms(statistics.median(startup))} |")
         if key == "perdure-aws":
             worst = max(ready)
             targets.add("(d) Perdure: running again ≤ 200 ms after the new process is ready (worst round)", ms(worst),
                         worst <= 0.2, f"{worst / 0.2:.2f}× the bound")
     lines += ["", "The testing runner: n/a (its store is in memory; nothing survives its process).", ""]
+
+
+def _tenths(tenths: list[float]) -> str:
+    return f"{tenths[0] * 1e3:.1f} / {tenths[-1] * 1e3:.1f}" if tenths else "–"
 
 
 def report_suspended(r: Results, lines: list[str], targets: Targets) -> None:
@@ -486,10 +492,11 @@ def report_suspended(r: Results, lines: list[str], targets: Targets) -> None:
         lines += ["Not measured in this run (see the notes).", ""]
         return
     lines += [
-        "| Suspended executions | Made in | RSS at start | Time to list all | RSS after listing |",
+        "| Suspended executions | Made in (ms each: first / last tenth) | RSS at start | Time to list all | RSS after listing |",
         "|---:|---:|---:|---:|---:|",
         *(
-            f"| {got[f'{p}_count']:,} | {got[f'{p}_setup_seconds']:.1f} s | {got[f'{p}_rss_kib'] / 1024:.1f} MiB "
+            f"| {got[f'{p}_count']:,} | {got[f'{p}_setup_seconds']:.1f} s ({_tenths(got[f'{p}_tenths'])}) "
+            f"| {got[f'{p}_rss_kib'] / 1024:.1f} MiB "
             f"| {ms(got[f'{p}_list_seconds'])} | {got[f'{p}_rss_after_list_kib'] / 1024:.1f} MiB |"
             for p in ("few", "many")
         ),
@@ -503,8 +510,8 @@ def report_suspended(r: Results, lines: list[str], targets: Targets) -> None:
     targets.add(f"(e) Perdure: server memory flat from {got['few_count']:,} to {got['many_count']:,} suspended (≤ 10 % growth, at start)",
                 f"{got['few_rss_kib'] / 1024:.1f} → {got['many_rss_kib'] / 1024:.1f} MiB", ratio <= 1.10, f"{ratio:.2f}×")
     ratio = got["many_rss_after_list_kib"] / got["few_rss_after_list_kib"]
-    targets.add("(e) Perdure: the same, after listing them all",
-                f"{got['few_rss_after_list_kib'] / 1024:.1f} → {got['many_rss_after_list_kib'] / 1024:.1f} MiB", ratio <= 1.10, f"{ratio:.2f}×")
+    targets.add("(e) Perdure: the same after listing them all (memory the listing itself left; not the target)",
+                f"{got['few_rss_after_list_kib'] / 1024:.1f} → {got['many_rss_after_list_kib'] / 1024:.1f} MiB", None, f"{ratio:.2f}×")
 
 
 def report_timers(r: Results, lines: list[str], targets: Targets) -> None:
@@ -595,6 +602,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a run of a minute or two")
     parser.add_argument("--only", default="a,b,c,d,e,f", help="workloads to run, comma-separated (default all; g comes with a)")
+    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds of (a) and (c) (full: 3, quick: 2)")
+    parser.add_argument("--timers", type=int, default=None, help="timers falling due together in (f) (full: 10,000)")
+    parser.add_argument("--suspended", type=int, default=None, help="suspended executions in (e) (full: 100,000)")
     parser.add_argument("--dir", type=Path, default=None, help="where to make the temporary folder (default: the system's)")
     parser.add_argument("--write", type=Path, default=None, help="Markdown file whose compare block to replace")
     parser.add_argument("--child", nargs=3, metavar=("TARGET", "KWARGS", "OUT"), help=argparse.SUPPRESS)
@@ -609,6 +619,8 @@ def main() -> None:
 
     args.only = set(args.only.split(","))
     sizes = QUICK if args.quick else FULL
+    overrides = {"rounds": args.rounds, "timers": args.timers, "suspended": args.suspended}
+    sizes = dataclasses.replace(sizes, **{k: v for k, v in overrides.items() if v is not None})
     load_before = os.getloadavg()[0]
     began = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="perdure-compare-", dir=args.dir))

@@ -97,7 +97,8 @@ class Harness:
         return arn
 
     def wait(self, arn: str, terminal: bool = True) -> tuple[float, Execution]:
-        """Waits until an invocation of ``arn`` ends leaving it terminal (or, if not ``terminal``, suspended)."""
+        """Waits until an invocation of ``arn`` ends leaving it SUCCEEDED (or, if not ``terminal``, at any
+        invocation's end); any other end raises."""
         event = self._event(arn)
         while True:
             if not event.wait(WAIT_SECONDS):
@@ -106,9 +107,9 @@ class Harness:
             event.clear()
             execution = self.service.get_execution(arn)
             if execution.status.is_terminal:
-                if terminal and execution.status.value == "SUCCEEDED":
-                    return ended, execution
-                raise RuntimeError(f"execution {arn} ended {execution.status.value}: {execution.error}")
+                if execution.status.value != "SUCCEEDED":
+                    raise RuntimeError(f"execution {arn} ended {execution.status.value}: {execution.error}")
+                return ended, execution  # (when waiting for a suspension: it ran past it; callers check)
             if not terminal:
                 return ended, execution
 
@@ -208,13 +209,26 @@ def callback(folder: str, style: str, count: int, warmup: int) -> dict[str, Any]
         harness.stop()
 
 
-def timers(folder: str, style: str, count: int, lead: float) -> dict[str, Any]:
-    """(f) ``count`` executions each waiting for a timer due about ``lead`` s from now (whole seconds,
-    so within one second of each other); lateness of each timer firing (its WaitSucceeded event
-    after its scheduled end) and of its handler running again (its stamp after the scheduled end)."""
+PROBES = 100
+
+
+def timers(folder: str, style: str, count: int) -> dict[str, Any]:
+    """(f) ``count`` executions each waiting for a timer due at one moment (whole seconds, so within
+    one second of each other); lateness of each timer firing (its WaitSucceeded event after its
+    scheduled end) and of its handler running again (its stamp after the scheduled end).
+
+    The moment is set far enough ahead for all of them to be started and suspended first: 1.25 times
+    what ``PROBES`` executions that suspend on a callback took to start here and now, plus 5 s.
+    """
     harness = Harness(Path(folder), "aws")
     try:
-        due = time.time() + lead
+        harness.wait(harness.start("callback_then_stamp", {"probe": -1}), terminal=False)  # a warm worker
+        began = time.perf_counter()
+        probes = [harness.start("callback_then_stamp", {"probe": n}) for n in range(PROBES)]
+        for arn in probes:
+            harness.wait(arn, terminal=False)
+        per_start = (time.perf_counter() - began) / PROBES
+        due = time.time() + 1.25 * per_start * count + 5.0
         began = time.perf_counter()
         arns = [harness.start("wait_then_stamp", {"due": due}) for _ in range(count)]
         suspended = sum(1 for arn in arns if not harness.wait(arn, terminal=False)[1].status.is_terminal)
@@ -338,19 +352,27 @@ def _rss_kib(pid: int) -> int:
     return total
 
 
-def _suspend(folder: Path, count: int) -> float:
-    """Makes ``count`` seed-style executions that wait for a callback, in-process; returns the seconds it took."""
+def _suspend(folder: Path, count: int) -> tuple[float, list[float]]:
+    """Makes ``count`` seed-style executions that wait for a callback, in-process; returns the seconds
+    it took, and the seconds each one took on average in each tenth (to show whether it grows)."""
     began = time.perf_counter()
+    tenth = max(1, count // 10)
+    tenths: list[float] = []
     with DurableTestRunner(folder, secret=SECRET.encode()) as runner:
         function = _durable(compare_seed.suspended)
         ran = 0
+        mark = time.perf_counter()
         for number in range(count):
             runner.local.start(function, None)
             if number % 16 == 15 or number == count - 1:
                 ran += runner.local.run_ready()  # leases up to 16 at a time
+            if number % tenth == tenth - 1:
+                now = time.perf_counter()
+                tenths.append((now - mark) / tenth)
+                mark = now
         if ran != count:
             raise RuntimeError(f"ran {ran} first invocations of {count}")
-    return time.perf_counter() - began
+    return time.perf_counter() - began, tenths
 
 
 def suspended(folder: str, few: int, many: int, settle: float) -> dict[str, Any]:
@@ -360,7 +382,7 @@ def suspended(folder: str, few: int, many: int, settle: float) -> dict[str, Any]
     for label, count in (("few", few), ("many", many)):
         base = Path(folder) / label
         base.mkdir()
-        results[f"{label}_setup_seconds"] = _suspend(base, count)
+        results[f"{label}_setup_seconds"], results[f"{label}_tenths"] = _suspend(base, count)
         port = _free_port()
         server = _serve(base / "perdure.db", port, str(COMPARE_SEED), base / "serve.log")
         try:
