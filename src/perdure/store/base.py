@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation
+from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
 from perdure.store.blobs import BlobStore
 from perdure.store.keys import ApiKey
 
@@ -37,6 +37,47 @@ class Timer:
     operation_id: str
     kind: TimerKind
     due_time: float
+
+
+@dataclass(frozen=True)
+class DueWait:
+    """What firing a due WAIT timer reads of its operation and execution (``Transaction.due_waits``)."""
+
+    execution_id: str
+    operation_id: str
+    operation_status: OperationStatus
+    parent_id: str | None
+    name: str | None
+    sub_type: str | None
+    start_time: float | None
+    scheduled_end_time: float | None
+    execution_status: ExecutionStatus
+    version: int
+    event_count: int
+    ready_time: float | None
+    lease_owner: str | None
+    woken_during_invocation: bool
+
+
+@dataclass(frozen=True)
+class FiredWait:
+    """A wait operation that succeeded at its event's time, with the version it changed at."""
+
+    execution_id: str
+    operation_id: str
+    version: int
+    event: Event
+
+
+@dataclass(frozen=True)
+class WaitedExecution:
+    """The columns of an execution that firing its waits changes, as they are after."""
+
+    id: str
+    version: int
+    event_count: int
+    ready_time: float | None
+    woken_during_invocation: bool
 
 
 @dataclass(frozen=True)
@@ -268,6 +309,16 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
         """``append_events`` for events of many executions at once: ``(execution_id, event)`` pairs."""
+
+    @abc.abstractmethod
+    def due_waits(self, keys: Iterable[tuple[str, str]]) -> list[DueWait]:
+        """Returns the operations with these ``(execution_id, operation_id)`` keys that exist, joined
+        to their executions (locked as ``get_operations_by_keys`` locks), in no particular order."""
+
+    @abc.abstractmethod
+    def record_fired_waits(self, waits: Iterable[FiredWait], executions: Iterable[WaitedExecution]) -> None:
+        """Marks each wait SUCCEEDED at its event's time with its version, appends its event,
+        and writes the executions' changed columns: a few statements for any number of waits."""
 
     @abc.abstractmethod
     def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:

@@ -52,15 +52,17 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError
-from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation
+from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
 from perdure.store import rows as rowmap
 from perdure.store.base import (
+    DueWait,
     ExecutionPage,
     ExecutionQuery,
+    FiredWait,
     OpenCallback,
     PurgeBatch,
     StatusCount,
@@ -68,6 +70,7 @@ from perdure.store.base import (
     Timer,
     TimerKind,
     Transaction,
+    WaitedExecution,
     prefix_bounds,
 )
 from perdure.store import keys as keymap
@@ -105,6 +108,27 @@ _OPERATION_UPSERT = (
 _EVENT_INSERT = (
     f"INSERT INTO events ({', '.join(rowmap.EVENT_COLUMNS)}) "
     f"VALUES ({', '.join(f'%({c})s' for c in rowmap.EVENT_COLUMNS)})"
+)
+
+# What firing waits reads and writes: a few columns of their operations and executions, the
+# writes as one statement each over arrays (executemany would send a statement a row).
+_DUE_WAITS = (
+    "SELECT o.execution_id, o.id, o.status, o.parent_id, o.name, o.sub_type, o.start_time, o.scheduled_end_time,"
+    " e.status, e.version, e.event_count, e.ready_time, e.lease_owner, e.woken_during_invocation"
+    " FROM operations AS o JOIN executions AS e ON e.id = o.execution_id"
+    " WHERE (o.execution_id, o.id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) ORDER BY o.execution_id, o.id"
+)
+_WAITS_SUCCEEDED = (
+    "UPDATE operations AS o SET status = %s, end_time = f.end_time, version = f.version"
+    " FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bigint[]) AS f (execution_id, id, end_time, version)"
+    " WHERE o.execution_id = f.execution_id AND o.id = f.id"
+)
+_WAIT_EVENTS = "INSERT INTO events (execution_id, event_id, body) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[])"
+_WAITED_EXECUTIONS = (
+    "UPDATE executions AS e SET version = f.version, event_count = f.event_count, ready_time = f.ready_time,"
+    " woken_during_invocation = f.woken"
+    " FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::float8[], %s::boolean[])"
+    " AS f (id, version, event_count, ready_time, woken) WHERE e.id = f.id"
 )
 
 
@@ -830,6 +854,54 @@ class _PostgresTransaction(Transaction):
         rows = [rowmap.event_row(eid, event) for eid, event in events]
         if rows:
             self._cur.executemany(_EVENT_INSERT, rows)
+
+    def due_waits(self, keys: Iterable[tuple[str, str]]) -> list[DueWait]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        # Locked in key order, as get_operations_by_keys locks (due_timers locked the executions).
+        # Plain tuples: a dict per row costs more than the rest of reading it.
+        cursor = self._cur.connection.cursor(row_factory=tuple_row)
+        rows = cursor.execute(
+            _DUE_WAITS + self._lock, ([key[0] for key in wanted], [key[1] for key in wanted])
+        ).fetchall()
+        return [
+            DueWait(
+                r[0], r[1], OperationStatus(r[2]), r[3], r[4], r[5], r[6], r[7],
+                ExecutionStatus(r[8]), r[9], r[10], r[11], r[12], r[13],
+            )
+            for r in rows
+        ]
+
+    def record_fired_waits(self, waits: Iterable[FiredWait], executions: Iterable[WaitedExecution]) -> None:
+        fired = list(waits)
+        if fired:
+            ids = [w.execution_id for w in fired]
+            self._cur.execute(
+                _WAITS_SUCCEEDED,
+                (
+                    OperationStatus.SUCCEEDED.value,
+                    ids,
+                    [w.operation_id for w in fired],
+                    [w.event.timestamp for w in fired],
+                    [w.version for w in fired],
+                ),
+            )
+            bodies = [rowmap.event_row(w.execution_id, w.event)["body"] for w in fired]
+            self._cur.execute(_WAIT_EVENTS, (ids, [w.event.event_id for w in fired], bodies))
+        woken = list(executions)
+        if woken:
+            self._cur.execute(
+                _WAITED_EXECUTIONS,
+                (
+                    [e.id for e in woken],
+                    [e.version for e in woken],
+                    [e.event_count for e in woken],
+                    [e.ready_time for e in woken],
+                    [e.woken_during_invocation for e in woken],
+                ),
+            )
+            self.wakes_scheduler = self.wakes_scheduler or any(e.ready_time is not None for e in woken)
 
     # -- idempotency ------------------------------------------------------------------------
 

@@ -10,13 +10,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation
+from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
 from perdure.store import rows as rowmap
 from perdure.store import keys as keymap
 from perdure.store import purging
 from perdure.store.base import (
+    DueWait,
     ExecutionPage,
     ExecutionQuery,
+    FiredWait,
     OpenCallback,
     PurgeBatch,
     StatusCount,
@@ -24,12 +26,26 @@ from perdure.store.base import (
     Timer,
     TimerKind,
     Transaction,
+    WaitedExecution,
     chunks,
     prefix_bounds,
 )
 from perdure.store.blobs import BlobStore, FileBlobStore
 from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter, Membership
 
+
+# What firing a wait reads and writes: its operation and execution, a few columns of each. The
+# keys are joined from (CROSS JOIN keeps that order): a row-value IN list made SQLite scan every operation.
+_DUE_WAITS = (
+    "SELECT o.execution_id, o.id, o.status, o.parent_id, o.name, o.sub_type, o.start_time, o.scheduled_end_time,"
+    " e.status, e.version, e.event_count, e.ready_time, e.lease_owner, e.woken_during_invocation"
+    " FROM (VALUES {}) AS k CROSS JOIN operations AS o ON o.execution_id = k.column1 AND o.id = k.column2"
+    " CROSS JOIN executions AS e ON e.id = o.execution_id"
+)
+_WAIT_SUCCEEDED = "UPDATE operations SET status = ?, end_time = ?, version = ? WHERE execution_id = ? AND id = ?"
+_WAITED_EXECUTION = (
+    "UPDATE executions SET version = ?, event_count = ?, ready_time = ?, woken_during_invocation = ? WHERE id = ?"
+)
 
 # Statements built once: the checkpoint path runs them thousands of times a second, and building
 # their text each time cost more than SQLite takes to find them in its statement cache.
@@ -650,7 +666,9 @@ class _SQLiteTransaction(Transaction):
         for start in range(0, len(wanted), 400):
             batch = wanted[start : start + 400]
             rows = self._conn.execute(
-                f"SELECT * FROM operations WHERE (execution_id, id) IN (VALUES {', '.join('(?, ?)' for _ in batch)})",
+                # From the keys (see _DUE_WAITS): a row-value IN list made SQLite scan every operation.
+                f"SELECT o.* FROM (VALUES {', '.join('(?, ?)' for _ in batch)}) AS k"
+                " CROSS JOIN operations AS o ON o.execution_id = k.column1 AND o.id = k.column2",
                 [part for key in batch for part in key],
             ).fetchall()
             for row in rows:
@@ -669,6 +687,36 @@ class _SQLiteTransaction(Transaction):
 
     def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
         self._conn.executemany(_EVENT_INSERT, [rowmap.event_row(eid, event) for eid, event in events])
+
+    def due_waits(self, keys: Iterable[tuple[str, str]]) -> list[DueWait]:
+        found: list[DueWait] = []
+        wanted = sorted(set(keys))
+        # Plain tuples: a sqlite3.Row finds each column by name, and there are thousands of rows.
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        for start in range(0, len(wanted), 400):
+            batch = wanted[start : start + 400]
+            cursor.execute(_DUE_WAITS.format(", ".join("(?, ?)" for _ in batch)), [part for key in batch for part in key])
+            found.extend(
+                DueWait(
+                    r[0], r[1], OperationStatus(r[2]), r[3], r[4], r[5], r[6], r[7],
+                    ExecutionStatus(r[8]), r[9], r[10], r[11], r[12], bool(r[13]),
+                )
+                for r in cursor
+            )
+        return found
+
+    def record_fired_waits(self, waits: Iterable[FiredWait], executions: Iterable[WaitedExecution]) -> None:
+        fired = list(waits)
+        succeeded = OperationStatus.SUCCEEDED.value
+        self._conn.executemany(
+            _WAIT_SUCCEEDED, [(succeeded, w.event.timestamp, w.version, w.execution_id, w.operation_id) for w in fired]
+        )
+        self._conn.executemany(_EVENT_INSERT, [rowmap.event_row(w.execution_id, w.event) for w in fired])
+        self._conn.executemany(
+            _WAITED_EXECUTION,
+            [(e.version, e.event_count, e.ready_time, e.woken_during_invocation, e.id) for e in executions],
+        )
 
     # -- idempotency ------------------------------------------------------------------------
 
