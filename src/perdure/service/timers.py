@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from perdure.service import history, journal
-from perdure.service.model import ErrorObject, Event, Execution, ExecutionStatus, Operation, OperationStatus
+from perdure.service.model import (
+    ErrorObject,
+    Event,
+    Execution,
+    ExecutionStatus,
+    Operation,
+    OperationStatus,
+    assemble,
+)
 from perdure.store.base import DueWait, FiredWait, Timer, TimerKind, Transaction, WaitedExecution
 
 CALLBACK_TIMEOUT = ErrorObject(message="The callback timed out.", type="Callback.Timeout")
@@ -57,15 +65,18 @@ def fire_waits(tx: Transaction, due: Sequence[Timer], now: float) -> None:
         counters[wait.execution_id] = (first, version + 1, event_count + 1)
         # As history.operation_ended makes it, numbered as journal.append_events numbers it.
         duration = round((wait.scheduled_end_time or now) - (wait.start_time or now))
-        event = Event(
-            event_type="WaitSucceeded",
-            timestamp=now,
-            operation_id=wait.operation_id,
-            parent_id=wait.parent_id,
-            name=wait.name,
-            sub_type=wait.sub_type,
-            details={"Duration": duration},
-            event_id=event_count + 1,
+        event = assemble(
+            Event,
+            {
+                "event_type": "WaitSucceeded",
+                "timestamp": now,
+                "operation_id": wait.operation_id,
+                "parent_id": wait.parent_id,
+                "name": wait.name,
+                "sub_type": wait.sub_type,
+                "details": {"Duration": duration},
+                "event_id": event_count + 1,
+            },
         )
         fired.append(FiredWait(wait.execution_id, wait.operation_id, version + 1, event))
     if fired:
