@@ -22,8 +22,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from browsing import _CLEAN_ENV, Site, site  # noqa: F401  (fixture)
-from conftest import PERDURE, wait_for
+from browsing import APP, _CLEAN_ENV, Site, site  # noqa: F401  (fixture)
+# Imported at the top: once tests/store is collected, the name 'conftest' means its conftest.
+from conftest import PERDURE, Server, wait_for
 
 from perdure.api.dashboard.sessions import COOKIE_NAME, SECRET_LABEL, SessionSigner
 from perdure.api.keys import KeyRing, api_secret
@@ -243,9 +244,6 @@ def test_the_api_still_needs_its_own_credentials(site: Site) -> None:
 
 
 def test_development_mode_is_open_and_says_so_but_still_checks_actions(tmp_path: Path) -> None:
-    from conftest import Server
-    from browsing import APP
-
     server = Server([str(APP)], tmp_path, {**_CLEAN_ENV, "PERDURE_TEST_LOG": str(tmp_path / "log")})
     server.start()
     try:
