@@ -115,7 +115,8 @@ class DurableService:
             )
         now = self.clock()
         with self.store.transaction() as tx:
-            existing = tx.find_execution(request.function_name, name)
+            # A name made here (a fresh UUID) is nobody's yet: only a given one is looked up.
+            existing = tx.find_execution(request.function_name, name) if request.execution_name else None
             if existing is not None:
                 if existing.input_payload != request.input_payload:
                     raise ExecutionAlreadyExistsError(request.function_name, name, existing.arn)
@@ -144,12 +145,13 @@ class DurableService:
         """Stores a new execution, ready to run now: its EXECUTION operation, first event, timeout."""
         now = execution.start_time
         op = journal.execution_operation(execution.id, execution.name, execution.input_payload, now)
-        execution = execution.evolve(ready_time=now, version=1, operation_count=1)
+        event = history.execution_started(op, now, execution.timeout_seconds).evolve(event_id=1)
+        # Inserted with its first event already counted: an insert and then an update of the
+        # same row rewrote every index of the executions table twice.
+        execution = execution.evolve(ready_time=now, version=1, operation_count=1, event_count=1)
         tx.insert_execution(execution)
         tx.put_operations(execution.id, [op])
-        event = history.execution_started(op, now, execution.timeout_seconds)
-        execution = journal.append_events(tx, execution, [event])
-        tx.update_execution(execution)
+        tx.append_events(execution.id, [event])
         timers.arm_execution_timeout(tx, execution)
         return execution
 
@@ -400,13 +402,17 @@ class DurableService:
 
     # -- invocations (the runtime's side) --------------------------------------------------
 
-    def lease(self, owner: str, functions: Collection[str], limit: int, lease_seconds: float) -> list[Invocation]:
+    def lease(
+        self, owner: str, functions: Collection[str], limit: int, lease_seconds: float, fire_timers: bool = True
+    ) -> list[Invocation]:
         """Fires due timers, then leases up to ``limit`` ready executions of the named functions.
 
         A process leases only the functions it serves, so servers with different functions can
-        share a database without failing each other's executions.
+        share a database without failing each other's executions. A caller that has just fired
+        every due timer itself passes ``fire_timers=False``.
         """
-        self.fire_due_timers()
+        if fire_timers:
+            self.fire_due_timers()
         with self.store.transaction() as tx:
             return invocations.lease(
                 tx, self.clock(), owner, functions, limit, lease_seconds, self.config.invocation_retries

@@ -62,6 +62,7 @@ def lease(
     """Leases up to ``limit`` ready executions of ``functions`` to ``owner``; an expired lease counts as a crash."""
     leased: list[Invocation] = []
     for execution in tx.ready_executions(now, limit, functions):
+        stored = execution
         if execution.lease_owner is None and _parent_still_invoking(tx, execution, now):
             continue
         if execution.lease_owner is not None:
@@ -84,7 +85,8 @@ def lease(
             ready_time=None,
             woken_during_invocation=False,
         )
-        tx.update_execution(execution)
+        # Only the columns the lease changed: rewriting them all touched every index of the row.
+        tx.update_execution(execution, before=stored)
         leased.append(
             Invocation(
                 execution_arn=execution.arn,
@@ -145,13 +147,13 @@ def _invocation_event(tx: Transaction, execution: Execution, now: float, error: 
 
 def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, now: float, policy: RetryPolicy) -> Execution | None:
     """Records what the handler returned; returns None if the invocation had been superseded."""
-    execution = _held(tx, invocation)
+    execution = stored = _held(tx, invocation)
     if execution is None:
         return None
     if execution.status.is_terminal:
         # The handler ended the execution through an EXECUTION checkpoint (a large result).
         execution = _invocation_event(tx, execution, now, None)
-        tx.update_execution(_release(execution))
+        tx.update_execution(_release(execution), before=stored)
         return execution
     if output.status is InvocationStatus.PENDING and not (
         execution.woken_during_invocation or tx.has_pending_work(execution.id)
@@ -173,7 +175,7 @@ def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, 
         execution = journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=output.error)
     elif execution.woken_during_invocation:
         execution = execution.evolve(ready_time=now)
-    tx.update_execution(_release(execution))
+    tx.update_execution(_release(execution), before=stored)
     return execution
 
 
