@@ -111,23 +111,24 @@ _EVENT_INSERT = (
 )
 
 # What firing waits reads and writes: a few columns of their operations and executions, the
-# writes as one statement each over arrays (executemany would send a statement a row).
+# writes as one statement each over arrays (executemany would send a statement a row). Arrays
+# go in binary (%b): psycopg escapes each element of a text array with a regular expression.
 _DUE_WAITS = (
     "SELECT o.execution_id, o.id, o.status, o.parent_id, o.name, o.sub_type, o.start_time, o.scheduled_end_time,"
     " e.status, e.version, e.event_count, e.ready_time, e.lease_owner, e.woken_during_invocation"
     " FROM operations AS o JOIN executions AS e ON e.id = o.execution_id"
-    " WHERE (o.execution_id, o.id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) ORDER BY o.execution_id, o.id"
+    " WHERE (o.execution_id, o.id) IN (SELECT * FROM unnest(%b::text[], %b::text[])) ORDER BY o.execution_id, o.id"
 )
 _WAITS_SUCCEEDED = (
     "UPDATE operations AS o SET status = %s, end_time = f.end_time, version = f.version"
-    " FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bigint[]) AS f (execution_id, id, end_time, version)"
+    " FROM unnest(%b::text[], %b::text[], %b::float8[], %b::bigint[]) AS f (execution_id, id, end_time, version)"
     " WHERE o.execution_id = f.execution_id AND o.id = f.id"
 )
-_WAIT_EVENTS = "INSERT INTO events (execution_id, event_id, body) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[])"
+_WAIT_EVENTS = "INSERT INTO events (execution_id, event_id, body) SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[])"
 _WAITED_EXECUTIONS = (
     "UPDATE executions AS e SET version = f.version, event_count = f.event_count, ready_time = f.ready_time,"
     " woken_during_invocation = f.woken"
-    " FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::float8[], %s::boolean[])"
+    " FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::float8[], %b::boolean[])"
     " AS f (id, version, event_count, ready_time, woken) WHERE e.id = f.id"
 )
 
@@ -832,17 +833,20 @@ class _PostgresTransaction(Transaction):
         if not wanted:
             return {}
         rows = self._all(
-            "SELECT * FROM operations WHERE (execution_id, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+            "SELECT * FROM operations WHERE (execution_id, id) IN (SELECT * FROM unnest(%b::text[], %b::text[]))"
             f" ORDER BY execution_id, id{self._lock}",
             ([key[0] for key in wanted], [key[1] for key in wanted]),
         )
         return {(row["execution_id"], row["id"]): self._operation(row) for row in rows}
 
     def delete_fired_timers(self, timers: Iterable[Timer]) -> None:
-        rows = [(t.execution_id, t.operation_id, t.kind.value) for t in timers]
-        if rows:
-            self._cur.executemany(
-                "DELETE FROM timers WHERE execution_id = %s AND operation_id = %s AND kind = %s", rows
+        fired = list(timers)
+        if fired:
+            # One statement over arrays: executemany sent one per timer.
+            self._cur.execute(
+                "DELETE FROM timers AS t USING unnest(%b::text[], %b::text[], %b::text[]) AS f (execution_id, operation_id, kind)"
+                " WHERE t.execution_id = f.execution_id AND t.operation_id = f.operation_id AND t.kind = f.kind",
+                ([t.execution_id for t in fired], [t.operation_id for t in fired], [t.kind.value for t in fired]),
             )
 
     def put_operations_of(self, operations: Iterable[tuple[str, Operation]]) -> None:
