@@ -1,4 +1,4 @@
-"""Waits fired together (``timers.fire_waits``) end exactly as fired one by one (``timers.fire_each``), on both backends.
+"""Waits fired together (``timers.fire_waits``) end as fired one by one (``timers.fire_each``), on both backends.
 
 Each case is built twice in one database, under the prefixes ``bulk-`` and ``each-``; the two
 copies are fired in one transaction, each its own way, and must then read back the same:
@@ -56,7 +56,7 @@ def _build(store: Store, prefix: str) -> None:
         for case, (fields, ops) in cases.items():
             execution_id = prefix + case
             values = {"version": 3, "event_count": 4, **fields}
-            tx.insert_execution(execution(execution_id, **values))
+            tx.insert_execution(execution(execution_id, "orders", **values))
             tx.put_operations(execution_id, [operation(execution_id, 1, type=OperationType.EXECUTION), *ops])
             due = {op.id: op.scheduled_end_time or NOW for op in ops} or {"w": NOW}
             for op_id, due_time in due.items():
@@ -84,7 +84,9 @@ def _outcomes(store: Store, prefix: str) -> dict[str, _Outcome]:
             assert stored is not None
             found[case] = _Outcome(
                 execution=stored.evolve(id="", arn="", name=""),
-                operations=[op.evolve(id=op.id.removeprefix(prefix)) for op in tx.list_operations(execution_id, 0, 100)],
+                operations=[
+                    op.evolve(id=op.id.removeprefix(prefix)) for op in tx.list_operations(execution_id, 0, 100)
+                ],
                 changed_since_before=tx.operations_changed_since(execution_id, 3),
                 events=tx.list_events(execution_id, 0, 100, False),
                 timers=[(t.operation_id, t.kind, t.due_time) for t in timers_left if t.execution_id == execution_id],

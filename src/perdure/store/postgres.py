@@ -124,7 +124,9 @@ _WAITS_SUCCEEDED = (
     " FROM unnest(%b::text[], %b::text[], %b::float8[], %b::bigint[]) AS f (execution_id, id, end_time, version)"
     " WHERE o.execution_id = f.execution_id AND o.id = f.id"
 )
-_WAIT_EVENTS = "INSERT INTO events (execution_id, event_id, body) SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[])"
+_WAIT_EVENTS = (
+    "INSERT INTO events (execution_id, event_id, body) SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[])"
+)
 _WAITED_EXECUTIONS = (
     "UPDATE executions AS e SET version = f.version, event_count = f.event_count, ready_time = f.ready_time,"
     " woken_during_invocation = f.woken"
@@ -844,7 +846,8 @@ class _PostgresTransaction(Transaction):
         if fired:
             # One statement over arrays: executemany sent one per timer.
             self._cur.execute(
-                "DELETE FROM timers AS t USING unnest(%b::text[], %b::text[], %b::text[]) AS f (execution_id, operation_id, kind)"
+                "DELETE FROM timers AS t"
+                " USING unnest(%b::text[], %b::text[], %b::text[]) AS f (execution_id, operation_id, kind)"
                 " WHERE t.execution_id = f.execution_id AND t.operation_id = f.operation_id AND t.kind = f.kind",
                 ([t.execution_id for t in fired], [t.operation_id for t in fired], [t.kind.value for t in fired]),
             )

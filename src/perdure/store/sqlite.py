@@ -574,10 +574,11 @@ class _SQLiteTransaction(Transaction):
         cursor = self._conn.cursor()
         cursor.row_factory = None
         cursor.execute(
-            "SELECT execution_id, operation_id, kind, due_time FROM timers WHERE due_time <= ? ORDER BY due_time LIMIT ?",
+            "SELECT execution_id, operation_id, kind, due_time FROM timers"
+            " WHERE due_time <= ? ORDER BY due_time LIMIT ?",
             (now, limit),
         )
-        return [Timer(execution_id, operation_id, TimerKind(kind), due_time) for execution_id, operation_id, kind, due_time in cursor]
+        return [Timer(execution_id, op_id, TimerKind(kind), due_time) for execution_id, op_id, kind, due_time in cursor]
 
     def has_pending_work(self, execution_id: str) -> bool:
         row = self._conn.execute(
@@ -697,7 +698,8 @@ class _SQLiteTransaction(Transaction):
         cursor.row_factory = None
         for start in range(0, len(wanted), 400):
             batch = wanted[start : start + 400]
-            cursor.execute(_DUE_WAITS.format(", ".join("(?, ?)" for _ in batch)), [part for key in batch for part in key])
+            params = [part for key in batch for part in key]
+            cursor.execute(_DUE_WAITS.format(", ".join("(?, ?)" for _ in batch)), params)
             found.extend(
                 DueWait(
                     r[0], r[1], OperationStatus(r[2]), r[3], r[4], r[5], r[6], r[7],
