@@ -130,25 +130,34 @@ class Scheduler:
             self._last_renewal = now
             for invocation in self.pool.running():
                 self.service.renew_lease(invocation, LEASE_SECONDS)
+        served = [spec.name for spec in self.pool.registry]
+        # One read without the write lock says whether anything is due at all: most passes
+        # (each invocation's end pokes one) find nothing, and then take no write lock, which
+        # the workers' checkpoints and the API's starts wait on.
+        wakeup = self._next_wakeup(served)
+        if wakeup is None or wakeup > self.service.clock():
+            return self._sleep_until(wakeup)
         # Every due timer first, oldest first, in batches: handing out work between batches
         # would let the invocations it starts compete for the write lock with the firing.
         while self.service.fire_due_timers(TIMER_BATCH) == TIMER_BATCH and not self._stop.is_set():
             pass
-        served = [spec.name for spec in self.pool.registry]
         free = self.pool.free_slots()
         if free > 0:
-            for invocation in self.service.lease(self.owner, served, free, LEASE_SECONDS):
+            # Every due timer has just fired: the lease need not look again.
+            for invocation in self.service.lease(self.owner, served, free, LEASE_SECONDS, fire_timers=False):
                 self.pool.submit(invocation)
-        return self._sleep_seconds(served)
+        return self._sleep_until(self._next_wakeup(served))
 
-    def _sleep_seconds(self, served: list[str]) -> float:
-        """How long until the loop has something to do that no poke will announce."""
-        limit = RENEW_SECONDS if self.pool.running() else RENEW_SECONDS * 3
+    def _next_wakeup(self, served: list[str]) -> float | None:
+        """When the loop next has something to do that no poke will announce."""
         if self.pool.free_slots() > 0:
-            wakeup = self.service.next_wakeup(served)
-        else:
-            # Ready work waits for a worker, whose end pokes the loop; timers do not wait.
-            wakeup = self.service.next_timer_due()
+            return self.service.next_wakeup(served)
+        # Ready work waits for a worker, whose end pokes the loop; timers do not wait.
+        return self.service.next_timer_due()
+
+    def _sleep_until(self, wakeup: float | None) -> float:
+        """How long to sleep for a wake-up at ``wakeup`` (epoch seconds; None: nothing planned)."""
+        limit = RENEW_SECONDS if self.pool.running() else RENEW_SECONDS * 3
         if wakeup is None:
             return limit
         until = wakeup - self.service.clock()

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import multiprocessing.connection
 import resource
 import os
+import queue
 import signal
 import tempfile
 import threading
@@ -85,6 +87,10 @@ def _worker_main(
         conn.send(("load_error", error.message))
         return
     spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    # What the worker made so far (its imports, the handler's module) lives as long as it does:
+    # frozen, the collector's full passes skip it. Unfrozen, it was all rescanned by a full pass
+    # in the middle of some invocation, which that pass held up for milliseconds.
+    gc.freeze()
     conn.send(("ready", None))
     while True:
         try:
@@ -167,6 +173,12 @@ class WorkerPool:
         # ends, so a worker started from the scheduler's thread would be killed as soon as
         # the scheduler stopped, before ``close`` let its invocation finish.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perdure-spawner")
+        # Threads that wait for running invocations to end, kept between invocations: starting
+        # a thread for each one cost about 0.2 ms of every invocation. Daemons, as a running
+        # handler must not hold up the interpreter's exit. ``_spare_waiters`` (under ``_lock``)
+        # counts those idle in ``_jobs.get``.
+        self._jobs: queue.SimpleQueue[tuple[_Worker, Invocation, bool] | None] = queue.SimpleQueue()
+        self._spare_waiters = 0
 
     def free_slots(self) -> int:
         with self._lock:
@@ -187,9 +199,30 @@ class WorkerPool:
         with self._lock:
             worker = self._take_idle(spec)
             self._busy[invocation.execution_arn] = (worker, invocation)
-        threading.Thread(
-            target=self._run, args=(worker, invocation), name=f"perdure-invoke-{spec.name}", daemon=True
-        ).start()
+            spare = self._spare_waiters > 0
+            if spare:
+                self._spare_waiters -= 1
+        # A warm worker gets the invocation from this thread at once; the waiting thread only
+        # waits for its end. (A failed send is retried there, and recorded if it fails again.)
+        sent = False
+        if worker.ready:
+            with contextlib.suppress(OSError, ValueError):
+                worker.conn.send(invocation)
+                sent = True
+        if not spare:
+            threading.Thread(target=self._wait_for_jobs, name="perdure-invoke", daemon=True).start()
+        self._jobs.put((worker, invocation, sent))
+
+    def _wait_for_jobs(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._run(*job)
+            with self._lock:
+                if self._closed:
+                    return
+                self._spare_waiters += 1
 
     def _take_idle(self, spec: FunctionSpec) -> _Worker:
         for worker in self._idle:
@@ -207,10 +240,10 @@ class WorkerPool:
         with self._started:
             return self._started.wait_for(lambda: self._starting == 0, timeout)
 
-    def _run(self, worker: _Worker, invocation: Invocation) -> None:
+    def _run(self, worker: _Worker, invocation: Invocation, sent: bool) -> None:
         keep = False
         try:
-            keep = self._invoke(worker, invocation)
+            keep = self._invoke(worker, invocation, sent)
         except Exception as error:  # noqa: BLE001 - a broken pipe or similar must not lose the invocation
             self.service.fail_invocation(
                 invocation, ErrorObject(message=f"The worker failed: {error}", type="Runtime.WorkerError")
@@ -224,8 +257,8 @@ class WorkerPool:
                     worker.kill()
             self.on_finished(invocation)
 
-    def _invoke(self, worker: _Worker, invocation: Invocation) -> bool:
-        """Runs one invocation; returns whether the worker is fit to be reused."""
+    def _invoke(self, worker: _Worker, invocation: Invocation, sent: bool) -> bool:
+        """Runs one invocation (already sent to the worker, if ``sent``); returns whether the worker is fit to be reused."""
         if not worker.ready:
             try:
                 failure = self._start_failure(worker)
@@ -237,7 +270,8 @@ class WorkerPool:
                 self.service.fail_invocation(invocation, ErrorObject(message=failure, type="Runtime.ImportModuleError"))
                 return False
             worker.ready = True
-        worker.conn.send(invocation)
+        if not sent:
+            worker.conn.send(invocation)
         timeout = worker.spec.timeout_seconds
         message = self._receive(worker, timeout)
         if message is _TIMED_OUT:
@@ -290,6 +324,9 @@ class WorkerPool:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            spare, self._spare_waiters = self._spare_waiters, 0
+        for _ in range(spare):
+            self._jobs.put(None)
         for worker in idle:
             worker.kill()
         while self.running() and time.monotonic() < deadline:
