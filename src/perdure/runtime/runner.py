@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import signal
 import threading
 from collections.abc import Callable
@@ -56,6 +57,11 @@ class Runtime:
         the scheduler's first pass; their workers import their handlers before this returns
         (for up to ``STARTUP_WAIT_SECONDS``), so a server that says it is ready is running them.
         """
+        # What the process holds by now (its imports, the app, the registry) mostly lives as long
+        # as it serves: frozen, the collector's full passes skip it instead of rescanning it all
+        # while an invocation is being handed out or reported. Garbage goes first, so none is kept.
+        gc.collect()
+        gc.freeze()
         self.scheduler.start()
         self.pool.wait_for_starting_workers(STARTUP_WAIT_SECONDS)
         self.purger.start()
