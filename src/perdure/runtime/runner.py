@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import gc
 import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
 
+from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.purger import Purger
 from perdure.runtime.registry import Registry
 from perdure.runtime.scheduler import Scheduler
@@ -57,11 +57,7 @@ class Runtime:
         the scheduler's first pass; their workers import their handlers before this returns
         (for up to ``STARTUP_WAIT_SECONDS``), so a server that says it is ready is running them.
         """
-        # What the process holds by now (its imports, the app, the registry) mostly lives as long
-        # as it serves: frozen, the collector's full passes skip it instead of rescanning it all
-        # while an invocation is being handed out or reported. Garbage goes first, so none is kept.
-        gc.collect()
-        gc.freeze()
+        freeze_startup_heap()
         self.scheduler.start()
         self.pool.wait_for_starting_workers(STARTUP_WAIT_SECONDS)
         self.purger.start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import multiprocessing
 import multiprocessing.connection
 import resource
@@ -30,6 +29,7 @@ from typing import Any
 from perdure.errors import FunctionLoadError, PerdureError
 from perdure.runtime.logcapture import capture_logs, keep_logs, read_spool
 from perdure.runtime import sdk_tuning
+from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.invoker import run_invocation
 from perdure.runtime.registry import FunctionSpec, Registry, load_handler
 from perdure.sdk.snapshot import SnapshotCodec, load_secret
@@ -87,10 +87,8 @@ def _worker_main(
         conn.send(("load_error", error.message))
         return
     spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    # What the worker made so far (its imports, the handler's module) lives as long as it does:
-    # frozen, the collector's full passes skip it. Unfrozen, it was all rescanned by a full pass
-    # in the middle of some invocation, which that pass held up for milliseconds.
-    gc.freeze()
+    # Its imports and the handler's module live as long as the worker does.
+    freeze_startup_heap()
     conn.send(("ready", None))
     while True:
         try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import InvalidParameterError
+from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.logcapture import capture_logs, keep_logs
 from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
@@ -37,6 +38,7 @@ class LocalRunner:
         # An earlier `perdure run` that died still holds its lease: take it back now.
         service.expire_leases(owner_is_dead)
         self.checkpoint_hooks: list[Callable[[int], None]] = []
+        freeze_startup_heap()
 
     def add(self, function: DurableFunction) -> None:
         """Makes ``function`` runnable here, and a target of chained invokes; the latest code given for a name runs."""
