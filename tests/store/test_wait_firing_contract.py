@@ -7,9 +7,10 @@ executions, operations, the operations a checkpoint reply would send, history an
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
-from store_backends import NOW, execution, insert, operation
+from store_backends import NOW, StoreFactory, execution, insert, operation
 
 from perdure.service import timers
 from perdure.service.model import Event, Execution, ExecutionStatus, Operation, OperationStatus, OperationType
@@ -175,3 +176,42 @@ def test_an_execution_with_another_timer_due_fires_its_waits_one_by_one(store: S
             ]
         events = tx.list_events("due-mixed", 0, 10, False)
         assert [e.event_type for e in events] == ["CallbackTimedOut", "WaitSucceeded"]
+
+
+def test_two_stores_firing_at_once_fire_each_wait_once(open_test_store: StoreFactory) -> None:
+    """As two processes do: on PostgreSQL each skips what the other holds, on SQLite they take turns."""
+    stores = [open_test_store(), open_test_store()]
+    count = 300
+    insert(stores[0], *(execution(f"e{i:03d}", version=3, event_count=4) for i in range(count)))
+    with stores[0].transaction() as tx:
+        for i in range(count):
+            tx.put_operations(f"e{i:03d}", [_wait("w", 2, NOW - 5, NOW - i / 1000)])
+            tx.set_timer(Timer(f"e{i:03d}", "w", TimerKind.WAIT, NOW - i / 1000))
+    fired = [0, 0]
+    errors: list[BaseException] = []
+
+    def fire(index: int) -> None:
+        try:
+            while True:
+                with stores[index].transaction() as tx:
+                    done = timers.fire_due(tx, FIRED_AT, 25)
+                if not done:
+                    return
+                fired[index] += done
+        except BaseException as error:  # re-raised below
+            errors.append(error)
+
+    threads = [threading.Thread(target=fire, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors and not any(thread.is_alive() for thread in threads)
+    assert sum(fired) == count
+    with stores[0].snapshot() as tx:
+        assert tx.due_timers(NOW + 1000, 10) == []
+        for i in range(count):
+            execution_id = f"e{i:03d}"
+            found = tx.get_execution_by_id(execution_id)
+            assert found is not None and (found.version, found.event_count) == (4, 5)
+            assert [e.event_type for e in tx.list_events(execution_id, 0, 10, False)] == ["WaitSucceeded"]
