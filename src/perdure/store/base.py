@@ -319,8 +319,8 @@ class Transaction(abc.ABC):
 
     @abc.abstractmethod
     def record_fired_waits(self, waits: Iterable[FiredWait], executions: Iterable[WaitedExecution]) -> None:
-        """Marks each wait SUCCEEDED at its event's time with its version, appends its event,
-        and writes the executions' changed columns: a few statements for any number of waits."""
+        """Marks each wait SUCCEEDED at its event's time with its version, appends its event (in the
+        order given), and writes the executions' changed columns: a few statements for any number of waits."""
 
     @abc.abstractmethod
     def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:

@@ -710,12 +710,17 @@ class _SQLiteTransaction(Transaction):
         return found
 
     def record_fired_waits(self, waits: Iterable[FiredWait], executions: Iterable[WaitedExecution]) -> None:
-        # Written in key order: each statement then walks its table's primary key index from
-        # one end to the other, rather than to a page anywhere in it for each row.
-        fired = sorted(waits, key=lambda w: (w.execution_id, w.operation_id))
+        fired = list(waits)
+        # Updates in key order: each statement then walks its table's primary key index from one
+        # end to the other, rather than to a page anywhere in it for each row. Events go in the
+        # order given (the order the waits fell due), the order their rows keep.
         succeeded = OperationStatus.SUCCEEDED.value
         self._conn.executemany(
-            _WAIT_SUCCEEDED, [(succeeded, w.event.timestamp, w.version, w.execution_id, w.operation_id) for w in fired]
+            _WAIT_SUCCEEDED,
+            [
+                (succeeded, w.event.timestamp, w.version, w.execution_id, w.operation_id)
+                for w in sorted(fired, key=lambda w: (w.execution_id, w.operation_id))
+            ],
         )
         self._conn.executemany(_EVENT_INSERT, [rowmap.event_row(w.execution_id, w.event) for w in fired])
         self._conn.executemany(
