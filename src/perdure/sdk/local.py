@@ -38,7 +38,6 @@ class LocalRunner:
         # An earlier `perdure run` that died still holds its lease: take it back now.
         service.expire_leases(owner_is_dead)
         self.checkpoint_hooks: list[Callable[[int], None]] = []
-        freeze_startup_heap()
 
     def add(self, function: DurableFunction) -> None:
         """Makes ``function`` runnable here, and a target of chained invokes; the latest code given for a name runs."""
@@ -122,6 +121,9 @@ def run_to_end(
     service = DurableService(open_store(db_url), functions=lambda name: runners[0].function_defaults(name))
     runner = LocalRunner(service, SnapshotCodec(load_secret(data_dir_for(db_url))), list(functions.values()))
     runners.append(runner)
+    # This process is perdure's own (`perdure run`); a LocalRunner inside a user's process (as
+    # perdure.testing makes) leaves that process's garbage collector alone.
+    freeze_startup_heap()
     arn = runner.start(durable, event, name).arn
     announced: set[str] = set()
     while True:
