@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import PERDURE, Server
+from servers import PERDURE, Server
 
 
 class Worker:

@@ -34,7 +34,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
-from conftest import PERDURE, Server, handler_target, wait_for
+from servers import PERDURE, Server, handler_target, wait_for
 from starlette.requests import Request
 from starlette.responses import Response
 

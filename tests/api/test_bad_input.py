@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import HANDLERS, PERDURE, Server, free_port, handler_target, lambda_client, shared_server, wait_for
+from servers import HANDLERS, PERDURE, Server, free_port, handler_target, lambda_client, shared_server, wait_for
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function"
 UNKNOWN_ARN = f"{FUNCTION_ARN}:steps:$LATEST/durable-execution/no-such-run/0123456789abcdef0123456789abcdef"

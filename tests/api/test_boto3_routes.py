@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import uvicorn
 from botocore.exceptions import ClientError
-from conftest import Server, free_port, handler_target, lambda_client, shared_server, wait_for
+from servers import Server, free_port, handler_target, lambda_client, shared_server, wait_for
 
 from perdure.api.app import PerdureApp
 from perdure.runtime.registry import Registry

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import HANDLERS, Server, lambda_client, shared_server, wait_for
+from servers import HANDLERS, Server, lambda_client, shared_server, wait_for
 
 AWS_HANDLERS = {
     "caller": "caller",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import HANDLERS, Server, lambda_client, shared_server, wait_for
+from servers import HANDLERS, Server, lambda_client, shared_server, wait_for
 
 from perdure import Client
 

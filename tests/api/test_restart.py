@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from conftest import HANDLERS, Server, handler_target, wait_for
+from servers import HANDLERS, Server, handler_target, wait_for
 
 from perdure.client import Client
 

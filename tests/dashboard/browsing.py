@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import HANDLERS, PERDURE, ROOT, Server, wait_for
+from servers import HANDLERS, PERDURE, ROOT, Server, wait_for
 
 APP = Path(__file__).resolve().parent / "approvals.py"
 CHROMIUM = Path("/usr/bin/chromium")

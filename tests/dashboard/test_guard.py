@@ -23,8 +23,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from browsing import APP, _CLEAN_ENV, Site, site  # noqa: F401  (fixture)
-# Imported at the top: once tests/store is collected, the name 'conftest' means its conftest.
-from conftest import PERDURE, Server, wait_for
+from servers import PERDURE, Server, wait_for
 
 from perdure.api.dashboard.sessions import COOKIE_NAME, SECRET_LABEL, SessionSigner
 from perdure.api.keys import KeyRing, api_secret

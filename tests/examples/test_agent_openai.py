@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from servers import ROOT
 
 from perdure.testing import DurableTestRunner
 

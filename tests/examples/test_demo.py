@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import ROOT
+from servers import ROOT
 
 
 def test_the_demo_runs_both_orders_to_success() -> None:

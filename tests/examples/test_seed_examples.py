@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PERDURE, ROOT, Server, wait_for
+from servers import PERDURE, ROOT, Server, wait_for
 
 EXAMPLES = ROOT / "examples"
 

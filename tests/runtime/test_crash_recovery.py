@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import Server, handler_target, wait_for
+from servers import Server, handler_target, wait_for
 
 
 def _execution(server: Server, arn: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import HANDLERS, Server, wait_for
+from servers import HANDLERS, Server, wait_for
 
 TEMPLATE = """
 Resources:

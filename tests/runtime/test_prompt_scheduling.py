@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from conftest import HANDLERS, Server, wait_for
+from servers import HANDLERS, Server, wait_for
 
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime

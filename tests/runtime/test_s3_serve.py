@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from conftest import HANDLERS, PERDURE, lambda_client
+from servers import HANDLERS, PERDURE, lambda_client
 from s3_server import S3_ENV, S3Server
 
 from perdure.cli import main

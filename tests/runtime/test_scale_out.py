@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from cluster import Cluster, Worker
-from conftest import HANDLERS
+from servers import HANDLERS
 from pg_server import PostgresServer
 
 from perdure.client import Client

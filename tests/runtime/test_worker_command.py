@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from cluster import Cluster
-from conftest import HANDLERS, wait_for
+from servers import HANDLERS, wait_for
 from pg_server import PostgresServer
 
 from perdure.cli import main
