@@ -5,7 +5,7 @@ Timestamps inside details are epoch seconds, which is how the JSON API encodes t
 
 from __future__ import annotations
 
-from perdure.service.model import ErrorObject, Event, Operation, OperationStatus, OperationType, Wire
+from perdure.service.model import ErrorObject, Event, Operation, OperationStatus, OperationType, Wire, assemble
 
 
 # Like AWS's history, events carry large payloads truncated (`Truncated: true`): the full value
@@ -146,20 +146,46 @@ def operation_ended(op: Operation, now: float) -> Event:
     """The event for ``op`` having reached its terminal status."""
     kind = _KIND[op.type]
     outcome = _OUTCOME[op.status]
+    if op.type is OperationType.WAIT and outcome == "Succeeded":
+        return wait_succeeded(op.id, op.parent_id, op.name, op.sub_type, op.start_time, op.scheduled_end_time, now)
     details: Wire
-    if op.type is OperationType.WAIT:
-        details = (
-            {"Duration": round((op.scheduled_end_time or now) - (op.start_time or now))}
-            if outcome == "Succeeded"
-            else {"Error": _error(op.error)}
-        )
-    elif outcome == "Succeeded":
+    if outcome == "Succeeded":
         details = {"Result": _result(op.result)}
     else:
         details = {"Error": _error(op.error)}
     if op.type is OperationType.STEP:
         details["RetryDetails"] = {"CurrentAttempt": op.attempt}
     return _event(f"{kind}{outcome}", op, now, details)
+
+
+def wait_succeeded(
+    operation_id: str,
+    parent_id: str | None,
+    name: str | None,
+    sub_type: str | None,
+    start_time: float | None,
+    scheduled_end_time: float | None,
+    now: float,
+    event_id: int = 0,
+) -> Event:
+    """The ``WaitSucceeded`` event of a wait that fell due, from the wait's fields alone.
+
+    Waits fire by the thousand (``perdure.service.timers.fire_waits``), so the event is built
+    without ``Event.__init__``.
+    """
+    return assemble(
+        Event,
+        {
+            "event_type": "WaitSucceeded",
+            "timestamp": now,
+            "operation_id": operation_id,
+            "parent_id": parent_id,
+            "name": name,
+            "sub_type": sub_type,
+            "details": {"Duration": round((scheduled_end_time or now) - (start_time or now))},
+            "event_id": event_id,
+        },
+    )
 
 
 def invocation_completed(start: float, now: float, request_id: str, error: ErrorObject | None) -> Event:

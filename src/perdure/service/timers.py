@@ -13,7 +13,6 @@ from perdure.service.model import (
     ExecutionStatus,
     Operation,
     OperationStatus,
-    assemble,
 )
 from perdure.store.base import DueWait, FiredWait, Timer, TimerKind, Transaction, WaitedExecution
 
@@ -63,20 +62,10 @@ def fire_waits(tx: Transaction, due: Sequence[Timer], now: float) -> None:
             continue
         first, version, event_count = counters.get(wait.execution_id, (wait, wait.version, wait.event_count))
         counters[wait.execution_id] = (first, version + 1, event_count + 1)
-        # As history.operation_ended makes it, numbered as journal.append_events numbers it.
-        duration = round((wait.scheduled_end_time or now) - (wait.start_time or now))
-        event = assemble(
-            Event,
-            {
-                "event_type": "WaitSucceeded",
-                "timestamp": now,
-                "operation_id": wait.operation_id,
-                "parent_id": wait.parent_id,
-                "name": wait.name,
-                "sub_type": wait.sub_type,
-                "details": {"Duration": duration},
-                "event_id": event_count + 1,
-            },
+        # Numbered as journal.append_events numbers it.
+        event = history.wait_succeeded(
+            wait.operation_id, wait.parent_id, wait.name, wait.sub_type, wait.start_time, wait.scheduled_end_time, now,
+            event_id=event_count + 1,
         )
         fired.append(FiredWait(wait.execution_id, wait.operation_id, version + 1, event))
     if fired:
