@@ -24,7 +24,9 @@ brackets)::
     ├── CheckpointRejectedError      400 InvalidParameterValueException
     ├── FunctionLoadError            500 ServiceException
     ├── BlobStorageError             500 ServiceException   the blob folder or bucket failed
-    │   └── BlobNotFoundError        a payload's blob is missing
+    │   ├── BlobNotFoundError        a payload's blob is missing
+    │   ├── BlobKeyError             a row names a blob with a key that is not a content key
+    │   └── BlobIntegrityError       a blob's bytes are not the ones its key names
     └── DurableFunctionError         raised inside seed-style functions
         ├── OperationFailedError     a step, callback or child context ended in failure
         │   └── CallbackTimedOutError
@@ -199,6 +201,33 @@ class BlobNotFoundError(BlobStorageError):
             f"Blob {key} is missing from {location}; the payload stored there is lost. Check that every "
             "process using this database is given the same --blobs, or restore the blobs from a backup "
             "taken with the database.",
+        )
+        self.key = key
+
+
+class BlobKeyError(BlobStorageError):
+    """A blob key read from the database is not a content key, so it names no blob."""
+
+    def __init__(self, location: str, key: str) -> None:
+        # A row may hold anything, of any length: the message quotes only its start.
+        shown = repr(key) if len(key) <= 100 else f"{key[:100]!r}..."
+        super().__init__(
+            location,
+            f"{shown} is not a blob key (64 lowercase hex digits, the SHA-256 of the blob), so it was not "
+            f"looked up in {location}. The database row that holds it was altered: restore the row, or "
+            "the database, from a backup.",
+        )
+        self.key = key
+
+
+class BlobIntegrityError(BlobStorageError):
+    """A blob in the blob store is not the one its key names."""
+
+    def __init__(self, location: str, key: str, detail: str) -> None:
+        super().__init__(
+            location,
+            f"Blob {key} in {location} {detail}, so it was not used. The blob store was altered: restore "
+            "the blob from a backup taken with the database.",
         )
         self.key = key
 

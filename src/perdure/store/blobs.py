@@ -5,6 +5,11 @@ one blob, storing the same bytes twice is harmless, and a key names the same byt
 the blob lives. A store keeps its blobs in one ``BlobStore``: a folder (``FileBlobStore``) or
 an S3 bucket (``perdure.store.s3_blobs.S3BlobStore``). Every process using one database must
 use the same one, since rows hold only the keys.
+
+Keys come back from the database, which is not trusted to name files: a key that is not 64
+lowercase hex digits is refused before it reaches a path or an object name (a key rewritten to
+``/etc/passwd`` must not read or delete it), and a blob whose bytes do not hash to its key is
+refused on read (issue 11, finding 1).
 """
 
 from __future__ import annotations
@@ -12,16 +17,41 @@ from __future__ import annotations
 import abc
 import hashlib
 import os
+import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from perdure.errors import BlobNotFoundError, BlobStorageError, InvalidParameterError
+from perdure.errors import (
+    BlobIntegrityError,
+    BlobKeyError,
+    BlobNotFoundError,
+    BlobStorageError,
+    InvalidParameterError,
+)
+
+# What blob_key makes; fullmatch, since `$` would also match before a trailing newline.
+_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def blob_key(data: bytes) -> str:
     """The key a blob of these bytes is stored under."""
     return hashlib.sha256(data).hexdigest()
+
+
+def checked_key(location: str, key: str) -> str:
+    """Returns ``key`` if it is a content key; raises ``BlobKeyError`` for anything else."""
+    if not _KEY.fullmatch(key):
+        raise BlobKeyError(location, key)
+    return key
+
+
+def verified(location: str, key: str, data: bytes) -> bytes:
+    """Returns ``data`` if it is the blob ``key`` names; raises ``BlobIntegrityError`` otherwise."""
+    if blob_key(data) != key:
+        raise BlobIntegrityError(location, key, "does not hold the bytes its key names (their SHA-256 differs)")
+    return data
 
 
 class BlobStore(abc.ABC):
@@ -42,11 +72,25 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     def get(self, key: str) -> bytes:
-        """Returns the blob's bytes; raises ``BlobNotFoundError`` if there is none."""
+        """Returns the blob's bytes, checked against ``key``.
+
+        Raises ``BlobNotFoundError`` if there is none, ``BlobKeyError`` for a key that is not
+        a content key, and ``BlobIntegrityError`` for bytes that are not the ones ``key`` names.
+        """
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:
-        """Removes the blob; removing one that is not there is no error."""
+        """Removes the blob; removing one that is not there is no error, a malformed key is (``BlobKeyError``)."""
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Removes the blobs, or none of them when any key is malformed (``BlobKeyError``).
+
+        Every key is checked first: a store that deletes an execution's blobs inside its
+        transaction rolls the rows back on the error, and the blobs must still be there then.
+        """
+        keys = [checked_key(self.location, key) for key in keys]
+        for key in keys:
+            self.delete(key)
 
     def check(self) -> None:
         """Raises ``BlobStorageError`` when the blobs cannot be reached (a missing bucket, say)."""
@@ -58,6 +102,7 @@ class FileBlobStore(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._real_root = self.root.resolve()
 
     @property
     def location(self) -> str:
@@ -83,15 +128,23 @@ class FileBlobStore(BlobStore):
         return key
 
     def get(self, key: str) -> bytes:
+        path = self._path(key)
+        # A link planted in the folder is not followed out of it (reading it would not
+        # pass the hash check unless its target were already known, but it is never opened).
+        real = path.resolve()
+        if not real.is_relative_to(self._real_root):
+            raise BlobIntegrityError(self.location, key, f"is a link to {real}, outside the blob folder")
         try:
-            return self._path(key).read_bytes()
+            return verified(self.location, key, real.read_bytes())
         except FileNotFoundError:
             raise BlobNotFoundError(self.location, key) from None
 
     def delete(self, key: str) -> None:
+        # unlink removes a link itself, never what it points to.
         self._path(key).unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path:
+        key = checked_key(self.location, key)
         return self.root / key[:2] / key
 
 
@@ -138,4 +191,15 @@ class BlobConfig:
         return FileBlobStore(Path(self.location).absolute())
 
 
-__all__ = ["BlobConfig", "BlobNotFoundError", "BlobStorageError", "BlobStore", "FileBlobStore", "blob_key"]
+__all__ = [
+    "BlobConfig",
+    "BlobIntegrityError",
+    "BlobKeyError",
+    "BlobNotFoundError",
+    "BlobStorageError",
+    "BlobStore",
+    "FileBlobStore",
+    "blob_key",
+    "checked_key",
+    "verified",
+]

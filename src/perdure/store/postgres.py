@@ -403,8 +403,7 @@ class PostgresStore(Store):
             if dry_run:
                 conn.execute("ROLLBACK")
                 return batch
-            for key in batch.blobs:
-                self.blobs.delete(key)
+            self.blobs.delete_many(batch.blobs)
             conn.execute("COMMIT")
             return batch
         except BaseException:
@@ -442,8 +441,7 @@ class PostgresStore(Store):
                 conn.execute("ROLLBACK")
                 return None
             blobs = self._delete_rows(cur, [execution_id], dry_run=False)
-            for key in blobs:
-                self.blobs.delete(key)
+            self.blobs.delete_many(blobs)
             conn.execute("COMMIT")
             return blobs
         except BaseException:

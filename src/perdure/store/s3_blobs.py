@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from perdure.errors import BlobNotFoundError, BlobStorageError
-from perdure.store.blobs import BlobStore, blob_key
+from perdure.store.blobs import BlobStore, blob_key, checked_key, verified
 
 # Error codes S3 (and compatible servers) give for an object or bucket that does not exist;
 # HEAD requests have no body, so only the status code comes back as the code.
@@ -47,6 +47,9 @@ class S3BlobStore(BlobStore):
         return f"{where} at {self.endpoint_url}" if self.endpoint_url else where
 
     def _object(self, key: str) -> str:
+        # Checked: a key from the database must not name another object in the bucket (some
+        # S3-compatible servers also resolve `..` in object names).
+        key = checked_key(self.location, key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, data: bytes) -> str:
@@ -56,11 +59,12 @@ class S3BlobStore(BlobStore):
         return key
 
     def get(self, key: str) -> bytes:
+        name = self._object(key)
         try:
             with self._reporting(f"read blob {key} from"):
-                response = self._client.get_object(Bucket=self.bucket, Key=self._object(key))
+                response = self._client.get_object(Bucket=self.bucket, Key=name)
                 body: bytes = response["Body"].read()
-                return body
+                return verified(self.location, key, body)
         except BlobStorageError as error:
             if isinstance(error.__cause__, ClientError) and _code(error.__cause__) in _MISSING:
                 raise BlobNotFoundError(self.location, key) from None
@@ -68,8 +72,9 @@ class S3BlobStore(BlobStore):
 
     def delete(self, key: str) -> None:
         # S3 answers a delete of a missing object with success, as the contract asks.
+        name = self._object(key)
         with self._reporting(f"delete blob {key} from"):
-            self._client.delete_object(Bucket=self.bucket, Key=self._object(key))
+            self._client.delete_object(Bucket=self.bucket, Key=name)
 
     def check(self) -> None:
         try:

@@ -192,8 +192,7 @@ class SQLiteStore(Store):
             try:
                 batch = self._purge(now, default_retention_days, limit)
                 if not dry_run:
-                    for key in batch.blobs:
-                        self.blobs.delete(key)
+                    self.blobs.delete_many(batch.blobs)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -238,8 +237,7 @@ class SQLiteStore(Store):
                     self._conn.execute("ROLLBACK")
                     return None
                 blobs = self._delete_rows([execution_id])
-                for key in blobs:
-                    self.blobs.delete(key)
+                self.blobs.delete_many(blobs)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
