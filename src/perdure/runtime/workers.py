@@ -35,6 +35,7 @@ from perdure.runtime.registry import FunctionSpec, Registry, load_handler
 from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import FunctionDefaults, lookup_of
+from perdure.service.invocations import LOST_INVOCATION
 from perdure.service.model import ErrorObject, Invocation
 from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
@@ -134,6 +135,11 @@ class _Worker:
         self.conn.close()
         with contextlib.suppress(OSError):
             os.unlink(self.spool_path)
+
+    def killed(self) -> bool:
+        """Whether the process ended by SIGKILL."""
+        self.process.join(5)
+        return self.process.exitcode == -signal.SIGKILL
 
     def describe_exit(self) -> str:
         self.process.join(5)
@@ -272,6 +278,7 @@ class WorkerPool:
             worker.conn.send(invocation)
         timeout = worker.spec.timeout_seconds
         message = self._receive(worker, timeout)
+        lost = False
         if message is _TIMED_OUT:
             # Killed now, its spool file kept until the lines are read (worker.kill, later, removes it).
             worker.process.kill()
@@ -280,7 +287,16 @@ class WorkerPool:
                 message=f"Task timed out after {timeout} seconds; it resumes from its last checkpoint.",
                 type="Sandbox.Timedout",
             )
+        elif message is None and worker.killed():
+            # SIGKILL comes from outside the handler as a rule (an operator, a chaos test, this
+            # pool's own close, the system's out-of-memory killer), so it does not count against
+            # the handler's attempts; a handler that kills itself so is bounded as a lost one.
+            lost = True
+            error = ErrorObject(
+                message=f"The invocation was lost: {worker.describe_exit()}.", type=LOST_INVOCATION.type
+            )
         elif message is None:
+            # It exited or crashed on its own (os._exit, a segfault, an abort): the handler's doing.
             error = ErrorObject(
                 message=f"The invocation crashed: {worker.describe_exit()}.", type="Runtime.ExitError"
             )
@@ -288,7 +304,7 @@ class WorkerPool:
             return worker.process.is_alive()
         # The lines it wrote before it died or was killed: kept before its end is recorded.
         self.service.append_logs(invocation.execution_arn, read_spool(worker.spool_path, invocation.invocation))
-        self.service.fail_invocation(invocation, error)
+        self.service.fail_invocation(invocation, error, lost=lost)
         return False
 
     def _start_failure(self, worker: _Worker) -> str | None:

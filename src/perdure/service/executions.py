@@ -36,6 +36,7 @@ from perdure.service.model import (
 )
 from perdure.service.invocations import RetryPolicy
 from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_expired
+from perdure.service.validation import parse_count
 from perdure.store.base import ExecutionPage, ExecutionQuery, Store, Transaction
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -336,8 +337,6 @@ class DurableService:
         client_token: str | None = None,
     ) -> CheckpointResult:
         """Applies a batch of updates atomically and returns what changed since the token was issued."""
-        for update in updates:
-            _check_size(f"payload of operation {update.id!r}", update.payload, self.config.max_payload_bytes)
         now = self.clock()
         with self.store.transaction() as tx:
             execution = stored = self._require(tx, arn)
@@ -346,6 +345,9 @@ class DurableService:
                 if reply is not None:
                     return self._replay_reply(tx, execution, reply)
             claims = tokens.verify(execution, checkpoint_token)
+            # After the token: an invocation that lost the execution is told so, whatever it sent.
+            for update in updates:
+                _check_size(f"payload of operation {update.id!r}", update.payload, self.config.max_payload_bytes)
             existing = tx.get_operations(execution.id, ids_touched(updates))
             version = execution.version + 1
             outcome = apply_batch(
@@ -428,10 +430,13 @@ class DurableService:
         with self.store.transaction() as tx:
             return invocations.complete(tx, invocation, output, self.clock(), self.config.invocation_retries)
 
-    def fail_invocation(self, invocation: Invocation, error: ErrorObject) -> Execution | None:
-        """Records a crashed, killed or timed-out invocation (retried with backoff, then failed)."""
+    def fail_invocation(self, invocation: Invocation, error: ErrorObject, lost: bool = False) -> Execution | None:
+        """Records a crashed, killed or timed-out invocation (retried, then failed).
+
+        ``lost``: the handler did not cause it (see ``perdure.service.invocations``).
+        """
         with self.store.transaction() as tx:
-            return invocations.fail(tx, invocation, error, self.clock(), self.config.invocation_retries)
+            return invocations.fail(tx, invocation, error, self.clock(), self.config.invocation_retries, lost)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> list[str]:
         """Expires at once the leases of owners that ``is_dead`` says are gone; returns those owners.
@@ -514,9 +519,10 @@ def _hidden_subtrees(tx: Transaction, execution_id: str, ops: list[Operation]) -
 def _parse_int_marker(marker: str | None) -> int:
     if not marker:
         return 0
-    if not marker.isdigit():
+    after = parse_count(marker)
+    if after is None:
         raise InvalidParameterError(f"Invalid Marker {marker!r}: pass the NextMarker of a previous reply.")
-    return int(marker)
+    return after
 
 
 def _clamp(max_items: int, default: int) -> int:

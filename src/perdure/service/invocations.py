@@ -3,6 +3,15 @@
 An execution is run by at most one invocation at a time. Leasing gives the invocation a fresh
 checkpoint token (fencing off any older one) and a lease that expires unless renewed, so an
 invocation whose worker died is noticed and retried from the last checkpoint.
+
+Two kinds of failure are counted apart (issue 11, finding 15). A failure the handler caused (it
+raised out of the runtime, ran past its timeout or its memory, or its worker process exited or
+crashed while its server lived on) counts toward ``RetryPolicy.max_attempts``. An invocation
+*lost* (its lease lapsed or its owner's process died, as when a server or ``perdure worker`` is
+killed, or its worker was SIGKILLed from outside) is no fault of the handler's, so a few platform
+crashes in a row cannot fail a healthy execution; yet a handler that takes its own process down
+every time must not run for ever, so lost invocations in a row, with nothing recorded between
+them, are bounded too, by the larger ``max_lost_invocations``.
 """
 
 from __future__ import annotations
@@ -25,9 +34,13 @@ from perdure.store.base import Transaction
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often an invocation that crashes is retried before its execution fails."""
+    """How often an invocation that crashes, or is lost, is retried before its execution fails."""
 
     max_attempts: int = 3
+    # Lost invocations in a row (see the module's docstring) that fail the execution: enough
+    # that repeated crashes of the platform do not, few enough that a handler that kills its
+    # own process ends soon.
+    max_lost_invocations: int = 10
     base_delay_seconds: float = 1.0
     max_delay_seconds: float = 60.0
 
@@ -39,9 +52,10 @@ class RetryPolicy:
 # to end before it runs anyway (see ``_parent_still_invoking``).
 CHILD_START_GRACE_SECONDS = 1.0
 
+LOST_TYPE = "Runtime.InvocationLost"
 LOST_INVOCATION = ErrorObject(
     message="The invocation was lost: its worker stopped renewing the lease (it crashed or was killed).",
-    type="Runtime.InvocationLost",
+    type=LOST_TYPE,
 )
 
 
@@ -67,9 +81,8 @@ def lease(
             continue
         if execution.lease_owner is not None:
             pausing = execution.status is ExecutionStatus.PAUSING
-            # Retried at once, without backoff: its lease lapsed (a wait already served) or its
-            # owner's process died, which is no fault of the handler's. Attempts still count.
-            execution = _record_failure(tx, execution, LOST_INVOCATION, now, policy, backoff=False)
+            # Its lease lapsed (a wait already served) or its owner's process died: retried at once.
+            execution = _record_loss(tx, execution, LOST_INVOCATION, now, policy)
             if pausing and not execution.status.is_terminal:
                 # Its pause waited for this invocation, which is gone: it pauses now.
                 execution = enter_paused(tx, execution, now, must_run=True)
@@ -195,26 +208,65 @@ def enter_paused(tx: Transaction, execution: Execution, now: float, must_run: bo
     return journal.append_events(tx, execution, [event])
 
 
-def fail(tx: Transaction, invocation: Invocation, error: ErrorObject, now: float, policy: RetryPolicy) -> Execution | None:
-    """Records a crashed invocation: retried with backoff, or the execution fails with ``error``."""
+def fail(
+    tx: Transaction, invocation: Invocation, error: ErrorObject, now: float, policy: RetryPolicy, lost: bool = False
+) -> Execution | None:
+    """Records a crashed invocation: retried, or the execution fails with ``error``.
+
+    ``lost``: the handler did not cause it (see the module's docstring); it is retried at once
+    and counts toward ``max_lost_invocations``, not ``max_attempts``. Otherwise it is retried
+    with backoff.
+    """
     execution = _held(tx, invocation)
     if execution is None:
         return None
     if not execution.status.is_terminal:
         pausing = execution.status is ExecutionStatus.PAUSING
-        execution = _record_failure(tx, execution, error, now, policy)
+        if lost:
+            execution = _record_loss(tx, execution, error, now, policy)
+        else:
+            execution = _record_failure(tx, execution, error, now, policy)
         if pausing and not execution.status.is_terminal:
             execution = enter_paused(tx, execution, now, must_run=True)
     tx.update_execution(_release(execution))
     return execution
 
 
-def _record_failure(
-    tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: RetryPolicy, backoff: bool = True
-) -> Execution:
+def _record_failure(tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: RetryPolicy) -> Execution:
     execution = _invocation_event(tx, execution, now, error)
     failures = execution.failed_invocations + 1
     execution = _release(execution).evolve(failed_invocations=failures)
     if failures >= policy.max_attempts:
         return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
-    return execution.evolve(ready_time=now + policy.delay(failures) if backoff else now)
+    return execution.evolve(ready_time=now + policy.delay(failures))
+
+
+def _record_loss(tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: RetryPolicy) -> Execution:
+    """Records a lost invocation: retried at once, unless too many in a row were lost."""
+    lost = _lost_in_a_row(tx, execution, policy.max_lost_invocations) + 1
+    execution = _release(_invocation_event(tx, execution, now, error))
+    if lost >= policy.max_lost_invocations:
+        error = ErrorObject(
+            message=f"{error.message} That is {lost} invocations lost in a row without a checkpoint between "
+            "them, so the handler itself probably ends its process (os._exit, a signal, a crash in native "
+            "code): the execution fails rather than run for ever.",
+            type=error.type,
+        )
+        return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
+    return execution.evolve(ready_time=now)
+
+
+def _lost_in_a_row(tx: Transaction, execution: Execution, limit: int) -> int:
+    """How many of the execution's latest events (up to ``limit``) record lost invocations.
+
+    Anything else in between (a checkpoint, an invocation that ended) is progress and ends the
+    count. Read from the history, so the count needs no column of its own; losses are rare, and
+    each reads at most ``limit`` events backwards along their primary key.
+    """
+    count = 0
+    for event in tx.list_events(execution.id, 0, limit, reverse=True):
+        error = event.details.get("Error", {}).get("Payload", {}) if event.event_type == "InvocationCompleted" else {}
+        if error.get("ErrorType") != LOST_TYPE:
+            break
+        count += 1
+    return count
