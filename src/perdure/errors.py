@@ -19,6 +19,7 @@ brackets)::
     ├── AuthenticationError          403 (SigV4/bearer refusals)  [api.auth]
     ├── ApiError                     an error reply, as perdure.Client sees it  [client]
     ├── SnapshotError                a snapshot cannot be saved or trusted  [sdk.snapshot]
+    ├── SecretKeyError               the server secret is too short  [sdk.snapshot]
     ├── CallbackAlreadyCompletedError     400 CallbackTimeoutException
     ├── StaleCheckpointTokenError    400 InvalidParameterValueException
     ├── CheckpointRejectedError      400 InvalidParameterValueException

@@ -464,8 +464,8 @@ def test_dev_on_loopback_runs_open_and_says_so(tmp_path: Path) -> None:
 
 
 def test_a_server_under_another_secret_accepts_tokens_but_not_signatures(tmp_path: Path) -> None:
-    env = {**_CLEAN_ENV, "PERDURE_TEST_LOG": str(tmp_path / "log")}
-    server = Server([handler_target("steps", "steps")], tmp_path, {**env, "PERDURE_SECRET": "another"}, dev=False)
+    env = {**_CLEAN_ENV, "PERDURE_TEST_LOG": str(tmp_path / "log"), "PERDURE_SECRET": "another secret, of 32 bytes or more"}
+    server = Server([handler_target("steps", "steps")], tmp_path, env, dev=False)
     key = create_key(tmp_path, server.db_url, "elsewhere")  # under the data folder's secret file
     server.start()
     try:

@@ -220,7 +220,7 @@ def test_checkpoints_use_the_servers_own_key_by_default(tmp_path: Any, monkeypat
         arn = start(local, reviewed, {"items": 2}, "default-key")
         views = console.checkpoints(service, arn)
         assert [v.error for v in views] == [None, None] and views[0].variables
-        monkeypatch.setenv("PERDURE_SECRET", "another key")
+        monkeypatch.setenv("PERDURE_SECRET", "another key, of 32 bytes or more")
         assert all(v.error and "not signed with this server's key" in v.error for v in console.checkpoints(service, arn))
     finally:
         store.close()
