@@ -1,14 +1,22 @@
-"""Lease owners name their process: a dead one's leases are taken back at once, a live one's never."""
+"""Lease owners name their process: a dead one's leases are taken back at once, a live one's never.
+
+A dead owner is reported once, however long its leases wait for a server that serves them.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from servers import handler_target, wait_for
+
+from perdure.runtime.scheduler import DEAD_OWNER_CHECK_SECONDS
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.leases import lease_owner_id, owner_is_dead
 from perdure.store.sqlite import SQLiteStore
@@ -68,3 +76,22 @@ def test_only_the_dead_owners_leases_are_expired(tmp_path: Path) -> None:
     assert resumed.execution_arn == lost.execution_arn
     assert resumed.execution_arn != held.execution_arn
     service.store.close()
+
+
+def test_a_dead_owner_is_reported_once_while_its_leases_wait(serve: Any, tmp_path: Path) -> None:
+    # The server serves "flow" only, so the dead owner's "orders" execution stays leased to it,
+    # and the server finds that owner dead at every check, every DEAD_OWNER_CHECK_SECONDS.
+    server = serve(handler_target("flow", "steps"))
+    service = DurableService(SQLiteStore(tmp_path / "perdure.db"))
+    service.start_execution(StartRequest("orders", execution_name="orphan"))
+    with _other_process() as (dying, end):
+        service.lease(dying, ["orders"], 1, 3600)
+        end()
+    service.store.close()
+
+    def reports() -> int:
+        return server.log.read_text().count(f"Lease owner {dying} is gone")
+
+    wait_for(reports)
+    time.sleep(DEAD_OWNER_CHECK_SECONDS * 2.5)
+    assert reports() == 1

@@ -59,6 +59,9 @@ class Scheduler:
         self._watcher = threading.Thread(target=self._watch, name="perdure-store-watcher", daemon=True)
         self._last_renewal = 0.0
         self._last_dead_check = 0.0
+        # The dead owners already reported: one whose leases wait for a server of their
+        # functions is found dead at every check until then, and said so once (issue 11, finding 16).
+        self._reported_dead: set[str] = set()
 
     def start(self) -> None:
         """Takes back the leases of dead local owners, runs a first pass, then starts the loop.
@@ -109,7 +112,10 @@ class Scheduler:
         self._last_dead_check = now
         dead = self.service.expire_leases(owner_is_dead)
         for owner in dead:
-            logger.warning("Lease owner %s is gone; its executions resume from their last checkpoint.", owner)
+            if owner not in self._reported_dead:
+                logger.warning("Lease owner %s is gone; its executions resume from their last checkpoint.", owner)
+        # Only the owners still found: the set does not grow with every owner that ever died.
+        self._reported_dead = set(dead)
         return bool(dead)
 
     def _loop(self) -> None:
