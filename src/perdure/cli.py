@@ -151,12 +151,20 @@ def main() -> None:
     is_flag=True,
     help="Run the API open, with no authentication: for development, on a loopback --host only.",
 )
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds a client may take to send a request's headers, and again its body; a slower one is cut off.",
+)
 @blob_options
 @retention_option
 @reports_errors
 def serve(
     targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, no_workers: bool,
-    dev: bool, blobs: str | None, s3_endpoint: str | None, retention_days: int,
+    dev: bool, request_timeout: float, blobs: str | None, s3_endpoint: str | None, retention_days: int,
 ) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
@@ -172,6 +180,7 @@ def serve(
     import uvicorn
 
     from perdure.api.app import PerdureApp
+    from perdure.api.slow_clients import uvicorn_settings
     from perdure.runtime.runner import Runtime
     from perdure.runtime.workers import WorkerSettings
     from perdure.store import data_dir_for
@@ -188,7 +197,8 @@ def serve(
     if not no_workers:
         settings = WorkerSettings(db, blob_config, service.config, data_dir=data_dir_for(db))
         runtime = Runtime(service, registry, settings, workers)
-    app = PerdureApp(service, registry, runtime, None if dev else _server_keys(service.store, db))
+    keys = None if dev else _server_keys(service.store, db)
+    app = PerdureApp(service, registry, runtime, keys, request_seconds=request_timeout)
     if dev:
         click.echo(
             "Development mode (--dev): the API is open, with no authentication, to every user and program "
@@ -201,7 +211,9 @@ def serve(
     signing_in = "open, as the API is" if dev else "sign in with the token of a key from `perdure keys create`"
     click.echo(f"Dashboard: http://{host}:{port}/ ({signing_in})", err=True)
     # Waiting RequestResponse invokes must not hold a shutdown for the length of a function timeout.
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, **uvicorn_settings(request_timeout)
+    )
 
 
 @main.command()

@@ -17,6 +17,7 @@ brackets)::
     │   ├── ExecutionEndedError      pause/resume of an ended execution  [service.pausing]
     │   └── KeyNameTakenError        an active API key has that name  [store.keys]
     ├── AuthenticationError          403 (SigV4/bearer refusals)  [api.auth]
+    ├── RequestTimeoutError          408 a request body that did not arrive in time  [api.body_limit]
     ├── ApiError                     an error reply, as perdure.Client sees it  [client]
     ├── SnapshotError                a snapshot cannot be saved or trusted  [sdk.snapshot]
     ├── SecretKeyError               the server secret is too short  [sdk.snapshot]

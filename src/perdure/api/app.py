@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from perdure.api.auth import Authenticator
+from perdure.api.body_limit import REQUEST_SECONDS, BodyLimit, BodyLimits, api_bytes
 from perdure.api.dashboard import Dashboard, is_dashboard_path
 from perdure.api.dashboard.sessions import SECRET_LABEL
 from perdure.api.http import Route, Router, json_response
@@ -32,7 +33,12 @@ class PerdureApp:
     """Serves the API; starts the runtime (if any) with the server and stops it after."""
 
     def __init__(
-        self, service: DurableService, registry: Registry, runtime: Runtime | None = None, keys: KeyRing | None = None
+        self,
+        service: DurableService,
+        registry: Registry,
+        runtime: Runtime | None = None,
+        keys: KeyRing | None = None,
+        request_seconds: float = REQUEST_SECONDS,
     ) -> None:
         self.service = service
         self.runtime = runtime
@@ -45,11 +51,18 @@ class PerdureApp:
         # The dashboard signs people in with the same keys, into sessions of its own.
         secret = keys.derived_secret(SECRET_LABEL) if keys is not None else None
         self.dashboard = Dashboard(service, registry, keys, secret)
+        # Bodies are capped in front of both, before authentication or sign-in reads them.
+        limits = BodyLimits(api_bytes(service.config.max_payload_bytes), seconds=request_seconds)
+        self.served: ASGIApp = BodyLimit(self._route, limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif scope["type"] == "http" and is_dashboard_path(scope["path"]):
+        else:
+            await self.served(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_dashboard_path(scope["path"]):
             await self.dashboard(scope, receive, send)
         else:
             await self.http(scope, receive, send)

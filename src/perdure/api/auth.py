@@ -44,8 +44,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from perdure.api.body_limit import replaying
 from perdure.api.http import error_response
 from perdure.api.keys import KeyRing
 from perdure.errors import PerdureError
@@ -210,20 +211,6 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands the app the body already read, then passes on (to see a disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
-
-
 class Authenticator:
     """ASGI middleware: passes on requests authenticated by an active key; answers others 403."""
 
@@ -308,7 +295,7 @@ class Authenticator:
                 "The request signature we calculated does not match the signature you provided. Check your "
                 "secret access key and signing method, and that nothing changed the request after it was signed."
             )
-        return _replaying(body, receive)
+        return replaying(body, receive)
 
     def _check_date(self, header: SigV4Header, headers: dict[str, list[str]]) -> str:
         """Returns ``X-Amz-Date`` once it is signed, matches the scope and is within five minutes of now."""
