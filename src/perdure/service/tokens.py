@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from perdure.errors import StaleCheckpointTokenError
 from perdure.service.model import Execution
+from perdure.service.validation import parse_count
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,17 @@ def issue(execution: Execution) -> str:
 def verify(execution: Execution, token: str) -> TokenClaims:
     """Returns the token's claims if it belongs to the invocation holding the execution."""
     parts = token.split(".", 2)
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != 3:
         raise StaleCheckpointTokenError(execution.arn)
-    invocation, version, secret = int(parts[0]), int(parts[1]), parts[2]
+    invocation, version, secret = parse_count(parts[0]), parse_count(parts[1]), parts[2]
     if (
-        execution.status.is_terminal
+        invocation is None
+        or version is None
+        or execution.status.is_terminal
         or execution.lease_owner is None
         or invocation != execution.invocation
-        or not hmac.compare_digest(secret, execution.invocation_secret)
+        # As bytes: compare_digest refuses str with characters outside ASCII.
+        or not hmac.compare_digest(secret.encode("utf-8", "surrogatepass"), execution.invocation_secret.encode())
     ):
         raise StaleCheckpointTokenError(execution.arn)
     return TokenClaims(invocation, version)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -91,16 +92,26 @@ def decode_marker(marker: str) -> tuple[float, str]:
         values = json.loads(base64.urlsafe_b64decode(marker.encode()))
     except ValueError:
         raise ValueError(invalid) from None
-    # Checked in full: PostgreSQL refuses to compare a time with a string, SQLite would not.
+    # Checked in full: PostgreSQL refuses to compare a time with a string, SQLite would not,
+    # neither compares with infinity or a number too large for a float, and an execution ID is
+    # ASCII (PostgreSQL cannot hold NUL, nor either database a lone surrogate).
     if (
         not isinstance(values, list)
         or len(values) != 2
         or not isinstance(values[0], (int, float))
         or isinstance(values[0], bool)
         or not isinstance(values[1], str)
+        or not values[1].isascii()
+        or "\0" in values[1]
     ):
         raise ValueError(invalid)
-    return float(values[0]), values[1]
+    try:
+        start_time = float(values[0])
+    except OverflowError:
+        raise ValueError(invalid) from None
+    if not math.isfinite(start_time):
+        raise ValueError(invalid)
+    return start_time, values[1]
 
 
 # -- executions -------------------------------------------------------------------------------
