@@ -8,6 +8,7 @@ this), and decoding first would split it into several segments.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from perdure.errors import PerdureError
 from perdure.service.model import json_default
+from perdure.service.validation import check_json_depth, check_strings, check_text
 
 Endpoint = Callable[[Request, dict[str, str]], Awaitable[Response]]
 
@@ -69,17 +71,36 @@ class BadRequest(PerdureError):
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """Parses the body as a JSON object (an empty body is ``{}``)."""
+    """Parses the body as a JSON object (an empty body is ``{}``) whose strings can all be stored."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest(f"Could not parse the request body as JSON: {error}. Send a JSON object.") from None
+    check_json_depth("request body", text)
+    try:
+        body = json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+    except ValueError as error:
         raise BadRequest(f"Could not parse the request body as JSON: {error}. Send a JSON object.") from None
     if not isinstance(body, dict):
         raise BadRequest(f"The request body must be a JSON object, not {type(body).__name__}.")
+    check_strings("request body", body)
     return body
+
+
+def _finite_float(literal: str) -> float:
+    # Python reads 1e400 as infinity, which no field can use and int() cannot convert.
+    number = float(literal)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {literal} is out of range")
+    return number
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have.
+    raise ValueError(f"{name} is not a JSON number")
 
 
 class Router:
@@ -103,6 +124,7 @@ class Router:
             params = route.match(request.method, segments)
             if params is not None:
                 try:
+                    _check_parameters(request, params)
                     return await route.endpoint(request, params)
                 except PerdureError as error:
                     return error_response(error.code, error.message, error.status)
@@ -111,3 +133,12 @@ class Router:
             f"No route for {request.method} {request.url.path}. See the Lambda API reference for its routes.",
             404,
         )
+
+
+def _check_parameters(request: Request, params: dict[str, str]) -> None:
+    """Refuses path and query parameters that cannot be stored, before any endpoint reads them."""
+    for name, value in params.items():
+        check_text(f"path parameter {name}", value)
+    for name, value in request.query_params.multi_items():
+        check_text(f"query parameter {name!r}", name)
+        check_text(f"query parameter {name}", value)

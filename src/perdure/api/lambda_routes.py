@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from perdure.errors import InvalidParameterError, PayloadTooLargeError
 from perdure.runtime.registry import Registry, parse_function_name
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.model import ErrorObject, Execution, ExecutionStatus, OperationUpdate
+from perdure.service.validation import TENANT_ID, TENANT_ID_RULE, check_json_depth, check_qualifier, check_text
 from perdure.store.base import ExecutionQuery
 
 
@@ -43,21 +45,50 @@ def _time(request: Request, name: str) -> float | None:
     value = request.query_params.get(name)
     if value is None:
         return None
+    invalid = InvalidParameterError(f"{name} must be an ISO-8601 time or epoch seconds, not {value!r}.")
     try:
         parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         try:
-            return float(value)
+            seconds = float(value)
         except ValueError:
-            raise InvalidParameterError(f"{name} must be an ISO-8601 time, not {value!r}.") from None
+            raise invalid from None
+        # float() reads "nan" and "1e400" (infinity), which no time can be compared with.
+        if not math.isfinite(seconds):
+            raise invalid from None
+        return seconds
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.UTC)
-    return parsed.timestamp()
+    try:
+        return parsed.timestamp()
+    except OverflowError:  # year 1 with a positive offset falls before datetime's range
+        raise invalid from None
 
 
 def _error_object(body: dict[str, Any]) -> ErrorObject:
     error = ErrorObject.from_wire(body)
     return error or ErrorObject()
+
+
+def _updates(body: dict[str, Any]) -> list[OperationUpdate]:
+    raw_updates = body.get("Updates") or []
+    if not isinstance(raw_updates, list):
+        raise InvalidParameterError("Updates must be a list of OperationUpdate objects.")
+    updates = []
+    for index, update in enumerate(raw_updates):
+        if not isinstance(update, dict):
+            raise InvalidParameterError(f"Updates[{index}] must be an OperationUpdate object, not {type(update).__name__}.")
+        try:
+            updates.append(OperationUpdate.from_wire(update))
+        except KeyError as error:
+            raise InvalidParameterError(
+                f"Updates[{index}] has no {error}; each OperationUpdate needs Id, Type and Action."
+            ) from None
+        except ValueError as error:
+            raise InvalidParameterError(
+                f"Updates[{index}] is malformed: {error}. See OperationUpdate in the CheckpointDurableExecution API."
+            ) from None
+    return updates
 
 
 def _without_data(wire: dict[str, Any]) -> dict[str, Any]:
@@ -117,13 +148,22 @@ class LambdaRoutes:
         if not raw:
             return None
         try:
-            return raw.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest(f"The {what} is not valid UTF-8 text; send JSON.") from None
+        check_text(what, text)
+        # Before anything parses it: the API here, the SDK in a worker, the dashboard's pages.
+        check_json_depth(what, text)
+        return text
 
     async def invoke(self, request: Request, params: dict[str, str]) -> Response:
         ref = parse_function_name(params["function"])
         qualifier = request.query_params.get("Qualifier", ref.qualifier)
+        # It becomes part of the execution's ARN and of a reply header: checked before anything starts.
+        check_qualifier(qualifier)
+        tenant_id = request.headers.get("x-amz-tenant-id")
+        if tenant_id is not None and not TENANT_ID.fullmatch(tenant_id):
+            raise InvalidParameterError(f"Invalid X-Amz-Tenant-Id {tenant_id!r}: a tenant ID is {TENANT_ID_RULE}.")
         spec = self.registry.get(ref.name)
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
@@ -147,7 +187,7 @@ class LambdaRoutes:
                 qualifier=qualifier,
                 timeout_seconds=spec.execution_timeout_seconds,
                 retention_days=spec.retention_days,
-                tenant_id=request.headers.get("x-amz-tenant-id"),
+                tenant_id=tenant_id,
             ),
         )
         self.waiter.started()
@@ -244,17 +284,9 @@ class LambdaRoutes:
         token = body.get("CheckpointToken")
         if not isinstance(token, str) or not token:
             raise InvalidParameterError("CheckpointToken is required: pass the token of your invocation.")
-        raw_updates = body.get("Updates") or []
-        if not isinstance(raw_updates, list):
-            raise InvalidParameterError("Updates must be a list of OperationUpdate objects.")
-        try:
-            updates = [OperationUpdate.from_wire(update) for update in raw_updates]
-        except (KeyError, ValueError, TypeError, AttributeError) as error:
-            raise InvalidParameterError(
-                f"Malformed OperationUpdate ({type(error).__name__}: {error}); each needs Id, Type and Action."
-            ) from None
+        updates = _updates(body)
         result = await run_in_threadpool(
-            self.service.checkpoint, params["arn"], token, updates, body.get("ClientToken")
+            self.service.checkpoint, params["arn"], token, updates, _optional_str(body, "ClientToken")
         )
         return json_response(result.to_wire())
 

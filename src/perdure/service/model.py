@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import math
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 from typing import Any, TypeVar
+
+from perdure.errors import InvalidParameterError
 
 Wire = dict[str, Any]
 WireIn = Mapping[str, Any]
@@ -138,14 +141,21 @@ class ErrorObject:
     stack_trace: tuple[str, ...] | None = None
 
     @classmethod
-    def from_wire(cls, wire: Wire | None) -> ErrorObject | None:
+    def from_wire(cls, wire: Any) -> ErrorObject | None:
+        """Parses an ErrorObject; raises ``InvalidParameterError`` for a field of the wrong type."""
         if not wire:
             return None
+        if not isinstance(wire, dict):
+            raise InvalidParameterError(
+                f"An Error must be an object with ErrorMessage, ErrorType, ErrorData and StackTrace, not {_shown(wire)}."
+            )
         trace = wire.get("StackTrace")
+        if trace is not None and not (isinstance(trace, list) and all(isinstance(line, str) for line in trace)):
+            raise InvalidParameterError(f"StackTrace must be a list of strings, not {_shown(trace)}.")
         return cls(
-            message=wire.get("ErrorMessage"),
-            type=wire.get("ErrorType"),
-            data=wire.get("ErrorData"),
+            message=_error_text(wire, "ErrorMessage"),
+            type=_error_text(wire, "ErrorType"),
+            data=_error_text(wire, "ErrorData"),
             stack_trace=tuple(trace) if trace else None,
         )
 
@@ -160,6 +170,19 @@ class ErrorObject:
         if self.stack_trace is not None:
             wire["StackTrace"] = list(self.stack_trace)
         return wire
+
+
+def _error_text(wire: WireIn, key: str) -> str | None:
+    value = wire.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameterError(f"{key} must be a string, not {_shown(value)}.")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: its type and the start of its JSON."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
 @dataclass(frozen=True)
@@ -186,28 +209,54 @@ class OperationUpdate:
     @classmethod
     def from_wire(cls, wire: WireIn) -> OperationUpdate:
         """Parses one update; raises ``KeyError``/``ValueError`` on a malformed entry."""
-        context = wire.get("ContextOptions") or {}
-        step = wire.get("StepOptions") or {}
-        wait = wire.get("WaitOptions") or {}
-        callback = wire.get("CallbackOptions") or {}
-        invoke = wire.get("ChainedInvokeOptions") or {}
+        context = _options(wire, "ContextOptions")
+        step = _options(wire, "StepOptions")
+        wait = _options(wire, "WaitOptions")
+        callback = _options(wire, "CallbackOptions")
+        invoke = _options(wire, "ChainedInvokeOptions")
+        wait_seconds = _seconds(wait, "WaitSeconds")
         return cls(
-            id=str(wire["Id"]),
+            id=_required_text(wire, "Id"),
             type=OperationType(wire["Type"]),
             action=OperationAction(wire["Action"]),
-            parent_id=wire.get("ParentId") or None,
-            name=wire.get("Name") or None,
-            sub_type=wire.get("SubType") or None,
-            payload=wire.get("Payload"),
+            parent_id=_optional_text(wire, "ParentId") or None,
+            name=_optional_text(wire, "Name") or None,
+            sub_type=_optional_text(wire, "SubType") or None,
+            payload=_optional_text(wire, "Payload"),
             error=ErrorObject.from_wire(wire.get("Error")),
             replay_children=bool(context.get("ReplayChildren", False)),
-            next_attempt_delay_seconds=int(step.get("NextAttemptDelaySeconds", 0)),
-            wait_seconds=int(wait["WaitSeconds"]) if "WaitSeconds" in wait else None,
-            callback_timeout_seconds=int(callback.get("TimeoutSeconds", 0)),
-            callback_heartbeat_timeout_seconds=int(callback.get("HeartbeatTimeoutSeconds", 0)),
+            next_attempt_delay_seconds=_seconds(step, "NextAttemptDelaySeconds") or 0,
+            wait_seconds=wait_seconds,
+            callback_timeout_seconds=_seconds(callback, "TimeoutSeconds") or 0,
+            callback_heartbeat_timeout_seconds=_seconds(callback, "HeartbeatTimeoutSeconds") or 0,
             invoke_function_name=_optional_text(invoke, "FunctionName"),
             invoke_tenant_id=_optional_text(invoke, "TenantId"),
         )
+
+
+def _options(wire: WireIn, key: str) -> WireIn:
+    value = wire.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key} must be an object, not {_shown(value)}")
+    return value
+
+
+def _required_text(wire: WireIn, key: str) -> str:
+    value = _optional_text(wire, key)
+    if not value:
+        raise KeyError(key)
+    return value
+
+
+def _seconds(options: WireIn, key: str) -> int | None:
+    """A duration in seconds: a JSON number (a fraction is cut off, as the SDK's Duration does)."""
+    value = options.get(key)
+    if value is None:
+        return None
+    # bool is an int to Python, and a string would be read by int(); neither is a JSON number.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a number of seconds, not {_shown(value)}")
+    return int(value)
 
 
 def _optional_text(options: WireIn, key: str) -> str | None:
@@ -215,7 +264,7 @@ def _optional_text(options: WireIn, key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"{key} must be a string, not {type(value).__name__}")
+        raise ValueError(f"{key} must be a string, not {_shown(value)}")
     return value
 
 
