@@ -18,9 +18,6 @@ from perdure.service.executions import DurableService
 from perdure.service.model import Invocation
 
 
-# How long ``Runtime.start`` waits for the workers of the work it found at start to be ready.
-STARTUP_WAIT_SECONDS = 10.0
-
 
 class Runtime:
     """Runs registered functions for the executions in a store, on ``workers`` processes."""
@@ -51,15 +48,15 @@ class Runtime:
         self.scheduler.poke()
 
     def start(self) -> None:
-        """Starts the scheduler and purger; returns once the work found at start is running.
+        """Starts the scheduler and purger, and returns at once.
 
-        Executions that a server on this host left running when it died are handed out by
-        the scheduler's first pass; their workers import their handlers before this returns
-        (for up to ``STARTUP_WAIT_SECONDS``), so a server that says it is ready is running them.
+        The API is served as soon as this returns, while the work found at start (executions
+        that a server on this host left running when it died among it) goes to workers that
+        start behind it: waiting for them to import their handlers kept the API down for
+        seconds after every restart (issue 11, finding 14).
         """
         freeze_startup_heap()
         self.scheduler.start()
-        self.pool.wait_for_starting_workers(STARTUP_WAIT_SECONDS)
         self.purger.start()
 
     def stop(self) -> None:

@@ -64,18 +64,11 @@ class Scheduler:
         self._reported_dead: set[str] = set()
 
     def start(self) -> None:
-        """Takes back the leases of dead local owners, runs a first pass, then starts the loop.
+        """Starts the loop and the watcher, and returns at once.
 
-        The first pass runs before this returns, so work interrupted by the death of a server
-        on this host (its leases, taken back here at once) is on its way to the workers before
-        the process reports itself ready.
+        The loop first takes back the leases of dead local owners, so work interrupted by the
+        death of a server on this host goes to the workers with its first pass.
         """
-        self._last_dead_check = time.monotonic()
-        self._free_dead_owners(force=True)
-        try:
-            self._pass()
-        except Exception:
-            logger.exception("The scheduler's first pass failed; its loop tries again.")
         self._thread.start()
         self._watcher.start()
 
@@ -119,6 +112,10 @@ class Scheduler:
         return bool(dead)
 
     def _loop(self) -> None:
+        try:
+            self._free_dead_owners(force=True)
+        except Exception:
+            logger.exception("Looking for the leases of dead owners failed; the watcher looks again.")
         while not self._stop.is_set():
             # Cleared before the pass, so a poke that arrives during it is not lost.
             self._wake.clear()

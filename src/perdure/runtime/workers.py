@@ -169,9 +169,6 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._busy: dict[str, tuple[_Worker, Invocation]] = {}
         self._closed = False
-        # Workers started but not yet ready (importing their handler), under ``_lock``.
-        self._starting = 0
-        self._started = threading.Condition(self._lock)
         # Worker processes are started from this one thread, which lives until ``close``: the
         # death signal of _die_with_parent fires when the *thread* that started a process
         # ends, so a worker started from the scheduler's thread would be killed as soon as
@@ -235,14 +232,7 @@ class WorkerPool:
                 return worker
         if len(self._idle) + len(self._busy) >= self.size and self._idle:
             self._idle.pop(0).kill()
-        worker = self._spawner.submit(_Worker, self.settings, spec).result()
-        self._starting += 1
-        return worker
-
-    def wait_for_starting_workers(self, timeout: float) -> bool:
-        """Waits up to ``timeout`` seconds until every worker started so far is ready; returns whether all are."""
-        with self._started:
-            return self._started.wait_for(lambda: self._starting == 0, timeout)
+        return self._spawner.submit(_Worker, self.settings, spec).result()
 
     def _run(self, worker: _Worker, invocation: Invocation, sent: bool) -> None:
         keep = False
@@ -264,12 +254,7 @@ class WorkerPool:
     def _invoke(self, worker: _Worker, invocation: Invocation, sent: bool) -> bool:
         """Runs one invocation (already sent to the worker, if ``sent``); returns whether the worker is fit to be reused."""
         if not worker.ready:
-            try:
-                failure = self._start_failure(worker)
-            finally:
-                with self._started:
-                    self._starting -= 1
-                    self._started.notify_all()
+            failure = self._start_failure(worker)
             if failure is not None:
                 self.service.fail_invocation(invocation, ErrorObject(message=failure, type="Runtime.ImportModuleError"))
                 return False
