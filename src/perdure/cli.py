@@ -180,12 +180,13 @@ def serve(
     import uvicorn
 
     from perdure.api.app import PerdureApp
+    from perdure.api.dev_guard import is_loopback
     from perdure.api.slow_clients import uvicorn_settings
     from perdure.runtime.runner import Runtime
     from perdure.runtime.workers import WorkerSettings
     from perdure.store import data_dir_for
 
-    if dev and not _is_loopback(host):
+    if dev and not is_loopback(host):
         raise click.UsageError(
             f"--dev runs the API with no authentication, so it is allowed only on a loopback --host "
             f"(127.0.0.1, ::1 or localhost), not {host}. Create a key with `perdure keys create --name NAME` "
@@ -257,17 +258,6 @@ def worker(
     finally:
         runtime.stop()
         service.store.close()
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _server_keys(store: Store, db: str) -> KeyRing:

@@ -18,6 +18,8 @@ brackets)::
     │   └── KeyNameTakenError        an active API key has that name  [store.keys]
     ├── AuthenticationError          403 (SigV4/bearer refusals)  [api.auth]
     ├── RequestTimeoutError          408 a request body that did not arrive in time  [api.body_limit]
+    ├── ForbiddenRequestError        403 AccessDeniedException   --dev: a request a web page sent  [api.dev_guard]
+    ├── UnsupportedMediaTypeError    415 UnsupportedMediaTypeException   --dev: a body not JSON  [api.dev_guard]
     ├── ApiError                     an error reply, as perdure.Client sees it  [client]
     ├── SnapshotError                a snapshot cannot be saved or trusted  [sdk.snapshot]
     ├── SecretKeyError               the server secret is too short  [sdk.snapshot]

@@ -2,7 +2,7 @@
 
 With a ``KeyRing`` every API route but ``/health`` is authenticated (``perdure.api.auth``);
 without one the API is open, which ``perdure serve`` allows only with ``--dev`` on a loopback
-address. The dashboard (``/``, ``/execution``, ``/inbox``, ... see ``perdure.api.dashboard``)
+address, and then only to requests that a web page could not have sent (``perdure.api.dev_guard``). The dashboard (``/``, ``/execution``, ``/inbox``, ... see ``perdure.api.dashboard``)
 has sign-in sessions of its own, made with the same keys' bearer tokens.
 """
 
@@ -16,6 +16,7 @@ from perdure.api.auth import Authenticator
 from perdure.api.body_limit import REQUEST_SECONDS, BodyLimit, BodyLimits, api_bytes
 from perdure.api.dashboard import Dashboard, is_dashboard_path
 from perdure.api.dashboard.sessions import SECRET_LABEL
+from perdure.api.dev_guard import DevGuard
 from perdure.api.http import Route, Router, json_response
 from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
@@ -53,7 +54,9 @@ class PerdureApp:
         self.dashboard = Dashboard(service, registry, keys, secret)
         # Bodies are capped in front of both, before authentication or sign-in reads them.
         limits = BodyLimits(api_bytes(service.config.max_payload_bytes), seconds=request_seconds)
-        self.served: ASGIApp = BodyLimit(self._route, limits)
+        served: ASGIApp = BodyLimit(self._route, limits)
+        # Open to this machine: refuse what a web page in its browser could send (perdure.api.dev_guard).
+        self.served = served if keys is not None else DevGuard(served)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

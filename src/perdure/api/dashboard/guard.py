@@ -13,7 +13,8 @@ A request failing any check is refused before anything is read or changed.
 With ``perdure serve --dev`` there are no keys and the API is open to this machine; the
 dashboard is open as well (a session is made on the first visit, and the page says so), but
 actions still need the CSRF token and a same-origin ``Origin``, so another site's page cannot
-drive a local server through the browser.
+drive a local server through the browser; and every request must name a loopback ``Host``
+(``perdure.api.dev_guard``), so a page cannot get a session by DNS rebinding either.
 """
 
 from __future__ import annotations
