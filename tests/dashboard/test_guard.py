@@ -128,6 +128,17 @@ def _server_signer(site: Site, clock: Any = time.time) -> SessionSigner:
     return SessionSigner(secret, clock)
 
 
+def _session_generation(site: Site) -> int:
+    """The key's session generation now, so that a forged cookie is refused for what the test says."""
+    store = SQLiteStore(site.server.workdir / "perdure.db")
+    try:
+        key = store.get_api_key(site.access_key_id)
+    finally:
+        store.close()
+    assert key is not None
+    return key.session_generation
+
+
 def test_bad_and_expired_cookies_are_refused_and_change_nothing(site: Site, waiting: tuple[str, str]) -> None:
     arn, callback_id = waiting
     _, csrf = _signed_in(site)
@@ -136,8 +147,9 @@ def test_bad_and_expired_cookies_are_refused_and_change_nothing(site: Site, wait
     valid = good.cookies[COOKIE_NAME]
     version, payload, mac = valid.split(".")
     hour_ago = time.time() - 13 * 3600
-    expired_session, expired = _server_signer(site, clock=lambda: hour_ago).issue(site.access_key_id)
-    foreign_session, foreign = SessionSigner(b"another server's secret").issue(site.access_key_id)
+    generation = _session_generation(site)
+    expired_session, expired = _server_signer(site, clock=lambda: hour_ago).issue(site.access_key_id, generation)
+    foreign_session, foreign = SessionSigner(b"another server's secret").issue(site.access_key_id, generation)
     cookies = {
         "tampered MAC": f"{version}.{payload}.{mac[:-2]}xx",
         "tampered payload": f"{version}.{payload[:-2]}AA.{mac}",

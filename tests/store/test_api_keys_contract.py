@@ -81,3 +81,16 @@ def test_keys_are_shared_by_every_store_on_the_database(open_test_store: StoreFa
     other.revoke_api_key(key.access_key_id, NOW)
     fetched = one.get_api_key(key.access_key_id)
     assert fetched is not None and not fetched.active
+
+
+def test_ending_sessions_bumps_the_generation_of_that_key_only(store: Store) -> None:
+    key, other = new_key(unique_name()), new_key(unique_name())
+    store.add_api_key(key)
+    store.add_api_key(other)
+    assert key.session_generation == 0
+    ended = store.end_api_key_sessions(key.access_key_id)
+    assert ended is not None and ended.session_generation == 1
+    assert store.end_api_key_sessions(key.access_key_id) == store.get_api_key(key.access_key_id)
+    assert store.find_api_key_by_token(key.token_sha256).session_generation == 2  # type: ignore[union-attr]
+    assert store.get_api_key(other.access_key_id) == other
+    assert store.end_api_key_sessions("PERDNOSUCHKEY0000000") is None

@@ -131,6 +131,10 @@ class KeyRing:
             f"No active API key has the ID or name {id_or_name!r}. `perdure keys list` shows the keys."
         )
 
+    def end_sessions(self, access_key_id: str) -> None:
+        """Ends every dashboard session made with this key so far (sign-out), in every server on the store."""
+        self.store.end_api_key_sessions(access_key_id)
+
     def derived_secret(self, label: bytes) -> bytes:
         """A key for another use of the server secret (the dashboard's sessions), kept apart by ``label``."""
         return hmac.new(self._secret, label, hashlib.sha256).digest()

@@ -410,6 +410,10 @@ class Store(abc.ABC):
         """Atomically marks an active key revoked at ``now`` and returns it; None if no active key has this ID."""
 
     @abc.abstractmethod
+    def end_api_key_sessions(self, access_key_id: str) -> ApiKey | None:
+        """Atomically bumps a key's session generation and returns the key; None if no key has this ID."""
+
+    @abc.abstractmethod
     def delete_execution(self, execution_id: str) -> list[str] | None:
         """Deletes an execution that has ended, everything under it, and the blobs only it referenced.
 

@@ -17,6 +17,7 @@ from perdure.store.rows import Row
 
 COLUMNS = (
     "access_key_id", "name", "created_time", "revoked_time", "secret_salt", "secret_sha256", "token_sha256",
+    "session_generation",
 )
 
 
@@ -31,6 +32,8 @@ class ApiKey:
     secret_sha256: str
     token_sha256: str
     revoked_time: float | None = None
+    # Dashboard sessions made in an older generation are refused: signing out bumps it.
+    session_generation: int = 0
 
     @property
     def active(self) -> bool:
@@ -80,5 +83,14 @@ def revoke_sql(param: Callable[[str], str]) -> str:
     return (
         f"UPDATE api_keys SET revoked_time = {param('now')}"
         f" WHERE access_key_id = {param('access_key_id')} AND revoked_time IS NULL"
+        f" RETURNING {', '.join(COLUMNS)}"
+    )
+
+
+def end_sessions_sql(param: Callable[[str], str]) -> str:
+    """Bumps a key's session generation; takes ``access_key_id``, and returns the updated row."""
+    return (
+        "UPDATE api_keys SET session_generation = session_generation + 1"
+        f" WHERE access_key_id = {param('access_key_id')}"
         f" RETURNING {', '.join(COLUMNS)}"
     )

@@ -369,6 +369,12 @@ class PostgresStore(Store):
             row = conn.execute(sql, {"access_key_id": access_key_id, "now": now}).fetchone()
         return keymap.from_row(row) if row else None
 
+    def end_api_key_sessions(self, access_key_id: str) -> keymap.ApiKey | None:
+        with self._key_transaction() as conn:
+            sql = keymap.end_sessions_sql(lambda name: f"%({name})s")
+            row = conn.execute(sql, {"access_key_id": access_key_id}).fetchone()
+        return keymap.from_row(row) if row else None
+
     def close(self) -> None:
         with self._listen_lock:
             self._drop_listener()

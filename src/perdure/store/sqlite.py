@@ -275,6 +275,12 @@ class SQLiteStore(Store):
             rows = self._conn.execute(sql, {"access_key_id": access_key_id, "now": now}).fetchall()
         return keymap.from_row(rows[0]) if rows else None
 
+    def end_api_key_sessions(self, access_key_id: str) -> keymap.ApiKey | None:
+        with self._lock:
+            sql = keymap.end_sessions_sql(lambda name: f":{name}")
+            rows = self._conn.execute(sql, {"access_key_id": access_key_id}).fetchall()
+        return keymap.from_row(rows[0]) if rows else None
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

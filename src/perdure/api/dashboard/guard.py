@@ -1,7 +1,8 @@
 """Who may see the dashboard and act through it.
 
 Every page needs a session (``perdure.api.dashboard.sessions``) made by signing in with the
-bearer token of an active API key. Every action (a POST) must also
+bearer token of an active API key, and not ended since by signing out (which ends every
+session of that key: the store keeps one session generation per key). Every action (a POST) must also
 
 - come from a page of this server: ``Origin`` names this host and, when the browser sends
   ``Sec-Fetch-Site``, it says ``same-origin``; and
@@ -75,18 +76,23 @@ class Guard:
                 return None
             return Viewer(session, self.signer.csrf_token(session), None)
         key = await run_in_threadpool(self.keys.active_key, session.access_key_id)
-        if key is None:
+        if key is None or session.generation != key.session_generation:
             return None
         return Viewer(session, self.signer.csrf_token(session), key.name)
 
     async def sign_in(self, token: str) -> tuple[Session, str] | None:
         """A new session, and its cookie, for the active key with this bearer token; else None."""
         if self.keys is None:
-            return self.signer.issue(DEV_KEY_ID)
+            return self.signer.issue(DEV_KEY_ID, 0)
         key = await run_in_threadpool(self.keys.key_for_token, token.strip())
         if key is None:
             return None
-        return self.signer.issue(key.access_key_id)
+        return self.signer.issue(key.access_key_id, key.session_generation)
+
+    async def sign_out(self, viewer: Viewer) -> None:
+        """Ends every session of the viewer's key, this one with them (development sessions end with the process)."""
+        if self.keys is not None:
+            await run_in_threadpool(self.keys.end_sessions, viewer.session.access_key_id)
 
     def check_origin(self, request: Request) -> None:
         """Refuses a POST that a page of another site (or no page at all) sent."""

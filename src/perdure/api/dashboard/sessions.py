@@ -1,10 +1,12 @@
 """Dashboard sessions: a signed, expiring cookie made at sign-in, and its CSRF token.
 
 The cookie holds ``v1.PAYLOAD.MAC``: PAYLOAD is base64url JSON naming the API key that signed
-in (its access key ID), a random session ID and the expiry; MAC is HMAC-SHA256 of PAYLOAD
-under a key derived from the server secret. Nothing secret is in the cookie: it proves only
-that this server issued it. The key is looked up again on every request, so revoking it
-(``perdure keys revoke``) ends its sessions at once.
+in (its access key ID), the key's session generation, a random session ID and the expiry; MAC
+is HMAC-SHA256 of PAYLOAD under a key derived from the server secret. Nothing secret is in the
+cookie: it proves only that this server issued it. The key is looked up again on every request,
+so revoking it (``perdure keys revoke``) ends its sessions at once, and so does signing out: it
+bumps the key's generation in the store, and a cookie of an older one is refused (a cookie is
+a bearer credential, and one copied before sign-out must not outlive it).
 
 The CSRF token of a session is HMAC-SHA256 of its session ID under another derived key: a page
 of another site cannot read it (same-origin policy), so it cannot forge an action.
@@ -32,9 +34,10 @@ DEV_KEY_ID = "dev"
 
 @dataclass(frozen=True)
 class Session:
-    """A signed-in browser: the key it signed in with, its ID and when it expires."""
+    """A signed-in browser: the key it signed in with, the key's session generation then, its ID and when it expires."""
 
     access_key_id: str
+    generation: int
     session_id: str
     expires: float
 
@@ -47,10 +50,12 @@ class SessionSigner:
         self._csrf_key = hmac.new(secret, b"perdure dashboard csrf v1", hashlib.sha256).digest()
         self.clock = clock
 
-    def issue(self, access_key_id: str) -> tuple[Session, str]:
-        """A new session for this key, and its cookie value."""
-        session = Session(access_key_id, secrets.token_urlsafe(18), self.clock() + SESSION_SECONDS)
-        body = json.dumps({"k": session.access_key_id, "s": session.session_id, "e": session.expires})
+    def issue(self, access_key_id: str, generation: int) -> tuple[Session, str]:
+        """A new session for this key in its current session generation, and its cookie value."""
+        session = Session(access_key_id, generation, secrets.token_urlsafe(18), self.clock() + SESSION_SECONDS)
+        body = json.dumps(
+            {"k": session.access_key_id, "g": session.generation, "s": session.session_id, "e": session.expires}
+        )
         payload = _b64(body.encode())
         return session, f"v1.{payload}.{self._mac(payload)}"
 
@@ -64,7 +69,7 @@ class SessionSigner:
             return None
         try:
             data = json.loads(_unb64(payload))
-            session = Session(str(data["k"]), str(data["s"]), float(data["e"]))
+            session = Session(str(data["k"]), int(data["g"]), str(data["s"]), float(data["e"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             return None
         return session if session.expires > self.clock() else None

@@ -122,7 +122,7 @@ class Dashboard:
         viewer = await self.guard.viewer(request)
         if viewer is None and self.guard.dev:
             # Development mode is open: the first visit gets a session, for the CSRF token.
-            session, cookie = self.guard.signer.issue(DEV_KEY_ID)
+            session, cookie = self.guard.signer.issue(DEV_KEY_ID, 0)
             viewer = Viewer(session, self.guard.signer.csrf_token(session), None)
             response = await self._call_page(request, endpoint, viewer)
             _set_cookie(response, request, cookie)
@@ -178,6 +178,7 @@ class Dashboard:
         viewer = await self.guard.viewer(request)
         if viewer is not None:
             self.guard.check_csrf(viewer, request, await _form(request))
+            await self.guard.sign_out(viewer)
         response = RedirectResponse("/signin", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")
         return response
