@@ -19,6 +19,15 @@ def data_dir_for(url: str) -> Path:
     return Path(".perdure")
 
 
+def make_data_dir(folder: Path) -> None:
+    """Creates ``folder`` (and any missing parents) for its owner alone; one that exists keeps its mode.
+
+    It holds the database, the blobs and the snapshot key, which no other local user may read
+    (issue 11, finding 9). A folder the user made is theirs to share as they chose.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def display_url(url: str) -> str:
     """The URL with its password (if any) masked, for messages and logs."""
     parts = urlsplit(url)
@@ -44,7 +53,11 @@ def open_store(url: str, blobs: BlobConfig | None = None) -> Store:
         )
     if url == "sqlite:///":
         raise InvalidParameterError(f"Invalid database URL {url!r}: name a file, as in {DEFAULT_DB_URL}.")
-    blob_store = (blobs or BlobConfig()).open(data_dir_for(url) / "blobs")
+    blobs = blobs or BlobConfig()
+    if url.startswith("sqlite:///") or blobs.location is None:
+        # Before the blob folder inside it is made, with its parents, readable by everyone.
+        make_data_dir(data_dir_for(url))
+    blob_store = blobs.open(data_dir_for(url) / "blobs")
     blob_store.check()
     if url.startswith("sqlite:///"):
         from perdure.store.sqlite import SQLiteStore

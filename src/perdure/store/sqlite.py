@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -11,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
+from perdure.store import make_data_dir
 from perdure.store import rows as rowmap
 from perdure.store import keys as keymap
 from perdure.store import purging
@@ -84,6 +86,20 @@ _PARTIAL_UPDATES: dict[tuple[str, ...], str] = {}
 _OPERATIONS_BY_ID = [_operations_by_id(n) for n in range(17)]
 
 
+def _create_private(path: Path) -> None:
+    """Creates an empty database file readable by its owner alone, unless it exists.
+
+    SQLite gives the WAL and its index (-shm) the mode of the database file, so these are
+    private too; made by SQLite itself, all three would follow the umask (0644 as a rule).
+    """
+    if path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process made it first, the same way
+
+
 def _schema_scripts() -> list[tuple[int, str]]:
     folder = resources.files("perdure.store.schema")
     scripts = []
@@ -116,7 +132,8 @@ class SQLiteStore(Store):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}.")
         if group_limit < 1:
             raise ValueError(f"group_limit must be at least 1 (1 commits every transaction alone), not {group_limit}.")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_data_dir(path.parent)
+        _create_private(path)
         self.path = path
         self.blobs = blobs or FileBlobStore(path.parent / "blobs")
         self.inline_limit = inline_limit
