@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -86,6 +87,40 @@ def retention_option(function: F) -> F:
     )(function)
 
 
+def db_options(help: str, default: str | None = DEFAULT_DB_URL) -> Callable[[F], F]:
+    """--db URL, or --db-env NAME: the URL from an environment variable, so no password shows in `ps`."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, db: str | None, db_env: str | None, **kwargs: Any) -> Any:
+            return function(*args, db=_database_url(db, db_env), **kwargs)
+
+        with_env = click.option(
+            "--db-env",
+            metavar="NAME",
+            help="Read the database URL from the environment variable NAME instead of --db, so that a "
+            "password in it is not on the command line (or give the URL without it and set PGPASSWORD).",
+        )(wrapper)
+        option = click.option("--db", metavar="URL", default=default, show_default=default is not None, help=help)
+        return cast(F, option(with_env))
+
+    return decorate
+
+
+def _database_url(db: str | None, db_env: str | None) -> str | None:
+    if db_env is None:
+        return db
+    if click.get_current_context().get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("Give the database as --db or as --db-env, not both.")
+    url = os.environ.get(db_env)
+    if not url:
+        raise click.UsageError(
+            f"--db-env names the environment variable {db_env}, which is not set or empty. Export it with "
+            "the database URL, for example postgresql://perdure:PASSWORD@db.internal/perdure."
+        )
+    return url
+
+
 def _open_service(db: str, blobs: str | None, s3_endpoint: str | None, retention_days: int, specs: Any) -> Any:
     """Opens the service on ``db`` with the blob store chosen from --blobs and the functions' template."""
     from perdure.runtime.storage import choose_blobs
@@ -141,7 +176,7 @@ def main() -> None:
 
 @main.command()
 @functions_arguments
-@click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL.")
+@db_options("Database URL.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8500, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
@@ -219,7 +254,7 @@ def serve(
 
 @main.command()
 @functions_arguments
-@click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL (the one the API's `perdure serve` uses).")
+@db_options("Database URL (the one the API's `perdure serve` uses).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
 @blob_options
 @retention_option
@@ -337,7 +372,7 @@ def invoke(function: str, payload: str | None, run_async: bool, name: str | None
 @click.argument("target")
 @click.option("--payload", help="The execution input, as JSON.")
 @click.option("--name", help="Execution name: run the same name again to resume it after a crash.")
-@click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL.")
+@db_options("Database URL.")
 @reports_errors
 def run(target: str, payload: str | None, name: str | None, db: str) -> None:
     """Run one execution of a @durable.function in this process and print its result.
@@ -508,9 +543,9 @@ def callback() -> None:
 
 
 def db_option(function: F) -> F:
-    return click.option(
-        "--db", help="Complete it directly in this database (as `perdure run` uses), not through a server."
-    )(function)
+    return db_options("Complete it directly in this database (as `perdure run` uses), not through a server.", None)(
+        function
+    )
 
 
 def _local_service(db: str) -> Any:
@@ -577,9 +612,7 @@ def keys() -> None:
 
 
 def keys_db_option(function: F) -> F:
-    return click.option(
-        "--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL (the one `perdure serve` uses)."
-    )(function)
+    return db_options("Database URL (the one `perdure serve` uses).")(function)
 
 
 def _key_ring(db: str) -> KeyRing:
@@ -636,7 +669,7 @@ def revoke_key(key: str, db: str) -> None:
 
 
 @main.command()
-@click.option("--db", default=DEFAULT_DB_URL, show_default=True, help="Database URL.")
+@db_options("Database URL.")
 @blob_options
 @click.option(
     "--template",
