@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,10 +90,15 @@ def events(http: httpx.Client, arn: str) -> list[dict[str, Any]]:
 
 
 def open_callback(http: httpx.Client, arn: str) -> str:
+    """Waits until the execution waits on its callback, its invocation over; returns the callback ID."""
+
     def started() -> str | None:
+        found = None
         for event in events(http, arn):
             if event["EventType"] == "CallbackStarted":
-                return str(event["CallbackStartedDetails"]["CallbackId"])
+                found = str(event["CallbackStartedDetails"]["CallbackId"])
+            elif event["EventType"] == "InvocationCompleted" and found:
+                return found
         return None
 
     return wait_for(started, timeout=30)  # type: ignore[return-value]
@@ -440,6 +446,44 @@ def test_checkpoint_with_a_stale_token_is_refused_for_the_token_before_the_paylo
     )
 
     assert "Invalid checkpoint token" in refused(reply)
+    unchanged.check()
+
+
+# -- the dashboard ----------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.mark.parametrize(("page", "field"), [("/execution", "arn"), ("/", "name"), ("/", "function"), ("/inbox", "function")])
+def test_nul_in_a_dashboard_query_is_refused(hosted: Hosted, page: str, field: str) -> None:
+    unchanged = Unchanged(hosted)
+
+    reply = hosted.http.get(page, params={field: "a\0b"})
+
+    assert reply.status_code == 400, reply.text
+    assert "NUL" in reply.text
+    unchanged.check()
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    # Deep enough to break Python's json, short enough for the dashboard's 16 KiB cap on a form.
+    [(deep(2000).decode(), f"nested more than {MAX_JSON_DEPTH} levels deep"), ('"a\0b"', "NUL")],
+    ids=["deep", "nul"],
+)
+def test_dashboard_approval_with_a_hostile_result_is_refused_and_the_callback_stays_open(
+    hosted: Hosted, result: str, expected: str
+) -> None:
+    unchanged = Unchanged(hosted)
+    page = hosted.http.get("/execution", params={"arn": hosted.arn})
+    found = _CSRF.search(page.text)
+    assert found is not None, "the execution page has no form to approve the callback"
+    form = {"csrf": found.group(1), "callback_id": hosted.callback_id, "outcome": "approve", "result": result}
+
+    reply = hosted.http.post("/actions/callback", data=form, headers={"Origin": hosted.server.endpoint})
+
+    assert reply.status_code == 400, reply.text
+    assert expected in reply.text
     unchanged.check()
 
 

@@ -19,6 +19,7 @@ from perdure.api.dashboard.guard import Viewer
 from perdure.api.dashboard.render import page
 from perdure.errors import PerdureError
 from perdure.service.model import ErrorObject
+from perdure.service.validation import check_json_depth
 
 
 def execution_url(arn: str) -> str:
@@ -75,6 +76,7 @@ class Actions:
             if outcome == "approve":
                 text = form.get("result", "").strip()
                 if text:
+                    check_json_depth("result", text)
                     try:
                         json.loads(text)
                     except ValueError as error:

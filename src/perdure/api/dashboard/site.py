@@ -23,6 +23,7 @@ from perdure.api.keys import KeyRing
 from perdure.errors import PerdureError
 from perdure.runtime.registry import Registry
 from perdure.service.executions import DurableService
+from perdure.service.validation import check_text
 
 PageEndpoint = Callable[[Request, Viewer], Awaitable[Response]]
 ActionEndpoint = Callable[[Request, Viewer, dict[str, str]], Awaitable[Response]]
@@ -136,6 +137,8 @@ class Dashboard:
 
     async def _call_page(self, request: Request, endpoint: PageEndpoint, viewer: Viewer) -> Response:
         try:
+            for name, value in request.query_params.multi_items():
+                check_text(f"query parameter {name}", name + value)
             return await endpoint(request, viewer)
         except PerdureError as error:
             return page(
@@ -216,7 +219,13 @@ def _safe_next(target: str | None) -> str:
 async def _form(request: Request) -> dict[str, str]:
     """The urlencoded form of a POST (what the dashboard's forms and htmx send)."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    return dict(parse_qsl(body, keep_blank_values=True))
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    for name, value in form.items():
+        try:
+            check_text(f"form field {name}", name + value)
+        except PerdureError as error:
+            raise Refused(error.message, error.status) from None
+    return form
 
 
 def _refusal(request: Request, refusal: Refused) -> Response:
