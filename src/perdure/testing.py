@@ -75,12 +75,14 @@ class DurableTestRunner:
 
     def __init__(self, folder: Path, secret: bytes = b"perdure-testing-secret", blobs: BlobStore | None = None) -> None:
         self.clock = SkippableClock()
+        codec = SnapshotCodec(secret)
         self.service = DurableService(
             SQLiteStore(folder / "perdure.db", blobs=blobs),
             clock=self.clock,
             functions=lambda name: self.local.function_defaults(name),
+            snapshots=codec,
         )
-        self.local = LocalRunner(self.service, SnapshotCodec(secret), [])
+        self.local = LocalRunner(self.service, codec, [])
 
     def __enter__(self) -> DurableTestRunner:
         return self

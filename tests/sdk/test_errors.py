@@ -100,14 +100,14 @@ def test_a_local_that_cannot_be_saved_names_the_variable_its_type_and_line(tmp_p
 
 def test_a_tampered_snapshot_is_refused_and_never_unpickled() -> None:
     codec = SnapshotCodec(b"key")
-    text = codec.encode(Snapshot("abc", {"x": 1}, 1, 3), "f.py", 1).text
+    text = codec.encode(Snapshot("abc", {"x": 1}, 1, 3), "arn", "1", "f.py", 1).text
     nothing_stored = {}.get
-    assert codec.decode(text, "arn", nothing_stored)[0].locals == {"x": 1}
+    assert codec.decode(text, "arn", "1", nothing_stored)[0].locals == {"x": 1}
     forged = text[:-8] + ("A" * 8 if not text.endswith("A" * 8) else "B" * 8)
     with pytest.raises(SnapshotError, match="not signed with this server's key"):
-        codec.decode(forged, "arn", nothing_stored)
+        codec.decode(forged, "arn", "1", nothing_stored)
     with pytest.raises(SnapshotError, match="not signed with this server's key"):
-        SnapshotCodec(b"another key").decode(text, "arn", nothing_stored)
+        SnapshotCodec(b"another key").decode(text, "arn", "1", nothing_stored)
 
 
 def test_an_unsigned_snapshot_in_the_journal_fails_the_execution_clearly(tmp_path: Path) -> None:

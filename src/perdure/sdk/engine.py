@@ -84,7 +84,7 @@ class SeedInvocation:
             if latest is None:
                 generator = resumable.generator(ctx, self.journal.execution_input(), None, None)
             else:
-                snapshot, resolved = self.codec.decode(latest.result or "", self.journal.arn, self._stored)
+                snapshot, resolved = self.codec.decode(latest.result or "", self.journal.arn, latest.id, self._stored)
                 self._previous = BaseSnapshot(latest.id, resolved.data, resolved.chain_bytes)
                 if snapshot.fingerprint != resumable.fingerprint:
                     raise _code_changed(self.durable, snapshot, self.journal.arn)
@@ -121,7 +121,9 @@ class SeedInvocation:
         op_id = ctx._next_id()
         saved = {name: frame_locals[name] for name in _stable_first(frame_locals, resumable.saved_names)}
         snapshot = Snapshot(resumable.fingerprint, saved, label, ctx.counter)
-        encoded = self.codec.encode(snapshot, resumable.filename, site.line, self._previous, resumable.for_loop_lines)
+        encoded = self.codec.encode(
+            snapshot, self.journal.arn, op_id, resumable.filename, site.line, self._previous, resumable.for_loop_lines
+        )
         name = f"{resumable.filename.rsplit('/', 1)[-1]}:{site.line}"
         # One update: a checkpoint is done the moment it is recorded, so it needs no START.
         self.journal.write(

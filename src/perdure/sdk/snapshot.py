@@ -1,9 +1,12 @@
 """Snapshots of a seed-style function's state: pickled locals, signed so they are never forged.
 
 A snapshot is pickled (protocol 5) and signed with HMAC-SHA256; one whose signature does not
-match is refused before anything is unpickled, since unpickling runs code. The key comes from
-``PERDURE_SECRET`` or from a ``secret`` file in the data folder, created on first use and
-readable by its owner only.
+match is refused before anything is unpickled, since unpickling runs code. The signature
+covers the execution's ARN and the checkpoint's operation ID as well as the snapshot, so a
+snapshot copied into another execution, or to another checkpoint, is refused too (issue 11,
+finding 5); a restart, which copies checkpoints on purpose, signs its copies anew (``rebind``).
+The key comes from ``PERDURE_SECRET`` or from a ``secret`` file in the data folder, created on
+first use and readable by its owner only.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from typing import Any
 
 from perdure.errors import PerdureError
 
-_PREFIX = "perdure-snapshot-v1:"
+_PREFIX = "perdure-snapshot-v2:"
+# Snapshots signed before the signature named their execution: refused, with their own message.
+_UNBOUND_PREFIX = "perdure-snapshot-v1:"
 _MAC_BYTES = 32
+_BINDING = struct.Struct(">II")
 
 
 class SnapshotError(PerdureError):
@@ -207,21 +213,32 @@ class SnapshotCodec:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def _mac(self, data: bytes) -> bytes:
-        return hmac.new(self._key, data, hashlib.sha256).digest()
+    def _mac(self, execution_arn: str, operation_id: str, body: bytes) -> bytes:
+        arn, operation = execution_arn.encode(), operation_id.encode()
+        # Lengths first, so that no other ARN and operation ID run together to the same bytes.
+        mac = hmac.new(self._key, _BINDING.pack(len(arn), len(operation)), hashlib.sha256)
+        for part in (arn, operation, body):
+            mac.update(part)
+        return mac.digest()
 
-    def _sign(self, body: bytes) -> str:
-        return _PREFIX + base64.b64encode(self._mac(body) + body).decode("ascii")
+    def _sign(self, execution_arn: str, operation_id: str, body: bytes) -> str:
+        mac = self._mac(execution_arn, operation_id, body)
+        return _PREFIX + base64.b64encode(mac + body).decode("ascii")
 
     def encode(
         self,
         snapshot: Snapshot,
+        execution_arn: str,
+        operation_id: str,
         filename: str,
         line: int,
         base: BaseSnapshot | None = None,
         loop_lines: Mapping[str, int] | None = None,
     ) -> EncodedSnapshot:
-        """Pickles and signs a snapshot, as a delta of ``base`` when most of it is the same."""
+        """Pickles and signs a snapshot for checkpoint ``operation_id`` of ``execution_arn``.
+
+        It is stored as a delta of ``base`` when most of it is the same.
+        """
         try:
             data = _unframed(pickle.dumps(snapshot, protocol=5))
         except Exception as error:  # noqa: BLE001 - find which local is to blame
@@ -235,8 +252,8 @@ class SnapshotCodec:
                 operation = base.operation_id.encode()
                 header = _DELTA_HEADER.pack(chain_bytes, shared, len(operation))
                 body = _DELTA + header + operation + data[shared:]
-                return EncodedSnapshot(self._sign(body), data, chain_bytes)
-        return EncodedSnapshot(self._sign(_FULL + data), data, 0)
+                return EncodedSnapshot(self._sign(execution_arn, operation_id, body), data, chain_bytes)
+        return EncodedSnapshot(self._sign(execution_arn, operation_id, _FULL + data), data, 0)
 
     @staticmethod
     def _blame(
@@ -249,16 +266,19 @@ class SnapshotCodec:
                 return UnpicklableLocalError(name, value, filename, line, error, loop_lines.get(name))
         return None
 
-    def decode(self, text: str, execution_arn: str, stored: Callable[[str], str | None]) -> tuple[Snapshot, BaseSnapshot]:
+    def decode(
+        self, text: str, execution_arn: str, operation_id: str, stored: Callable[[str], str | None]
+    ) -> tuple[Snapshot, BaseSnapshot]:
         """Verifies every signature in the snapshot's delta chain, then unpickles.
 
-        ``stored(operation_id)`` returns the stored text of an earlier checkpoint. Anything
-        forged or missing raises SnapshotError before a byte is unpickled. The second value
-        describes the snapshot for the next one to build on (its operation ID left empty).
+        ``text`` is checkpoint ``operation_id`` of ``execution_arn``; ``stored(operation_id)``
+        returns the stored text of an earlier checkpoint. Anything forged, missing, or signed
+        for another checkpoint raises SnapshotError before a byte is unpickled. The second
+        value describes the snapshot for the next one to build on (its operation ID left empty).
         """
         deltas: list[tuple[int, bytes]] = []
         chain_bytes: int | None = None
-        body = self._verified(text, execution_arn)
+        body = self._verified(text, execution_arn, operation_id)
         while body[:1] == _DELTA:
             total, shared, id_length = _DELTA_HEADER.unpack_from(body, 1)
             chain_bytes = total if chain_bytes is None else chain_bytes
@@ -271,34 +291,49 @@ class SnapshotCodec:
                     f"The snapshot of {execution_arn} builds on checkpoint {base_id}, which is missing "
                     "from the journal; the execution cannot be resumed."
                 )
-            body = self._verified(base_text, execution_arn)
+            body = self._verified(base_text, execution_arn, base_id)
         if body[:1] != _FULL:
-            raise self._refused(execution_arn)
+            raise self._refused(execution_arn, operation_id)
         data = bytearray(body[1:])
         for shared, tail in reversed(deltas):
             del data[shared:]
             data += tail
         snapshot = pickle.loads(data)
         if not isinstance(snapshot, Snapshot):
-            raise self._refused(execution_arn)
+            raise self._refused(execution_arn, operation_id)
         return snapshot, BaseSnapshot("", bytes(data), chain_bytes or 0)
 
+    def rebind(self, text: str, source_arn: str, target_arn: str, operation_id: str) -> str:
+        """Signs checkpoint ``operation_id`` of ``source_arn`` anew, for the same checkpoint of ``target_arn``.
+
+        Raises SnapshotError, as ``decode`` would, if it is not signed for the source: a
+        restart copies only what its source could resume from. Nothing is unpickled.
+        """
+        return self._sign(target_arn, operation_id, self._verified(text, source_arn, operation_id))
+
     @staticmethod
-    def _refused(execution_arn: str) -> SnapshotError:
+    def _refused(execution_arn: str, operation_id: str) -> SnapshotError:
         return SnapshotError(
-            f"The snapshot of {execution_arn} is not signed with this server's key (tampered, or "
-            "written under another PERDURE_SECRET); it was refused and not loaded. Restore the "
-            "key the execution was started with."
+            f"The snapshot of {execution_arn} at operation {operation_id} is not signed with this "
+            "server's key for this checkpoint (tampered, copied from another execution, or written "
+            "under another PERDURE_SECRET); it was refused and not loaded. Restore the key the "
+            "execution was started with."
         )
 
-    def _verified(self, text: str, execution_arn: str) -> bytes:
+    def _verified(self, text: str, execution_arn: str, operation_id: str) -> bytes:
+        if text.startswith(_UNBOUND_PREFIX):
+            raise SnapshotError(
+                f"The snapshot of {execution_arn} at operation {operation_id} was written by an earlier "
+                "Perdure, whose signatures did not name their execution; it is no longer trusted and "
+                "was not loaded. Start a new execution with the same input instead."
+            )
         if not text.startswith(_PREFIX):
-            raise self._refused(execution_arn)
+            raise self._refused(execution_arn, operation_id)
         try:
             raw = base64.b64decode(text[len(_PREFIX) :], validate=True)
         except ValueError:
-            raise self._refused(execution_arn) from None
+            raise self._refused(execution_arn, operation_id) from None
         mac, body = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
-        if not hmac.compare_digest(mac, self._mac(body)):
-            raise self._refused(execution_arn)
+        if not hmac.compare_digest(mac, self._mac(execution_arn, operation_id, body)):
+            raise self._refused(execution_arn, operation_id)
         return body

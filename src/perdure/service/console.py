@@ -13,16 +13,15 @@ import json
 import pprint
 import reprlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from perdure.errors import ExecutionNotFoundError, InvalidParameterError
 from perdure.sdk.resumable import HIDDEN
-from perdure.sdk.snapshot import SnapshotCodec, SnapshotError, load_secret
+from perdure.sdk.snapshot import SnapshotCodec, SnapshotError
 from perdure.service.executions import DurableService
 from perdure.service.model import ExecutionStatus, Operation, OperationType
 from perdure.service.restarts import all_operations, checkpoint_operations
-from perdure.store.base import ExecutionQuery, OpenCallback, Store
+from perdure.store.base import ExecutionQuery, OpenCallback
 
 PREVIEW_CHARS = 200
 FULL_CHARS = 1024 * 1024
@@ -241,12 +240,6 @@ def operation_tree(service: DurableService, arn: str) -> list[OperationNode]:
     return [node(op) for op in children.get(None, [])]
 
 
-def _default_codec(store: Store) -> SnapshotCodec:
-    """The server's snapshot codec: its key is in the SQLite file's folder, else ``.perdure`` (or PERDURE_SECRET)."""
-    path = getattr(store, "path", None)
-    return SnapshotCodec(load_secret(path.parent if isinstance(path, Path) else Path(".perdure")))
-
-
 def checkpoints(service: DurableService, arn: str, codec: SnapshotCodec | None = None) -> list[CheckpointView]:
     """The execution's seed-style checkpoints in order, each with the locals it saved.
 
@@ -254,14 +247,14 @@ def checkpoints(service: DurableService, arn: str, codec: SnapshotCodec | None =
     anything is unpickled; one that fails has its ``error`` set instead of variables.
     """
     operations = _operations(service, arn)
-    codec = codec or _default_codec(service.store)
+    codec = codec or service.snapshots
     stored = {op.id: op.result for op in operations}
     views = []
     for number, op in enumerate(checkpoint_operations(operations), start=1):
         variables: list[SavedVariable] = []
         error: str | None = None
         try:
-            snapshot, _ = codec.decode(op.result or "", arn, stored.get)
+            snapshot, _ = codec.decode(op.result or "", arn, op.id, stored.get)
             variables = [_variable(name, value) for name, value in snapshot.locals.items() if not name.startswith(HIDDEN)]
         except SnapshotError as refused:
             error = str(refused)

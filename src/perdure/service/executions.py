@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 
 from perdure.errors import (
     ConflictError,
@@ -17,6 +18,7 @@ from perdure.errors import (
     InvalidParameterError,
     PayloadTooLargeError,
 )
+from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service import callbacks, history, invocations, journal, pausing, restarts, timers, tokens
 from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
 from perdure.service.functions import FunctionLookup, no_functions, parse_function_name
@@ -95,11 +97,25 @@ class DurableService:
         config: ServiceConfig | None = None,
         clock: Callable[[], float] = time.time,
         functions: FunctionLookup | None = None,
+        snapshots: SnapshotCodec | None = None,
     ) -> None:
         self.store = store
         self.config = config or ServiceConfig()
         self.clock = clock
         self.functions = functions or no_functions
+        self._snapshots = snapshots
+
+    @property
+    def snapshots(self) -> SnapshotCodec:
+        """The codec of seed-style snapshots: the one given, else one with the server's key.
+
+        The server's key is read when asked for, where ``perdure serve`` and its workers find
+        it: ``PERDURE_SECRET``, else the ``secret`` file beside a SQLite database, else in ``.perdure``.
+        """
+        if self._snapshots is not None:
+            return self._snapshots
+        path = getattr(self.store, "path", None)
+        return SnapshotCodec(load_secret(path.parent if isinstance(path, Path) else Path(".perdure")))
 
     # -- executions -----------------------------------------------------------------------
 
@@ -225,9 +241,10 @@ class DurableService:
         or the ID of a finished operation; ``name`` defaults to ``<old name>-restart-<n>``. The
         old execution is left as it is (see ``perdure.service.restarts``).
         """
+        codec = self.snapshots
         with self.store.transaction() as tx:
             source = self._require(tx, arn)
-            return restarts.restart(tx, source, from_checkpoint, name, uuid.uuid4().hex, self.clock())
+            return restarts.restart(tx, source, from_checkpoint, name, uuid.uuid4().hex, self.clock(), codec)
 
     def pause_execution(self, arn: str, reason: str | None = None, timeout_paused: bool = True) -> Execution:
         """Pauses an execution: it is not invoked until resumed (see ``perdure.service.pausing``)."""

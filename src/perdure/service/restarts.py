@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from perdure.errors import ConflictError, InvalidParameterError
 from perdure.sdk.journal import CHECKPOINT_SUBTYPE
+from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service import history, journal, timers
 from perdure.service.checkpoints import new_callback_id
 from perdure.service.model import Execution, ExecutionStatus, Operation, OperationStatus, OperationType
@@ -155,17 +156,41 @@ def restart_name(tx: Transaction, execution: Execution, name: str | None) -> str
         n += 1
 
 
+def signed_for(copies: list[Operation], source: Execution, arn: str, codec: SnapshotCodec) -> list[Operation]:
+    """The copies, with each checkpoint's snapshot signed for the new execution ``arn``.
+
+    A snapshot's signature names its execution (``perdure.sdk.snapshot``): one not signed for
+    ``source`` raises SnapshotError, so a restart never launders a snapshot copied in from elsewhere.
+    """
+    return [
+        op.evolve(result=codec.rebind(op.result, source.arn, arn, op.id))
+        if op.sub_type == CHECKPOINT_SUBTYPE and op.type is OperationType.CONTEXT and op.result is not None
+        else op
+        for op in copies
+    ]
+
+
 def restart(
-    tx: Transaction, source: Execution, from_checkpoint: str, name: str | None, execution_id: str, now: float
+    tx: Transaction,
+    source: Execution,
+    from_checkpoint: str,
+    name: str | None,
+    execution_id: str,
+    now: float,
+    codec: SnapshotCodec,
 ) -> Execution:
-    """Creates the restarted execution of ``source`` with ID ``execution_id``, ready to run now."""
+    """Creates the restarted execution of ``source`` with ID ``execution_id``, ready to run now.
+
+    ``codec`` signs the copied checkpoints' snapshots for the new execution.
+    """
     operations = all_operations(tx, source.id)
     point = find_point(source, operations, from_checkpoint)
     new_name = restart_name(tx, source, name)
-    copies = operations_at(operations, point)
+    arn = f"{source.function_arn}/durable-execution/{new_name}/{execution_id}"
+    copies = signed_for(operations_at(operations, point), source, arn, codec)
     execution = Execution(
         id=execution_id,
-        arn=f"{source.function_arn}/durable-execution/{new_name}/{execution_id}",
+        arn=arn,
         function_name=source.function_name,
         qualifier=source.qualifier,
         name=new_name,
