@@ -219,6 +219,7 @@ def serve(
     from perdure.api.slow_clients import uvicorn_settings
     from perdure.runtime.runner import Runtime
     from perdure.runtime.workers import WorkerSettings
+    from perdure.sdk.snapshot import load_secret
     from perdure.store import data_dir_for
 
     if dev and not is_loopback(host):
@@ -227,6 +228,8 @@ def serve(
             f"(127.0.0.1, ::1 or localhost), not {host}. Create a key with `perdure keys create --name NAME` "
             "and serve without --dev."
         )
+    # Checked (or made) once here: a short key would otherwise fail every worker as it starts.
+    load_secret(data_dir_for(db))
     registry = _functions(targets, template, "serve")
     service, blob_config = _open_service(db, blobs, s3_endpoint, retention_days, registry)
     runtime = None
@@ -273,8 +276,10 @@ def worker(
     """
     from perdure.runtime.runner import Runtime, wait_for_stop_signal
     from perdure.runtime.workers import WorkerSettings
+    from perdure.sdk.snapshot import load_secret
     from perdure.store import data_dir_for
 
+    load_secret(data_dir_for(db))  # as in `perdure serve`: refused here, not in every worker
     registry = _functions(targets, template, "run")
     service, blob_config = _open_service(db, blobs, s3_endpoint, retention_days, registry)
     settings = WorkerSettings(db, blob_config, service.config, data_dir=data_dir_for(db))

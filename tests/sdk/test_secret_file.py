@@ -9,7 +9,10 @@ from pathlib import Path
 from queue import Empty
 
 import pytest
+from click.testing import CliRunner
+from servers import HANDLERS
 
+from perdure.cli import main
 from perdure.sdk.snapshot import SecretKeyError, load_secret
 
 PROCESSES = 6
@@ -99,3 +102,16 @@ def test_a_perdure_secret_of_32_bytes_is_used_as_it_is(tmp_path: Path, monkeypat
     monkeypatch.setenv("PERDURE_SECRET", "k" * 32)
 
     assert load_secret(tmp_path) == b"k" * 32
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_refuse_a_short_secret_before_starting_anything(tmp_path: Path, command: str) -> None:
+    dev = ["--dev"] if command == "serve" else []
+    db = f"sqlite:///{tmp_path / 'perdure.db'}"
+    result = CliRunner().invoke(
+        main, [command, str(HANDLERS / "big_payloads.py"), "--db", db, *dev], env={"PERDURE_SECRET": "short"}
+    )
+
+    assert result.exit_code == 1
+    assert "Error: PERDURE_SECRET holds 5 bytes, but the server secret must be at least 32." in result.output
+    assert not (tmp_path / "perdure.db").exists(), "nothing was opened"

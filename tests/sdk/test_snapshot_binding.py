@@ -7,6 +7,10 @@ view must not show them. A restart, which copies checkpoints on purpose, signs i
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import pickle
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -122,3 +126,12 @@ def test_a_restart_signs_its_copies_for_the_new_execution_and_refuses_copied_one
         runner.service.restart_execution(mallory.arn, "1")
     names = {e.name for e in runner.service.list_executions(ExecutionQuery(function_name="keeps_a_secret")).executions}
     assert names == {"alice", "mallory", "alice-restart-1"}, "the refused restart stored nothing"
+
+
+def test_a_snapshot_signed_before_signatures_named_their_execution_is_refused_with_why() -> None:
+    key = b"k" * 32
+    body = b"F" + pickle.dumps(Snapshot("f", {"x": 1}, 1, 3), protocol=5)
+    unbound = "perdure-snapshot-v1:" + base64.b64encode(hmac.new(key, body, hashlib.sha256).digest() + body).decode()
+
+    with pytest.raises(SnapshotError, match="was written by an earlier Perdure, whose signatures did not name"):
+        SnapshotCodec(key).decode(unbound, "arn:a", "1", nothing_stored)
