@@ -27,6 +27,7 @@ brackets)::
     ├── StaleCheckpointTokenError    400 InvalidParameterValueException
     ├── CheckpointRejectedError      400 InvalidParameterValueException
     ├── FunctionLoadError            500 ServiceException
+    ├── StorageFullError             503 ServiceUnavailableException   the store's disk is full
     ├── BlobStorageError             500 ServiceException   the blob folder or bucket failed
     │   ├── BlobNotFoundError        a payload's blob is missing
     │   ├── BlobKeyError             a row names a blob with a key that is not a content key
@@ -37,7 +38,8 @@ brackets)::
         ├── NonDeterministicError    replay found a different operation than recorded
         └── CodeChangedError         resumed under other code  [sdk.engine]
 
-Messages are full sentences that say what happened and what to do about it.
+Messages are full sentences that say what happened and what to do about it. An error that a
+client should retry later sets ``retry_after_seconds``, which the API sends as ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class PerdureError(Exception):
 
     code = "ServiceException"
     status = 500
+    retry_after_seconds: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -186,6 +189,22 @@ class FunctionLoadError(PerdureError):
     def __init__(self, function_name: str, detail: str) -> None:
         super().__init__(f"Function {function_name!r} could not be loaded: {detail}")
         self.function_name = function_name
+
+
+class StorageFullError(PerdureError):
+    """The store cannot write, as its disk is full; nothing of the request was recorded."""
+
+    code = "ServiceUnavailableException"
+    status = 503
+    retry_after_seconds = 5
+
+    def __init__(self, location: str, detail: str) -> None:
+        super().__init__(
+            f"The store at {location} cannot record anything now: its disk is full ({detail}). Nothing of "
+            f"this request was recorded; retry it in {self.retry_after_seconds} seconds. Free space on that "
+            "disk: Perdure goes on by itself once it can write."
+        )
+        self.location = location
 
 
 class BlobStorageError(PerdureError):

@@ -19,6 +19,7 @@ from perdure.errors import CheckpointRejectedError
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.model import Invocation, OperationAction, OperationType, OperationUpdate
 from perdure.store.base import ExecutionQuery, Transaction
+from perdure.store.group_commit import GroupCommitter
 from perdure.store.sqlite import SQLiteStore
 
 # Long enough for the other threads to be queued behind the first writer's transaction.
@@ -244,3 +245,19 @@ def test_concurrent_checkpoints_are_all_durable_and_a_rejected_batch_leaves_the_
     checkpoints = executions * steps
     assert after.transactions - before.transactions == checkpoints - 1
     assert after.commits - before.commits < checkpoints - 1
+
+
+def test_a_failed_writer_whose_transaction_sqlite_already_rolled_back_sees_its_own_error(tmp_path: Path) -> None:
+    # SQLite rolls a whole transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR):
+    # the writer then raises its own error, not the ROLLBACK that finds nothing to undo.
+    conn = sqlite3.connect(tmp_path / "plain.db", isolation_level=None, check_same_thread=False)
+    groups = GroupCommitter(conn)
+    membership = groups.begin()
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("ROLLBACK")  # what SQLite did on the error the writer is about to raise
+    groups.finish(membership, failed=True)
+    membership = groups.begin()
+    conn.execute("CREATE TABLE t (x)")
+    groups.finish(membership, failed=False)
+    assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("t",)]
+    conn.close()

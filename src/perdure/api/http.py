@@ -127,7 +127,10 @@ class Router:
                     _check_parameters(request, params)
                     return await route.endpoint(request, params)
                 except PerdureError as error:
-                    return error_response(error.code, error.message, error.status)
+                    response = error_response(error.code, error.message, error.status)
+                    if error.retry_after_seconds is not None:
+                        response.headers["Retry-After"] = str(error.retry_after_seconds)
+                    return response
         return error_response(
             "ResourceNotFoundException",
             f"No route for {request.method} {request.url.path}. See the Lambda API reference for its routes.",

@@ -24,13 +24,14 @@ from aws_durable_execution_sdk_python.lambda_service import (
     StateOutput,
 )
 
-from perdure.errors import PerdureError, StaleCheckpointTokenError
+from perdure.errors import PerdureError, StaleCheckpointTokenError, StorageFullError
 from perdure.runtime.registry import FunctionSpec
 from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
 from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service.executions import DurableService
-from perdure.service.model import ErrorObject, Invocation, InvocationOutput, OperationUpdate
+from perdure.service.invocations import LOST_INVOCATION
+from perdure.service.model import ErrorObject, Execution, Invocation, InvocationOutput, OperationUpdate
 
 
 def _classify(error: PerdureError) -> DurableApiErrorCategory:
@@ -46,6 +47,9 @@ class InProcessServiceClient:
 
     def __init__(self, service: DurableService) -> None:
         self.service = service
+        # The last refusal of a store whose disk was full, if any: the handler's crash that
+        # follows is the platform's doing, not the handler's.
+        self.storage_full: StorageFullError | None = None
 
     def checkpoint(
         self,
@@ -62,6 +66,8 @@ class InProcessServiceClient:
                 client_token,
             )
         except PerdureError as error:
+            if isinstance(error, StorageFullError):
+                self.storage_full = error
             raise CheckpointError(error.message, _classify(error)) from error
         return CheckpointOutput.from_dict(result.to_wire())
 
@@ -75,6 +81,8 @@ class InProcessServiceClient:
         try:
             page = self.service.get_state(durable_execution_arn, checkpoint_token, next_marker, max_items)
         except PerdureError as error:
+            if isinstance(error, StorageFullError):
+                self.storage_full = error
             raise GetExecutionStateError(error.message, _classify(error)) from error
         return StateOutput(
             operations=[SdkOperation.from_dict(op.to_wire()) for op in page.items],
@@ -122,6 +130,19 @@ class InvocationReport:
     output: InvocationOutput | None
     crash: ErrorObject | None = None
     out_of_memory: bool = False
+    # Why the invocation is lost rather than failed: the store could not record its progress
+    # (its disk was full), which is no fault of the handler's.
+    lost: str | None = None
+
+
+def record_report(service: DurableService, invocation: Invocation, report: InvocationReport) -> Execution | None:
+    """Records how the invocation ended; returns the execution, or None if another invocation took it over."""
+    if report.output is not None:
+        return service.complete_invocation(invocation, report.output)
+    if report.lost is not None:
+        error = ErrorObject(message=f"The invocation was lost: {report.lost}", type=LOST_INVOCATION.type)
+        return service.fail_invocation(invocation, error, lost=True)
+    return service.fail_invocation(invocation, report.crash or ErrorObject(message="crashed"))
 
 
 def run_invocation(
@@ -133,13 +154,16 @@ def run_invocation(
 ) -> InvocationReport:
     """Runs the handler once and returns what it produced (the caller records it)."""
     durable = getattr(handler, MARKER, None)
-    if isinstance(durable, DurableFunction):
-        try:
-            output = run_seed_invocation(durable, service, invocation.execution_arn, invocation.checkpoint_token, codec)
-        except MemoryError:
-            return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
-        return _checked(spec, output)
-    return _run_aws_handler(service, spec, handler, invocation)
+    try:
+        if isinstance(durable, DurableFunction):
+            try:
+                output = run_seed_invocation(durable, service, invocation.execution_arn, invocation.checkpoint_token, codec)
+            except MemoryError:
+                return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
+            return _checked(spec, output)
+        return _run_aws_handler(service, spec, handler, invocation)
+    except StorageFullError as error:
+        return InvocationReport(None, lost=error.message)
 
 
 def _checked(spec: FunctionSpec, output: InvocationOutput) -> InvocationReport:
@@ -152,6 +176,7 @@ def _run_aws_handler(
     service: DurableService, spec: FunctionSpec, handler: Callable[..., Any], invocation: Invocation
 ) -> InvocationReport:
     page = service.get_state(invocation.execution_arn, invocation.checkpoint_token)
+    client = InProcessServiceClient(service)
     event = DurableExecutionInvocationInputWithClient(
         durable_execution_arn=invocation.execution_arn,
         checkpoint_token=invocation.checkpoint_token,
@@ -159,7 +184,7 @@ def _run_aws_handler(
             operations=[SdkOperation.from_dict(op.to_wire()) for op in page.items],
             next_marker=page.next_marker or "",
         ),
-        service_client=InProcessServiceClient(service),
+        service_client=client,
     )
     context = LambdaContext(
         aws_request_id=f"{invocation.execution_arn}#{invocation.invocation}",
@@ -173,6 +198,8 @@ def _run_aws_handler(
     except MemoryError:
         return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
     except Exception as error:
+        if client.storage_full is not None:
+            return InvocationReport(None, lost=client.storage_full.message)
         return InvocationReport(
             None,
             ErrorObject(

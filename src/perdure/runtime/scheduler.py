@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 
+from perdure.errors import StorageFullError
 from perdure.runtime.workers import WorkerPool
 from perdure.service.executions import DurableService
 from perdure.service.leases import owner_is_dead
@@ -62,6 +63,7 @@ class Scheduler:
         # The dead owners already reported: one whose leases wait for a server of their
         # functions is found dead at every check until then, and said so once (issue 11, finding 16).
         self._reported_dead: set[str] = set()
+        self._store_full = False
 
     def start(self) -> None:
         """Starts the loop and the watcher, and returns at once.
@@ -121,9 +123,17 @@ class Scheduler:
             self._wake.clear()
             try:
                 sleep = self._pass()
+            except StorageFullError as error:
+                # Said once, not at every try while the disk stays full.
+                if not self._store_full:
+                    logger.warning("%s The scheduler tries again every %.0f s.", error.message, RETRY_SECONDS)
+                self._store_full = True
+                sleep = RETRY_SECONDS
             except Exception:
                 logger.exception("The scheduler failed to fire timers or lease work; it tries again shortly.")
                 sleep = RETRY_SECONDS
+            else:
+                self._store_full = False
             self._wake.wait(sleep)
 
     def _pass(self) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import multiprocessing.connection
 import resource
@@ -26,11 +27,11 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from perdure.errors import FunctionLoadError, PerdureError
+from perdure.errors import FunctionLoadError, PerdureError, StorageFullError
 from perdure.runtime.logcapture import capture_logs, keep_logs, read_spool
 from perdure.runtime import sdk_tuning
 from perdure.runtime.heap import freeze_startup_heap
-from perdure.runtime.invoker import run_invocation
+from perdure.runtime.invoker import record_report, run_invocation
 from perdure.runtime.registry import FunctionSpec, Registry, load_handler
 from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, ServiceConfig
@@ -42,7 +43,11 @@ from perdure.store.blobs import BlobConfig
 
 # How long a new worker may take to import its handler before it counts as crashed.
 STARTUP_TIMEOUT_SECONDS = 60.0
+# How often the end of an invocation that a full disk kept from the store is tried again.
+STORE_RETRY_SECONDS = 1.0
 _TIMED_OUT = object()
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,11 +106,14 @@ def _worker_main(
             report = run_invocation(service, spec, handler, invocation, codec)
         keep_logs(service, invocation.execution_arn, captured)
         os.ftruncate(spool, 0)
-        if report.output is not None:
-            execution = service.complete_invocation(invocation, report.output)
+        try:
+            execution = record_report(service, invocation, report)
+        except StorageFullError:
+            # The pool records it once the store can write again. A worker that died here
+            # failed every invocation sent to it while the disk was full (issue 11, finding 13).
+            conn.send(("unrecorded", report))
         else:
-            execution = service.fail_invocation(invocation, report.crash or ErrorObject(message="crashed"))
-        conn.send(("done", execution.status.value if execution else None))
+            conn.send(("done", execution.status.value if execution else None))
         if report.out_of_memory:
             return
 
@@ -194,7 +202,8 @@ class WorkerPool:
         try:
             spec = self.registry.get(invocation.function_name)
         except PerdureError as error:
-            self.service.fail_invocation(invocation, ErrorObject(message=error.message, type=error.code))
+            failure = ErrorObject(message=error.message, type=error.code)
+            self._record(lambda: self.service.fail_invocation(invocation, failure))
             self.on_finished(invocation)
             return
         with self._lock:
@@ -239,9 +248,8 @@ class WorkerPool:
         try:
             keep = self._invoke(worker, invocation, sent)
         except Exception as error:  # noqa: BLE001 - a broken pipe or similar must not lose the invocation
-            self.service.fail_invocation(
-                invocation, ErrorObject(message=f"The worker failed: {error}", type="Runtime.WorkerError")
-            )
+            failure = ErrorObject(message=f"The worker failed: {error}", type="Runtime.WorkerError")
+            self._record(lambda: self.service.fail_invocation(invocation, failure))
         finally:
             with self._lock:
                 self._busy.pop(invocation.execution_arn, None)
@@ -256,7 +264,8 @@ class WorkerPool:
         if not worker.ready:
             failure = self._start_failure(worker)
             if failure is not None:
-                self.service.fail_invocation(invocation, ErrorObject(message=failure, type="Runtime.ImportModuleError"))
+                error = ErrorObject(message=failure, type="Runtime.ImportModuleError")
+                self._record(lambda: self.service.fail_invocation(invocation, error))
                 return False
             worker.ready = True
         if not sent:
@@ -286,11 +295,35 @@ class WorkerPool:
                 message=f"The invocation crashed: {worker.describe_exit()}.", type="Runtime.ExitError"
             )
         else:
+            kind, report = message
+            if kind == "unrecorded":
+                self._record(lambda: record_report(self.service, invocation, report))
             return worker.process.is_alive()
-        # The lines it wrote before it died or was killed: kept before its end is recorded.
-        self.service.append_logs(invocation.execution_arn, read_spool(worker.spool_path, invocation.invocation))
-        self.service.fail_invocation(invocation, error, lost=lost)
+        # The lines it wrote before it died or was killed: kept before its end is recorded
+        # (and lost if the disk is full, rather than hold up the end).
+        with contextlib.suppress(StorageFullError):
+            self.service.append_logs(invocation.execution_arn, read_spool(worker.spool_path, invocation.invocation))
+        self._record(lambda: self.service.fail_invocation(invocation, error, lost=lost))
         return False
+
+    def _record(self, write: Callable[[], object]) -> None:
+        """Runs ``write``, which records an invocation's end, again while the store's disk is full.
+
+        Tried every STORE_RETRY_SECONDS until it works or the pool closes; the invocation's
+        lease then lapses, and it resumes from its last checkpoint when a server runs again.
+        """
+        reported = False
+        while True:
+            try:
+                write()
+                return
+            except StorageFullError as error:
+                if self._closed:
+                    return
+                if not reported:
+                    logger.warning("%s The end of an invocation is recorded once it can be.", error.message)
+                    reported = True
+                time.sleep(STORE_RETRY_SECONDS)
 
     def _start_failure(self, worker: _Worker) -> str | None:
         """Waits for a new worker to import its handler; returns why it could not, if so."""

@@ -16,7 +16,9 @@ What each caller is promised does not change:
   ``SAVEPOINT``, rolled back on error) and sees its error at once; the others' writes stay
   and are committed.
 - A commit that fails fails every caller of its group: none of them is acknowledged, and the
-  whole group's writes are rolled back together.
+  whole group's writes are rolled back together. So does an error after which SQLite rolled
+  the whole transaction back by itself (a full disk, SQLITE_FULL, may): a joiner's
+  ``ROLLBACK TO`` then finds no savepoint, and the group is abandoned.
 - Transactions of a group are serialized as before: each runs alone on the connection and
   sees the writes of those before it in the group, which commit with it or not at all.
 """
@@ -189,7 +191,11 @@ class GroupCommitter:
         try:
             if not joined:
                 self._end(group)
-                self._conn.execute("ROLLBACK")
+                # SQLite rolls the whole transaction back by itself on some errors (SQLITE_FULL,
+                # SQLITE_IOERR, SQLITE_NOMEM): then there is nothing left to undo, and a ROLLBACK
+                # would fail and hide the writer's own error.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 return
             self._conn.execute("ROLLBACK TO joiner")
             self._conn.execute("RELEASE joiner")
