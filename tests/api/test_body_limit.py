@@ -89,10 +89,11 @@ def _stream(port: int, head: str, total: int) -> tuple[bytes, int]:
             sent += CHUNK
         if not answered.is_set():
             sock.sendall(b"0\r\n\r\n")
-        answered.wait(60)
     except OSError:
-        answered.wait(10)
+        pass
     finally:
+        # The server closes the connection after its answer, which ends the reader.
+        reader.join(30)
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
         sock.close()
@@ -183,7 +184,10 @@ def test_a_content_length_over_the_cap_is_refused_without_reading_the_body(
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nOrigin: {srv.endpoint}\r\n"
             f"Authorization: Bearer {key['Token']}\r\nContent-Length: {10**9}\r\n\r\n".encode()
         )
-        reply = sock.recv(65536)
+        # The server closes the connection after its answer: the body it did not read cannot follow.
+        reply = b""
+        while data := sock.recv(65536):
+            reply += data
 
     status, code = _status_and_type(reply)
     assert (status, code) == (413, "RequestTooLargeException"), reply[:500]
