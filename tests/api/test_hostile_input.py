@@ -29,7 +29,7 @@ from perdure.service.validation import MAX_JSON_DEPTH
 
 API = "/2025-12-01/durable-executions"
 CALLBACKS = "/2025-12-01/durable-execution-callbacks"
-FUNCTIONS = ["steps", "flow"]
+FUNCTIONS = ["steps", "flow", "nul_step_name"]
 DEEP = 200_000
 
 
@@ -50,7 +50,11 @@ def hosted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = request.getfixturevalue("postgres_server").create_database(f"hostile_{uuid.uuid4().hex[:8]}")
     workdir = tmp_path_factory.mktemp(f"hostile-{request.param}")
     env = {**os.environ, "PERDURE_TEST_LOG": str(workdir / "side-effects.log")}
-    targets = [handler_target("steps", "steps"), handler_target("flow", "step_wait_callback")]
+    targets = [
+        handler_target("steps", "steps"),
+        handler_target("flow", "step_wait_callback"),
+        f"nul_step_name={HANDLERS / 'hostile.py'}:nul_step_name",
+    ]
     server = Server([*targets, "--workers", "2"], workdir, env, db_url=url)
     server.start()
     try:
@@ -269,6 +273,16 @@ def test_nul_in_a_callback_result_is_refused(hosted: Hosted) -> None:
 
     assert "cannot hold" in refused(reply)
     unchanged.check()
+
+
+def test_handler_naming_a_step_with_nul_fails_with_the_reason_on_both_databases(hosted: Hosted) -> None:
+    arn = start(hosted.http, "nul_step_name", b"{}")
+
+    execution = ended(hosted.http, arn)
+
+    assert execution["Status"] == "FAILED"
+    assert "its Name contains the NUL character (U+0000)" in execution["Error"]["ErrorMessage"]
+    assert dashboard_page(hosted.http, arn) == 200
 
 
 # -- qualifiers -------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ caller writes all of it in one transaction, or nothing if a rule is broken.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 from perdure.errors import CheckpointRejectedError, PerdureError
 from perdure.service import history
 from perdure.service.functions import FunctionDefaults
+from perdure.service.validation import TENANT_ID, TENANT_ID_RULE, unstorable
 from perdure.service.model import (
     ErrorObject,
     Event,
@@ -48,8 +48,6 @@ _ALLOWED: dict[OperationType, frozenset[OperationAction]] = {
     # A chained invoke is completed by its child execution's end, never by the handler.
     OperationType.CHAINED_INVOKE: frozenset({OperationAction.START}),
 }
-# ChainedInvokeOptions.TenantId, as the API constrains it.
-_TENANT_ID = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
 
 
 @dataclass(frozen=True)
@@ -290,8 +288,8 @@ class _Batch:
         if not function_name:
             raise self.reject(update, "a CHAINED_INVOKE START needs ChainedInvokeOptions with a FunctionName.")
         tenant_id = update.invoke_tenant_id
-        if tenant_id is not None and not _TENANT_ID.fullmatch(tenant_id):
-            raise self.reject(update, "its TenantId must be 1 to 256 characters among letters, digits and ._:/=+-@ and space.")
+        if tenant_id is not None and not TENANT_ID.fullmatch(tenant_id):
+            raise self.reject(update, f"its TenantId must be {TENANT_ID_RULE}.")
         try:
             target = self.resolve_invoke(function_name)
         except PerdureError as error:
@@ -376,3 +374,8 @@ def _check_shape(batch: _Batch, update: OperationUpdate, is_last: bool) -> None:
         raise batch.reject(update, "a FAIL update cannot carry a Payload.")
     if update.error is not None and len(json.dumps(update.error.to_wire())) > MAX_ERROR_BYTES:
         raise batch.reject(update, f"its Error is over {MAX_ERROR_BYTES} bytes; shorten the message or data.")
+    # Stored as text columns (the Error is stored as JSON, which escapes what text cannot hold).
+    for field_name, text in (("Id", update.id), ("ParentId", update.parent_id), ("Name", update.name), ("SubType", update.sub_type)):
+        problem = unstorable(text) if text else None
+        if problem is not None:
+            raise batch.reject(update, f"its {field_name} {problem}; choose another.")

@@ -59,13 +59,21 @@ def check_json_depth(what: str, text: str) -> None:
 
 def check_text(what: str, value: str) -> None:
     """Refuses a string that cannot be stored: one with NUL (U+0000) or a lone surrogate."""
+    problem = unstorable(value)
+    if problem is not None:
+        raise InvalidParameterError(f"The {what} {problem}. Remove it, or encode the value (as base64, for instance).")
+
+
+def unstorable(value: str) -> str | None:
+    """Says what in ``value`` cannot be stored ("contains the NUL character ..."), or None."""
     found = _UNSTORABLE.search(value)
-    if found is not None:
-        character = "the NUL character (U+0000)" if found.group() == "\x00" else f"a lone surrogate (U+{ord(found.group()):04X})"
-        raise InvalidParameterError(
-            f"The {what} contains {character}, which Perdure cannot hold: PostgreSQL text cannot hold NUL, "
-            "and text is stored as UTF-8. Remove it, or encode the value (as base64, for instance)."
-        )
+    if found is None:
+        return None
+    character = "the NUL character (U+0000)" if found.group() == "\x00" else f"a lone surrogate (U+{ord(found.group()):04X})"
+    return (
+        f"contains {character}, which Perdure cannot hold: PostgreSQL text cannot hold NUL, "
+        "and text is stored as UTF-8"
+    )
 
 
 def check_strings(what: str, value: Any) -> None:
