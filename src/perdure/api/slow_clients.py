@@ -20,6 +20,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from perdure.api.body_limit import REQUEST_SECONDS
+
 # Beyond this many connections (or requests in progress) uvicorn answers 503 at once rather
 # than take on more work; each may hold a body of up to the API's cap while it is read.
 MAX_CONNECTIONS = 1000
@@ -32,7 +34,7 @@ MAX_HEAD_BYTES = 16 * 1024
 class HeadDeadline(H11Protocol):
     """uvicorn's h11 protocol, closing a connection whose request head is overdue."""
 
-    head_seconds: float = 30.0
+    head_seconds: float = REQUEST_SECONDS
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
