@@ -18,7 +18,14 @@ from perdure.errors import InvalidParameterError, PayloadTooLargeError
 from perdure.runtime.registry import Registry, parse_function_name
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.model import ErrorObject, Execution, ExecutionStatus, OperationUpdate
-from perdure.service.validation import TENANT_ID, TENANT_ID_RULE, check_json_depth, check_qualifier, check_text
+from perdure.service.validation import (
+    TENANT_ID,
+    TENANT_ID_RULE,
+    check_json_depth,
+    check_qualifier,
+    check_text,
+    parse_count,
+)
 from perdure.store.base import ExecutionQuery
 
 
@@ -77,7 +84,9 @@ def _updates(body: dict[str, Any]) -> list[OperationUpdate]:
     updates = []
     for index, update in enumerate(raw_updates):
         if not isinstance(update, dict):
-            raise InvalidParameterError(f"Updates[{index}] must be an OperationUpdate object, not {type(update).__name__}.")
+            raise InvalidParameterError(
+                f"Updates[{index}] must be an OperationUpdate object, not {type(update).__name__}."
+            )
         try:
             updates.append(OperationUpdate.from_wire(update))
         except KeyError as error:
@@ -139,9 +148,9 @@ class LambdaRoutes:
 
     async def _payload(self, request: Request, what: str) -> str | None:
         limit = self.service.config.max_payload_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLargeError(what, int(declared), limit)
+        declared = parse_count(request.headers.get("content-length") or "")
+        if declared is not None and declared > limit:
+            raise PayloadTooLargeError(what, declared, limit)
         raw = await request.body()
         if len(raw) > limit:
             raise PayloadTooLargeError(what, len(raw), limit)

@@ -375,7 +375,8 @@ def _check_shape(batch: _Batch, update: OperationUpdate, is_last: bool) -> None:
     if update.error is not None and len(json.dumps(update.error.to_wire())) > MAX_ERROR_BYTES:
         raise batch.reject(update, f"its Error is over {MAX_ERROR_BYTES} bytes; shorten the message or data.")
     # Stored as text columns (the Error is stored as JSON, which escapes what text cannot hold).
-    for field_name, text in (("Id", update.id), ("ParentId", update.parent_id), ("Name", update.name), ("SubType", update.sub_type)):
+    texts = {"Id": update.id, "ParentId": update.parent_id, "Name": update.name, "SubType": update.sub_type}
+    for field_name, text in texts.items():
         problem = unstorable(text) if text else None
         if problem is not None:
             raise batch.reject(update, f"its {field_name} {problem}; choose another.")

@@ -69,7 +69,8 @@ def unstorable(value: str) -> str | None:
     found = _UNSTORABLE.search(value)
     if found is None:
         return None
-    character = "the NUL character (U+0000)" if found.group() == "\x00" else f"a lone surrogate (U+{ord(found.group()):04X})"
+    code = ord(found.group())
+    character = "the NUL character (U+0000)" if code == 0 else f"a lone surrogate (U+{code:04X})"
     return (
         f"contains {character}, which Perdure cannot hold: PostgreSQL text cannot hold NUL, "
         "and text is stored as UTF-8"
