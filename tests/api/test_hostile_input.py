@@ -29,7 +29,7 @@ from perdure.service.validation import MAX_JSON_DEPTH
 
 API = "/2025-12-01/durable-executions"
 CALLBACKS = "/2025-12-01/durable-execution-callbacks"
-FUNCTIONS = ["steps", "flow", "nul_step_name"]
+FUNCTIONS = ["steps", "flow", "nul_step_name", "deep_result"]
 DEEP = 200_000
 
 
@@ -54,6 +54,7 @@ def hosted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         handler_target("steps", "steps"),
         handler_target("flow", "step_wait_callback"),
         f"nul_step_name={HANDLERS / 'hostile.py'}:nul_step_name",
+        f"deep_result={HANDLERS / 'hostile.py'}:deep_result",
     ]
     server = Server([*targets, "--workers", "2"], workdir, env, db_url=url)
     server.start()
@@ -480,6 +481,18 @@ def test_nul_in_a_dashboard_query_is_refused(hosted: Hosted, page: str, field: s
     assert reply.status_code == 400, reply.text
     assert "NUL" in reply.text
     unchanged.check()
+
+
+def test_dashboard_shows_a_result_nested_too_deep_to_pretty_print(hosted: Hosted) -> None:
+    # A handler's own result may nest as deep as Python's json can write it, deeper than a
+    # page rendered a few hundred frames down the stack can read it back.
+    arn = start(hosted.http, "deep_result", b'{"depth": 960}')
+    assert ended(hosted.http, arn)["Status"] == "SUCCEEDED"
+
+    page = hosted.http.get("/execution", params={"arn": arn})
+
+    assert page.status_code == 200, page.text
+    assert "[[[[" in page.text
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""A handler whose own code sends a value the store cannot hold: a step named with NUL."""
+"""Handlers whose own code makes hostile values: a step named with NUL, a result nested deep."""
 
 from __future__ import annotations
 
@@ -10,3 +10,11 @@ from aws_durable_execution_sdk_python import DurableContext, durable_execution
 @durable_execution
 def nul_step_name(event: dict[str, Any], context: DurableContext) -> Any:
     return context.step(lambda _: 1, name="a\x00b")
+
+
+@durable_execution
+def deep_result(event: dict[str, Any], context: DurableContext) -> Any:
+    nested: list[Any] = []
+    for _ in range(event["depth"]):
+        nested = [nested]
+    return nested

@@ -42,7 +42,9 @@ def shown(payload: str | None) -> Shown | None:
         return None
     try:
         text = json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: a handler's result may nest as deep as json could write it, deeper
+        # than it reads back this far down a page's stack; it is shown as it was stored.
         text = payload
     return Shown(text, text[:PREVIEW_CHARS])
 
