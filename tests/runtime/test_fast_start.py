@@ -9,8 +9,10 @@ from typing import Any
 
 from servers import HANDLERS, Server, wait_for
 
-# Longer than a server would ever make its API wait for workers: the import runs behind it.
+# Longer than a server ever made its API wait for workers (10 s): the import runs behind it.
 IMPORT_SECONDS = 12.0
+# How long a restart may take on a busy machine: a start with nothing waiting takes about 1 s.
+RESTART_SECONDS = 8.0
 
 
 def _status(server: Server, arn: str) -> str:
@@ -31,7 +33,7 @@ def test_a_server_with_work_waiting_serves_its_api_before_its_workers_are_ready(
 
     began = time.monotonic()
     server.start()
-    assert time.monotonic() - began < IMPORT_SECONDS / 3
+    assert time.monotonic() - began < RESTART_SECONDS
     assert _status(server, arn) == "RUNNING"
 
     wait_for(lambda: _status(server, arn) == "SUCCEEDED", timeout=IMPORT_SECONDS * 3, interval=0.5)
