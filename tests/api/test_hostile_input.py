@@ -385,6 +385,18 @@ def test_list_marker_with_a_number_out_of_range_is_refused(hosted: Hosted, value
     assert "Invalid pagination marker" in refused(reply)
 
 
+@pytest.mark.parametrize("point", ["²", "٣"])
+def test_restart_from_a_checkpoint_number_in_other_digits_is_refused(hosted: Hosted, point: str) -> None:
+    arn = start(hosted.http, "steps", b"{}")
+    assert ended(hosted.http, arn)["Status"] == "SUCCEEDED"
+    unchanged = Unchanged(hosted)
+
+    reply = hosted.http.post(action_path(arn, "restart"), json={"FromCheckpoint": point})
+
+    assert f"has no operation {point!r}" in refused(reply)
+    unchanged.check()
+
+
 @pytest.mark.parametrize("token", ["².1.x", "1.².x", "99999999999999999999.1.x", "1.99999999999999999999.x", "1.1.名"])
 def test_checkpoint_token_with_odd_digits_is_stale(hosted: Hosted, token: str) -> None:
     unchanged = Unchanged(hosted)

@@ -73,7 +73,7 @@ def find_point(execution: Execution, operations: list[Operation], from_checkpoin
         raise InvalidParameterError(
             "Say where to restart from: a checkpoint number (1 for the first) or the ID of a finished operation."
         )
-    if wanted.isdigit():
+    if wanted.isascii() and wanted.isdigit():  # str.isdigit alone takes "²", which int() refuses
         checkpoints = checkpoint_operations(operations)
         number = int(wanted)
         if not checkpoints:
