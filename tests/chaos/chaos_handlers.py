@@ -114,12 +114,19 @@ def tally(ctx: durable.Context, event: dict[str, Any]) -> dict[str, Any]:
     doubled = ctx.step(double, execution, total, name="double")
     ctx.wait(seconds=1, name="pause")
     steady = ctx.step(flaky_seed, execution, name="flaky", retry=SEED_RETRY)
-    answer = ctx.wait_for_callback(lambda callback_id: announce(execution, callback_id), name="approval", timeout=CALLBACK_TIMEOUT)
+    answer = ctx.wait_for_callback(
+        lambda callback_id: announce(execution, callback_id), name="approval", timeout=CALLBACK_TIMEOUT
+    )
     squares = ctx.map(
-        event["items"], lambda child, item, index: child.step(square, execution, index, item, name=f"square-{index}"), name="squares"
+        event["items"],
+        lambda child, item, index: child.step(square, execution, index, item, name=f"square-{index}"),
+        name="squares",
     )
     sides = ctx.parallel(
-        [lambda child: child.step(side, execution, "left", name="side-left"), lambda child: child.step(side, execution, "right", name="side-right")],
+        [
+            lambda child: child.step(side, execution, "left", name="side-left"),
+            lambda child: child.step(side, execution, "right", name="side-right"),
+        ],
         name="sides",
     )
     ctx.checkpoint()

@@ -35,7 +35,9 @@ RETRY_PAUSE = 0.2
 class Group:
     """A `perdure` command in a process group of its own; ``kill`` SIGKILLs the whole group."""
 
-    def __init__(self, label: str, args: list[str], workdir: Path, env: dict[str, str], ready: Callable[[Group], bool]) -> None:
+    def __init__(
+        self, label: str, args: list[str], workdir: Path, env: dict[str, str], ready: Callable[[Group], bool]
+    ) -> None:
         self.label = label
         self.command = [*PERDURE, *args]
         self.workdir = workdir
@@ -146,7 +148,13 @@ class Invoker(Driver):
     """
 
     def __init__(
-        self, endpoint: str, orders: dict[str, Order], make: Callable[[int], Order], spacing: float, least: int, most: int
+        self,
+        endpoint: str,
+        orders: dict[str, Order],
+        make: Callable[[int], Order],
+        spacing: float,
+        least: int,
+        most: int,
     ) -> None:
         super().__init__(endpoint)
         self.orders = orders
@@ -270,5 +278,6 @@ class Chaos:
         time.sleep(pause)
         victim.start()
         now = time.monotonic()
-        self.kills.append(Kill(round(killed - self.began, 1), victim.label, round(pause, 1), round(now - killed - pause, 1)))
+        start = now - killed - pause
+        self.kills.append(Kill(round(killed - self.began, 1), victim.label, round(pause, 1), round(start, 1)))
         self._plan(now)

@@ -94,7 +94,8 @@ def callback_seen(order: Order, history: list[dict[str, Any]]) -> bool:
     started = {
         event["Id"]
         for event in history
-        if event["EventType"] == "CallbackStarted" and event["CallbackStartedDetails"]["CallbackId"] == order.callback_id
+        if event["EventType"] == "CallbackStarted"
+        and event["CallbackStartedDetails"]["CallbackId"] == order.callback_id
     }
     return any(event["EventType"] == "CallbackSucceeded" and event["Id"] in started for event in history)
 
@@ -116,7 +117,15 @@ def judge(order: Order, history: list[dict[str, Any]], runs: list[Run]) -> list[
     if result != expected(order):
         problems.append(f"{order.name} returned {result!r}, not {expected(order)!r}")
     if order.callback_acknowledged and not callback_seen(order, history):
-        problems.append(f"{order.name}: callback {order.callback_id} was acknowledged but never succeeded in the history")
+        problems.append(
+            f"{order.name}: callback {order.callback_id} was acknowledged but never succeeded in the history"
+        )
+    return problems + ran_after_record(order, history, runs)
+
+
+def ran_after_record(order: Order, history: list[dict[str, Any]], runs: list[Run]) -> list[str]:
+    """The runs that broke the rule of this module's docstring, and the units done that never ran."""
+    problems = []
     records = recorded(order, history)
     for run in runs:
         checks = [(run.unit, records.units)]
@@ -124,7 +133,9 @@ def judge(order: Order, history: list[dict[str, Any]], runs: list[Run]) -> list[
             checks.append((f"{run.unit} {run.attempt}", records.attempts))
         for unit, done in checks:
             if unit not in done:
-                problems.append(f"{order.name}: {unit} ran (at {run.time:.6f}, pid {run.pid}) but was never recorded done")
+                problems.append(
+                    f"{order.name}: {unit} ran (at {run.time:.6f}, pid {run.pid}) but was never recorded done"
+                )
             elif run.time >= done[unit]:
                 problems.append(
                     f"{order.name}: {unit} ran again at {run.time:.6f} (pid {run.pid}), "
