@@ -123,7 +123,8 @@ def _create_secret(path: Path) -> bytes:
     one's key, and none can read a file that is still being written (creating ``path`` itself
     and then writing it let another process read it empty).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The data folder, when this makes it, is its owner's alone (see perdure.store.make_data_dir).
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_bytes(MIN_SECRET_BYTES)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")  # mode 0600: for its owner only
     try:
