@@ -8,7 +8,18 @@ from typing import Any
 
 from servers import HANDLERS, Server, wait_for
 
+from perdure.service.executions import DurableService, StartRequest
 from perdure.service.invocations import RetryPolicy
+from perdure.service.model import (
+    ErrorObject,
+    Execution,
+    ExecutionStatus,
+    OperationAction,
+    OperationType,
+    OperationUpdate,
+)
+from perdure.store.sqlite import SQLiteStore
+from perdure.testing import SkippableClock
 
 
 def _start(server: Server, function: str, payload: str) -> str:
@@ -68,3 +79,33 @@ def test_a_handler_whose_worker_is_killed_every_time_does_not_run_for_ever(serve
     assert execution["Status"] == "FAILED"
     assert execution["Error"]["ErrorType"] == "Runtime.InvocationLost"
     assert _lines(side_effects, "kills_itself") == RetryPolicy().max_lost_invocations
+
+
+def test_only_lost_invocations_in_a_row_without_a_checkpoint_fail_an_execution(tmp_path: Path) -> None:
+    service = DurableService(SQLiteStore(tmp_path / "perdure.db"), clock=SkippableClock())
+    service.start_execution(StartRequest("orders"))
+    limit = RetryPolicy().max_lost_invocations
+    lost = ErrorObject(message="killed", type="Runtime.InvocationLost")
+
+    def lose(times: int) -> Execution | None:
+        ended = None
+        for _ in range(times):
+            (invocation,) = service.lease("owner", ["orders"], 1, 30)
+            ended = service.fail_invocation(invocation, lost, lost=True)
+        return ended
+
+    assert lose(limit - 1) is not None
+    # A checkpoint between them is progress: the count starts again.
+    (invocation,) = service.lease("owner", ["orders"], 1, 30)
+    service.checkpoint(
+        invocation.execution_arn,
+        invocation.checkpoint_token,
+        [OperationUpdate("s1", OperationType.STEP, OperationAction.SUCCEED, payload="1")],
+    )
+    service.fail_invocation(invocation, lost, lost=True)
+    still = lose(limit - 2)
+    assert still is not None and still.status is ExecutionStatus.RUNNING
+    ended = lose(1)
+    assert ended is not None and ended.status is ExecutionStatus.FAILED
+    assert ended.error is not None and f"{limit} invocations lost in a row" in ended.error.message
+    service.store.close()

@@ -248,8 +248,8 @@ def _record_loss(tx: Transaction, execution: Execution, error: ErrorObject, now:
     if lost >= policy.max_lost_invocations:
         error = ErrorObject(
             message=f"{error.message} That is {lost} invocations lost in a row without a checkpoint between "
-            "them, so the handler itself probably ends its process (os._exit, a signal, a crash in native "
-            "code): the execution fails rather than run for ever.",
+            "them, so the handler itself probably takes its process down (a SIGKILL it sends, the system's "
+            "out-of-memory killer): the execution fails rather than run for ever.",
             type=error.type,
         )
         return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
