@@ -508,19 +508,26 @@ def test_dashboard_shows_a_result_nested_too_deep_to_pretty_print(hosted: Hosted
 
 
 @pytest.mark.parametrize(
-    ("result", "expected"),
-    # Deep enough to break Python's json, short enough for the dashboard's 16 KiB cap on a form.
-    [(deep(2000).decode(), f"nested more than {MAX_JSON_DEPTH} levels deep"), ('"a\0b"', "NUL")],
-    ids=["deep", "nul"],
+    ("field", "value", "expected"),
+    [
+        # Deep enough to break Python's json, short enough for the dashboard's 16 KiB cap on a form.
+        ("result", deep(2000).decode(), f"nested more than {MAX_JSON_DEPTH} levels deep"),
+        ("callback_id", "CALLBACK\0", "NUL"),
+        ("error", "a\0b", "NUL"),
+    ],
+    ids=["deep-result", "nul-callback-id", "nul-error"],
 )
-def test_dashboard_approval_with_a_hostile_result_is_refused_and_the_callback_stays_open(
-    hosted: Hosted, result: str, expected: str
+def test_dashboard_callback_form_with_a_hostile_value_is_refused_and_the_callback_stays_open(
+    hosted: Hosted, field: str, value: str, expected: str
 ) -> None:
     unchanged = Unchanged(hosted)
     page = hosted.http.get("/execution", params={"arn": hosted.arn})
     found = _CSRF.search(page.text)
     assert found is not None, "the execution page has no form to approve the callback"
-    form = {"csrf": found.group(1), "callback_id": hosted.callback_id, "outcome": "approve", "result": result}
+    form = {"csrf": found.group(1), "callback_id": hosted.callback_id, "outcome": "approve"}
+    if field == "error":
+        form["outcome"] = "reject"
+    form[field] = value.replace("CALLBACK", hosted.callback_id)
 
     reply = hosted.http.post("/actions/callback", data=form, headers={"Origin": hosted.server.endpoint})
 
