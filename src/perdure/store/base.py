@@ -120,6 +120,17 @@ class OpenCallback:
 
 
 @dataclass(frozen=True)
+class StoredResult:
+    """An operation's result as its row holds it: inline, or the key of the blob it is in."""
+
+    execution_id: str
+    execution_arn: str
+    operation_id: str
+    inline: str | None
+    blob_key: str | None
+
+
+@dataclass(frozen=True)
 class StatusCount:
     """How many executions of a function have a status."""
 
@@ -328,6 +339,34 @@ class Transaction(abc.ABC):
 
     @abc.abstractmethod
     def put_checkpoint_reply(self, execution_id: str, client_token: str, reply: str) -> None: ...
+
+    # -- one-time upgrades of stored data (perdure.service.snapshot_upgrade) --
+
+    @abc.abstractmethod
+    def results_with_prefix(
+        self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int
+    ) -> list[StoredResult]:
+        """Returns up to ``limit`` operations of ``sub_type`` whose result starts with ``prefix`` or
+        is in a blob (not read here, so its text may not), in ``(execution_id, operation_id)`` order past ``after``.
+
+        It walks the operations' primary key: all its pages together read each operation once.
+        """
+
+    @abc.abstractmethod
+    def replace_result(self, stored: StoredResult, result: str) -> bool:
+        """Overwrites the operation's result with ``result`` if its row still holds what ``stored`` read.
+
+        Returns whether it did. Nothing else of the row changes, its version included: the
+        execution's journal is as it was. A result over the inline limit goes to a blob.
+        """
+
+    @abc.abstractmethod
+    def upgrade_done(self, name: str) -> float | None:
+        """When the one-time upgrade ``name`` was recorded done in this store, or None."""
+
+    @abc.abstractmethod
+    def record_upgrade(self, name: str, now: float) -> None:
+        """Records the one-time upgrade ``name`` done at ``now``; recording it again keeps the first time."""
 
 
 class Store(abc.ABC):

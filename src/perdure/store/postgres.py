@@ -67,6 +67,7 @@ from perdure.store.base import (
     PurgeBatch,
     StatusCount,
     Store,
+    StoredResult,
     Timer,
     TimerKind,
     Transaction,
@@ -927,4 +928,40 @@ class _PostgresTransaction(Transaction):
         self._cur.execute(
             "INSERT INTO checkpoint_replies (execution_id, client_token, reply) VALUES (%s, %s, %s)",
             (execution_id, client_token, reply),
+        )
+
+    # -- one-time upgrades ------------------------------------------------------------------
+
+    def results_with_prefix(
+        self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int
+    ) -> list[StoredResult]:
+        # A walk of the primary key from ``after`` (its columns are COLLATE "C", as the order here).
+        past = " AND (o.execution_id, o.id) > (%s, %s)" if after is not None else ""
+        rows = self._all(
+            "SELECT o.execution_id, e.arn, o.id, o.result, o.result_blob FROM operations AS o"
+            " JOIN executions AS e ON e.id = o.execution_id"
+            " WHERE o.sub_type = %s AND (starts_with(o.result, %s) OR o.result_blob IS NOT NULL)"
+            f"{past} ORDER BY o.execution_id, o.id LIMIT %s",
+            (sub_type, prefix, *(after or ()), limit),
+        )
+        return [StoredResult(r["execution_id"], r["arn"], r["id"], r["result"], r["result_blob"]) for r in rows]
+
+    def replace_result(self, stored: StoredResult, result: str) -> bool:
+        inline, key = self._store_payload(result)
+        # At READ COMMITTED an UPDATE that waited for another writer of the row checks its
+        # WHERE again on what that one committed: of two servers upgrading at once, one writes.
+        self._cur.execute(
+            "UPDATE operations SET result = %s, result_blob = %s WHERE execution_id = %s AND id = %s"
+            " AND result IS NOT DISTINCT FROM %s AND result_blob IS NOT DISTINCT FROM %s",
+            (inline, key, stored.execution_id, stored.operation_id, stored.inline, stored.blob_key),
+        )
+        return self._cur.rowcount == 1
+
+    def upgrade_done(self, name: str) -> float | None:
+        row = self._one("SELECT done_time FROM upgrades WHERE name = %s", (name,))
+        return float(row["done_time"]) if row else None
+
+    def record_upgrade(self, name: str, now: float) -> None:
+        self._cur.execute(
+            "INSERT INTO upgrades (name, done_time) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, now)
         )

@@ -27,6 +27,7 @@ from perdure.store.base import (
     PurgeBatch,
     StatusCount,
     Store,
+    StoredResult,
     Timer,
     TimerKind,
     Transaction,
@@ -865,4 +866,39 @@ class _SQLiteTransaction(Transaction):
         self._conn.execute(
             "INSERT INTO checkpoint_replies (execution_id, client_token, reply) VALUES (?, ?, ?)",
             (execution_id, client_token, reply),
+        )
+
+    # -- one-time upgrades ------------------------------------------------------------------
+
+    def results_with_prefix(
+        self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int
+    ) -> list[StoredResult]:
+        # CROSS JOIN keeps operations the outer loop, walked in primary-key order from ``after``:
+        # with executions outer, each page sorted every matching operation again.
+        past = " AND (o.execution_id, o.id) > (?, ?)" if after is not None else ""
+        rows = self._conn.execute(
+            "SELECT o.execution_id, e.arn, o.id, o.result, o.result_blob FROM operations AS o"
+            " CROSS JOIN executions AS e ON e.id = o.execution_id"
+            " WHERE o.sub_type = ? AND (substr(o.result, 1, ?) = ? OR o.result_blob IS NOT NULL)"
+            f"{past} ORDER BY o.execution_id, o.id LIMIT ?",
+            (sub_type, len(prefix), prefix, *(after or ()), limit),
+        ).fetchall()
+        return [StoredResult(r["execution_id"], r["arn"], r["id"], r["result"], r["result_blob"]) for r in rows]
+
+    def replace_result(self, stored: StoredResult, result: str) -> bool:
+        inline, key = self._store.store_payload(result)
+        cursor = self._conn.execute(
+            "UPDATE operations SET result = ?, result_blob = ?"
+            " WHERE execution_id = ? AND id = ? AND result IS ? AND result_blob IS ?",
+            (inline, key, stored.execution_id, stored.operation_id, stored.inline, stored.blob_key),
+        )
+        return cursor.rowcount == 1
+
+    def upgrade_done(self, name: str) -> float | None:
+        row = self._conn.execute("SELECT done_time FROM upgrades WHERE name = ?", (name,)).fetchone()
+        return float(row["done_time"]) if row else None
+
+    def record_upgrade(self, name: str, now: float) -> None:
+        self._conn.execute(
+            "INSERT INTO upgrades (name, done_time) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, now)
         )
