@@ -126,6 +126,7 @@ def _open_service(db: str, blobs: str | None, s3_endpoint: str | None, retention
     from perdure.runtime.storage import choose_blobs
     from perdure.service.executions import DurableService, ServiceConfig
     from perdure.service.functions import lookup_of
+    from perdure.service.snapshot_upgrade import upgrade_snapshots
     from perdure.store import open_store
 
     config, notes = choose_blobs(blobs, s3_endpoint, specs)
@@ -134,6 +135,10 @@ def _open_service(db: str, blobs: str | None, s3_endpoint: str | None, retention
     # The functions served, so that a chained invoke can start a child execution of one of them.
     functions = lookup_of(spec.defaults for spec in specs)
     service = DurableService(open_store(db, config), ServiceConfig(retention_days=retention_days), functions=functions)
+    # Before any execution runs here: one suspended across an upgrade resumes from its snapshots.
+    upgrade = upgrade_snapshots(service.store, service.snapshots, service.clock())
+    if upgrade.note:
+        click.echo(f"Note: {upgrade.note}", err=True)
     return service, config
 
 

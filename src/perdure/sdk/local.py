@@ -22,6 +22,7 @@ from perdure.service.executions import DurableService, StartRequest
 from perdure.service.functions import FunctionDefaults
 from perdure.service.leases import lease_owner_id, owner_is_dead
 from perdure.service.model import Execution, Operation, OperationStatus, OperationType
+from perdure.service.snapshot_upgrade import upgrade_snapshots
 from perdure.store import data_dir_for, open_store
 
 LEASE_SECONDS = 900.0
@@ -119,7 +120,10 @@ def run_to_end(
         raise InvalidParameterError(f"{file} has no @durable.function named {attribute!r}.")
     runners: list[LocalRunner] = []
     service = DurableService(open_store(db_url), functions=lambda name: runners[0].function_defaults(name))
-    runner = LocalRunner(service, SnapshotCodec(load_secret(data_dir_for(db_url))), list(functions.values()))
+    codec = SnapshotCodec(load_secret(data_dir_for(db_url)))
+    # Before the execution runs: one suspended across an upgrade resumes from its snapshots.
+    upgrade_snapshots(service.store, codec, service.clock())
+    runner = LocalRunner(service, codec, list(functions.values()))
     runners.append(runner)
     # This process is perdure's own (`perdure run`); a LocalRunner inside a user's process (as
     # perdure.testing makes) leaves that process's garbage collector alone.

@@ -27,8 +27,9 @@ from typing import Any
 from perdure.errors import PerdureError
 
 _PREFIX = "perdure-snapshot-v2:"
-# Snapshots signed before the signature named their execution: refused, with their own message.
-_UNBOUND_PREFIX = "perdure-snapshot-v1:"
+# Snapshots signed before the signature named their execution: refused, with their own message,
+# except by the one-time upgrade that signs them for the checkpoint they are stored in (``upgrade``).
+UNBOUND_PREFIX = "perdure-snapshot-v1:"
 _MAC_BYTES = 32
 _BINDING = struct.Struct(">II")
 
@@ -312,6 +313,25 @@ class SnapshotCodec:
         """
         return self._sign(target_arn, operation_id, self._verified(text, source_arn, operation_id))
 
+    def upgrade(self, text: str, execution_arn: str, operation_id: str) -> str:
+        """Signs a v1 snapshot (``UNBOUND_PREFIX``) for checkpoint ``operation_id`` of ``execution_arn``.
+
+        Only the one-time upgrade of stored snapshots calls this (``perdure.service.snapshot_upgrade``),
+        with the execution and operation of the row the snapshot is in; everything else refuses
+        such snapshots. Raises SnapshotError, unpickling nothing, if ``text`` is not one or its
+        signature (then over the snapshot's bytes alone) does not match this server's key.
+        """
+        if not text.startswith(UNBOUND_PREFIX):
+            raise self._refused(execution_arn, operation_id)
+        try:
+            raw = base64.b64decode(text[len(UNBOUND_PREFIX) :], validate=True)
+        except ValueError:
+            raise self._refused(execution_arn, operation_id) from None
+        mac, body = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
+        if not hmac.compare_digest(mac, hmac.new(self._key, body, hashlib.sha256).digest()):
+            raise self._refused(execution_arn, operation_id)
+        return self._sign(execution_arn, operation_id, body)
+
     @staticmethod
     def _refused(execution_arn: str, operation_id: str) -> SnapshotError:
         return SnapshotError(
@@ -322,7 +342,7 @@ class SnapshotCodec:
         )
 
     def _verified(self, text: str, execution_arn: str, operation_id: str) -> bytes:
-        if text.startswith(_UNBOUND_PREFIX):
+        if text.startswith(UNBOUND_PREFIX):
             raise SnapshotError(
                 f"The snapshot of {execution_arn} at operation {operation_id} was written by an earlier "
                 "Perdure, whose signatures did not name their execution; it is no longer trusted and "
