@@ -20,12 +20,13 @@ import signal
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from servers import PERDURE
+from servers import PERDURE, Server, wait_for
 from store_backends import StoreFactory, execution, insert, operation
 
 from perdure.sdk.snapshot import BaseSnapshot, Snapshot, SnapshotCodec, SnapshotError
@@ -242,7 +243,7 @@ def test_results_with_prefix_walks_one_sub_type_in_key_order_and_replace_result_
         assert tx.upgrade_done("test") == NOW
 
 
-# -- end to end: `perdure run`, with the execution suspended across the upgrade ---------------
+# -- end to end: `perdure run` and `perdure serve`, with the execution suspended across the upgrade ---------------
 
 HANDLER = '''
 from datetime import timedelta
@@ -261,16 +262,28 @@ def keeps_a_secret(ctx, event):
 '''
 
 
-def test_an_execution_suspended_across_the_upgrade_resumes_under_perdure_run(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Suspended:
+    """An execution suspended on a callback under an earlier Perdure, its callback since completed."""
+
+    workdir: Path
+    handler: Path
+    db: str
+    env: dict[str, str]
+    run: list[str]
+
+
+@pytest.fixture
+def suspended(tmp_path: Path) -> Suspended:
     handler = tmp_path / "handler.py"
     handler.write_text(HANDLER)
     database = tmp_path / "data" / "perdure.db"
     db = f"sqlite:///{database}"
     env = {**os.environ, "PERDURE_SECRET": KEY.decode()}
-    command = [*PERDURE, "run", f"{handler}:keeps_a_secret", "--payload", '{"secret": "s3"}', "--name", "n1", "--db", db]
+    run = [*PERDURE, "run", f"{handler}:keeps_a_secret", "--payload", '{"secret": "s3"}', "--name", "n1", "--db", db]
     stderr = tmp_path / "run.err"
     with open(stderr, "wb") as err:
-        first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        first = subprocess.Popen(run, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
         deadline = time.monotonic() + 60
         while not (found := re.findall(r"Waiting for callback ([0-9a-f]+)", stderr.read_text())):
@@ -285,13 +298,38 @@ def test_an_execution_suspended_across_the_upgrade_resumes_under_perdure_run(tmp
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return Suspended(tmp_path, handler, db, env, run)
 
-    resumed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+RESULT = {"secret": "s3", "answer": "yes", "padding": 70_001}
+
+
+def test_an_execution_suspended_across_the_upgrade_resumes_under_perdure_run(suspended: Suspended) -> None:
+    resumed = subprocess.run(
+        suspended.run, cwd=suspended.workdir, env=suspended.env, capture_output=True, text=True, timeout=120
+    )
 
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     execution = json.loads(resumed.stdout)
-    assert execution["Status"] == "SUCCEEDED"
-    assert execution["Result"] == {"secret": "s3", "answer": "yes", "padding": 70_001}
+    assert (execution["Status"], execution["Result"]) == ("SUCCEEDED", RESULT)
+
+
+def test_an_execution_suspended_across_the_upgrade_resumes_under_perdure_serve(suspended: Suspended) -> None:
+    server = Server([str(suspended.handler)], suspended.workdir, suspended.env, suspended.db)
+    server.start()
+    try:
+
+        def ended() -> dict[str, Any] | None:
+            listed = json.loads(server.cli("executions", "list").stdout)
+            return listed[0] if listed and listed[0]["Status"] != "RUNNING" else None
+
+        summary = wait_for(ended, timeout=60)
+        assert isinstance(summary, dict) and summary["Status"] == "SUCCEEDED", server.log.read_text()
+        execution = json.loads(server.cli("executions", "get", summary["DurableExecutionArn"]).stdout)
+        assert execution["Result"] == RESULT
+    finally:
+        server.stop()
+    assert "Note: signed 2 snapshot(s) written by an earlier Perdure anew" in server.log.read_text()
 
 
 def _rewrite_as_v1(database: Path) -> int:
