@@ -462,6 +462,14 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def delete_unreferenced_blobs(self, keys: Collection[str]) -> list[str]:
+        """Deletes those of these blobs that no row references; returns their keys, sorted.
+
+        With the same care as ``purge_expired`` for a writer storing one of them meanwhile: it
+        either waits for this to finish and stores the blob anew, or makes this keep it.
+        """
+
+    @abc.abstractmethod
     def close(self) -> None: ...
 
 

@@ -342,6 +342,21 @@ class SQLiteStore(Store):
             self._conn.execute("COMMIT")
             return blobs
 
+    def delete_unreferenced_blobs(self, keys: Collection[str]) -> list[str]:
+        # The write lock, held from the check to the deletion, keeps every other writer out.
+        with self._full_as_unavailable(), self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                unreferenced = set(keys)
+                for batch in chunks(sorted(unreferenced), 200):
+                    member, params = _member(batch)
+                    referenced = self._conn.execute(purging.referenced_sql(member), params)
+                    unreferenced.difference_update(row["blob"] for row in referenced)
+                self.blobs.delete_many(unreferenced)
+            finally:
+                self._conn.execute("ROLLBACK")  # it wrote no row
+            return sorted(unreferenced)
+
     def add_api_key(self, key: keymap.ApiKey) -> None:
         with self._lock:
             try:
