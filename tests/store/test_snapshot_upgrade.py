@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,12 @@ import pytest
 from servers import PERDURE, Server, wait_for
 from store_backends import StoreFactory, execution, insert, operation
 
+from perdure.errors import BlobNotFoundError
 from perdure.sdk.snapshot import BaseSnapshot, Snapshot, SnapshotCodec, SnapshotError
 from perdure.service.model import OperationStatus, OperationType
-from perdure.service.snapshot_upgrade import UPGRADE, upgrade_snapshots
+from perdure.service.snapshot_upgrade import UPGRADE, SnapshotUpgrade, upgrade_snapshots
 from perdure.store.base import Store, StoredResult
+from perdure.store.blobs import FileBlobStore
 from perdure.store.postgres import PostgresStore
 
 KEY = b"k" * 32
@@ -80,6 +83,13 @@ def resumed_locals(execution_id: str, texts: dict[str, str], latest: str) -> dic
     return snapshot.locals
 
 
+def blob_keys(store: Store) -> dict[str, str]:
+    """The blob keys of checkpoint results, by operation ID (of any execution)."""
+    with store.snapshot() as tx:
+        found = tx.results_with_prefix("Checkpoint", "(no inline result starts so)", None, 1000)
+    return {r.operation_id: r.blob_key for r in found if r.blob_key is not None}
+
+
 @pytest.fixture
 def store(open_test_store: StoreFactory) -> Store:
     """A store on a fresh database, where no upgrade is recorded yet (PostgreSQL's is shared by the tests)."""
@@ -96,10 +106,13 @@ def test_v1_snapshots_inline_in_blobs_and_in_delta_chains_are_signed_for_their_c
     before = results(store, "e1")
     with pytest.raises(SnapshotError, match=EARLIER):
         resumed_locals("e1", before, "2")
+    v1_blob = blob_keys(store)["1"]
 
     upgrade = upgrade_snapshots(store, SnapshotCodec(KEY), NOW)
 
     assert (upgrade.done_before, upgrade.signed, upgrade.refused) == (False, 2, 0)
+    with pytest.raises(BlobNotFoundError):
+        store.blobs.get(v1_blob)  # the saved data signed the old way is not left behind
     after = results(store, "e1")
     assert all(text.startswith("perdure-snapshot-v2:") for text in after.values())
     assert resumed_locals("e1", after, "2") == {"messages": ["m" * 2000, "a", "n"]}
@@ -132,11 +145,15 @@ def test_a_row_copied_into_another_execution_before_the_upgrade_is_bound_where_i
     insert(store, execution("alice"), execution("mallory"))
     alice = {"1": unbound(snapshots("alice")["1"])}
     put_checkpoints(store, "alice", alice)
-    put_checkpoints(store, "mallory", alice)
+    put_checkpoints(store, "mallory", alice)  # the same bytes: one blob, as old restarts shared
+    v1_blob = blob_keys(store)["1"]
 
     upgrade_snapshots(store, SnapshotCodec(KEY), NOW)
 
     assert resumed_locals("mallory", results(store, "mallory"), "1") == {"messages": ["m" * 2000, "a"]}
+    assert resumed_locals("alice", results(store, "alice"), "1") == {"messages": ["m" * 2000, "a"]}
+    with pytest.raises(BlobNotFoundError):
+        store.blobs.get(v1_blob)
     put_checkpoints(store, "mallory", results(store, "alice"))
     with pytest.raises(SnapshotError, match="not signed with this server's key for this checkpoint"):
         resumed_locals("mallory", results(store, "mallory"), "1")
@@ -160,13 +177,13 @@ def test_the_upgrade_is_recorded_and_a_later_start_reads_nothing_but_that(store:
 
 
 def _upgrade_after(
-    barrier: Any, open_store: StoreFactory, results: multiprocessing.Queue[tuple[int, int] | str]
+    barrier: Any, open_store: StoreFactory, results: multiprocessing.Queue[tuple[int, int, int] | str]
 ) -> None:
     try:
         store = open_store()
         barrier.wait()
         upgrade = upgrade_snapshots(store, SnapshotCodec(KEY), NOW)
-        results.put((upgrade.signed, upgrade.refused))
+        results.put((upgrade.signed, upgrade.refused, upgrade.unread))
         store.close()
     except Exception as error:  # noqa: BLE001 - the parent reports what each process saw
         results.put(f"{type(error).__name__}: {error}")
@@ -183,7 +200,7 @@ def test_processes_upgrading_at_once_sign_each_snapshot_once_and_agree(
     # fork: the processes start in milliseconds and meet at the barrier, so they race for real.
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(processes_count)
-    queue: multiprocessing.Queue[tuple[int, int] | str] = context.Queue()
+    queue: multiprocessing.Queue[tuple[int, int, int] | str] = context.Queue()
     processes = [
         context.Process(target=_upgrade_after, args=(barrier, open_test_store, queue)) for _ in range(processes_count)
     ]
@@ -195,11 +212,44 @@ def test_processes_upgrading_at_once_sign_each_snapshot_once_and_agree(
 
     signed = [outcome[0] for outcome in outcomes if isinstance(outcome, tuple)]
     assert len(signed) == processes_count, outcomes
+    # None found a v1 blob gone: one deleted by another process, having rewritten its row, is read again.
+    assert all(outcome[1:] == (0, 0) for outcome in outcomes), outcomes
     assert sum(signed) == 2 * len(ids), "each snapshot signed by one process"
     for execution_id in ids:
         texts = results(store, execution_id)
         assert resumed_locals(execution_id, texts, "2") == {"messages": ["m" * 2000, "a", "n"]}
     assert upgrade_snapshots(store, SnapshotCodec(KEY), NOW).done_before
+
+
+class RacingBlobs(FileBlobStore):
+    """A blob folder whose first read lets another process's upgrade run to its end just before it."""
+
+    def __init__(self, root: Path, race: Callable[[], object]) -> None:
+        super().__init__(root)
+        self.race: Callable[[], object] | None = race
+
+    def get(self, key: str) -> bytes:
+        race, self.race = self.race, None
+        if race is not None:
+            race()
+        return super().get(key)
+
+
+def test_a_v1_blob_another_process_rewrote_and_deleted_meanwhile_is_read_again_not_reported_missing(
+    store: Store, open_test_store: StoreFactory, tmp_path: Path
+) -> None:
+    insert(store, execution("e1"))
+    put_checkpoints(store, "e1", {op_id: unbound(text) for op_id, text in snapshots("e1").items()})
+    other: list[SnapshotUpgrade] = []
+    racing = open_test_store(
+        blobs=RacingBlobs(tmp_path / "blobs", lambda: other.append(upgrade_snapshots(store, SnapshotCodec(KEY), NOW)))
+    )
+
+    upgrade = upgrade_snapshots(racing, SnapshotCodec(KEY), NOW)
+
+    assert other[0].signed == 2
+    assert (upgrade.signed, upgrade.refused, upgrade.unread) == (0, 0, 0)
+    assert resumed_locals("e1", results(store, "e1"), "2") == {"messages": ["m" * 2000, "a", "n"]}
 
 
 def test_results_with_prefix_walks_one_sub_type_in_key_order_and_replace_result_checks_the_row(
@@ -241,6 +291,21 @@ def test_results_with_prefix_walks_one_sub_type_in_key_order_and_replace_result_
         tx.record_upgrade("test", NOW + 5)
     with store.snapshot() as tx:
         assert tx.upgrade_done("test") == NOW
+
+
+def test_delete_unreferenced_blobs_keeps_those_a_row_refers_to(store: Store) -> None:
+    insert(store, execution("e1", input_payload="i" * 2000))
+    with store.transaction() as tx:
+        tx.put_operations("e1", [operation("1", 1, result="r" * 2000)])
+    kept = {store.blobs.put(b"i" * 2000), store.blobs.put(b"r" * 2000)}
+    loose = store.blobs.put(b"no row refers to this")
+    missing = "0" * 64
+
+    assert store.delete_unreferenced_blobs([*kept, loose, missing]) == sorted([loose, missing])
+
+    assert [store.blobs.get(key) for key in sorted(kept)] == sorted([b"i" * 2000, b"r" * 2000])
+    with pytest.raises(BlobNotFoundError):
+        store.blobs.get(loose)
 
 
 # -- end to end: `perdure run` and `perdure serve`, with the execution suspended across the upgrade ---------------

@@ -20,7 +20,8 @@ so servers starting at once on one PostgreSQL database may all upgrade: whicheve
 bytes are the same. Delta snapshots need nothing more: each link of a chain is a row of its own,
 signed on its own, and its bytes, which name their base by operation ID, stay as they were.
 Once a walk has read every row, the store records the upgrade done, and later starts read that
-one row instead of walking every operation again.
+one row instead of walking every operation again. A v1 snapshot kept in a blob leaves a blob of
+its own behind, which is deleted once no row refers to it.
 """
 
 from __future__ import annotations
@@ -99,21 +100,34 @@ def upgrade_snapshots(store: Store, codec: SnapshotCodec, now: float) -> Snapsho
                     )
         with store.transaction() as tx:
             # A row another process rewrote meanwhile is left to it (the same bytes).
-            signed += sum(tx.replace_result(stored, text) for stored, text in rewrites)
+            replaced = [stored for stored, text in rewrites if tx.replace_result(stored, text)]
             if len(page) < _PAGE and not unread:
                 tx.record_upgrade(UPGRADE, now)
+        signed += len(replaced)
+        # The v1 blob goes once no row refers to it (restarts used to share one): it holds the
+        # function's saved data, which must not outlive the execution's purge.
+        old_blobs = {stored.blob_key for stored in replaced if stored.blob_key is not None}
+        if old_blobs:
+            store.delete_unreferenced_blobs(old_blobs)
         if len(page) < _PAGE:
             return SnapshotUpgrade(False, signed, refused, unread)
         after = (page[-1].execution_id, page[-1].operation_id)
 
 
 def _text(store: Store, stored: StoredResult) -> str | None:
-    """The stored snapshot's text, or None (logged) when its blob cannot be read."""
+    """The stored snapshot's text, or None (logged) when its blob cannot be read.
+
+    A blob another process upgrading at once rewrote and deleted since the row was read is not
+    missing: the row's text is read again.
+    """
     if stored.blob_key is None:
         return stored.inline
     try:
         return store.blobs.get(stored.blob_key).decode("utf-8")
     except (PerdureError, UnicodeDecodeError) as error:
+        current = _current_text(store, stored)
+        if current is not None and not current.startswith(UNBOUND_PREFIX):
+            return current
         logger.warning(
             "The result of %s at operation %s, in blob %s, could not be read to upgrade its snapshot: %s",
             stored.execution_arn,
@@ -122,3 +136,13 @@ def _text(store: Store, stored: StoredResult) -> str | None:
             error,
         )
         return None
+
+
+def _current_text(store: Store, stored: StoredResult) -> str | None:
+    """The operation's result as its row holds it now, or None when it cannot be read."""
+    try:
+        with store.snapshot() as tx:
+            found = tx.get_operations(stored.execution_id, [stored.operation_id]).get(stored.operation_id)
+    except PerdureError:
+        return None
+    return found.result if found is not None else None
