@@ -107,15 +107,19 @@ def test_a_full_disk_answers_503_keeps_workers_and_every_execution_finishes_once
     volume: Path, tmp_path: Path
 ) -> None:
     env = {**os.environ, "PERDURE_TEST_LOG": str(tmp_path / "side-effects.log")}
-    targets = [handler_target("flow", "step_wait_callback"), f"held={HANDLERS / 'interruptible.py'}:held"]
-    server = Server([*targets, "--workers", "4"], tmp_path, env, db_url=f"sqlite:///{volume / 'perdure.db'}")
+    targets = [
+        handler_target("flow", "step_wait_callback"),
+        f"held={HANDLERS / 'interruptible.py'}:held",
+        str(HANDLERS / "seed_held.py"),
+    ]
+    server = Server([*targets, "--workers", "5"], tmp_path, env, db_url=f"sqlite:///{volume / 'perdure.db'}")
     server.start()
     try:
         client = lambda_client(server.endpoint)
         waiting = [_start(client, "flow", {"wait": 1}) for _ in range(3)]
         callbacks = {arn: wait_for(lambda arn=arn: _callback_id(client, arn)) for arn in waiting}
         release = tmp_path / "release"
-        running = [_start(client, "held", {"release": str(release)}) for _ in range(2)]
+        running = [_start(client, name, {"release": str(release)}) for name in ("held", "held", "seed_held")]
         side_effects = tmp_path / "side-effects.log"
         wait_for(lambda: side_effects.read_text().count("invoked") == len(running))
         assert server.process is not None
@@ -150,6 +154,9 @@ def test_a_full_disk_answers_503_keeps_workers_and_every_execution_finishes_once
         for arn in [*waiting, *running, *accepted]:
             wait_for(lambda arn=arn: status(arn) != "RUNNING", timeout=90, interval=0.2)
             assert status(arn) == "SUCCEEDED", arn
+        # Its step's end could not be recorded, which its own `except Exception` did not see.
+        seed = client.get_durable_execution(DurableExecutionArn=running[-1])
+        assert json.loads(seed["Result"]) == "released"
         # Checkpointed and truncated once space returned, the WAL does not keep the disk nearly
         # full: never checkpointed, it held 1.9 MB of the 3, and the next fill wedged the store.
         assert (volume / "perdure.db-wal").stat().st_size < VOLUME_BYTES / 3

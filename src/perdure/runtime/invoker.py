@@ -28,6 +28,7 @@ from perdure.errors import PerdureError, StaleCheckpointTokenError, StorageFullE
 from perdure.runtime.registry import FunctionSpec
 from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
+from perdure.sdk.journal import StoreUnavailable
 from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service.executions import DurableService
 from perdure.service.invocations import LOST_INVOCATION
@@ -164,6 +165,8 @@ def run_invocation(
         return _run_aws_handler(service, spec, handler, invocation)
     except StorageFullError as error:
         return InvocationReport(None, lost=error.message)
+    except StoreUnavailable as stop:
+        return InvocationReport(None, lost=str(stop))
 
 
 def _checked(spec: FunctionSpec, output: InvocationOutput) -> InvocationReport:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Collection
 from typing import Any, Protocol, runtime_checkable
 
-from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError
+from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError, StorageFullError
 from perdure.service.model import (
     CheckpointResult,
     ErrorObject,
@@ -46,6 +46,16 @@ class Suspend(BaseException):
     """Ends the invocation: the execution waits for a timer or a callback.
 
     A BaseException, so that a user's ``except Exception`` cannot swallow it by accident.
+    """
+
+
+class StoreUnavailable(BaseException):
+    """Ends the invocation with nothing more recorded: the store cannot write, as its disk is full.
+
+    A BaseException like ``Suspend``: neither a user's ``except Exception`` nor the engine's
+    recording of the function's own failures may take it for the function's error (recorded
+    the moment space returned, it failed a healthy execution). The runtime counts the
+    invocation as lost, and it resumes from its last checkpoint.
     """
 
 
@@ -136,6 +146,8 @@ class Journal:
             # goes on from what was recorded.
             self.token = None
             raise Suspend("This invocation no longer holds the execution.") from None
+        except StorageFullError as error:
+            raise StoreUnavailable(error.message) from error
         self.token = result.checkpoint_token
         for op in result.operations:
             self.operations[op.id] = op
