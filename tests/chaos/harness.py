@@ -9,7 +9,6 @@ the handlers announce. Both keep going while servers die, and say what was ackno
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import random
@@ -145,9 +144,7 @@ class Invoker(Driver):
     ``make(i)`` gives the i-th; it goes into ``orders`` before it is invoked. Each invoke is
     retried with the same name until acknowledged: the name makes a retry idempotent (same name,
     same input: the same execution), so an invoke whose reply was lost to a crash is asked again.
-    It starts at least ``least``, then goes on until ``enough`` is set (every kill done), or
-    until ``most`` once ``some`` is (the fewest kills a run must have): a slow machine is not
-    given more work than it can finish, but no run ends before it has had its kills.
+    It starts at least ``least`` and at most ``most``; between the two, until ``enough`` is set.
     """
 
     def __init__(
@@ -166,11 +163,10 @@ class Invoker(Driver):
         self.least = least
         self.most = most
         self.enough = threading.Event()
-        self.some = threading.Event()
 
     def work(self, client: Client) -> None:
-        for index in itertools.count():
-            if (index >= self.least and self.enough.is_set()) or (index >= self.most and self.some.is_set()):
+        for index in range(self.most):
+            if index >= self.least and self.enough.is_set():
                 return
             order = self.make(index)
             self.orders[order.name] = order
@@ -267,8 +263,8 @@ class Chaos:
         self._plan(time.monotonic())
 
     def _plan(self, now: float) -> None:
-        self.due_time = now + self.rng.uniform(1.5, 4.0)
-        self.due_lines = lines_in(self.log) + self.rng.randint(5, 40)
+        self.due_time = now + self.rng.uniform(1.0, 3.0)
+        self.due_lines = lines_in(self.log) + self.rng.randint(3, 20)
 
     def due(self) -> bool:
         return time.monotonic() >= self.due_time and lines_in(self.log) >= self.due_lines
