@@ -1,8 +1,8 @@
 """What the chaos test drives: process groups it SIGKILLs, and the threads that keep a workload going.
 
 ``Group`` runs a `perdure serve` or `perdure worker` in a session of its own, so one SIGKILL to
-the group takes the server with every worker process it spawned, as a machine losing power
-would, and leaves the test's own process group alone. ``Invoker`` starts executions and retries
+the group takes the server with every worker process it spawned at once, as a crash of its
+machine would, and leaves the test's own process group alone. ``Invoker`` starts executions and retries
 each with the same name until the server acknowledges it; ``Approver`` completes the callbacks
 the handlers announce. Both keep going while servers die, and say what was acknowledged.
 """
