@@ -86,7 +86,7 @@ def resumed_locals(execution_id: str, texts: dict[str, str], latest: str) -> dic
 def blob_keys(store: Store) -> dict[str, str]:
     """The blob keys of checkpoint results, by operation ID (of any execution)."""
     with store.snapshot() as tx:
-        found = tx.results_with_prefix("Checkpoint", "(no inline result starts so)", None, 1000)
+        found = tx.results_with_prefix("Checkpoint", "(no inline result starts so)", None, 1000).results
     return {r.operation_id: r.blob_key for r in found if r.blob_key is not None}
 
 
@@ -192,7 +192,7 @@ def _upgrade_after(
 def test_processes_upgrading_at_once_sign_each_snapshot_once_and_agree(
     store: Store, open_test_store: StoreFactory
 ) -> None:
-    ids = [f"e{n:03}" for n in range(250)]  # more than one page of the walk
+    ids = [f"e{n:03}" for n in range(600)]  # more than one stretch of the walk (1000 operations)
     insert(store, *(execution(execution_id) for execution_id in ids))
     for execution_id in ids:
         put_checkpoints(store, execution_id, {op_id: unbound(text) for op_id, text in snapshots(execution_id).items()})
@@ -252,7 +252,7 @@ def test_a_v1_blob_another_process_rewrote_and_deleted_meanwhile_is_read_again_n
     assert resumed_locals("e1", results(store, "e1"), "2") == {"messages": ["m" * 2000, "a", "n"]}
 
 
-def test_results_with_prefix_walks_one_sub_type_in_key_order_and_replace_result_checks_the_row(
+def test_results_with_prefix_walks_a_stretch_at_a_time_in_key_order_and_replace_result_checks_the_row(
     store: Store,
 ) -> None:
     insert(store, execution("e1"), execution("e2"))
@@ -268,17 +268,20 @@ def test_results_with_prefix_walks_one_sub_type_in_key_order_and_replace_result_
         )
         tx.put_operations("e2", [operation("1", 1, **CHECKPOINT, result="old:c", version=7)])
     with store.snapshot() as tx:
-        found = tx.results_with_prefix("Checkpoint", "old:", None, 2)
-        rest = tx.results_with_prefix("Checkpoint", "old:", (found[-1].execution_id, found[-1].operation_id), 2)
-    assert [(r.execution_id, r.operation_id, r.inline) for r in found + rest] == [
+        scans = [tx.results_with_prefix("Checkpoint", "old:", None, 2)]
+        while (last := scans[-1].last) is not None:
+            scans.append(tx.results_with_prefix("Checkpoint", "old:", last, 2))
+    assert [scan.last for scan in scans] == [("e1", "2"), ("e1", "4"), None], "two operations at a time"
+    found = [result for scan in scans for result in scan.results]
+    assert [(r.execution_id, r.operation_id, r.inline) for r in found] == [
         ("e1", "1", "old:a"), ("e1", "3", None), ("e2", "1", "old:c"),
     ]  # fmt: skip
     assert found[1].blob_key is not None and store.blobs.get(found[1].blob_key) == b"x" * 2000
-    assert rest[0].execution_arn == arn("e2")
+    assert found[2].execution_arn == arn("e2")
 
     with store.transaction() as tx:
-        assert tx.replace_result(rest[0], "new:c")
-        assert not tx.replace_result(rest[0], "new:again"), "the row no longer holds what was read"
+        assert tx.replace_result(found[2], "new:c")
+        assert not tx.replace_result(found[2], "new:again"), "the row no longer holds what was read"
         assert tx.replace_result(found[1], "y" * 3000)
         assert not tx.replace_result(StoredResult("e1", arn("e1"), "9", None, None), "new:none")
     with store.snapshot() as tx:

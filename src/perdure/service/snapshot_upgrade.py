@@ -35,9 +35,11 @@ from perdure.sdk.snapshot import UNBOUND_PREFIX, SnapshotCodec, SnapshotError
 from perdure.store.base import Store, StoredResult
 
 UPGRADE = "snapshots-signed-for-their-checkpoint"
-# Rows read, and rewritten in one transaction, at a time: a SQLite write holds other processes'
-# writers up for as long as it runs.
-_PAGE = 200
+# Operations looked at, and their v1 snapshots rewritten in one transaction, at a time: a SQLite
+# write holds other processes' writers up for as long as it runs. The first walk of a million
+# operations (100,000 executions) took 0.7 s on SQLite and 10 s on a local PostgreSQL; every
+# later start reads one row.
+_STRETCH = 1000
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +82,9 @@ def upgrade_snapshots(store: Store, codec: SnapshotCodec, now: float) -> Snapsho
     after: tuple[str, str] | None = None
     while True:
         with store.snapshot() as tx:
-            page = tx.results_with_prefix(CHECKPOINT_SUBTYPE, UNBOUND_PREFIX, after, _PAGE)
+            scan = tx.results_with_prefix(CHECKPOINT_SUBTYPE, UNBOUND_PREFIX, after, _STRETCH)
         rewrites: list[tuple[StoredResult, str]] = []
-        for stored in page:
+        for stored in scan.results:
             text = _text(store, stored)
             if text is None:
                 unread += 1
@@ -98,20 +100,23 @@ def upgrade_snapshots(store: Store, codec: SnapshotCodec, now: float) -> Snapsho
                         stored.execution_arn,
                         stored.operation_id,
                     )
-        with store.transaction() as tx:
-            # A row another process rewrote meanwhile is left to it (the same bytes).
-            replaced = [stored for stored, text in rewrites if tx.replace_result(stored, text)]
-            if len(page) < _PAGE and not unread:
-                tx.record_upgrade(UPGRADE, now)
+        done = scan.last is None and not unread
+        replaced: list[StoredResult] = []
+        if rewrites or done:
+            with store.transaction() as tx:
+                # A row another process rewrote meanwhile is left to it (the same bytes).
+                replaced = [stored for stored, text in rewrites if tx.replace_result(stored, text)]
+                if done:
+                    tx.record_upgrade(UPGRADE, now)
         signed += len(replaced)
         # The v1 blob goes once no row refers to it (restarts used to share one): it holds the
         # function's saved data, which must not outlive the execution's purge.
         old_blobs = {stored.blob_key for stored in replaced if stored.blob_key is not None}
         if old_blobs:
             store.delete_unreferenced_blobs(old_blobs)
-        if len(page) < _PAGE:
+        if scan.last is None:
             return SnapshotUpgrade(False, signed, refused, unread)
-        after = (page[-1].execution_id, page[-1].operation_id)
+        after = scan.last
 
 
 def _text(store: Store, stored: StoredResult) -> str | None:

@@ -131,6 +131,15 @@ class StoredResult:
 
 
 @dataclass(frozen=True)
+class ResultScan:
+    """A stretch of operations walked in key order, and the results in it that matched (``Transaction.results_with_prefix``)."""
+
+    results: list[StoredResult]
+    # The ``(execution_id, operation_id)`` of the stretch's last operation, to go on after; None at the end.
+    last: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
 class StatusCount:
     """How many executions of a function have a status."""
 
@@ -343,13 +352,13 @@ class Transaction(abc.ABC):
     # -- one-time upgrades of stored data (perdure.service.snapshot_upgrade) --
 
     @abc.abstractmethod
-    def results_with_prefix(
-        self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int
-    ) -> list[StoredResult]:
-        """Returns up to ``limit`` operations of ``sub_type`` whose result starts with ``prefix`` or
-        is in a blob (not read here, so its text may not), in ``(execution_id, operation_id)`` order past ``after``.
+    def results_with_prefix(self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int) -> ResultScan:
+        """Looks at the next ``limit`` operations past ``after`` in ``(execution_id, operation_id)`` order.
 
-        It walks the operations' primary key: all its pages together read each operation once.
+        Returns those of ``sub_type`` whose result starts with ``prefix`` or is in a blob (not
+        read here, so its text may not), in that order, and where the stretch ended. Each call
+        reads a bounded range of the primary key, however few operations match, so a walk of
+        every operation costs each one once.
         """
 
     @abc.abstractmethod

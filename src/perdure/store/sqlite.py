@@ -25,6 +25,7 @@ from perdure.store.base import (
     FiredWait,
     OpenCallback,
     PurgeBatch,
+    ResultScan,
     StatusCount,
     Store,
     StoredResult,
@@ -885,20 +886,25 @@ class _SQLiteTransaction(Transaction):
 
     # -- one-time upgrades ------------------------------------------------------------------
 
-    def results_with_prefix(
-        self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int
-    ) -> list[StoredResult]:
-        # CROSS JOIN keeps operations the outer loop, walked in primary-key order from ``after``:
-        # with executions outer, each page sorted every matching operation again.
-        past = " AND (o.execution_id, o.id) > (?, ?)" if after is not None else ""
+    def results_with_prefix(self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int) -> ResultScan:
+        past, params = (" WHERE (execution_id, id) > (?, ?)", list(after)) if after is not None else ("", [])
+        end = self._conn.execute(
+            f"SELECT execution_id, id FROM operations{past} ORDER BY execution_id, id LIMIT 1 OFFSET ?", [*params, limit - 1]
+        ).fetchone()
+        last = (end["execution_id"], end["id"]) if end is not None else None
+        bounds = " AND (o.execution_id, o.id) > (?, ?)" if after is not None else ""
+        if last is not None:
+            bounds += " AND (o.execution_id, o.id) <= (?, ?)"
+        # The ARN is looked up for the matches alone (see PostgresStore.results_with_prefix).
         rows = self._conn.execute(
-            "SELECT o.execution_id, e.arn, o.id, o.result, o.result_blob FROM operations AS o"
-            " CROSS JOIN executions AS e ON e.id = o.execution_id"
+            "SELECT o.execution_id, (SELECT arn FROM executions WHERE id = o.execution_id) AS arn, o.id,"
+            " o.result, o.result_blob FROM operations AS o"
             " WHERE o.sub_type = ? AND (substr(o.result, 1, ?) = ? OR o.result_blob IS NOT NULL)"
-            f"{past} ORDER BY o.execution_id, o.id LIMIT ?",
-            (sub_type, len(prefix), prefix, *(after or ()), limit),
+            f"{bounds} ORDER BY o.execution_id, o.id",
+            (sub_type, len(prefix), prefix, *(after or ()), *(last or ())),
         ).fetchall()
-        return [StoredResult(r["execution_id"], r["arn"], r["id"], r["result"], r["result_blob"]) for r in rows]
+        found = [StoredResult(r["execution_id"], r["arn"], r["id"], r["result"], r["result_blob"]) for r in rows]
+        return ResultScan(found, last)
 
     def replace_result(self, stored: StoredResult, result: str) -> bool:
         inline, key = self._store.store_payload(result)
