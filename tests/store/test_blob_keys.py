@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 from s3_server import S3Server
-from servers import HANDLERS, Server, lambda_client
+from servers import HANDLERS, PERDURE, Server, lambda_client
 
 from perdure.errors import BlobIntegrityError, BlobKeyError
 from perdure.store.blobs import FileBlobStore, blob_key
@@ -147,3 +148,34 @@ def test_a_rewritten_blob_key_reads_and_deletes_no_file_through_the_api(
         assert "Traceback" not in server.log.read_text()
     finally:
         server.stop()
+
+
+def test_a_purge_passes_over_a_rewritten_blob_key_and_purges_the_rest(tmp_path: Path, victim: Path) -> None:
+    workdir = tmp_path / "server"
+    workdir.mkdir()
+    server = Server([str(HANDLERS / "big_payloads.py")], workdir, {**os.environ})
+    server.start()
+    try:
+        for _ in range(2):
+            response = lambda_client(server.endpoint).invoke(FunctionName="echo_twice", Payload=json.dumps({"text": TEXT}))
+            assert "FunctionError" not in response
+    finally:
+        server.stop()
+    db_path = workdir / "perdure.db"
+    with sqlite3.connect(db_path) as db:
+        # Both executions ended long ago; the first one's input key now names the victim.
+        db.execute("UPDATE executions SET end_time = end_time - 400 * 86400")
+        first = db.execute("SELECT id FROM executions ORDER BY start_time LIMIT 1").fetchone()[0]
+        db.execute("UPDATE executions SET input_payload_blob = ? WHERE id = ?", (str(victim), first))
+
+    purged = subprocess.run(
+        [*PERDURE, "purge", "--db", f"sqlite:///{db_path}"], cwd=workdir, capture_output=True, text=True, timeout=120
+    )
+
+    assert purged.returncode == 0, purged.stderr
+    assert len(json.loads(purged.stdout)["Executions"]) == 2
+    assert f"{str(victim)!r} is not a blob key" in purged.stderr
+    assert victim.read_bytes() == SECRET
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM executions").fetchone() == (0,)
+    assert [path for path in (workdir / "blobs").rglob("*") if path.is_file()] == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -30,6 +31,8 @@ from perdure.errors import (
     BlobStorageError,
     InvalidParameterError,
 )
+
+log = logging.getLogger(__name__)
 
 # What blob_key makes; fullmatch, since `$` would also match before a trailing newline.
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -91,6 +94,18 @@ class BlobStore(abc.ABC):
         keys = [checked_key(self.location, key) for key in keys]
         for key in keys:
             self.delete(key)
+
+    def delete_expired(self, keys: Iterable[str]) -> None:
+        """Removes the blobs of purged rows, passing over (and logging) malformed keys.
+
+        Unlike ``delete_many`` this does not refuse: a malformed key names no blob of this store,
+        so there is nothing of it to delete, and refusing would hold up every later purge.
+        """
+        for key in keys:
+            if _KEY.fullmatch(key):
+                self.delete(key)
+            else:
+                log.warning("%s", BlobKeyError(self.location, key).message)
 
     def check(self) -> None:
         """Raises ``BlobStorageError`` when the blobs cannot be reached (a missing bucket, say)."""

@@ -411,7 +411,7 @@ class PostgresStore(Store):
             if dry_run:
                 conn.execute("ROLLBACK")
                 return batch
-            self.blobs.delete_many(batch.blobs)
+            self.blobs.delete_expired(batch.blobs)
             conn.execute("COMMIT")
             return batch
         except BaseException:

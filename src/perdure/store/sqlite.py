@@ -291,7 +291,7 @@ class SQLiteStore(Store):
             try:
                 batch = self._purge(now, default_retention_days, limit)
                 if not dry_run:
-                    self.blobs.delete_many(batch.blobs)
+                    self.blobs.delete_expired(batch.blobs)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
