@@ -2,8 +2,10 @@
 
 With a ``KeyRing`` every API route but ``/health`` is authenticated (``perdure.api.auth``);
 without one the API is open, which ``perdure serve`` allows only with ``--dev`` on a loopback
-address, and then only to requests that a web page could not have sent (``perdure.api.dev_guard``). The dashboard (``/``, ``/execution``, ``/inbox``, ... see ``perdure.api.dashboard``)
-has sign-in sessions of its own, made with the same keys' bearer tokens.
+address, and then only to requests that a web page could not have sent
+(``perdure.api.dev_guard``). The dashboard (``/``, ``/execution``, ``/inbox``, ... see
+``perdure.api.dashboard``) has sign-in sessions of its own, made with the same keys' bearer
+tokens. Every body is capped before either reads it (``perdure.api.body_limit``).
 """
 
 from __future__ import annotations
