@@ -53,3 +53,16 @@ def test_log_lines_go_with_their_execution_on_delete_and_purge(store: Store) -> 
         assert tx.list_logs("deleted", 0, 10) == []
         assert tx.list_logs("purged", 0, 10) == []
         assert [x.line for x in tx.list_logs("kept", 0, 10)] == ["kept line"]
+
+
+def test_a_line_with_characters_the_database_cannot_hold_is_kept_with_them_replaced(store: Store) -> None:
+    insert(store, execution("a"))
+    with store.transaction() as tx:
+        tx.append_logs("a", lines(1, "before", "nul\x00here", "lone \ud800 surrogate", "after"))
+    with store.snapshot() as tx:
+        assert [x.line for x in tx.list_logs("a", 0, 10)] == [
+            "before",
+            "nul\ufffdhere",
+            "lone \ufffd surrogate",
+            "after",
+        ]

@@ -722,7 +722,7 @@ class _PostgresTransaction(Transaction):
     # -- log lines ----------------------------------------------------------------------------
 
     def append_logs(self, execution_id: str, lines: Iterable[LogLine]) -> None:
-        rows = [(execution_id, x.invocation, x.stream, x.time, x.line) for x in lines]
+        rows = [(execution_id, x.invocation, x.stream, x.time, rowmap.storable_line(x.line)) for x in lines]
         if rows:
             self._cur.executemany(
                 "INSERT INTO logs (execution_id, invocation, stream, time, line) VALUES (%s, %s, %s, %s, %s)", rows

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -28,6 +29,19 @@ from perdure.service.model import (
     OperationType,
     assemble,
 )
+
+# What a PostgreSQL text column cannot hold (NUL; lone surrogates, which are not UTF-8).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable_line(text: str) -> str:
+    """A log line with NUL and lone surrogates replaced by U+FFFD, so both databases keep it.
+
+    A handler may print anything; one such character made PostgreSQL refuse the whole batch of
+    an invocation's lines, and they were lost. Replacing them is what a terminal shows anyway.
+    """
+    return _UNSTORABLE.sub("\ufffd", text)
+
 
 # Payloads longer than this many characters go to the blob folder rather than into a row.
 DEFAULT_INLINE_LIMIT = 64 * 1024

@@ -677,7 +677,7 @@ class _SQLiteTransaction(Transaction):
     def append_logs(self, execution_id: str, lines: Iterable[LogLine]) -> None:
         self._conn.executemany(
             "INSERT INTO logs (execution_id, invocation, stream, time, line) VALUES (?, ?, ?, ?, ?)",
-            [(execution_id, x.invocation, x.stream, x.time, x.line) for x in lines],
+            [(execution_id, x.invocation, x.stream, x.time, rowmap.storable_line(x.line)) for x in lines],
         )
 
     def list_logs(self, execution_id: str, after_seq: int, limit: int) -> list[LogLine]:
