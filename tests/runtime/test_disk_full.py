@@ -5,18 +5,12 @@ The data folder (database, WAL, blobs, snapshot key) is a small tmpfs, filled wi
 
 from __future__ import annotations
 
-import errno
-import json
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
-from servers import HANDLERS, Server, handler_target, lambda_client, wait_for
+from full_disk import TARGETS, full_disk_env, outlive_full_disk, tmpfs
+from servers import Server
 
 VOLUME_BYTES = 3 * 1024 * 1024
 
@@ -24,139 +18,19 @@ VOLUME_BYTES = 3 * 1024 * 1024
 @pytest.fixture
 def volume(tmp_path: Path) -> Iterator[Path]:
     """A small tmpfs mounted for the test, or a skip where the machine does not allow it."""
-    folder = tmp_path / "volume"
-    folder.mkdir()
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={VOLUME_BYTES}", "tmpfs", str(folder)], capture_output=True, text=True
-        )
-    except FileNotFoundError:
-        pytest.skip("The full-disk test needs a small tmpfs, and this machine has no mount command.")
-    if mounted.returncode != 0:
-        pytest.skip(f"The full-disk test needs a small tmpfs, which this machine does not allow: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "volume", VOLUME_BYTES) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def _fill(folder: Path) -> Path:
-    """Writes a file until the volume is full; returns it (deleting it frees the space)."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as handle:
-        for size in (64 * 1024, 4096, 512, 1):
-            try:
-                while True:
-                    handle.write(b"\0" * size)
-            except OSError as error:
-                assert error.errno == errno.ENOSPC
-    return filler
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _callback_id(client: Any, arn: str) -> str | None:
-    events = client.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
-    return next((e["CallbackStartedDetails"]["CallbackId"] for e in events if "CallbackStartedDetails" in e), None)
-
-
-def _start(client: Any, function: str, payload: Any) -> str:
-    reply = client.invoke(FunctionName=function, Payload=json.dumps(payload).encode(), InvocationType="Event")
-    return str(reply["DurableExecutionArn"])
-
-
-def _unavailable(error: ClientError) -> None:
-    """Checks a refusal is the disk-full 503 in Lambda's error shape, with a Retry-After."""
-    response = error.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 503, response
-    assert response["Error"]["Code"] == "ServiceUnavailableException"
-    assert "full" in response["Error"]["Message"]
-    assert int(response["ResponseMetadata"]["HTTPHeaders"]["retry-after"]) > 0
-
-
-def _invoke_until_refused(client: Any) -> list[str]:
-    """Starts executions until one is refused as the disk is full; returns those started."""
-    accepted = []
-    for _ in range(200):
-        try:
-            accepted.append(_start(client, "flow", {"wait": 1, "pad": "x" * 20_000}))
-        except ClientError as error:
-            _unavailable(error)
-            return accepted
-    raise AssertionError("no invoke was refused while the disk was full")
 
 
 def test_a_full_disk_answers_503_keeps_workers_and_every_execution_finishes_once_space_returns(
     volume: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "PERDURE_TEST_LOG": str(tmp_path / "side-effects.log")}
-    targets = [
-        handler_target("flow", "step_wait_callback"),
-        f"held={HANDLERS / 'interruptible.py'}:held",
-        str(HANDLERS / "seed_held.py"),
-    ]
-    server = Server([*targets, "--workers", "5"], tmp_path, env, db_url=f"sqlite:///{volume / 'perdure.db'}")
+    server = Server(
+        [*TARGETS, "--workers", "5"], tmp_path, full_disk_env(tmp_path), db_url=f"sqlite:///{volume / 'perdure.db'}"
+    )
     server.start()
     try:
-        client = lambda_client(server.endpoint)
-        waiting = [_start(client, "flow", {"wait": 1}) for _ in range(3)]
-        callbacks = {arn: wait_for(lambda arn=arn: _callback_id(client, arn)) for arn in waiting}
-        release = tmp_path / "release"
-        running = [_start(client, name, {"release": str(release)}) for name in ("held", "held", "seed_held")]
-        side_effects = tmp_path / "side-effects.log"
-        wait_for(lambda: side_effects.read_text().count("invoked") == len(running))
-        assert server.process is not None
-        workers = _children(server.process.pid)
-        assert len(workers) >= 2
-
-        filler = _fill(volume)
-        # Running handlers end while nothing can be written: their checkpoints and ends fail.
-        release.touch()
-        accepted = _invoke_until_refused(client)
-        for arn, callback_id in callbacks.items():
-            try:
-                client.send_durable_execution_callback_success(CallbackId=callback_id, Result=json.dumps("y" * 100_000))
-            except ClientError as error:
-                _unavailable(error)
-            else:
-                raise AssertionError(f"the callback of {arn} was completed on a full disk")
-        time.sleep(3)
-        assert all(_alive(pid) for pid in workers), "a worker process died while the disk was full"
-        assert _alive(server.process.pid)
-
-        filler.unlink()
-        for callback_id in callbacks.values():
-            client.send_durable_execution_callback_success(CallbackId=callback_id, Result=json.dumps("approved"))
-        for arn in accepted:
-            wait_for(lambda arn=arn: _callback_id(client, arn), timeout=60)
-            client.send_durable_execution_callback_success(CallbackId=_callback_id(client, arn), Result=b'"later"')
-
-        def status(arn: str) -> str:
-            return str(client.get_durable_execution(DurableExecutionArn=arn)["Status"])
-
-        for arn in [*waiting, *running, *accepted]:
-            wait_for(lambda arn=arn: status(arn) != "RUNNING", timeout=90, interval=0.2)
-            assert status(arn) == "SUCCEEDED", arn
-        # Its step's end could not be recorded, which its own `except Exception` did not see.
-        seed = client.get_durable_execution(DurableExecutionArn=running[-1])
-        assert json.loads(seed["Result"]) == "released"
+        outlive_full_disk(server, volume, tmp_path)
         # Checkpointed and truncated once space returned, the WAL does not keep the disk nearly
         # full: never checkpointed, it held 1.9 MB of the 3, and the next fill wedged the store.
         assert (volume / "perdure.db-wal").stat().st_size < VOLUME_BYTES / 3
