@@ -42,6 +42,7 @@ sets a timer: it runs with its execution leased and the execution's ready time c
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
@@ -55,7 +56,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
-from perdure.errors import PerdureError
+from perdure.errors import PerdureError, StorageFullError
 from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
 from perdure.store import rows as rowmap
 from perdure.store.base import (
@@ -183,6 +184,21 @@ def _describe(url: str) -> str:
     return f"{user}{info.get('host') or 'localhost'}{port}/{info.get('dbname') or ''}"
 
 
+def _disk_full(error: BaseException | None) -> psycopg.errors.DiskFull | OSError | None:
+    """What in ``error`` (or what caused it) says a disk is full: the database's (SQLSTATE 53100), or the blob folder's.
+
+    Out of memory (53200) is left a 500: a 503 would tell the client that the disk is full and
+    that retrying helps, where the statement that ran out may run out again just the same.
+    """
+    while error is not None:
+        if isinstance(error, psycopg.errors.DiskFull):
+            return error
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def _rollback(conn: psycopg.Connection[Any]) -> None:
     # A connection that broke mid-transaction cannot roll back; the pool discards it on
     # return, and the error that broke it is the one worth raising.
@@ -240,29 +256,56 @@ class PostgresStore(Store):
         self._listen_lock = threading.Lock()
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+    def _full_as_unavailable(self) -> Iterator[None]:
+        """Raises ``StorageFullError`` for an error that says the database's or the blob folder's disk is full.
+
+        A table or index that cannot grow fails its statement with SQLSTATE 53100 and aborts the
+        transaction, which rolls back as any other: nothing of it was recorded, and the
+        connection stays usable. The API answers 503 with Retry-After for it, and workers
+        record what they could not once space returns, as on SQLite.
+        """
         try:
-            tx = _PostgresTransaction(conn, self, writable=True)
-            yield tx
-            if tx.wakes_scheduler:
-                # Delivered only if the transaction commits; repeats within it are folded.
-                conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
+            yield
+        except StorageFullError:
             raise
-        finally:
-            self._pool.putconn(conn)
+        except Exception as error:
+            full = _disk_full(error)
+            if full is None:
+                raise
+            if isinstance(full, OSError):
+                raise StorageFullError(self.blobs.location, str(full)) from error
+            # Its first line: the rest is the HINT "Check free disk space."
+            detail = str(full).strip().splitlines()[0]
+            raise StorageFullError(f"the PostgreSQL database {_describe(self.url)}", detail) from error
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._full_as_unavailable():
+            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                tx = _PostgresTransaction(conn, self, writable=True)
+                yield tx
+                if tx.wakes_scheduler:
+                    # Delivered only if the transaction commits; repeats within it are folded.
+                    conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                self._pool.putconn(conn)
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
-        conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        try:
-            yield _PostgresTransaction(conn, self, writable=False)
-        finally:
-            _rollback(conn)
-            self._pool.putconn(conn)
+        # Reads can need the disk too: a sort or hash too big for work_mem spills to temporary
+        # files, in the database's tablespace unless temp_tablespaces says otherwise.
+        with self._full_as_unavailable():
+            conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield _PostgresTransaction(conn, self, writable=False)
+            finally:
+                _rollback(conn)
+                self._pool.putconn(conn)
 
     def _begin(self, begin: str) -> psycopg.Connection[DictRow]:
         """Takes a pooled connection and begins a transaction on it.
@@ -331,15 +374,16 @@ class PostgresStore(Store):
     @contextmanager
     def _key_transaction(self) -> Iterator[psycopg.Connection[DictRow]]:
         """A transaction for the API key statements, on a pooled connection (retried if dropped)."""
-        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-        finally:
-            self._pool.putconn(conn)
+        with self._full_as_unavailable():
+            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                self._pool.putconn(conn)
 
     def add_api_key(self, key: keymap.ApiKey) -> None:
         with self._key_transaction() as conn:
@@ -393,32 +437,33 @@ class PostgresStore(Store):
     def purge_expired(
         self, now: float, default_retention_days: int, limit: int | None, dry_run: bool = False
     ) -> PurgeBatch:
-        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
-        try:
-            cur = conn.cursor()
-            # SKIP LOCKED: an execution another transaction holds waits for the next purge.
-            rows = cur.execute(
-                purging.expired_sql(lambda name: f"%({name})s") + " LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
-                {
-                    "now": now,
-                    "days": default_retention_days,
-                    "bound": purging.expiry_bound(now, default_retention_days),
-                    "limit": limit,  # LIMIT NULL is no limit.
-                },
-            ).fetchall()
-            expired = [purging.expired_from_row(row) for row in rows]
-            batch = PurgeBatch(expired, self._delete_rows(cur, [e.id for e in expired], dry_run))
-            if dry_run:
-                conn.execute("ROLLBACK")
+        with self._full_as_unavailable():
+            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                cur = conn.cursor()
+                # SKIP LOCKED: an execution another transaction holds waits for the next purge.
+                rows = cur.execute(
+                    purging.expired_sql(lambda name: f"%({name})s") + " LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
+                    {
+                        "now": now,
+                        "days": default_retention_days,
+                        "bound": purging.expiry_bound(now, default_retention_days),
+                        "limit": limit,  # LIMIT NULL is no limit.
+                    },
+                ).fetchall()
+                expired = [purging.expired_from_row(row) for row in rows]
+                batch = PurgeBatch(expired, self._delete_rows(cur, [e.id for e in expired], dry_run))
+                if dry_run:
+                    conn.execute("ROLLBACK")
+                    return batch
+                self.blobs.delete_expired(batch.blobs)
+                conn.execute("COMMIT")
                 return batch
-            self.blobs.delete_expired(batch.blobs)
-            conn.execute("COMMIT")
-            return batch
-        except BaseException:
-            _rollback(conn)
-            raise
-        finally:
-            self._pool.putconn(conn)
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                self._pool.putconn(conn)
 
     @staticmethod
     def _delete_rows(cur: psycopg.Cursor[DictRow], execution_ids: list[str], dry_run: bool) -> list[str]:
@@ -441,44 +486,46 @@ class PostgresStore(Store):
         return sorted(set(candidates) - referenced)
 
     def delete_execution(self, execution_id: str) -> list[str] | None:
-        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
-        try:
-            cur = conn.cursor()
-            row = cur.execute("SELECT status FROM executions WHERE id = %s FOR UPDATE", (execution_id,)).fetchone()
-            if row is None or not ExecutionStatus(row["status"]).is_terminal:
-                conn.execute("ROLLBACK")
-                return None
-            blobs = self._delete_rows(cur, [execution_id], dry_run=False)
-            self.blobs.delete_many(blobs)
-            conn.execute("COMMIT")
-            return blobs
-        except BaseException:
-            _rollback(conn)
-            raise
-        finally:
-            self._pool.putconn(conn)
+        with self._full_as_unavailable():
+            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                cur = conn.cursor()
+                row = cur.execute("SELECT status FROM executions WHERE id = %s FOR UPDATE", (execution_id,)).fetchone()
+                if row is None or not ExecutionStatus(row["status"]).is_terminal:
+                    conn.execute("ROLLBACK")
+                    return None
+                blobs = self._delete_rows(cur, [execution_id], dry_run=False)
+                self.blobs.delete_many(blobs)
+                conn.execute("COMMIT")
+                return blobs
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                self._pool.putconn(conn)
 
     def delete_unreferenced_blobs(self, keys: Collection[str]) -> list[str]:
-        conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
-        try:
-            cur = conn.cursor()
-            # As in a purge: a key whose lock a writer holds is being stored again, so it stays.
-            lock = _BLOB_LOCK.format(key="key")
-            rows = cur.execute(
-                f"SELECT key FROM unnest(%s::text[]) AS key WHERE pg_try_advisory_xact_lock({lock})",
-                (sorted(set(keys)),),
-            ).fetchall()
-            candidates = {row["key"] for row in rows}
-            referenced = purging.referenced_sql("= ANY(%(keys)s)")
-            unreferenced = sorted(candidates - {row["blob"] for row in cur.execute(referenced, {"keys": list(candidates)})})
-            self.blobs.delete_many(unreferenced)
-            conn.execute("COMMIT")
-            return unreferenced
-        except BaseException:
-            _rollback(conn)
-            raise
-        finally:
-            self._pool.putconn(conn)
+        with self._full_as_unavailable():
+            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                cur = conn.cursor()
+                # As in a purge: a key whose lock a writer holds is being stored again, so it stays.
+                lock = _BLOB_LOCK.format(key="key")
+                rows = cur.execute(
+                    f"SELECT key FROM unnest(%s::text[]) AS key WHERE pg_try_advisory_xact_lock({lock})",
+                    (sorted(set(keys)),),
+                ).fetchall()
+                candidates = {row["key"] for row in rows}
+                referenced = purging.referenced_sql("= ANY(%(keys)s)")
+                unreferenced = sorted(candidates - {row["blob"] for row in cur.execute(referenced, {"keys": list(candidates)})})
+                self.blobs.delete_many(unreferenced)
+                conn.execute("COMMIT")
+                return unreferenced
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                self._pool.putconn(conn)
 
     def load_payload(self, inline: str | None, blob_key: str | None) -> str | None:
         if blob_key:
