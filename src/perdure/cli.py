@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -396,18 +397,35 @@ def run(target: str, payload: str | None, name: str | None, db: str) -> None:
     file, _, attribute = target.rpartition(":")
     if not file.endswith(".py") or not attribute:
         raise click.BadParameter("write path/to/file.py:function, e.g. examples/order_processing.py:process_order", param_hint="TARGET")
+    announce = functools.partial(_announce_callback, database=_database_argument(db))
     # What the function prints goes to stderr, so stdout carries only the result's JSON.
     with contextlib.redirect_stdout(sys.stderr):
-        execution = run_to_end(Path(file), attribute, _json_argument(payload, "--payload"), name, db, _announce_callback)
+        execution = run_to_end(Path(file), attribute, _json_argument(payload, "--payload"), name, db, announce)
     _print(_decoded(execution.to_wire()))
     if execution.status.value != "SUCCEEDED":
         sys.exit(1)
 
 
-def _announce_callback(callback_id: str, db: str) -> None:
+def _database_argument(db: str) -> tuple[str, str]:
+    """The option that names the database in a command printed for the user, and a note: never its password.
+
+    Stderr is often kept in logs and terminals' scrollback. A URL that came from ``--db-env
+    NAME`` is named by that option again.
+    """
+    db_env = click.get_current_context().params.get("db_env")
+    if db_env:
+        return f"--db-env {shlex.quote(db_env)}", ""
+    shown = display_url(db)
+    note = "" if shown == db else "\nPut the database's password in place of ***, or give its URL as --db-env NAME."
+    # Quoted: a URL may hold what a shell reads otherwise (&, ?, and the mask's *).
+    return f"--db {shlex.quote(shown)}", note
+
+
+def _announce_callback(callback_id: str, db: str, database: tuple[str, str]) -> None:
+    option, note = database
     click.echo(
         f"Waiting for callback {callback_id}. Complete it from another terminal with:\n"
-        f"  perdure callback succeed {callback_id} --result '{{\"approved\": true}}' --db {db}",
+        f"  perdure callback succeed {callback_id} --result '{{\"approved\": true}}' {option}{note}",
         err=True,
     )
 

@@ -3,12 +3,15 @@
 Against the tests' PostgreSQL server, with a role that must give its password (a scram line in
 pg_hba.conf for that role alone): `perdure serve` opens the database with the password from
 PGPASSWORD and a URL without one, and with `--db-env NAME` takes the whole URL from the
-environment; neither the server's command line nor its workers' holds the password.
+environment; neither the server's command line nor its workers' holds the password. Nor does
+what `perdure run` prints to complete a callback.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import time
 import uuid
@@ -20,7 +23,7 @@ import httpx
 import psycopg
 import pytest
 from pg_server import PostgresServer
-from servers import PERDURE, free_port, handler_target
+from servers import HANDLERS, PERDURE, free_port, handler_target, wait_for
 
 PASSWORD = f"pw-{uuid.uuid4().hex}"
 
@@ -159,3 +162,37 @@ def test_db_env_refuses_a_missing_variable_or_a_db_beside_it(tmp_path: Path, arg
     assert done.returncode == 2
     assert says in done.stderr
     assert not list(tmp_path.glob("*.db"))
+
+
+def _hinted_command(stderr: Path) -> str | None:
+    """The command `perdure run` printed to complete the callback it waits for, once it has."""
+    found = re.search(r"^  (perdure callback succeed .*)$", stderr.read_text(), re.MULTILINE)
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("given_as", ["--db", "--db-env"])
+def test_run_names_the_database_without_its_password_in_the_callback_hint(
+    role: Role, tmp_path: Path, given_as: str
+) -> None:
+    env = _environment(PERDURE_TEST_LOG=str(tmp_path / "side-effects.log"), PERDURE_DATABASE_URL=role.url(PASSWORD))
+    database = [given_as, role.url(PASSWORD) if given_as == "--db" else "PERDURE_DATABASE_URL"]
+    target = f"{HANDLERS / 'restartable.py'}:approval_then_steps"
+    stderr = tmp_path / "run.err"
+    with open(stderr, "wb") as err:
+        run = subprocess.Popen(
+            [*PERDURE, "run", target, *database], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err
+        )
+    try:
+        hint = str(wait_for(lambda: _hinted_command(stderr)))
+        assert PASSWORD not in stderr.read_text()
+        # The hint, as printed (with the password put back where it is masked), completes the callback.
+        completed = subprocess.run(
+            [*PERDURE, *shlex.split(hint.replace("***", PASSWORD))[1:]],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr
+        assert run.wait(60) == 0, stderr.read_text()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)
