@@ -283,6 +283,21 @@ def test_timeout_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
     assert "Timeout: 900" in message
 
 
+@pytest.mark.parametrize("digits", ["'²'", "'٣'", "'9²'"])
+def test_a_number_in_digits_other_than_ascii_is_refused(tmp_path: Path, digits: str) -> None:
+    # str.isdigit takes all three; int() then failed on '²' with a traceback, and read '٣' as 3.
+    message = error_of(write(tmp_path, SEED_TEMPLATE.replace("Timeout: 900", f"Timeout: {digits}")))
+
+    assert f"Resource OrderProcessor: Timeout must be a whole number of seconds, not {digits}." in message
+    assert "Timeout: 900" in message
+
+
+def test_a_bucket_expiration_in_digits_other_than_ascii_is_refused(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, SEED_TEMPLATE.replace("ExpirationInDays: 30", "ExpirationInDays: '³'")))
+
+    assert "Resource CheckpointBucket: ExpirationInDays must be a whole number of days, not '³'." in message
+
+
 def test_zero_memory_is_refused(tmp_path: Path) -> None:
     message = error_of(write(tmp_path, SEED_TEMPLATE.replace("MemorySize: 256", "MemorySize: 0")))
 

@@ -334,7 +334,8 @@ class _Template:
         value = self.plain(logical_id, prop, value)
         if value is None:
             return None
-        if isinstance(value, str) and value.strip().isdigit():
+        # ASCII digits alone: str.isdigit also takes '²', which int() refuses, and '٣', which it reads as 3.
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value)
         example = f"{prop.rpartition('.')[2]}: {_EXAMPLES[prop.rpartition('.')[2]]}"
         if isinstance(value, bool) or not isinstance(value, int):
