@@ -32,7 +32,14 @@ from perdure.sdk.journal import StoreUnavailable
 from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service.executions import DurableService
 from perdure.service.invocations import LOST_INVOCATION
-from perdure.service.model import ErrorObject, Execution, Invocation, InvocationOutput, OperationUpdate
+from perdure.service.model import (
+    ErrorObject,
+    Execution,
+    Invocation,
+    InvocationOutput,
+    OperationUpdate,
+    function_arn_of,
+)
 
 
 def _classify(error: PerdureError) -> DurableApiErrorCategory:
@@ -193,7 +200,7 @@ def _run_aws_handler(
         aws_request_id=f"{invocation.execution_arn}#{invocation.invocation}",
         function_name=spec.name,
         memory_limit_in_mb=str(spec.memory_mb) if spec.memory_mb else None,
-        invoked_function_arn=invocation.execution_arn.split("/durable-execution/")[0],
+        invoked_function_arn=function_arn_of(invocation.execution_arn),
         deadline=time.time() + spec.timeout_seconds,
     )
     try:

@@ -27,6 +27,7 @@ from perdure.service.model import (
     OperationStatus,
     OperationType,
     OperationUpdate,
+    execution_arn_for,
 )
 from perdure.store.base import Timer, TimerKind
 
@@ -302,7 +303,7 @@ class _Batch:
             self.out.events.append(history.operation_ended(op, self.now))
             return
         child_name, child_id = uuid.uuid4().hex, uuid.uuid4().hex
-        child_arn = f"{target.function_arn}/durable-execution/{child_name}/{child_id}"
+        child_arn = execution_arn_for(target.function_arn, child_name, child_id)
         op = self.save(op.evolve(input_payload=update.payload))
         self.out.children.append(
             ChildStart(child_id, child_name, child_arn, target, update.payload, tenant_id, op.id)

@@ -35,6 +35,7 @@ from perdure.service.model import (
     OperationType,
     OperationUpdate,
     Page,
+    execution_arn_for,
 )
 from perdure.service.invocations import RetryPolicy
 from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_expired
@@ -139,7 +140,7 @@ class DurableService:
                     raise ExecutionAlreadyExistsError(request.function_name, name, existing.arn)
                 return StartResult(existing, created=False)
             execution_id = uuid.uuid4().hex
-            arn = f"{self.function_arn(request.function_name, request.qualifier)}/durable-execution/{name}/{execution_id}"
+            arn = execution_arn_for(self.function_arn(request.function_name, request.qualifier), name, execution_id)
             execution = self._create(
                 tx,
                 Execution(

@@ -349,6 +349,16 @@ class Operation:
         return wire
 
 
+def execution_arn_for(function_arn: str, name: str, execution_id: str) -> str:
+    """The ARN of the execution ``name`` (ID ``execution_id``) of the qualified ``function_arn``."""
+    return f"{function_arn}/durable-execution/{name}/{execution_id}"
+
+
+def function_arn_of(execution_arn: str) -> str:
+    """The qualified function ARN that ``execution_arn`` (made by ``execution_arn_for``) begins with."""
+    return execution_arn.split("/durable-execution/")[0]
+
+
 @dataclass(frozen=True)
 class Execution:
     """One durable execution and the bookkeeping the scheduler needs for it."""
@@ -394,7 +404,7 @@ class Execution:
 
     @property
     def function_arn(self) -> str:
-        return self.arn.split("/durable-execution/")[0]
+        return function_arn_of(self.arn)
 
     def timeout_due(self) -> float | None:
         """When the execution times out: its ExecutionTimeout after its start, plus the time its

@@ -25,7 +25,14 @@ from perdure.sdk.journal import CHECKPOINT_SUBTYPE
 from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service import history, journal, timers
 from perdure.service.checkpoints import new_callback_id
-from perdure.service.model import Execution, ExecutionStatus, Operation, OperationStatus, OperationType
+from perdure.service.model import (
+    Execution,
+    ExecutionStatus,
+    Operation,
+    OperationStatus,
+    OperationType,
+    execution_arn_for,
+)
 from perdure.store.base import Transaction
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -186,7 +193,7 @@ def restart(
     operations = all_operations(tx, source.id)
     point = find_point(source, operations, from_checkpoint)
     new_name = restart_name(tx, source, name)
-    arn = f"{source.function_arn}/durable-execution/{new_name}/{execution_id}"
+    arn = execution_arn_for(source.function_arn, new_name, execution_id)
     copies = signed_for(operations_at(operations, point), source, arn, codec)
     execution = Execution(
         id=execution_id,
