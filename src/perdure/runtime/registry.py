@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
+from perdure.service.validation import NAME, NAME_RULE
 
 __all__ = [
     "CheckpointBucket",
@@ -29,8 +29,6 @@ __all__ = [
 # Lambda's defaults: a 3 s timeout is too short for a durable function, so we use the 900 s
 # maximum that the seed's template also sets; memory is unlimited unless configured.
 DEFAULT_TIMEOUT_SECONDS = 900
-
-_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,8 @@ def parse_target(target: str) -> tuple[str, Path, str]:
             f"Invalid target {target!r}: write NAME=path/to/file.py:handler, "
             "for example orders=examples/orders.py:handler."
         )
-    if not _FUNCTION_NAME.fullmatch(name):
-        raise InvalidParameterError(f"Invalid function name {name!r}: use 1 to 64 letters, digits, '-' or '_'.")
+    if not NAME.fullmatch(name):
+        raise InvalidParameterError(f"Invalid function name {name!r}: use {NAME_RULE}.")
     return name, Path(file), attribute
 
 

@@ -11,9 +11,9 @@ import yaml
 
 from perdure.errors import InvalidParameterError
 from perdure.runtime.registry import DEFAULT_TIMEOUT_SECONDS, CheckpointBucket, FunctionSpec
+from perdure.service.validation import NAME, NAME_RULE
 
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
-_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _BUCKET_ARN = re.compile(r"arn:[a-z0-9-]+:s3:::(?P<name>[a-z0-9][a-z0-9.-]*)")
 # What to write instead of an intrinsic that has no local value, by property.
@@ -185,10 +185,10 @@ class _Template:
         # logical ID, which is unique in the template, names the function instead.
         if not isinstance(value, str):
             return logical_id
-        if not _FUNCTION_NAME.fullmatch(value):
+        if not NAME.fullmatch(value):
             raise self.error(
                 logical_id,
-                f"FunctionName {value!r} is not a valid function name. Use 1 to 64 letters, digits, '-' or '_'.",
+                f"FunctionName {value!r} is not a valid function name. Use {NAME_RULE}.",
             )
         return value
 

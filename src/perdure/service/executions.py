@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import uuid
@@ -39,10 +38,9 @@ from perdure.service.model import (
 )
 from perdure.service.invocations import RetryPolicy
 from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_expired
-from perdure.service.validation import parse_count
+from perdure.service.validation import NAME, NAME_RULE, parse_count
 from perdure.store.base import ExecutionPage, ExecutionQuery, Store, Transaction
 
-_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _PAGE_LIMIT = 1000
 
 
@@ -127,10 +125,8 @@ class DurableService:
         """Starts an execution, or returns the existing one of that name if its input is the same."""
         _check_size("execution input", request.input_payload, self.config.max_payload_bytes)
         name = request.execution_name or uuid.uuid4().hex
-        if not _NAME.fullmatch(name):
-            raise InvalidParameterError(
-                f"Invalid execution name {name!r}: use 1 to 64 letters, digits, '-' or '_'."
-            )
+        if not NAME.fullmatch(name):
+            raise InvalidParameterError(f"Invalid execution name {name!r}: use {NAME_RULE}.")
         now = self.clock()
         with self.store.transaction() as tx:
             # A name made here (a fresh UUID) is nobody's yet: only a given one is looked up.

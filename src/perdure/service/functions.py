@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from perdure.errors import InvalidParameterError
-from perdure.service.validation import check_qualifier
+from perdure.service.validation import NAME, check_qualifier
 
-_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _ARN = re.compile(r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>[^:]+))?")
 
 
@@ -34,7 +33,7 @@ def parse_function_name(value: str) -> FunctionRef:
         name, qualifier = match["name"], match["qualifier"]
     else:
         name, _, qualifier = value.partition(":")
-        if not _FUNCTION_NAME.fullmatch(name) or ":" in qualifier:
+        if not NAME.fullmatch(name) or ":" in qualifier:
             raise InvalidParameterError(
                 f"Invalid function name {value!r}: use a name, NAME:QUALIFIER, or a function ARN."
             )

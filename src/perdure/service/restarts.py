@@ -17,7 +17,6 @@ point are copied as open, since the point lay inside them.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 
 from perdure.errors import ConflictError, InvalidParameterError
@@ -33,9 +32,9 @@ from perdure.service.model import (
     OperationType,
     execution_arn_for,
 )
+from perdure.service.validation import NAME, NAME_RULE
 from perdure.store.base import Transaction
 
-_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _PAGE = 1000
 
 
@@ -144,8 +143,8 @@ def operations_at(operations: list[Operation], point: RestartPoint) -> list[Oper
 def restart_name(tx: Transaction, execution: Execution, name: str | None) -> str:
     """The new execution's name: ``name`` if free, else ``<old name>-restart-<n>`` with the first free ``n``."""
     if name is not None:
-        if not _NAME.fullmatch(name):
-            raise InvalidParameterError(f"Invalid execution name {name!r}: use 1 to 64 letters, digits, '-' or '_'.")
+        if not NAME.fullmatch(name):
+            raise InvalidParameterError(f"Invalid execution name {name!r}: use {NAME_RULE}.")
         existing = tx.find_execution(execution.function_name, name)
         if existing is not None:
             raise ConflictError(

@@ -22,6 +22,9 @@ from perdure.errors import InvalidParameterError
 # a few hundred frames down a worker's or a page's stack. Half of that limit leaves the room.
 MAX_JSON_DEPTH = 512
 
+# Lambda's pattern for a function name, asked of an execution's name too.
+NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+NAME_RULE = "1 to 64 letters, digits, '-' or '_'"
 # Lambda's pattern for a version or alias name (Invoke's Qualifier).
 QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")
 QUALIFIER_RULE = "1 to 128 characters among letters, digits, '$', '_' and '-' ([a-zA-Z0-9$_-])"
