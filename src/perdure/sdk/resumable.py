@@ -94,14 +94,49 @@ def _walk_same_scope(node: ast.AST) -> Iterator[ast.AST]:
         yield from _walk_same_scope(child)
 
 
+@dataclass(frozen=True)
+class _Resumable:
+    """A compound statement the transform can resume inside."""
+
+    blocks: tuple[str, ...]
+    refused: dict[str, tuple[str, str]]
+
+
+_TRY_REFUSED = {
+    "orelse": ("inside a `try` statement's `else` block", "Move it after the `try` statement."),
+    "finalbody": ("inside a `finally` block", "Move it before or after the `try` statement."),
+}
+
+# The statements the transform can resume inside, the fields of each holding the blocks it
+# can resume in (it enters them on resume without evaluating the statement's header), and
+# why a checkpoint anywhere else in the statement cannot be resumed. The checker and the
+# transformer both walk by this table alone, so every checkpoint the checker accepts is one
+# the transformer rewrites: walking separately, they once disagreed on `try*` (issue 12).
+# A `try*` body resumes like a `try` body: a generator may yield in it, and on resume its
+# statements are skipped up to the checkpoint, so an exception raised after it is grouped
+# and matched against the `except*` clauses just as in a straight run.
+RESUMABLE: dict[type[ast.stmt], _Resumable] = {
+    ast.If: _Resumable(("body", "orelse"), {}),
+    ast.While: _Resumable(("body", "orelse"), {}),
+    ast.For: _Resumable(("body", "orelse"), {}),
+    ast.Try: _Resumable(
+        ("body",), {"handlers": ("inside an `except` block", "Checkpoint inside the `try` body or after the statement."), **_TRY_REFUSED}
+    ),
+    ast.TryStar: _Resumable(
+        ("body",), {"handlers": ("inside an `except*` block", "Checkpoint inside the `try` body or after the statement."), **_TRY_REFUSED}
+    ),
+}
+
+
 class _Checker:
     """Finds checkpoints in places they cannot be resumed from, and other unsupported code."""
 
+    # Places that hold code but cannot be resumed in: compound statements not in RESUMABLE,
+    # and the expressions that run code of their own.
     _PLACES: dict[type, tuple[str, str]] = {
         ast.With: ("inside a `with` block", "Move the checkpoint before or after the `with` block."),
         ast.AsyncWith: ("inside an `async with` block", "Move the checkpoint out of the block."),
         ast.Match: ("inside a `match` statement", "Rewrite the `match` as `if`/`elif`, or checkpoint before it."),
-        ast.ExceptHandler: ("inside an `except` block", "Checkpoint inside the `try` body or after the statement."),
         ast.FunctionDef: ("inside a nested function", "Checkpoints belong in the durable function itself."),
         ast.AsyncFunctionDef: ("inside a nested function", "Checkpoints belong in the durable function itself."),
         ast.Lambda: ("inside a lambda", "Checkpoints belong in the durable function itself."),
@@ -131,39 +166,33 @@ class _Checker:
                 assert isinstance(call, ast.Call)
                 if call.args or call.keywords:
                     raise self.fail(call, "ctx.checkpoint() takes no arguments.", "Write it as `ctx.checkpoint()`.")
-        self._check_body(function.body, allowed=True)
+        for statement in function.body:
+            self._check_statement(statement)
 
-    def _check_body(self, body: list[ast.stmt], allowed: bool, why: tuple[str, str] | None = None) -> None:
-        for statement in body:
-            self._check_statement(statement, allowed, why)
-
-    def _check_statement(self, node: ast.stmt, allowed: bool, why: tuple[str, str] | None) -> None:
+    def _check_statement(self, node: ast.stmt) -> None:
+        """Checks a statement in a block the transform can resume in."""
         if _is_checkpoint_statement(node, self.ctx):
-            if not allowed and why is not None:
-                raise self.fail(node, f"ctx.checkpoint() {why[0]} cannot be resumed.", why[1])
             return
-        if isinstance(node, ast.If | ast.While | ast.For):
-            self._check_body(node.body, allowed, why)
-            self._check_body(node.orelse, allowed, why)
-        elif isinstance(node, ast.Try | ast.TryStar):
-            self._check_body(node.body, allowed, why)
-            for handler in node.handlers:
-                self._check_body(handler.body, False, why or self._PLACES[ast.ExceptHandler])
-            self._check_body(node.orelse, False, why or ("inside a `try` statement's `else` block", "Move it after the `try` statement."))
-            self._check_body(node.finalbody, False, why or ("inside a `finally` block", "Move it before or after the `try` statement."))
-        elif isinstance(node, ast.AsyncFor):
-            raise self.fail(node, "`async for` is not supported in a durable function.", "Use a plain `for` loop.")
-        else:
-            self._check_nested(node, why or self._PLACES.get(type(node)))
+        kind = RESUMABLE.get(type(node))
+        if kind is None:
+            self._refuse(node, None)
+            return
+        for name, value in ast.iter_fields(node):
+            for child in value if isinstance(value, list) else [value]:
+                if name in kind.blocks:
+                    self._check_statement(child)
+                elif isinstance(child, ast.AST):
+                    self._refuse(child, kind.refused.get(name))
 
-    def _check_nested(self, node: ast.AST, why: tuple[str, str] | None) -> None:
-        """Refuses any checkpoint below ``node``, naming the innermost place that holds it."""
+    def _refuse(self, node: ast.AST, why: tuple[str, str] | None) -> None:
+        """Refuses any checkpoint in ``node``, naming the outermost place that holds it: the
+        one to move it out of."""
+        place = why or self._PLACES.get(type(node))
+        if _is_ctx_call(node, self.ctx, frozenset({"checkpoint"})):
+            problem, fix = place or ("used inside an expression", "Write it as a statement of its own: `ctx.checkpoint()`.")
+            raise self.fail(node, f"ctx.checkpoint() {problem} cannot be resumed.", fix)
         for child in ast.iter_child_nodes(node):
-            place = self._PLACES.get(type(child)) or why
-            if _is_ctx_call(child, self.ctx, frozenset({"checkpoint"})):
-                problem, fix = place or ("used inside an expression", "Write it as a statement of its own: `ctx.checkpoint()`.")
-                raise self.fail(child, f"ctx.checkpoint() {problem} cannot be resumed.", fix)
-            self._check_nested(child, place)
+            self._refuse(child, place)
 
 
 def _template(source: str, **nodes: Any) -> list[ast.stmt]:
@@ -204,11 +233,10 @@ class _Transformer:
         """Labels checkpoints and inserts an implicit one before each statement that can suspend."""
         result: list[ast.stmt] = []
         for statement in body:
-            if isinstance(statement, ast.If | ast.While | ast.For):
-                statement.body = self.prepare(statement.body)
-                statement.orelse = self.prepare(statement.orelse)
-            elif isinstance(statement, ast.Try):
-                statement.body = self.prepare(statement.body)
+            kind = RESUMABLE.get(type(statement))
+            if kind is not None:
+                for name in kind.blocks:
+                    setattr(statement, name, self.prepare(getattr(statement, name)))
             elif _is_checkpoint_statement(statement, self.ctx):
                 self._label(statement, implicit=False)
             elif (
@@ -290,27 +318,27 @@ class _Transformer:
                 """,
                 LABEL=ast.Constant(self._label_of[id(node)]),
             )
-        if isinstance(node, ast.If):
-            inside = ast.Tuple([ast.Constant(x) for x in sorted(self._body_labels(node.body))], ast.Load())
-            test = ast.IfExp(ast.Name("__p_r", ast.Load()), ast.Compare(ast.Name("__p_label", ast.Load()), [ast.In()], [inside]), node.test)
-            return [ast.If(test, self.body(node.body), self.body(node.orelse) if node.orelse else [])]
-        if isinstance(node, ast.While):
-            inside = ast.Tuple([ast.Constant(x) for x in sorted(self._body_labels(node.body))], ast.Load())
-            test = ast.IfExp(ast.Name("__p_r", ast.Load()), ast.Compare(ast.Name("__p_label", ast.Load()), [ast.In()], [inside]), node.test)
-            return [ast.While(test, self.body(node.body), self.body(node.orelse) if node.orelse else [])]
-        if isinstance(node, ast.For):
-            return self._for(node)
-        if isinstance(node, ast.Try):
-            node.body = self.body(node.body)
-            return [node]
-        raise AssertionError(f"unexpected labelled statement {type(node).__name__}")
+        # On resume, a statement is entered without evaluating its header: an `if` or `while`
+        # test becomes "is the label in the body", a `for` loop keeps its iterator. A `try`
+        # or `try*` has no header to skip.
+        in_body = self._body_labels(node.body) if isinstance(node, ast.If | ast.While | ast.For) else frozenset()
+        inside = ast.Tuple([ast.Constant(x) for x in sorted(in_body)], ast.Load())
+        for name in RESUMABLE[type(node)].blocks:
+            block = getattr(node, name)
+            if block:
+                setattr(node, name, self.body(block))
+        if isinstance(node, ast.If | ast.While):
+            node.test = ast.IfExp(ast.Name("__p_r", ast.Load()), ast.Compare(ast.Name("__p_label", ast.Load()), [ast.In()], [inside]), node.test)
+        elif isinstance(node, ast.For):
+            return self._for(node, inside)
+        return [node]
 
-    def _for(self, node: ast.For) -> list[ast.stmt]:
+    def _for(self, node: ast.For, inside: ast.Tuple) -> list[ast.stmt]:
+        """Rewrites a ``for`` loop whose blocks are rewritten already, keeping its iterator."""
         self._loops += 1
         n = self._loops
         iterator, value, done = f"__p_it{n}", f"__p_v{n}", f"__p_else{n}"
         self.for_loop_lines[iterator] = node.lineno
-        inside = ast.Tuple([ast.Constant(x) for x in sorted(self._body_labels(node.body))], ast.Load())
         assign = ast.Assign([node.target], ast.Name(value, ast.Load()))
         statements = _template(
             f"""
@@ -334,8 +362,8 @@ class _Transformer:
             ITERABLE=node.iter,
             ASSIGN=[assign],
             INSIDE=inside,
-            BODY=self.body(node.body),
-            ORELSE=self.body(node.orelse) if node.orelse else [ast.Pass()],
+            BODY=node.body,
+            ORELSE=node.orelse or [ast.Pass()],
         )
         for statement in statements:
             ast.copy_location(statement, node)
