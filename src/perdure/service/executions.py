@@ -18,7 +18,7 @@ from perdure.errors import (
     PayloadTooLargeError,
 )
 from perdure.sdk.snapshot import SnapshotCodec, load_secret
-from perdure.service import callbacks, history, invocations, journal, pausing, restarts, timers, tokens
+from perdure.service import callbacks, invocations, journal, pausing, restarts, timers, tokens
 from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
 from perdure.service.functions import FunctionLookup, no_functions, parse_function_name
 from perdure.service.model import (
@@ -137,57 +137,37 @@ class DurableService:
                 return StartResult(existing, created=False)
             execution_id = uuid.uuid4().hex
             arn = execution_arn_for(self.function_arn(request.function_name, request.qualifier), name, execution_id)
-            execution = self._create(
+            execution = journal.create_execution(
                 tx,
-                Execution(
-                    id=execution_id,
-                    arn=arn,
-                    function_name=request.function_name,
-                    qualifier=request.qualifier,
-                    name=name,
-                    status=ExecutionStatus.RUNNING,
-                    start_time=now,
-                    input_payload=request.input_payload,
-                    timeout_seconds=request.timeout_seconds,
-                    retention_days=request.retention_days,
-                    tenant_id=request.tenant_id,
-                ),
+                execution_id=execution_id,
+                arn=arn,
+                function_name=request.function_name,
+                qualifier=request.qualifier,
+                name=name,
+                now=now,
+                input_payload=request.input_payload,
+                timeout_seconds=request.timeout_seconds,
+                retention_days=request.retention_days,
+                tenant_id=request.tenant_id,
             )
         return StartResult(execution, created=True)
 
-    def _create(self, tx: Transaction, execution: Execution) -> Execution:
-        """Stores a new execution, ready to run now: its EXECUTION operation, first event, timeout."""
-        now = execution.start_time
-        op = journal.execution_operation(execution.id, execution.name, execution.input_payload, now)
-        event = history.execution_started(op, now, execution.timeout_seconds).evolve(event_id=1)
-        # Inserted with its first event already counted: an insert and then an update of the
-        # same row rewrote every index of the executions table twice.
-        execution = execution.evolve(ready_time=now, version=1, operation_count=1, event_count=1)
-        tx.insert_execution(execution)
-        tx.put_operations(execution.id, [op])
-        tx.append_events(execution.id, [event])
-        timers.arm_execution_timeout(tx, execution)
-        return execution
-
     def _start_child(self, tx: Transaction, child: ChildStart, parent: Execution, now: float) -> None:
         function = child.target.function
-        self._create(
+        journal.create_execution(
             tx,
-            Execution(
-                id=child.execution_id,
-                arn=child.arn,
-                function_name=function.name,
-                qualifier=child.target.qualifier,
-                name=child.name,
-                status=ExecutionStatus.RUNNING,
-                start_time=now,
-                input_payload=child.input_payload,
-                timeout_seconds=function.execution_timeout_seconds,
-                retention_days=function.retention_days,
-                parent_arn=parent.arn,
-                parent_operation_id=child.parent_operation_id,
-                tenant_id=child.tenant_id,
-            ),
+            execution_id=child.execution_id,
+            arn=child.arn,
+            function_name=function.name,
+            qualifier=child.target.qualifier,
+            name=child.name,
+            now=now,
+            input_payload=child.input_payload,
+            timeout_seconds=function.execution_timeout_seconds,
+            retention_days=function.retention_days,
+            tenant_id=child.tenant_id,
+            parent_arn=parent.arn,
+            parent_operation_id=child.parent_operation_id,
         )
 
     def _resolve_invoke(self, function_name: str) -> InvokeTarget | ErrorObject:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from perdure.service import history
@@ -14,8 +15,67 @@ from perdure.service.model import (
     Operation,
     OperationStatus,
     OperationType,
+    Wire,
 )
-from perdure.store.base import Transaction
+from perdure.store.base import Timer, TimerKind, Transaction
+
+
+def create_execution(
+    tx: Transaction,
+    *,
+    execution_id: str,
+    arn: str,
+    function_name: str,
+    qualifier: str,
+    name: str,
+    now: float,
+    input_payload: str | None,
+    timeout_seconds: int | None,
+    retention_days: int | None,
+    tenant_id: str | None,
+    parent_arn: str | None = None,
+    parent_operation_id: str | None = None,
+    copies: Sequence[Operation] = (),
+    restarted_from: Wire | None = None,
+) -> Execution:
+    """Stores a new execution, ready to run now: its EXECUTION operation, first event and timeout.
+
+    A start, a chained invoke's child and a restart all come through here. ``copies`` are the
+    operations a restart carries over, stored after the EXECUTION operation; ``restarted_from``
+    goes into the first event's details as ``RestartedFrom``.
+    """
+    start = execution_operation(execution_id, name, input_payload, now)
+    event = history.execution_started(start, now, timeout_seconds)
+    if restarted_from is not None:
+        # The start event says where this execution came from (the history is its audit trail).
+        event = event.evolve(details={**event.details, "RestartedFrom": restarted_from})
+    # Inserted complete, its first event already counted: an insert and then an update of the
+    # same row rewrote every index of the executions table twice.
+    execution = Execution(
+        id=execution_id,
+        arn=arn,
+        function_name=function_name,
+        qualifier=qualifier,
+        name=name,
+        status=ExecutionStatus.RUNNING,
+        start_time=now,
+        input_payload=input_payload,
+        timeout_seconds=timeout_seconds,
+        retention_days=retention_days,
+        parent_arn=parent_arn,
+        parent_operation_id=parent_operation_id,
+        tenant_id=tenant_id,
+        ready_time=now,
+        version=1,
+        event_count=1,
+        operation_count=max([1, *(op.position for op in copies)]),
+    )
+    tx.insert_execution(execution)
+    tx.put_operations(execution.id, [start, *copies])
+    tx.append_events(execution.id, [event.evolve(event_id=1)])
+    if timeout_seconds:
+        tx.set_timer(Timer(execution.id, "", TimerKind.EXECUTION_TIMEOUT, now + timeout_seconds))
+    return execution
 
 
 def append_events(tx: Transaction, execution: Execution, events: list[Event], **changes: Any) -> Execution:

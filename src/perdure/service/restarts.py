@@ -16,17 +16,15 @@ point are copied as open, since the point lay inside them.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from perdure.errors import ConflictError, InvalidParameterError
 from perdure.sdk.journal import CHECKPOINT_SUBTYPE
 from perdure.sdk.snapshot import SnapshotCodec
-from perdure.service import history, journal, timers
+from perdure.service import journal
 from perdure.service.checkpoints import new_callback_id
 from perdure.service.model import (
     Execution,
-    ExecutionStatus,
     Operation,
     OperationStatus,
     OperationType,
@@ -194,32 +192,21 @@ def restart(
     new_name = restart_name(tx, source, name)
     arn = execution_arn_for(source.function_arn, new_name, execution_id)
     copies = signed_for(operations_at(operations, point), source, arn, codec)
-    execution = Execution(
-        id=execution_id,
+    origin: dict[str, object] = {"DurableExecutionArn": source.arn, "OperationId": point.operation.id}
+    if point.checkpoint is not None:
+        origin["Checkpoint"] = point.checkpoint
+    return journal.create_execution(
+        tx,
+        execution_id=execution_id,
         arn=arn,
         function_name=source.function_name,
         qualifier=source.qualifier,
         name=new_name,
-        status=ExecutionStatus.RUNNING,
-        start_time=now,
+        now=now,
         input_payload=source.input_payload,
         timeout_seconds=source.timeout_seconds,
         retention_days=source.retention_days,
         tenant_id=source.tenant_id,
-        ready_time=now,
-        version=1,
-        operation_count=max([1, *(op.position for op in copies)]),
+        copies=copies,
+        restarted_from=origin,
     )
-    tx.insert_execution(execution)
-    start = journal.execution_operation(execution.id, execution.name, execution.input_payload, now)
-    tx.put_operations(execution.id, [start, *copies])
-    event = history.execution_started(start, now, execution.timeout_seconds)
-    origin: dict[str, object] = {"DurableExecutionArn": source.arn, "OperationId": point.operation.id}
-    if point.checkpoint is not None:
-        origin["Checkpoint"] = point.checkpoint
-    # The start event says where this execution came from (the history is its audit trail).
-    event = dataclasses.replace(event, details={**event.details, "RestartedFrom": origin})
-    execution = journal.append_events(tx, execution, [event])
-    tx.update_execution(execution)
-    timers.arm_execution_timeout(tx, execution)
-    return execution

@@ -160,9 +160,3 @@ def _apply(tx: Transaction, timer: Timer, batch: _Batch, now: float) -> None:
         changes["event_count"] = execution.event_count + 1
     batch.executions[execution.id] = journal.wake(execution.evolve(**changes), now)
 
-
-def arm_execution_timeout(tx: Transaction, execution: Execution) -> None:
-    if execution.timeout_seconds:
-        tx.set_timer(
-            Timer(execution.id, "", TimerKind.EXECUTION_TIMEOUT, execution.start_time + execution.timeout_seconds)
-        )
