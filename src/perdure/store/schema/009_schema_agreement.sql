@@ -1,0 +1,3 @@
+-- Nothing to change on SQLite: PostgreSQL's migration 009 (store/pg_schema/009_schema_agreement.sql)
+-- brings its schema to this one's shape. The file keeps the two numbered alike, so that schema
+-- version 9 means the same tables, columns and indexes on both.
