@@ -9,7 +9,7 @@ from typing import Any
 from servers import HANDLERS, Server, wait_for
 
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.invocations import RetryPolicy
+from perdure.service.invocations import InvocationRetryPolicy
 from perdure.service.model import (
     ErrorObject,
     Execution,
@@ -51,7 +51,7 @@ def test_a_healthy_execution_outlives_more_server_kills_than_its_crash_limit(
     server = serve(f"held={HANDLERS / 'interruptible.py'}:held")
     release = tmp_path / "release"
     arn = _start(server, "held", json.dumps({"release": str(release)}))
-    kills = RetryPolicy().max_attempts + 1
+    kills = InvocationRetryPolicy().max_attempts + 1
     for kill in range(kills):
         # Killed while its handler runs, before it records anything: each kill loses an invocation.
         wait_for(lambda: _lines(side_effects, "invoked") == kill + 1 or _status(server, arn) != "RUNNING")
@@ -71,7 +71,7 @@ def test_a_handler_that_exits_its_worker_fails_after_its_retries(serve: Any, sid
     execution = _ended(server, _start(server, "exits", "{}"))
     assert execution["Status"] == "FAILED"
     assert execution["Error"]["ErrorType"] == "Runtime.ExitError"
-    assert _lines(side_effects, "exits") == RetryPolicy().max_attempts
+    assert _lines(side_effects, "exits") == InvocationRetryPolicy().max_attempts
 
 
 def test_a_handler_whose_worker_is_killed_every_time_does_not_run_for_ever(serve: Any, side_effects: Path) -> None:
@@ -79,13 +79,13 @@ def test_a_handler_whose_worker_is_killed_every_time_does_not_run_for_ever(serve
     execution = _ended(server, _start(server, "kills", "{}"))
     assert execution["Status"] == "FAILED", execution
     assert execution["Error"]["ErrorType"] == "Runtime.InvocationLost", execution["Error"]
-    assert _lines(side_effects, "kills_itself") == RetryPolicy().max_lost_invocations
+    assert _lines(side_effects, "kills_itself") == InvocationRetryPolicy().max_lost_invocations
 
 
 def test_only_lost_invocations_in_a_row_without_a_checkpoint_fail_an_execution(tmp_path: Path) -> None:
     service = DurableService(SQLiteStore(tmp_path / "perdure.db"), clock=SkippableClock())
     service.start_execution(StartRequest("orders"))
-    limit = RetryPolicy().max_lost_invocations
+    limit = InvocationRetryPolicy().max_lost_invocations
     lost = ErrorObject(message="killed", type="Runtime.InvocationLost")
 
     def lose(times: int) -> Execution | None:

@@ -17,7 +17,7 @@ from perdure.errors import (
     StaleCheckpointTokenError,
 )
 from perdure.service.executions import DurableService, ServiceConfig, StartRequest
-from perdure.service.invocations import RetryPolicy
+from perdure.service.invocations import InvocationRetryPolicy
 from perdure.service.model import (
     ErrorObject,
     Execution,
@@ -242,7 +242,7 @@ def test_the_execution_timeout_ends_the_execution(service: DurableService, clock
 def test_crashed_invocations_are_retried_with_backoff_then_fail_the_execution(
     tmp_path: Path, clock: SkippableClock
 ) -> None:
-    service = make_service(tmp_path, clock, invocation_retries=RetryPolicy(max_attempts=3, base_delay_seconds=2))
+    service = make_service(tmp_path, clock, invocation_retries=InvocationRetryPolicy(max_attempts=3, base_delay_seconds=2))
     invocation = start_and_lease(service)
     crash = ErrorObject(message="boom", type="Runtime.ExitError")
     service.fail_invocation(invocation, crash)

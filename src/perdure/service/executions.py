@@ -36,7 +36,7 @@ from perdure.service.model import (
     Page,
     execution_arn_for,
 )
-from perdure.service.invocations import RetryPolicy
+from perdure.service.invocations import InvocationRetryPolicy
 from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_expired
 from perdure.service.validation import NAME, NAME_RULE, parse_count
 from perdure.store.base import ExecutionPage, ExecutionQuery, Store, Transaction
@@ -51,7 +51,7 @@ class ServiceConfig:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     max_payload_bytes: int = 6 * 1024 * 1024
-    invocation_retries: RetryPolicy = RetryPolicy()
+    invocation_retries: InvocationRetryPolicy = InvocationRetryPolicy()
     # How long a finished execution is kept when it sets no retention_days of its own.
     retention_days: int = DEFAULT_RETENTION_DAYS
 

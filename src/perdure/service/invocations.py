@@ -6,12 +6,12 @@ invocation whose worker died is noticed and retried from the last checkpoint.
 
 Two kinds of failure are counted apart (issue 11, finding 15). A failure the handler caused (it
 raised out of the runtime, ran past its timeout or its memory, or its worker process exited or
-crashed while its server lived on) counts toward ``RetryPolicy.max_attempts``. An invocation
-*lost* (its lease lapsed or its owner's process died, as when a server or ``perdure worker`` is
-killed, or its worker was SIGKILLed from outside) is no fault of the handler's, so a few platform
-crashes in a row cannot fail a healthy execution; yet a handler that takes its own process down
-every time must not run for ever, so lost invocations in a row, with nothing recorded between
-them, are bounded too, by the larger ``max_lost_invocations``.
+crashed while its server lived on) counts toward ``InvocationRetryPolicy.max_attempts``. An
+invocation *lost* (its lease lapsed or its owner's process died, as when a server or ``perdure
+worker`` is killed, or its worker was SIGKILLed from outside) is no fault of the handler's, so a
+few platform crashes in a row cannot fail a healthy execution; yet a handler that takes its own
+process down every time must not run for ever, so lost invocations in a row, with nothing
+recorded between them, are bounded too, by the larger ``max_lost_invocations``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ from perdure.store.base import Transaction
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """How often an invocation that crashes, or is lost, is retried before its execution fails."""
+class InvocationRetryPolicy:
+    """How often an invocation that crashes, or is lost, is retried before its execution fails.
+
+    Not the SDK's ``perdure.RetryPolicy``, which says when a failed step is tried again.
+    """
 
     max_attempts: int = 3
     # Lost invocations in a row (see the module's docstring) that fail the execution: enough
@@ -71,7 +74,7 @@ def lease(
     functions: Collection[str],
     limit: int,
     lease_seconds: float,
-    policy: RetryPolicy,
+    policy: InvocationRetryPolicy,
 ) -> list[Invocation]:
     """Leases up to ``limit`` ready executions of ``functions`` to ``owner``; an expired lease counts as a crash."""
     leased: list[Invocation] = []
@@ -158,7 +161,7 @@ def _invocation_event(tx: Transaction, execution: Execution, now: float, error: 
     return journal.append_events(tx, execution, [event])
 
 
-def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, now: float, policy: RetryPolicy) -> Execution | None:
+def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, now: float, policy: InvocationRetryPolicy) -> Execution | None:
     """Records what the handler returned; returns None if the invocation had been superseded."""
     execution = stored = _held(tx, invocation)
     if execution is None:
@@ -209,7 +212,7 @@ def enter_paused(tx: Transaction, execution: Execution, now: float, must_run: bo
 
 
 def fail(
-    tx: Transaction, invocation: Invocation, error: ErrorObject, now: float, policy: RetryPolicy, lost: bool = False
+    tx: Transaction, invocation: Invocation, error: ErrorObject, now: float, policy: InvocationRetryPolicy, lost: bool = False
 ) -> Execution | None:
     """Records a crashed invocation: retried, or the execution fails with ``error``.
 
@@ -232,7 +235,7 @@ def fail(
     return execution
 
 
-def _record_failure(tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: RetryPolicy) -> Execution:
+def _record_failure(tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy) -> Execution:
     execution = _invocation_event(tx, execution, now, error)
     failures = execution.failed_invocations + 1
     execution = _release(execution).evolve(failed_invocations=failures)
@@ -241,7 +244,7 @@ def _record_failure(tx: Transaction, execution: Execution, error: ErrorObject, n
     return execution.evolve(ready_time=now + policy.delay(failures))
 
 
-def _record_loss(tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: RetryPolicy) -> Execution:
+def _record_loss(tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy) -> Execution:
     """Records a lost invocation: retried at once, unless too many in a row were lost."""
     lost = _lost_in_a_row(tx, execution, policy.max_lost_invocations) + 1
     execution = _release(_invocation_event(tx, execution, now, error))
