@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import enum
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -25,13 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Final, TypeAlias
 
 from perdure.errors import FunctionLoadError, PerdureError, StorageFullError
 from perdure.runtime.logcapture import capture_logs, keep_logs, read_spool
 from perdure.runtime import sdk_tuning
 from perdure.runtime.heap import freeze_startup_heap
-from perdure.runtime.invoker import record_report, run_invocation
+from perdure.runtime.invoker import InvocationReport, record_report, run_invocation
 from perdure.runtime.registry import FunctionSpec, Registry, load_handler
 from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, ServiceConfig
@@ -45,7 +46,6 @@ from perdure.store.blobs import BlobConfig
 STARTUP_TIMEOUT_SECONDS = 60.0
 # How often the end of an invocation that a full disk kept from the store is tried again.
 STORE_RETRY_SECONDS = 1.0
-_TIMED_OUT = object()
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,43 @@ class WorkerSettings:
     # The functions a chained invoke may start (``DurableService``'s ``functions``); the
     # runtime fills them in from its registry.
     functions: tuple[FunctionDefaults, ...] = ()
+
+
+# What a worker sends the pool over its pipe (the pool sends it one Invocation at a time).
+@dataclass(frozen=True)
+class _Ready:
+    """The worker imported its handler and waits for invocations."""
+
+
+@dataclass(frozen=True)
+class _LoadFailed:
+    """The handler could not be imported; the worker then exits."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """The invocation ran and its end is in the store."""
+
+
+@dataclass(frozen=True)
+class _Unrecorded:
+    """The invocation ran, but a full disk kept its end from the store: the pool records ``report``."""
+
+    report: InvocationReport
+
+
+_FromWorker: TypeAlias = _Ready | _LoadFailed | _Recorded | _Unrecorded
+
+
+class _Silence(enum.Enum):
+    """Not a message: what the pool hears when a worker sends nothing in the time allowed."""
+
+    TIMED_OUT = enum.auto()
+
+
+_TIMED_OUT: Final = _Silence.TIMED_OUT
 
 
 def _die_with_parent() -> None:
@@ -90,12 +127,12 @@ def _worker_main(
     try:
         handler = load_handler(spec)
     except FunctionLoadError as error:
-        conn.send(("load_error", error.message))
+        conn.send(_LoadFailed(error.message))
         return
     spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     # Its imports and the handler's module live as long as the worker does.
     freeze_startup_heap()
-    conn.send(("ready", None))
+    conn.send(_Ready())
     while True:
         try:
             invocation: Invocation = conn.recv()
@@ -107,13 +144,13 @@ def _worker_main(
         keep_logs(service, invocation.execution_arn, captured)
         os.ftruncate(spool, 0)
         try:
-            execution = record_report(service, invocation, report)
+            record_report(service, invocation, report)
         except StorageFullError:
             # The pool records it once the store can write again. A worker that died here
             # failed every invocation sent to it while the disk was full (issue 11, finding 13).
-            conn.send(("unrecorded", report))
+            conn.send(_Unrecorded(report))
         else:
-            conn.send(("done", execution.status.value if execution else None))
+            conn.send(_Recorded())
         if report.out_of_memory:
             return
 
@@ -295,8 +332,8 @@ class WorkerPool:
                 message=f"The invocation crashed: {worker.describe_exit()}.", type="Runtime.ExitError"
             )
         else:
-            kind, report = message
-            if kind == "unrecorded":
+            if isinstance(message, _Unrecorded):
+                report = message.report
                 self._record(lambda: record_report(self.service, invocation, report))
             return worker.process.is_alive()
         # The lines it wrote before it died or was killed: kept before its end is recorded
@@ -333,18 +370,18 @@ class WorkerPool:
             return f"Importing the handler took more than {STARTUP_TIMEOUT_SECONDS:.0f} seconds."
         if message is None:
             return f"The handler could not be imported: {worker.describe_exit()}."
-        kind, detail = message
-        return None if kind == "ready" else str(detail)
+        return message.message if isinstance(message, _LoadFailed) else None
 
     @staticmethod
-    def _receive(worker: _Worker, timeout: float) -> Any:
+    def _receive(worker: _Worker, timeout: float) -> _FromWorker | _Silence | None:
         """Returns the worker's next message, None if it died, or _TIMED_OUT."""
         try:
             if not worker.conn.poll(timeout):
                 return _TIMED_OUT
-            return worker.conn.recv()
+            message: _FromWorker = worker.conn.recv()
         except (EOFError, OSError):
             return None
+        return message
 
     def close(self, grace_seconds: float = 10.0) -> None:
         """Lets running invocations finish for up to ``grace_seconds``, then kills every worker.
