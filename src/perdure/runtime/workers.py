@@ -120,10 +120,14 @@ def _worker_main(
         limit = spec.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     sdk_tuning.apply()
-    service = DurableService(
-        open_store(settings.db_url, settings.blobs), settings.service_config, functions=lookup_of(settings.functions)
-    )
+    # The service's own reads of snapshots (a restart's copies) use the key the server configured.
     codec = SnapshotCodec(load_secret(settings.data_dir))
+    service = DurableService(
+        open_store(settings.db_url, settings.blobs),
+        settings.service_config,
+        functions=lookup_of(settings.functions),
+        snapshots=codec,
+    )
     try:
         handler = load_handler(spec)
     except FunctionLoadError as error:

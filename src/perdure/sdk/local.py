@@ -119,8 +119,9 @@ def run_to_end(
     if durable is None:
         raise InvalidParameterError(f"{file} has no @durable.function named {attribute!r}.")
     runners: list[LocalRunner] = []
-    service = DurableService(open_store(db_url), functions=lambda name: runners[0].function_defaults(name))
+    store = open_store(db_url)
     codec = SnapshotCodec(load_secret(data_dir_for(db_url)))
+    service = DurableService(store, functions=lambda name: runners[0].function_defaults(name), snapshots=codec)
     # Before the execution runs: one suspended across an upgrade resumes from its snapshots.
     upgrade_snapshots(service.store, codec, service.clock())
     runner = LocalRunner(service, codec, list(functions.values()))
