@@ -56,7 +56,12 @@ def api_secret(data_dir: Path) -> bytes:
     """The key that derives SigV4 secrets, from ``PERDURE_SECRET`` or the data folder's ``secret`` file."""
     from perdure.sdk.snapshot import load_secret
 
-    return hmac.new(load_secret(data_dir), _API_SECRET_LABEL, hashlib.sha256).digest()
+    return derive_api_secret(load_secret(data_dir))
+
+
+def derive_api_secret(server_secret: bytes) -> bytes:
+    """The key that derives SigV4 secrets, from the server secret that also signs snapshots."""
+    return hmac.new(server_secret, _API_SECRET_LABEL, hashlib.sha256).digest()
 
 
 def sha256_hex(text: str) -> str:

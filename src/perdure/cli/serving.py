@@ -1,0 +1,134 @@
+"""``perdure serve`` and ``perdure worker``: the commands that run a server, built by ``perdure.server``."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+
+from perdure.cli.options import (
+    blob_options,
+    db_options,
+    functions,
+    functions_arguments,
+    notify,
+    reports_errors,
+    retention_option,
+)
+from perdure.store import display_url
+
+
+@click.command()
+@functions_arguments
+@db_options("Database URL.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8500, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@click.option("--no-workers", is_flag=True, help="Serve the API only; `perdure worker` processes on the same --db run the executions.")
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Run the API open, with no authentication: for development, on a loopback --host only.",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds a client may take to send a request's headers, and again its body; a slower one is cut off.",
+)
+@blob_options
+@retention_option
+@reports_errors
+def serve(
+    targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, no_workers: bool,
+    dev: bool, request_timeout: float, blobs: str | None, s3_endpoint: str | None, retention_days: int,
+) -> None:
+    """Serve functions over the Lambda-compatible HTTP API and run their executions.
+
+    Each TARGET is either path/to/app.py, whose @durable.function functions are all served,
+    or NAME=path/to/file.py:handler, naming a handler written with
+    aws-durable-execution-sdk-python.
+
+    Requests must be signed with AWS Signature Version 4 (as boto3 and the AWS CLI sign) or
+    carry a bearer token, of a key made with `perdure keys create` on the same --db; without
+    any key the server refuses to start. With --dev, on 127.0.0.1, ::1 or localhost only, the
+    API is open to anything on this machine.
+    """
+    import uvicorn
+
+    from perdure.api.dev_guard import is_loopback
+    from perdure.api.slow_clients import uvicorn_settings
+    from perdure.server import ServerConfig, open_server
+
+    if dev and not is_loopback(host):
+        raise click.UsageError(
+            f"--dev runs the API with no authentication, so it is allowed only on a loopback --host "
+            f"(127.0.0.1, ::1 or localhost), not {host}. Create a key with `perdure keys create --name NAME` "
+            "and serve without --dev."
+        )
+    config = ServerConfig(
+        db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, host=host, port=port, workers=0 if no_workers else workers,
+        dev=dev, request_timeout=request_timeout, retention_days=retention_days,
+    ).with_secret()
+    registry = functions(targets, template, "serve")
+    server = open_server(config, registry, notify)
+    app = server.app(notify)
+    if dev:
+        notify(
+            "Development mode (--dev): the API is open, with no authentication, to every user and program "
+            "on this machine. Without --dev it needs keys from `perdure keys create`."
+        )
+    names = ", ".join(spec.name for spec in registry)
+    running = "no workers: `perdure worker` runs the executions" if no_workers else f"{workers} workers"
+    notify(f"Perdure serving {names} on http://{host}:{port} (database {display_url(db)}, {running})")
+    signing_in = "open, as the API is" if dev else "sign in with the token of a key from `perdure keys create`"
+    notify(f"Dashboard: http://{host}:{port}/ ({signing_in})")
+    # Waiting RequestResponse invokes must not hold a shutdown for the length of a function timeout.
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, **uvicorn_settings(request_timeout)
+    )
+
+
+@click.command()
+@functions_arguments
+@db_options("Database URL (the one the API's `perdure serve` uses).")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@blob_options
+@retention_option
+@reports_errors
+def worker(
+    targets: tuple[str, ...], template: Path | None, db: str, workers: int,
+    blobs: str | None, s3_endpoint: str | None, retention_days: int,
+) -> None:
+    """Run the executions of functions, without serving HTTP.
+
+    Takes the same TARGETs and --template as `perdure serve`, and runs the executions that
+    any server on the same --db starts: start many, on many machines, with a PostgreSQL
+    database (`perdure serve --no-workers` then serves the API alone). Stops on SIGTERM or
+    Ctrl-C once running invocations finish; a second signal stops it at once, and what was
+    running then resumes elsewhere from its last checkpoint.
+    """
+    from perdure.runtime.runner import wait_for_stop_signal
+    from perdure.server import ServerConfig, open_server
+
+    # As in `perdure serve`: a bad secret is refused here, not in every worker.
+    config = ServerConfig(
+        db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, retention_days=retention_days
+    ).with_secret()
+    registry = functions(targets, template, "run")
+    server = open_server(config, registry, notify)
+    names = ", ".join(spec.name for spec in registry)
+    server.start()
+    try:
+        signum = wait_for_stop_signal(
+            lambda: notify(f"Perdure worker running {names} (database {display_url(db)}, {workers} workers)")
+        )
+        notify(
+            f"Received {signal.Signals(signum).name}: stopping once running invocations finish "
+            "(send it again to stop at once)."
+        )
+    finally:
+        server.close()

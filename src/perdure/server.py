@@ -1,0 +1,165 @@
+"""Builds a server from one frozen configuration, and closes it: store, service, runtime, API.
+
+The CLI parses its flags into a ``ServerConfig`` and calls this module, which alone chooses
+the blob store of a database and wires the parts. The data folder is the store's
+(``perdure.store.data_dir_for``), and the service is given the snapshot codec of the secret
+kept there, so the engine, the dashboard and the snapshot upgrade verify with the key the
+workers sign with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from perdure.api.app import PerdureApp
+from perdure.api.keys import KeyRing, api_secret, derive_api_secret
+from perdure.errors import PerdureError
+from perdure.runtime.registry import FunctionSpec, Registry
+from perdure.runtime.runner import Runtime
+from perdure.runtime.storage import choose_blobs
+from perdure.runtime.workers import WorkerSettings
+from perdure.sdk.snapshot import SnapshotCodec, load_secret
+from perdure.service.executions import DurableService, ServiceConfig
+from perdure.service.functions import lookup_of
+from perdure.service.retention import DEFAULT_RETENTION_DAYS
+from perdure.service.snapshot_upgrade import upgrade_snapshots
+from perdure.store import DEFAULT_DB_URL, data_dir_for, display_url, open_store
+from perdure.store.blobs import BlobConfig
+
+# Messages for the operator (full sentences); the CLI prints them on stderr.
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What one server process runs with, read once from its flags and environment.
+
+    ``workers`` is the number of worker processes, or 0 to serve the API alone. ``secret``
+    signs snapshots and derives the API keys' secrets: ``PERDURE_SECRET``, else the data
+    folder's ``secret`` file (see ``perdure.sdk.snapshot.load_secret``).
+    """
+
+    db_url: str = DEFAULT_DB_URL
+    blobs: str | None = None
+    s3_endpoint: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8500
+    workers: int = 2
+    dev: bool = False
+    request_timeout: float = 30.0
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    secret: bytes | None = field(default=None, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder of the database's local files: the SQLite file's folder, else ``.perdure``."""
+        return data_dir_for(self.db_url)
+
+    def with_secret(self) -> ServerConfig:
+        """This configuration with its secret read (or made) now, so that a bad one stops the start.
+
+        Checked once here: a short key would otherwise fail every worker as it starts.
+        """
+        return dataclasses.replace(self, secret=self.key())
+
+    def key(self) -> bytes:
+        """The secret: the one read by ``with_secret``, else read now."""
+        return self.secret if self.secret is not None else load_secret(self.data_dir)
+
+    @property
+    def service_config(self) -> ServiceConfig:
+        return ServiceConfig(retention_days=self.retention_days)
+
+
+def open_service(config: ServerConfig, specs: Iterable[FunctionSpec], notify: Notify) -> tuple[DurableService, BlobConfig]:
+    """Opens the service on the configured database, with the blob store chosen from --blobs and the functions."""
+    specs = list(specs)
+    blobs, notes = choose_blobs(config.blobs, config.s3_endpoint, specs)
+    for note in notes:
+        notify(f"Note: {note}")
+    # The functions served, so that a chained invoke can start a child execution of one of them.
+    functions = lookup_of(spec.defaults for spec in specs)
+    store = open_store(config.db_url, blobs)
+    codec = SnapshotCodec(config.key())
+    service = DurableService(store, config.service_config, functions=functions, snapshots=codec)
+    # Before any execution runs here: one suspended across an upgrade resumes from its snapshots.
+    upgrade = upgrade_snapshots(service.store, codec, service.clock())
+    if upgrade.note:
+        notify(f"Note: {upgrade.note}")
+    return service, blobs
+
+
+@dataclass
+class Server:
+    """The parts of one server process; ``close`` stops the runtime and closes the store.
+
+    Its app starts and stops the runtime with the HTTP server (ASGI lifespan); without an
+    app, ``start`` does.
+    """
+
+    config: ServerConfig
+    registry: Registry
+    service: DurableService
+    runtime: Runtime | None
+
+    def app(self, notify: Notify) -> PerdureApp:
+        """The ASGI app over this server, open in ``dev`` mode, else checking the database's API keys."""
+        keys = None if self.config.dev else server_keys(self, notify)
+        return PerdureApp(self.service, self.registry, self.runtime, keys, request_seconds=self.config.request_timeout)
+
+    def start(self) -> None:
+        """Starts the runtime, for a process that serves no app (``perdure worker``); returns at once."""
+        if self.runtime is not None:
+            self.runtime.start()
+
+    def close(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+        self.service.store.close()
+
+
+def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Server:
+    """Opens the service and, with ``config.workers``, the runtime that runs the registry's functions."""
+    service, blobs = open_service(config, registry, notify)
+    runtime = None
+    if config.workers:
+        settings = WorkerSettings(config.db_url, blobs, service.config, data_dir=config.data_dir)
+        runtime = Runtime(service, registry, settings, config.workers)
+    return Server(config, registry, service, runtime)
+
+
+def server_keys(server: Server, notify: Notify) -> KeyRing:
+    """The keys `perdure serve` checks requests against; refuses to serve when there are none."""
+    config = server.config
+    keys = KeyRing(server.service.store, derive_api_secret(config.key()))
+    usable, foreign = keys.split_verifiable()
+    if not usable and not foreign:
+        raise PerdureError(
+            f"No API keys exist in the database {display_url(config.db_url)}, so every request would be refused. "
+            "Create one with `perdure keys create --name NAME` and the same --db (it prints its credentials "
+            "once), or, to run open on this machine while developing, serve with --dev."
+        )
+    for key in foreign:
+        notify(
+            f"Warning: key {key.access_key_id} ({key.name}) was made under another server secret, so its "
+            "SigV4 signatures cannot be verified here (its bearer token works). Give this server the "
+            "PERDURE_SECRET (or data folder secret file) that `perdure keys create` used."
+        )
+    notify(
+        f"Authentication on: requests need a SigV4 signature or bearer token of one of {len(usable + foreign)} "
+        "API keys (`perdure keys list`)."
+    )
+    return keys
+
+
+def open_key_ring(db_url: str) -> KeyRing:
+    """The API keys of a database, with the secret of its data folder; close its ``store`` after."""
+    return KeyRing(open_store(db_url), api_secret(data_dir_for(db_url)))
+
+
+def open_database_service(db_url: str) -> DurableService:
+    """A service directly on a database, for one command that changes it without a server."""
+    return DurableService(open_store(db_url))
