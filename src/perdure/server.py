@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perdure.api.app import PerdureApp
+from perdure.api.app import Lifespan, PerdureApp
 from perdure.api.keys import KeyRing, api_secret, derive_api_secret
 from perdure.errors import PerdureError
 from perdure.runtime.registry import FunctionSpec, Registry
@@ -108,7 +108,13 @@ class Server:
     def app(self, notify: Notify) -> PerdureApp:
         """The ASGI app over this server, open in ``dev`` mode, else checking the database's API keys."""
         keys = None if self.config.dev else server_keys(self, notify)
-        return PerdureApp(self.service, self.registry, self.runtime, keys, request_seconds=self.config.request_timeout)
+        runtime = self.runtime
+        lifespan = Lifespan(runtime.start, runtime.stop, runtime.poke) if runtime is not None else None
+        app = PerdureApp(self.service, self.registry, lifespan, keys, request_seconds=self.config.request_timeout)
+        if runtime is not None:
+            # A RequestResponse invoke waiting in the app learns at once that its execution ended.
+            runtime.add_listener(app.waiter.invocation_finished)
+        return app
 
     def start(self) -> None:
         """Starts the runtime, for a process that serves no app (``perdure worker``); returns at once."""

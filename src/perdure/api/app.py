@@ -1,4 +1,4 @@
-"""The ASGI application: the Lambda-compatible API, a health check, the dashboard, and the runtime's lifespan.
+"""The ASGI application: the Lambda-compatible API, a health check, the dashboard, and lifespan hooks.
 
 With a ``KeyRing`` every API route but ``/health`` is authenticated (``perdure.api.auth``);
 without one the API is open, which ``perdure serve`` allows only with ``--dev`` on a loopback
@@ -9,6 +9,9 @@ tokens. Every body is capped before either reads it (``perdure.api.body_limit``)
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +27,6 @@ from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
 from perdure.api.waiting import CompletionWaiter
 from perdure.runtime.registry import Registry
-from perdure.runtime.runner import Runtime
 from perdure.service.executions import DurableService
 
 
@@ -32,22 +34,31 @@ async def _health(request: Request, params: dict[str, str]) -> Response:
     return json_response({"status": "ok"})
 
 
+@dataclass(frozen=True)
+class Lifespan:
+    """What runs beside the API (``perdure.server`` gives its runtime's): started and stopped with it."""
+
+    startup: Callable[[], None]
+    shutdown: Callable[[], None]
+    # Called when the API made an execution ready (started, or a callback completed), so that it
+    # runs now rather than when the runtime next looks.
+    wake: Callable[[], None]
+
+
 class PerdureApp:
-    """Serves the API; starts the runtime (if any) with the server and stops it after."""
+    """Serves the API; runs ``lifespan`` (if any) as the server starts, and stops it after."""
 
     def __init__(
         self,
         service: DurableService,
         registry: Registry,
-        runtime: Runtime | None = None,
+        lifespan: Lifespan | None = None,
         keys: KeyRing | None = None,
         request_seconds: float = REQUEST_SECONDS,
     ) -> None:
         self.service = service
-        self.runtime = runtime
-        self.waiter = CompletionWaiter(service, runtime.poke if runtime else None)
-        if runtime is not None:
-            runtime.add_listener(self.waiter.invocation_finished)
+        self.lifespan = lifespan
+        self.waiter = CompletionWaiter(service, lifespan.wake if lifespan else None)
         routes = LambdaRoutes(service, registry, self.waiter).routes()
         self.router = Router([Route("GET", "/health", _health), *routes])
         self.http: ASGIApp = self.router if keys is None else Authenticator(self.router, keys)
@@ -76,11 +87,11 @@ class PerdureApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.runtime is not None:
-                    self.runtime.start()
+                if self.lifespan is not None:
+                    self.lifespan.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.runtime is not None:
-                    self.runtime.stop()
+                if self.lifespan is not None:
+                    self.lifespan.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
