@@ -124,7 +124,7 @@ class Server:
     def close(self) -> None:
         if self.runtime is not None:
             self.runtime.stop()
-        self.service.store.close()
+        self.service.close()
 
 
 def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Server:

@@ -167,5 +167,5 @@ def purge(
     try:
         report = service.purge_expired(dry_run=dry_run)
     finally:
-        service.store.close()
+        service.close()
     print_json(report.to_wire())

@@ -116,6 +116,10 @@ class DurableService:
         path = getattr(self.store, "path", None)
         return SnapshotCodec(load_secret(path.parent if isinstance(path, Path) else Path(".perdure")))
 
+    def close(self) -> None:
+        """Closes the store; the service is not used after."""
+        self.store.close()
+
     # -- executions -----------------------------------------------------------------------
 
     def function_arn(self, function_name: str, qualifier: str = "$LATEST") -> str:
