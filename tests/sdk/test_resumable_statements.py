@@ -11,20 +11,14 @@ logged twice.
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
+from crash_chain import run_straight_and_crashing
 
 from perdure.sdk.resumable import DecorationError
 
-RUNNER = Path(__file__).with_name("crash_runner.py")
-CRASH_EXIT = 86
 
 HEADER = '''\
 import os
@@ -151,40 +145,17 @@ ACCEPTED = {
 }
 
 
-def _run(module: Path, folder: Path, log: Path, crash_after: int | None = None) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, str(RUNNER), str(module), str(folder)]
-    if crash_after is not None:
-        args.append(str(crash_after))
-    env = {**os.environ, "PERDURE_TEST_LOG": str(log)}
-    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
-
-
-def _effects(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
-
-
 @pytest.mark.parametrize("kind", list(ACCEPTED))
 def test_a_checkpoint_the_decorator_accepts_resumes_after_a_crash(tmp_path: Path, kind: str) -> None:
     module = tmp_path / "flow_statements.py"
     body = textwrap.indent(textwrap.dedent(ACCEPTED[kind]).strip(), "    ")
     module.write_text(HEADER + "@durable.function\ndef flow(ctx, event):\n" + body + "\n")
 
-    straight = _run(module, tmp_path / "straight", tmp_path / "straight.log")
-    assert straight.returncode == 0, straight.stderr
-    expected: dict[str, Any] = json.loads(straight.stdout)
-    assert expected["status"] == "SUCCEEDED", expected
-
-    crashes = 0
-    while True:
-        attempt = _run(module, tmp_path / "crashing", tmp_path / "crashing.log", crash_after=1)
-        if attempt.returncode != CRASH_EXIT:
-            break
-        crashes += 1
-        assert crashes < 20, "the chain of resumed processes does not end"
-    assert attempt.returncode == 0, attempt.stderr
-    assert crashes >= 2
-    assert json.loads(attempt.stdout) == expected
-    assert _effects(tmp_path / "crashing.log") == _effects(tmp_path / "straight.log")
+    runs = run_straight_and_crashing(module, tmp_path, max_crashes=20)
+    assert runs.straight["status"] == "SUCCEEDED", runs.straight
+    assert runs.crashes >= 2
+    assert runs.resumed == runs.straight
+    assert runs.resumed_effects == runs.straight_effects
 
 
 TRY_FIX = "Checkpoint inside the `try` body or after the statement."
