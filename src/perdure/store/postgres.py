@@ -280,20 +280,12 @@ class PostgresStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._full_as_unavailable():
-            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
-            try:
-                tx = _PostgresTransaction(conn, self, writable=True)
-                yield tx
-                if tx.wakes_scheduler:
-                    # Delivered only if the transaction commits; repeats within it are folded.
-                    conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-            finally:
-                self._pool.putconn(conn)
+        with self._committed() as conn:
+            tx = _PostgresTransaction(conn, self, writable=True)
+            yield tx
+            if tx.wakes_scheduler:
+                # Delivered only if the transaction commits; repeats within it are folded.
+                conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
@@ -372,8 +364,11 @@ class PostgresStore(Store):
             self._listener = None
 
     @contextmanager
-    def _key_transaction(self) -> Iterator[psycopg.Connection[DictRow]]:
-        """A transaction for the API key statements, on a pooled connection (retried if dropped)."""
+    def _committed(self) -> Iterator[psycopg.Connection[DictRow]]:
+        """A read-committed transaction on a pooled connection (retried if dropped), committed at the end.
+
+        Store transactions and the API key statements run in it; a full disk raises ``StorageFullError``.
+        """
         with self._full_as_unavailable():
             conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
             try:
@@ -386,7 +381,7 @@ class PostgresStore(Store):
                 self._pool.putconn(conn)
 
     def add_api_key(self, key: keymap.ApiKey) -> None:
-        with self._key_transaction() as conn:
+        with self._committed() as conn:
             try:
                 conn.execute(keymap.insert_sql(lambda name: f"%({name})s"), keymap.to_row(key))
             except psycopg.errors.UniqueViolation as error:
@@ -401,22 +396,22 @@ class PostgresStore(Store):
         return self._one_key("WHERE token_sha256 = %s", token_sha256)
 
     def _one_key(self, where: str, value: str) -> keymap.ApiKey | None:
-        with self._key_transaction() as conn:
+        with self._committed() as conn:
             row = conn.execute(keymap.select_sql(where), (value,)).fetchone()
         return keymap.from_row(row) if row else None
 
     def list_api_keys(self) -> list[keymap.ApiKey]:
-        with self._key_transaction() as conn:
+        with self._committed() as conn:
             return [keymap.from_row(row) for row in conn.execute(keymap.select_sql()).fetchall()]
 
     def revoke_api_key(self, access_key_id: str, now: float) -> keymap.ApiKey | None:
-        with self._key_transaction() as conn:
+        with self._committed() as conn:
             sql = keymap.revoke_sql(lambda name: f"%({name})s")
             row = conn.execute(sql, {"access_key_id": access_key_id, "now": now}).fetchone()
         return keymap.from_row(row) if row else None
 
     def end_api_key_sessions(self, access_key_id: str) -> keymap.ApiKey | None:
-        with self._key_transaction() as conn:
+        with self._committed() as conn:
             sql = keymap.end_sessions_sql(lambda name: f"%({name})s")
             row = conn.execute(sql, {"access_key_id": access_key_id}).fetchone()
         return keymap.from_row(row) if row else None
