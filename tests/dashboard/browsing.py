@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 from servers import HANDLERS, PERDURE, ROOT, Server, wait_for
+
+from perdure.api.dashboard.sessions import COOKIE_NAME
 
 APP = Path(__file__).resolve().parent / "approvals.py"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -167,3 +170,25 @@ def sign_in(tab: Any, site: Site) -> None:
 
 def settle(seconds: float = 0.3) -> None:
     time.sleep(seconds)
+
+
+# The session's CSRF token, as a page gives it to htmx.
+CSRF = re.compile(r'"X-Perdure-CSRF": "([^"]+)"')
+_OPEN: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def close_http_clients() -> Iterator[None]:
+    """Closes the clients ``http_client`` made, after each test of a module that imports it."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def http_client(url: str, cookie: str | None = None) -> httpx.Client:
+    """A client that keeps cookies (``cookie`` as the session's, if given) and does not follow redirects."""
+    client = httpx.Client(base_url=url, timeout=30, follow_redirects=False)
+    if cookie is not None:
+        client.cookies.set(COOKIE_NAME, cookie)
+    _OPEN.append(client)
+    return client

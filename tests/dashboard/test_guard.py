@@ -11,7 +11,6 @@ can tell the difference.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 import uuid
@@ -22,39 +21,22 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from browsing import APP, _CLEAN_ENV, Site, site  # noqa: F401  (fixture)
+from browsing import APP, CSRF, _CLEAN_ENV, Site, close_http_clients, http_client, site  # noqa: F401  (fixtures)
 from servers import PERDURE, Server, wait_for
 
 from perdure.api.dashboard.sessions import COOKIE_NAME, SECRET_LABEL, SessionSigner
 from perdure.api.keys import KeyRing, api_secret
 from perdure.store.sqlite import SQLiteStore
 
-_CSRF = re.compile(r'"X-Perdure-CSRF": "([^"]+)"')
-_OPEN: list[httpx.Client] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
-
-def _client(site: Site) -> httpx.Client:
-    """A client that keeps cookies and does not follow redirects; closed after the test."""
-    client = httpx.Client(base_url=site.url, timeout=30, follow_redirects=False)
-    _OPEN.append(client)
-    return client
-
 
 def _signed_in(site: Site, token: str | None = None) -> tuple[httpx.Client, str]:
     """A client with a session cookie, and the session's CSRF token read from a page."""
-    client = _client(site)
+    client = http_client(site.url)
     reply = client.post("/signin", data={"token": token or site.token, "next": "/"}, headers={"Origin": site.url})
     assert reply.status_code == 303, reply.text
     page = client.get("/")
     assert page.status_code == 200
-    found = _CSRF.search(page.text)
+    found = CSRF.search(page.text)
     assert found is not None
     return client, found[1]
 
@@ -82,7 +64,7 @@ def _approve(client: httpx.Client, callback_id: str, headers: dict[str, str], cs
 
 def test_pages_without_a_sign_in_redirect_to_it_and_show_nothing(site: Site, waiting: tuple[str, str]) -> None:
     arn, _ = waiting
-    client = _client(site)
+    client = http_client(site.url)
     for path in ("/", f"/execution?arn={quote(arn, safe='')}", "/inbox", "/functions", "/?part=results"):
         reply = client.get(path)
         assert reply.status_code == 303, path
@@ -95,7 +77,7 @@ def test_pages_without_a_sign_in_redirect_to_it_and_show_nothing(site: Site, wai
 
 
 def test_a_wrong_token_does_not_sign_in(site: Site) -> None:
-    client = _client(site)
+    client = http_client(site.url)
     reply = client.post("/signin", data={"token": "pdt_not-a-key"}, headers={"Origin": site.url})
     assert reply.status_code == 403
     assert "not the bearer token of an active API key" in reply.text
@@ -104,7 +86,7 @@ def test_a_wrong_token_does_not_sign_in(site: Site) -> None:
 
 
 def test_the_session_cookie_is_http_only_strict_and_expiring(site: Site) -> None:
-    reply = _client(site).post("/signin", data={"token": site.token}, headers={"Origin": site.url})
+    reply = http_client(site.url).post("/signin", data={"token": site.token}, headers={"Origin": site.url})
     cookie = reply.headers["set-cookie"].lower()
     assert "httponly" in cookie
     assert "samesite=strict" in cookie
@@ -112,7 +94,7 @@ def test_the_session_cookie_is_http_only_strict_and_expiring(site: Site) -> None
 
 
 def test_a_sign_in_from_another_site_is_refused(site: Site) -> None:
-    reply = _client(site).post("/signin", data={"token": site.token}, headers={"Origin": "http://evil.example"})
+    reply = http_client(site.url).post("/signin", data={"token": site.token}, headers={"Origin": "http://evil.example"})
     assert reply.status_code == 403
     assert "set-cookie" not in reply.headers
 
@@ -142,7 +124,7 @@ def _session_generation(site: Site) -> int:
 def test_bad_and_expired_cookies_are_refused_and_change_nothing(site: Site, waiting: tuple[str, str]) -> None:
     arn, callback_id = waiting
     _, csrf = _signed_in(site)
-    good = _client(site)
+    good = http_client(site.url)
     good.post("/signin", data={"token": site.token}, headers={"Origin": site.url})
     valid = good.cookies[COOKIE_NAME]
     version, payload, mac = valid.split(".")
@@ -159,8 +141,7 @@ def test_bad_and_expired_cookies_are_refused_and_change_nothing(site: Site, wait
     }
     events_before = len(site.events(arn))
     for what, cookie in cookies.items():
-        client = _client(site)
-        client.cookies.set(COOKIE_NAME, cookie)
+        client = http_client(site.url, cookie)
         assert client.get("/").status_code == 303, what
         tokens = (
             csrf,
@@ -258,12 +239,11 @@ def test_development_mode_is_open_and_says_so_but_still_checks_actions(tmp_path:
     server = Server([str(APP)], tmp_path, {**_CLEAN_ENV, "PERDURE_TEST_LOG": str(tmp_path / "log")})
     server.start()
     try:
-        client = httpx.Client(base_url=server.endpoint, timeout=30, follow_redirects=False)
-        _OPEN.append(client)
+        client = http_client(server.endpoint)
         page = client.get("/")
         assert page.status_code == 200
         assert "Development mode" in page.text
-        csrf = _CSRF.search(page.text)
+        csrf = CSRF.search(page.text)
         assert csrf is not None
         refused = client.post(
             "/actions/stop", data={"arn": "x", "csrf": csrf[1]}, headers={"Origin": "http://evil.example"}

@@ -8,43 +8,21 @@ key it signed in with (a generation the store keeps per key); signing in again w
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-
 import httpx
-import pytest
-from browsing import _CLEAN_ENV, APP, Site, site  # noqa: F401  (fixture)
+from browsing import _CLEAN_ENV, APP, CSRF, Site, close_http_clients, http_client, site  # noqa: F401  (fixtures)
 from servers import Server
 
 from perdure.api.dashboard.sessions import COOKIE_NAME
 
-_CSRF = re.compile(r'"X-Perdure-CSRF": "([^"]+)"')
-_OPEN: list[httpx.Client] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
-
-def _client(url: str, cookie: str | None = None) -> httpx.Client:
-    client = httpx.Client(base_url=url, timeout=30, follow_redirects=False)
-    if cookie is not None:
-        client.cookies.set(COOKIE_NAME, cookie)
-    _OPEN.append(client)
-    return client
-
 
 def _sign_in(site: Site) -> tuple[httpx.Client, str, str]:
     """A signed-in client, its session cookie and the session's CSRF token."""
-    client = _client(site.url)
+    client = http_client(site.url)
     reply = client.post("/signin", data={"token": site.token, "next": "/"}, headers={"Origin": site.url})
     assert reply.status_code == 303, reply.text
     page = client.get("/inbox")
     assert page.status_code == 200
-    found = _CSRF.search(page.text)
+    found = CSRF.search(page.text)
     assert found is not None
     return client, client.cookies[COOKIE_NAME], found[1]
 
@@ -57,7 +35,7 @@ def _sign_out(site: Site, client: httpx.Client, csrf: str) -> None:
 
 def _opens(url: str, cookie: str) -> bool:
     """Whether the cookie still shows the inbox (a refused one is sent to sign in)."""
-    reply = _client(url, cookie).get("/inbox")
+    reply = http_client(url, cookie).get("/inbox")
     assert reply.status_code in (200, 303), reply.text
     return reply.status_code == 200
 
@@ -69,7 +47,7 @@ def test_a_cookie_kept_from_before_sign_out_opens_nothing(site: Site) -> None:
     _sign_out(site, client, csrf)
 
     assert not _opens(site.url, cookie)
-    refused = _client(site.url, cookie).post(
+    refused = http_client(site.url, cookie).post(
         "/actions/callback",
         data={"callback_id": "none", "outcome": "approve", "result": "{}", "csrf": csrf},
         headers={"Origin": site.url, "HX-Request": "true"},
