@@ -500,27 +500,19 @@ class PostgresStore(Store):
                 self._pool.putconn(conn)
 
     def delete_unreferenced_blobs(self, keys: Collection[str]) -> list[str]:
-        with self._full_as_unavailable():
-            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
-            try:
-                cur = conn.cursor()
-                # As in a purge: a key whose lock a writer holds is being stored again, so it stays.
-                lock = _BLOB_LOCK.format(key="key")
-                rows = cur.execute(
-                    f"SELECT key FROM unnest(%s::text[]) AS key WHERE pg_try_advisory_xact_lock({lock})",
-                    (sorted(set(keys)),),
-                ).fetchall()
-                candidates = {row["key"] for row in rows}
-                referenced = purging.referenced_sql("= ANY(%(keys)s)")
-                unreferenced = sorted(candidates - {row["blob"] for row in cur.execute(referenced, {"keys": list(candidates)})})
-                self.blobs.delete_many(unreferenced)
-                conn.execute("COMMIT")
-                return unreferenced
-            except BaseException:
-                _rollback(conn)
-                raise
-            finally:
-                self._pool.putconn(conn)
+        with self._committed() as conn:
+            cur = conn.cursor()
+            # As in a purge: a key whose lock a writer holds is being stored again, so it stays.
+            lock = _BLOB_LOCK.format(key="key")
+            rows = cur.execute(
+                f"SELECT key FROM unnest(%s::text[]) AS key WHERE pg_try_advisory_xact_lock({lock})",
+                (sorted(set(keys)),),
+            ).fetchall()
+            candidates = {row["key"] for row in rows}
+            referenced = purging.referenced_sql("= ANY(%(keys)s)")
+            unreferenced = sorted(candidates - {row["blob"] for row in cur.execute(referenced, {"keys": list(candidates)})})
+            self.blobs.delete_many(unreferenced)
+            return unreferenced
 
     def load_payload(self, inline: str | None, blob_key: str | None) -> str | None:
         if blob_key:
