@@ -21,8 +21,8 @@ brackets)::
     ├── ForbiddenRequestError        403 AccessDeniedException   --dev: a request a web page sent  [api.dev_guard]
     ├── UnsupportedMediaTypeError    415 UnsupportedMediaTypeException   --dev: a body not JSON  [api.dev_guard]
     ├── ApiError                     an error reply, as perdure.Client sees it  [client]
-    ├── SnapshotError                a snapshot cannot be saved or trusted  [sdk.snapshot]
-    ├── SecretKeyError               the server secret is too short  [sdk.snapshot]
+    ├── SnapshotError                a snapshot cannot be saved or trusted  [protocol.snapshots]
+    ├── SecretKeyError               the server secret is too short  [protocol.secret]
     ├── CallbackAlreadyCompletedError     400 CallbackTimeoutException
     ├── StaleCheckpointTokenError    400 InvalidParameterValueException
     ├── CheckpointRejectedError      400 InvalidParameterValueException

@@ -17,11 +17,12 @@ from pathlib import Path
 from perdure.api.app import Lifespan, PerdureApp
 from perdure.api.keys import KeyRing, api_secret, derive_api_secret
 from perdure.errors import PerdureError
+from perdure.protocol.secret import load_secret
+from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
 from perdure.runtime.storage import choose_blobs
 from perdure.runtime.workers import WorkerSettings
-from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import lookup_of
 from perdure.service.retention import DEFAULT_RETENTION_DAYS
@@ -39,7 +40,7 @@ class ServerConfig:
 
     ``workers`` is the number of worker processes, or 0 to serve the API alone. ``secret``
     signs snapshots and derives the API keys' secrets: ``PERDURE_SECRET``, else the data
-    folder's ``secret`` file (see ``perdure.sdk.snapshot.load_secret``).
+    folder's ``secret`` file (see ``perdure.protocol.snapshots.load_secret``).
     """
 
     db_url: str = DEFAULT_DB_URL

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perdure.protocol.records import ErrorObject, Execution
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime.local import LocalRunner
 from perdure.sdk.function import MARKER, DurableFunction
-from perdure.sdk.local import LocalRunner
-from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service.executions import DurableService
-from perdure.service.model import ErrorObject, Execution
 from perdure.store.blobs import BlobStore
 from perdure.store.sqlite import SQLiteStore
 

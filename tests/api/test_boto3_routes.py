@@ -27,9 +27,9 @@ from botocore.exceptions import ClientError
 from servers import Server, free_port, handler_target, lambda_client, shared_server, wait_for
 
 from perdure.api.app import PerdureApp
+from perdure.protocol.records import Invocation, InvocationOutput, InvocationStatus
 from perdure.runtime.registry import Registry
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import Invocation, InvocationOutput, InvocationStatus
 from perdure.store import open_store
 
 ACCOUNT_ARN = "arn:aws:lambda:us-east-1:000000000000:function"

@@ -8,9 +8,7 @@ from typing import Any
 
 from servers import HANDLERS, Server, wait_for
 
-from perdure.service.executions import DurableService, StartRequest
-from perdure.service.invocations import InvocationRetryPolicy
-from perdure.service.model import (
+from perdure.protocol.records import (
     ErrorObject,
     Execution,
     ExecutionStatus,
@@ -18,6 +16,8 @@ from perdure.service.model import (
     OperationType,
     OperationUpdate,
 )
+from perdure.service.executions import DurableService, StartRequest
+from perdure.service.invocations import InvocationRetryPolicy
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import SkippableClock
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from servers import HANDLERS, Server, wait_for
 
+from perdure.protocol.records import InvocationOutput, InvocationStatus, OperationStatus, OperationUpdate
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
 from perdure.runtime.workers import WorkerSettings
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import InvocationOutput, InvocationStatus, OperationStatus, OperationUpdate
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import SkippableClock
 

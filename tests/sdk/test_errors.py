@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from perdure.errors import InvalidParameterError
-from perdure.sdk.snapshot import Snapshot, SnapshotCodec, SnapshotError
+from perdure.protocol.snapshots import Snapshot, SnapshotCodec, SnapshotError
 from perdure.testing import DurableTestRunner
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import invoking_flows as flows
 import pytest
 
-from perdure.service.model import ErrorObject
+from perdure.protocol.records import ErrorObject
 from perdure.testing import DurableTestRunner
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from perdure.errors import StaleCheckpointTokenError
+from perdure.protocol.records import CheckpointResult, OperationAction, OperationType, OperationUpdate, Page
 from perdure.sdk.journal import Journal, Suspend
-from perdure.service.model import CheckpointResult, OperationAction, OperationType, OperationUpdate, Page
 
 
 class LostClient:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import resume_flows
 
-from perdure.sdk.snapshot import SnapshotCodec
+from perdure.protocol.records import Operation, Page
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime.local import LocalRunner
 from perdure.service.executions import DurableService
-from perdure.service.model import Operation, Page
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import DurableTestRunner, SkippableClock, _durable
-from perdure.sdk.local import LocalRunner
 
 
 class ReadCountingService(DurableService):

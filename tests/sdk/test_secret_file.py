@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from servers import HANDLERS
 
 from perdure.cli import main
-from perdure.sdk.snapshot import SecretKeyError, load_secret
+from perdure.protocol.secret import SecretKeyError, load_secret
 
 PROCESSES = 6
 ROUNDS = 40

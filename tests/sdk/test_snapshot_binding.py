@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import perdure as durable
-from perdure.sdk.snapshot import Snapshot, SnapshotCodec, SnapshotError
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.snapshots import Snapshot, SnapshotCodec, SnapshotError
 from perdure.service import console
-from perdure.store.base import ExecutionQuery
 from perdure.testing import DurableTestRunner
 
 SECRET = b"perdure-testing-secret"  # DurableTestRunner's default key

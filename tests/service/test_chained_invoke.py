@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from perdure.errors import CheckpointRejectedError
-from perdure.service.executions import DurableService, StartRequest
-from perdure.service.functions import FunctionDefaults, lookup_of
-from perdure.service.model import (
+from perdure.protocol.records import (
     ErrorObject,
     Event,
     Execution,
@@ -22,6 +20,8 @@ from perdure.service.model import (
     OperationStatus,
     OperationUpdate,
 )
+from perdure.service.executions import DurableService, StartRequest
+from perdure.service.functions import FunctionDefaults, lookup_of
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import SkippableClock
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from servers import handler_target, wait_for
 
+from perdure.runtime.leases import lease_owner_id, owner_is_dead
 from perdure.runtime.scheduler import DEAD_OWNER_CHECK_SECONDS
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.leases import lease_owner_id, owner_is_dead
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import SkippableClock
 
-_PRINT_OWNER = "import sys; from perdure.service.leases import lease_owner_id; print(lease_owner_id(), flush=True); sys.stdin.read()"
+_PRINT_OWNER = "import sys; from perdure.runtime.leases import lease_owner_id; print(lease_owner_id(), flush=True); sys.stdin.read()"
 
 
 @contextmanager

@@ -13,8 +13,8 @@ from perdure.errors import (
     InvalidParameterError,
     StaleCheckpointTokenError,
 )
-from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import (
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import (
     MAX_PAUSED_TIMEOUT_SECONDS,
     ErrorObject,
     ExecutionStatus,
@@ -25,7 +25,7 @@ from perdure.service.model import (
     OperationUpdate,
     to_datetime,
 )
-from perdure.store.base import ExecutionQuery
+from perdure.service.executions import DurableService, StartRequest
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import SkippableClock
 

@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 
 from perdure.errors import ConflictError, ExecutionNotFoundError, InvalidParameterError
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import Operation, OperationStatus, OperationType
 from perdure.service import restarts
-from perdure.service.model import Operation, OperationStatus, OperationType
-from perdure.store.base import ExecutionQuery
 from perdure.testing import DurableTestRunner
-
 
 HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 
@@ -67,7 +66,7 @@ def history(runner: DurableTestRunner, arn: str) -> list[Any]:
 
 
 def is_delta(snapshot_text: str) -> bool:
-    # The stored form (perdure.sdk.snapshot): a prefix, then base64 of a 32-byte MAC and a body
+    # The stored form (perdure.protocol.snapshots): a prefix, then base64 of a 32-byte MAC and a body
     # whose first byte says whole (F) or delta (D).
     body = base64.b64decode(snapshot_text.split(":", 1)[1])[32:]
     return body[:1] == b"D"

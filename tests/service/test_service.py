@@ -16,9 +16,8 @@ from perdure.errors import (
     PayloadTooLargeError,
     StaleCheckpointTokenError,
 )
-from perdure.service.executions import DurableService, ServiceConfig, StartRequest
-from perdure.service.invocations import InvocationRetryPolicy
-from perdure.service.model import (
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import (
     ErrorObject,
     Execution,
     ExecutionStatus,
@@ -28,7 +27,8 @@ from perdure.service.model import (
     OperationStatus,
     OperationUpdate,
 )
-from perdure.store.base import ExecutionQuery
+from perdure.service.executions import DurableService, ServiceConfig, StartRequest
+from perdure.service.invocations import InvocationRetryPolicy
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import SkippableClock
 

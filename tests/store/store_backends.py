@@ -9,14 +9,7 @@ from collections.abc import Callable
 
 from pg_server import TEST_DB, PostgresServer, find_pg_bindir, start_server
 
-from perdure.service.model import (
-    Event,
-    Execution,
-    ExecutionStatus,
-    Operation,
-    OperationStatus,
-    OperationType,
-)
+from perdure.protocol.records import Event, Execution, ExecutionStatus, Operation, OperationStatus, OperationType
 from perdure.store.base import Store
 
 __all__ = ["TEST_DB", "PostgresServer", "find_pg_bindir", "start_server"]  # re-exported for the tests

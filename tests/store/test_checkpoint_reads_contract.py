@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from store_backends import execution, insert, operation
 
-from perdure.service.model import ErrorObject, ExecutionStatus, OperationStatus, OperationType
+from perdure.protocol.records import ErrorObject, ExecutionStatus, OperationStatus, OperationType
 from perdure.store.base import Store
 
 

@@ -14,13 +14,14 @@ from store_backends import NOW, execution, insert
 
 import perdure as durable
 from perdure.errors import ExecutionNotFoundError, InvalidParameterError
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import ExecutionStatus, OperationType
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime.local import LocalRunner
 from perdure.sdk.function import MARKER
-from perdure.sdk.local import LocalRunner
-from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service import console
 from perdure.service.executions import DurableService
-from perdure.service.model import ExecutionStatus, OperationType
-from perdure.store.base import ExecutionQuery, Store
+from perdure.store.base import Store
 from perdure.testing import SkippableClock
 
 KEY = b"console-test-key"
@@ -209,7 +210,7 @@ def test_a_snapshot_signed_with_another_key_is_refused_not_loaded(runner: LocalR
 
 def test_checkpoints_use_the_servers_own_key_by_default(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # As `perdure serve` keeps it: PERDURE_SECRET, else the `secret` file beside the SQLite database.
-    from perdure.sdk.snapshot import load_secret
+    from perdure.protocol.secret import load_secret
     from perdure.store.sqlite import SQLiteStore
 
     monkeypatch.delenv("PERDURE_SECRET", raising=False)

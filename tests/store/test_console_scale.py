@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import ExecutionStatus
 from perdure.service import console
 from perdure.service.executions import DurableService
-from perdure.service.model import ExecutionStatus
-from perdure.store.base import ExecutionQuery
 from perdure.store.sqlite import SQLiteStore
 
 COUNT = 100_000

@@ -7,8 +7,9 @@ import pytest
 from store_backends import INLINE_LIMIT, NOW, event, execution, insert, operation
 
 from perdure.errors import BlobNotFoundError
-from perdure.service.model import ExecutionStatus
-from perdure.store.base import Store, Timer, TimerKind
+from perdure.protocol.records import ExecutionStatus
+from perdure.protocol.timers import Timer, TimerKind
+from perdure.store.base import Store
 from perdure.store.blobs import blob_key
 
 

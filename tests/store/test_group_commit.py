@@ -16,9 +16,10 @@ import pytest
 from store_backends import execution, operation
 
 from perdure.errors import CheckpointRejectedError
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import Invocation, OperationAction, OperationType, OperationUpdate
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import Invocation, OperationAction, OperationType, OperationUpdate
-from perdure.store.base import ExecutionQuery, Transaction
+from perdure.store.base import Transaction
 from perdure.store.group_commit import GroupCommitter
 from perdure.store.sqlite import SQLiteStore
 

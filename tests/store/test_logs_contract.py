@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from store_backends import NOW, execution, insert
 
-from perdure.service.model import ExecutionStatus, LogLine
+from perdure.protocol.records import ExecutionStatus, LogLine
 from perdure.store.base import Store
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from store_backends import INLINE_LIMIT, NOW, execution, insert
 
-from perdure.service.model import ExecutionStatus
+from perdure.protocol.records import ExecutionStatus
 from perdure.store.blobs import FileBlobStore, blob_key
 from perdure.store.postgres import PostgresStore
 

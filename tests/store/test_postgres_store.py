@@ -17,15 +17,10 @@ import pytest
 from store_backends import INLINE_LIMIT, NOW, PostgresServer, execution, insert
 
 from perdure.errors import PerdureError
+from perdure.protocol.records import ExecutionStatus, InvocationOutput, InvocationStatus, OperationUpdate
+from perdure.protocol.timers import Timer, TimerKind
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import (
-    ExecutionStatus,
-    InvocationOutput,
-    InvocationStatus,
-    OperationUpdate,
-)
 from perdure.store import open_store
-from perdure.store.base import Timer, TimerKind
 from perdure.store.blobs import BlobConfig, FileBlobStore
 from perdure.store.postgres import PostgresStore
 

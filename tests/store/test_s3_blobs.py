@@ -9,7 +9,7 @@ from s3_server import S3Server
 from store_backends import INLINE_LIMIT, NOW, StoreFactory, execution, insert, operation
 
 from perdure.errors import BlobNotFoundError, BlobStorageError, InvalidParameterError
-from perdure.service.model import ExecutionStatus
+from perdure.protocol.records import ExecutionStatus
 from perdure.store.blobs import BlobConfig, FileBlobStore, blob_key
 from perdure.store.s3_blobs import S3BlobStore
 

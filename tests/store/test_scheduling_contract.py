@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from store_backends import NOW, execution, insert, operation
 
-from perdure.store.base import Store, Timer, TimerKind
+from perdure.protocol.timers import Timer, TimerKind
+from perdure.store.base import Store
 
 
 def test_next_wakeup_counts_only_the_executions_of_the_functions_asked_for(store: Store) -> None:

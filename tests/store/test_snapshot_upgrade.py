@@ -31,10 +31,11 @@ from servers import PERDURE, Server, wait_for
 from store_backends import StoreFactory, execution, insert, operation
 
 from perdure.errors import BlobNotFoundError
-from perdure.sdk.snapshot import BaseSnapshot, Snapshot, SnapshotCodec, SnapshotError
-from perdure.service.model import OperationStatus, OperationType
+from perdure.protocol.queries import StoredResult
+from perdure.protocol.records import OperationStatus, OperationType
+from perdure.protocol.snapshots import BaseSnapshot, Snapshot, SnapshotCodec, SnapshotError
 from perdure.service.snapshot_upgrade import UPGRADE, SnapshotUpgrade, upgrade_snapshots
-from perdure.store.base import Store, StoredResult
+from perdure.store.base import Store
 from perdure.store.blobs import FileBlobStore
 from perdure.store.postgres import PostgresStore
 

@@ -18,14 +18,10 @@ from store_backends import (
     operation,
 )
 
-from perdure.service.model import (
-    ErrorObject,
-    Execution,
-    ExecutionStatus,
-    OperationStatus,
-    OperationType,
-)
-from perdure.store.base import ExecutionQuery, Store, Timer, TimerKind
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import ErrorObject, Execution, ExecutionStatus, OperationStatus, OperationType
+from perdure.protocol.timers import Timer, TimerKind
+from perdure.store.base import Store
 
 # What each backend raises when a write breaks a unique constraint.
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)

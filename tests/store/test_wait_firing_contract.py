@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from store_backends import NOW, StoreFactory, execution, insert, operation
 
+from perdure.protocol.records import Event, Execution, ExecutionStatus, Operation, OperationStatus, OperationType
+from perdure.protocol.timers import Timer, TimerKind
 from perdure.service import timers
-from perdure.service.model import Event, Execution, ExecutionStatus, Operation, OperationStatus, OperationType
-from perdure.store.base import Store, Timer, TimerKind
+from perdure.store.base import Store
 
 FIRED_AT = NOW + 0.5
 

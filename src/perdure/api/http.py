@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from perdure.errors import PerdureError
-from perdure.service.model import json_default
+from perdure.protocol.records import json_default
 from perdure.service.validation import check_json_depth, check_strings, check_text
 
 Endpoint = Callable[[Request, dict[str, str]], Awaitable[Response]]

@@ -54,7 +54,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 def api_secret(data_dir: Path) -> bytes:
     """The key that derives SigV4 secrets, from ``PERDURE_SECRET`` or the data folder's ``secret`` file."""
-    from perdure.sdk.snapshot import load_secret
+    from perdure.protocol.secret import load_secret
 
     return derive_api_secret(load_secret(data_dir))
 

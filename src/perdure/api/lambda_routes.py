@@ -15,9 +15,10 @@ from starlette.responses import Response
 from perdure.api.http import BadRequest, Route, json_body, json_response
 from perdure.api.waiting import CompletionWaiter
 from perdure.errors import InvalidParameterError, PayloadTooLargeError
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import ErrorObject, Execution, ExecutionStatus, OperationUpdate
 from perdure.runtime.registry import Registry, parse_function_name
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import ErrorObject, Execution, ExecutionStatus, OperationUpdate
 from perdure.service.validation import (
     TENANT_ID,
     TENANT_ID_RULE,
@@ -26,7 +27,6 @@ from perdure.service.validation import (
     check_text,
     parse_count,
 )
-from perdure.store.base import ExecutionQuery
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
+from perdure.protocol.records import Execution, Invocation
 from perdure.service.executions import DurableService
-from perdure.service.model import Execution, Invocation
 
 # Some endings reach no listener (an execution timeout fired by a timer, a stop sent to another
 # server sharing the database), so a waiter also looks at the store this often.

@@ -38,7 +38,7 @@ def run(target: str, payload: str | None, name: str | None, db: str) -> None:
     the callback ID and how to complete it, and goes on waiting. Running the same command
     again with the same --name resumes the execution from its last checkpoint.
     """
-    from perdure.sdk.local import run_to_end
+    from perdure.runtime.local import run_to_end
 
     file, _, attribute = target.rpartition(":")
     if not file.endswith(".py") or not attribute:

@@ -212,8 +212,8 @@ def callback_succeed(callback_id: str, result: str | None, endpoint: str, db: st
 def callback_fail(callback_id: str, error_type: str | None, error_message: str | None, endpoint: str, db: str | None) -> None:
     """Fail a callback."""
     if db:
+        from perdure.protocol.records import ErrorObject
         from perdure.server import open_database_service
-        from perdure.service.model import ErrorObject
 
         open_database_service(db).fail_callback(callback_id, ErrorObject(message=error_message, type=error_type))
     else:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 
 from perdure.errors import PerdureError
-from perdure.service.model import json_default
+from perdure.protocol.records import json_default
 from perdure.store import DEFAULT_DB_URL
 
 if TYPE_CHECKING:

@@ -19,20 +19,17 @@ from aws_durable_execution_sdk_python.execution import (
 )
 from aws_durable_execution_sdk_python.lambda_service import (
     CheckpointOutput,
-    Operation as SdkOperation,
-    OperationUpdate as SdkOperationUpdate,
     StateOutput,
+)
+from aws_durable_execution_sdk_python.lambda_service import (
+    Operation as SdkOperation,
+)
+from aws_durable_execution_sdk_python.lambda_service import (
+    OperationUpdate as SdkOperationUpdate,
 )
 
 from perdure.errors import PerdureError, StaleCheckpointTokenError, StorageFullError
-from perdure.runtime.registry import FunctionSpec
-from perdure.sdk.engine import run_seed_invocation
-from perdure.sdk.function import MARKER, DurableFunction
-from perdure.sdk.journal import StoreUnavailable
-from perdure.sdk.snapshot import SnapshotCodec
-from perdure.service.executions import DurableService
-from perdure.service.invocations import LOST_INVOCATION
-from perdure.service.model import (
+from perdure.protocol.records import (
     ErrorObject,
     Execution,
     Invocation,
@@ -40,6 +37,13 @@ from perdure.service.model import (
     OperationUpdate,
     function_arn_of,
 )
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime.registry import FunctionSpec
+from perdure.sdk.engine import run_seed_invocation
+from perdure.sdk.function import MARKER, DurableFunction
+from perdure.sdk.journal import StoreUnavailable
+from perdure.service.executions import DurableService
+from perdure.service.invocations import LOST_INVOCATION
 
 
 def _classify(error: PerdureError) -> DurableApiErrorCategory:

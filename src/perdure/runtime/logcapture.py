@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
-from perdure.service.model import LogLine
+from perdure.protocol.records import LogLine
 
 if TYPE_CHECKING:
     from perdure.service.executions import DurableService

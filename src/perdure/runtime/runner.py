@@ -8,15 +8,14 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from perdure.protocol.records import Invocation
 from perdure.runtime.heap import freeze_startup_heap
+from perdure.runtime.leases import lease_owner_id
 from perdure.runtime.purger import Purger
 from perdure.runtime.registry import Registry
 from perdure.runtime.scheduler import Scheduler
-from perdure.service.leases import lease_owner_id
 from perdure.runtime.workers import WorkerPool, WorkerSettings
 from perdure.service.executions import DurableService
-from perdure.service.model import Invocation
-
 
 
 class Runtime:

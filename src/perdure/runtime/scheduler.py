@@ -19,9 +19,9 @@ import threading
 import time
 
 from perdure.errors import StorageFullError
+from perdure.runtime.leases import owner_is_dead
 from perdure.runtime.workers import WorkerPool
 from perdure.service.executions import DurableService
-from perdure.service.leases import owner_is_dead
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import enum
 import logging
 import multiprocessing
 import multiprocessing.connection
-import resource
 import os
 import queue
+import resource
 import signal
 import tempfile
 import threading
@@ -29,16 +29,17 @@ from pathlib import Path
 from typing import Final, TypeAlias
 
 from perdure.errors import FunctionLoadError, PerdureError, StorageFullError
-from perdure.runtime.logcapture import capture_logs, keep_logs, read_spool
+from perdure.protocol.records import ErrorObject, Invocation
+from perdure.protocol.secret import load_secret
+from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime import sdk_tuning
 from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.invoker import InvocationReport, record_report, run_invocation
+from perdure.runtime.logcapture import capture_logs, keep_logs, read_spool
 from perdure.runtime.registry import FunctionSpec, Registry, load_handler
-from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import FunctionDefaults, lookup_of
 from perdure.service.invocations import LOST_INVOCATION
-from perdure.service.model import ErrorObject, Invocation
 from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
 
@@ -58,7 +59,7 @@ class WorkerSettings:
     # Where payloads over the inline limit go: the same for every process using the database.
     blobs: BlobConfig = BlobConfig()
     service_config: ServiceConfig = ServiceConfig()
-    # Where the snapshot signing key lives (see perdure.sdk.snapshot.load_secret).
+    # Where the snapshot signing key lives (see perdure.protocol.snapshots.load_secret).
     data_dir: Path = Path(".perdure")
     # The functions a chained invoke may start (``DurableService``'s ``functions``); the
     # runtime fills them in from its registry.

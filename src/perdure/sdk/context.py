@@ -18,14 +18,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from perdure.errors import CallbackTimedOutError, DurableFunctionError, InvalidParameterError
+from perdure.protocol.records import ErrorObject, OperationAction, OperationStatus, OperationType, OperationUpdate
 from perdure.sdk.journal import Journal, Suspend, failure
-from perdure.service.model import (
-    ErrorObject,
-    OperationAction,
-    OperationStatus,
-    OperationType,
-    OperationUpdate,
-)
 
 T = TypeVar("T")
 Duration = datetime.timedelta | float | int

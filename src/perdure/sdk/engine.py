@@ -13,11 +13,8 @@ from types import GeneratorType
 from typing import cast
 
 from perdure.errors import DurableFunctionError
-from perdure.sdk.context import Context, RetryPolicy, error_object
-from perdure.sdk.function import DurableFunction
-from perdure.sdk.journal import CHECKPOINT_SUBTYPE, Journal, ServiceClient, Suspend
-from perdure.sdk.snapshot import BaseSnapshot, Snapshot, SnapshotCodec
-from perdure.service.model import (
+from perdure.protocol.records import (
+    CHECKPOINT_SUBTYPE,
     ErrorObject,
     InvocationOutput,
     InvocationStatus,
@@ -26,6 +23,10 @@ from perdure.service.model import (
     OperationType,
     OperationUpdate,
 )
+from perdure.protocol.snapshots import BaseSnapshot, Snapshot, SnapshotCodec
+from perdure.sdk.context import Context, RetryPolicy, error_object
+from perdure.sdk.function import DurableFunction
+from perdure.sdk.journal import Journal, ServiceClient, Suspend
 
 # The STEP operation that counts whole-function retries (``@durable.function(retries=N)``).
 FUNCTION_RETRY_ID = "function-retry"
@@ -54,7 +55,7 @@ def _paused_locals(generator: object) -> dict[str, object]:
 def _stable_first(frame_locals: dict[str, object], names: frozenset[str]) -> list[str]:
     """Orders saved locals largest container first, so a snapshot's pickle starts with what
     rarely changes but costs the most (a growing list) and ends with counters and iterators:
-    the longer the shared start, the smaller the delta stored (see perdure.sdk.snapshot)."""
+    the longer the shared start, the smaller the delta stored (see perdure.protocol.snapshots)."""
 
     def weight(name: str) -> tuple[int, str]:
         value = frame_locals[name]

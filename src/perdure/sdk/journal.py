@@ -11,7 +11,8 @@ from collections.abc import Callable, Collection
 from typing import Any, Protocol, runtime_checkable
 
 from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError, StorageFullError
-from perdure.service.model import (
+from perdure.protocol.records import (
+    CHECKPOINT_SUBTYPE,
     CheckpointResult,
     ErrorObject,
     Operation,
@@ -59,7 +60,6 @@ class StoreUnavailable(BaseException):
     """
 
 
-CHECKPOINT_SUBTYPE = "Checkpoint"
 # How many top-level operations before a missing one ``Journal.earlier`` reads with it.
 _READ_AHEAD = 63
 

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.snapshots import HIDDEN
 
 SUSPENDING_METHODS = frozenset({"wait", "wait_for_callback", "wait_for_condition", "invoke"})
-# Names the transform adds; all start with this prefix, which user code must not use.
-HIDDEN = "__p_"
 _PROTOCOL_NAMES = frozenset({"__p_label", "__p_locals", "__p_r", "__p_S"})
 
 Resumable = Callable[[Any, Any, int | None, dict[str, Any] | None], Generator[int, None, Any]]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from perdure.errors import CallbackAlreadyCompletedError, CallbackNotFoundError
+from perdure.protocol.records import ErrorObject, Execution, Operation, OperationStatus
+from perdure.protocol.timers import Timer, TimerKind
 from perdure.service import history, journal
-from perdure.service.model import ErrorObject, Execution, Operation, OperationStatus
-from perdure.store.base import Timer, TimerKind, Transaction
+from perdure.store.base import Transaction
 
 
 def _open_callback(tx: Transaction, callback_id: str) -> tuple[Execution, Operation]:

@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perdure.errors import CheckpointRejectedError, PerdureError
-from perdure.service import history
-from perdure.service.functions import FunctionDefaults
-from perdure.service.validation import TENANT_ID, TENANT_ID_RULE, unstorable
-from perdure.service.model import (
+from perdure.protocol.records import (
     ErrorObject,
     Event,
     ExecutionStatus,
@@ -29,7 +26,10 @@ from perdure.service.model import (
     OperationUpdate,
     execution_arn_for,
 )
-from perdure.store.base import Timer, TimerKind
+from perdure.protocol.timers import Timer, TimerKind
+from perdure.service import history
+from perdure.service.functions import FunctionDefaults
+from perdure.service.validation import TENANT_ID, TENANT_ID_RULE, unstorable
 
 # WaitOptions.WaitSeconds and callback timeouts are bounded by the API at one year plus a day.
 MAX_DURATION_SECONDS = 31_622_400

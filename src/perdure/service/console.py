@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from perdure.errors import ExecutionNotFoundError, InvalidParameterError
-from perdure.sdk.resumable import HIDDEN
-from perdure.sdk.snapshot import SnapshotCodec, SnapshotError
+from perdure.protocol.queries import ExecutionQuery, OpenCallback
+from perdure.protocol.records import ExecutionStatus, Operation, OperationType
+from perdure.protocol.snapshots import HIDDEN, SnapshotCodec, SnapshotError
 from perdure.service.executions import DurableService
-from perdure.service.model import ExecutionStatus, Operation, OperationType
 from perdure.service.restarts import all_operations, checkpoint_operations
-from perdure.store.base import ExecutionQuery, OpenCallback
 
 PREVIEW_CHARS = 200
 FULL_CHARS = 1024 * 1024

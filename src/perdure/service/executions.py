@@ -17,11 +17,8 @@ from perdure.errors import (
     InvalidParameterError,
     PayloadTooLargeError,
 )
-from perdure.sdk.snapshot import SnapshotCodec, load_secret
-from perdure.service import callbacks, invocations, journal, pausing, restarts, timers, tokens
-from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
-from perdure.service.functions import FunctionLookup, no_functions, parse_function_name
-from perdure.service.model import (
+from perdure.protocol.queries import ExecutionPage, ExecutionQuery
+from perdure.protocol.records import (
     CheckpointResult,
     ErrorObject,
     Event,
@@ -36,10 +33,15 @@ from perdure.service.model import (
     Page,
     execution_arn_for,
 )
+from perdure.protocol.secret import load_secret
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.service import callbacks, invocations, journal, pausing, restarts, timers, tokens
+from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
+from perdure.service.functions import FunctionLookup, no_functions, parse_function_name
 from perdure.service.invocations import InvocationRetryPolicy
 from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_expired
 from perdure.service.validation import NAME, NAME_RULE, parse_count
-from perdure.store.base import ExecutionPage, ExecutionQuery, Store, Transaction
+from perdure.store.base import Store, Transaction
 
 _PAGE_LIMIT = 1000
 

@@ -5,8 +5,7 @@ Timestamps inside details are epoch seconds, which is how the JSON API encodes t
 
 from __future__ import annotations
 
-from perdure.service.model import ErrorObject, Event, Operation, OperationStatus, OperationType, Wire, assemble
-
+from perdure.protocol.records import ErrorObject, Event, Operation, OperationStatus, OperationType, Wire, assemble
 
 # Like AWS's history, events carry large payloads truncated (`Truncated: true`): the full value
 # stays on its operation, and a history row never repeats a megabyte-sized result or snapshot.

@@ -20,8 +20,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from perdure.service import history, journal, tokens
-from perdure.service.model import (
+from perdure.protocol.records import (
     ErrorObject,
     Execution,
     ExecutionStatus,
@@ -29,6 +28,7 @@ from perdure.service.model import (
     InvocationOutput,
     InvocationStatus,
 )
+from perdure.service import history, journal, tokens
 from perdure.store.base import Transaction
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from perdure.service import history
-from perdure.service.checkpoints import BatchOutcome
-from perdure.service.model import (
+from perdure.protocol.records import (
     ErrorObject,
     Event,
     Execution,
@@ -17,7 +15,10 @@ from perdure.service.model import (
     OperationType,
     Wire,
 )
-from perdure.store.base import Timer, TimerKind, Transaction
+from perdure.protocol.timers import Timer, TimerKind
+from perdure.service import history
+from perdure.service.checkpoints import BatchOutcome
+from perdure.store.base import Transaction
 
 
 def create_execution(

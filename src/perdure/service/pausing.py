@@ -17,10 +17,11 @@ execution times out at the latest ``MAX_PAUSED_TIMEOUT_SECONDS`` after its start
 from __future__ import annotations
 
 from perdure.errors import ConflictError, InvalidParameterError
+from perdure.protocol.records import MAX_PAUSED_TIMEOUT_SECONDS, Execution, ExecutionStatus
+from perdure.protocol.timers import Timer, TimerKind
 from perdure.service import history, journal
 from perdure.service.invocations import enter_paused
-from perdure.service.model import MAX_PAUSED_TIMEOUT_SECONDS, Execution, ExecutionStatus
-from perdure.store.base import Timer, TimerKind, Transaction
+from perdure.store.base import Transaction
 
 # PauseReason and ResumeReason are at most this many characters.
 MAX_REASON_LENGTH = 1024

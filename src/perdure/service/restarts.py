@@ -19,17 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perdure.errors import ConflictError, InvalidParameterError
-from perdure.sdk.journal import CHECKPOINT_SUBTYPE
-from perdure.sdk.snapshot import SnapshotCodec
+from perdure.protocol.records import CHECKPOINT_SUBTYPE, Execution, Operation, OperationStatus, OperationType, execution_arn_for
+from perdure.protocol.snapshots import SnapshotCodec
 from perdure.service import journal
 from perdure.service.checkpoints import new_callback_id
-from perdure.service.model import (
-    Execution,
-    Operation,
-    OperationStatus,
-    OperationType,
-    execution_arn_for,
-)
 from perdure.service.validation import NAME, NAME_RULE
 from perdure.store.base import Transaction
 
@@ -163,7 +156,7 @@ def restart_name(tx: Transaction, execution: Execution, name: str | None) -> str
 def signed_for(copies: list[Operation], source: Execution, arn: str, codec: SnapshotCodec) -> list[Operation]:
     """The copies, with each checkpoint's snapshot signed for the new execution ``arn``.
 
-    A snapshot's signature names its execution (``perdure.sdk.snapshot``): one not signed for
+    A snapshot's signature names its execution (``perdure.protocol.snapshots``): one not signed for
     ``source`` raises SnapshotError, so a restart never launders a snapshot copied in from elsewhere.
     """
     return [

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from perdure.service.model import to_datetime
-from perdure.store.base import ExpiredExecution, Store
+from perdure.protocol.queries import ExpiredExecution
+from perdure.protocol.records import to_datetime
+from perdure.store.base import Store
 
 # AWS keeps a durable execution's history for 30 days unless RetentionPeriodInDays says otherwise.
 DEFAULT_RETENTION_DAYS = 30

@@ -30,9 +30,10 @@ import logging
 from dataclasses import dataclass
 
 from perdure.errors import PerdureError
-from perdure.sdk.journal import CHECKPOINT_SUBTYPE
-from perdure.sdk.snapshot import UNBOUND_PREFIX, SnapshotCodec, SnapshotError
-from perdure.store.base import Store, StoredResult
+from perdure.protocol.queries import StoredResult
+from perdure.protocol.records import CHECKPOINT_SUBTYPE
+from perdure.protocol.snapshots import UNBOUND_PREFIX, SnapshotCodec, SnapshotError
+from perdure.store.base import Store
 
 UPGRADE = "snapshots-signed-for-their-checkpoint"
 # Operations looked at, and their v1 snapshots rewritten in one transaction, at a time: a SQLite

@@ -5,16 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from perdure.protocol.records import ErrorObject, Event, Execution, ExecutionStatus, Operation, OperationStatus
+from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
 from perdure.service import history, journal
-from perdure.service.model import (
-    ErrorObject,
-    Event,
-    Execution,
-    ExecutionStatus,
-    Operation,
-    OperationStatus,
-)
-from perdure.store.base import DueWait, FiredWait, Timer, TimerKind, Transaction, WaitedExecution
+from perdure.store.base import Transaction
 
 CALLBACK_TIMEOUT = ErrorObject(message="The callback timed out.", type="Callback.Timeout")
 HEARTBEAT_TIMEOUT = ErrorObject(

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from perdure.errors import StaleCheckpointTokenError
-from perdure.service.model import Execution
+from perdure.protocol.records import Execution
 from perdure.service.validation import parse_count
 
 

@@ -9,172 +9,29 @@ the one before it), so a read followed by a write inside one transaction never r
 from __future__ import annotations
 
 import abc
-import enum
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import NamedTuple
 
-from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
+from perdure.protocol.queries import (
+    ExecutionPage,
+    ExecutionQuery,
+    OpenCallback,
+    PurgeBatch,
+    ResultScan,
+    StatusCount,
+    StoredResult,
+)
+from perdure.protocol.records import Event, Execution, ExecutionStatus, LogLine, Operation
+from perdure.protocol.timers import DueWait, FiredWait, Timer, WaitedExecution
 from perdure.store.blobs import BlobStore
 from perdure.store.keys import ApiKey
-
-
-class TimerKind(enum.StrEnum):
-    WAIT = "wait"
-    RETRY = "retry"
-    CALLBACK_TIMEOUT = "callback_timeout"
-    CALLBACK_HEARTBEAT = "callback_heartbeat"
-    EXECUTION_TIMEOUT = "execution_timeout"
-
-
-@dataclass(frozen=True)
-class Timer:
-    """A durable timer; ``operation_id`` is empty for timers of the execution itself."""
-
-    execution_id: str
-    operation_id: str
-    kind: TimerKind
-    due_time: float
-
-
-# The records of firing waits are named tuples rather than frozen dataclasses: a batch makes
-# them by the thousand, and a frozen dataclass's __init__ costs about twice as much.
-
-
-class DueWait(NamedTuple):
-    """What firing a due WAIT timer reads of its operation and execution (``Transaction.due_waits``)."""
-
-    execution_id: str
-    operation_id: str
-    operation_status: OperationStatus
-    parent_id: str | None
-    name: str | None
-    sub_type: str | None
-    start_time: float | None
-    scheduled_end_time: float | None
-    execution_status: ExecutionStatus
-    version: int
-    event_count: int
-    ready_time: float | None
-    lease_owner: str | None
-    woken_during_invocation: bool
-
-
-class FiredWait(NamedTuple):
-    """A wait operation that succeeded at its event's time, with the version it changed at."""
-
-    execution_id: str
-    operation_id: str
-    version: int
-    event: Event
-
-
-class WaitedExecution(NamedTuple):
-    """The columns of an execution that firing its waits changes, as they are after."""
-
-    id: str
-    version: int
-    event_count: int
-    ready_time: float | None
-    woken_during_invocation: bool
-
-
-@dataclass(frozen=True)
-class ExecutionQuery:
-    """Filters and paging for listing executions, newest first unless ``oldest_first``."""
-
-    function_name: str | None = None
-    statuses: tuple[ExecutionStatus, ...] = ()
-    name: str | None = None
-    # Executions whose name starts with this (the dashboard's search box).
-    name_prefix: str | None = None
-    started_after: float | None = None
-    started_before: float | None = None
-    marker: str | None = None
-    limit: int = 50
-    oldest_first: bool = False
 
 
 def prefix_bounds(prefix: str) -> tuple[str, str]:
     """``(low, high)``: a name starts with ``prefix`` when ``low <= name < high`` (byte order)."""
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-@dataclass(frozen=True)
-class OpenCallback:
-    """A callback still open in an execution that has not ended, and where it stands in it."""
-
-    execution_arn: str
-    execution_name: str
-    function_name: str
-    operation: Operation
-    # The context it was created in (a seed-style wait_for_callback makes one), if any.
-    parent_name: str | None
-    parent_sub_type: str | None
-    # How many seed-style checkpoints the execution recorded before it, and the last one's name.
-    checkpoints_before: int
-    checkpoint_name: str | None
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """An operation's result as its row holds it: inline, or the key of the blob it is in."""
-
-    execution_id: str
-    execution_arn: str
-    operation_id: str
-    inline: str | None
-    blob_key: str | None
-
-
-@dataclass(frozen=True)
-class ResultScan:
-    """A stretch of operations walked in key order, and the results in it that matched (``Transaction.results_with_prefix``)."""
-
-    results: list[StoredResult]
-    # The ``(execution_id, operation_id)`` of the stretch's last operation, to go on after; None at the end.
-    last: tuple[str, str] | None
-
-
-@dataclass(frozen=True)
-class StatusCount:
-    """How many executions of a function have a status."""
-
-    function_name: str
-    status: ExecutionStatus
-    count: int
-
-
-@dataclass(frozen=True)
-class ExecutionPage:
-    executions: list[Execution]
-    next_marker: str | None
-
-
-@dataclass(frozen=True)
-class ExpiredExecution:
-    """A finished execution whose retention period ran out, as a purge reports it."""
-
-    id: str
-    arn: str
-    function_name: str
-    name: str
-    status: ExecutionStatus
-    end_time: float
-    # The period that applied: the execution's own, or the default the purge was given.
-    retention_days: int
-
-
-@dataclass(frozen=True)
-class PurgeBatch:
-    """What one ``Store.purge_expired`` call removed, or would remove in a dry run."""
-
-    executions: list[ExpiredExecution]
-    # Keys of the blobs that only these executions referenced, sorted.
-    blobs: list[str]
 
 
 class Transaction(abc.ABC):

@@ -57,27 +57,21 @@ from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError, StorageFullError
-from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
-from perdure.store import rows as rowmap
-from perdure.store.base import (
-    DueWait,
+from perdure.protocol.queries import (
     ExecutionPage,
     ExecutionQuery,
-    FiredWait,
     OpenCallback,
     PurgeBatch,
     ResultScan,
     StatusCount,
-    Store,
     StoredResult,
-    Timer,
-    TimerKind,
-    Transaction,
-    WaitedExecution,
-    prefix_bounds,
 )
+from perdure.protocol.records import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
+from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
 from perdure.store import keys as keymap
 from perdure.store import purging
+from perdure.store import rows as rowmap
+from perdure.store.base import Store, Transaction, prefix_bounds
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 
 # Where blobs go unless ``blobs`` says otherwise: beside the default SQLite database. Several

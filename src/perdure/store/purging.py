@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from perdure.service.model import ExecutionStatus
-from perdure.store.base import ExpiredExecution
+from perdure.protocol.queries import ExpiredExecution
+from perdure.protocol.records import ExecutionStatus
 from perdure.store.rows import Row
 
 DAY_SECONDS = 86400.0

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from perdure.service.model import (
+from perdure.protocol.records import (
     ErrorObject,
     Event,
     Execution,

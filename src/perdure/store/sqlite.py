@@ -13,32 +13,23 @@ from types import TracebackType
 from typing import Any
 
 from perdure.errors import StorageFullError
-from perdure.service.model import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
-from perdure.store import make_data_dir
-from perdure.store import rows as rowmap
-from perdure.store import keys as keymap
-from perdure.store import purging
-from perdure.store.base import (
-    DueWait,
+from perdure.protocol.queries import (
     ExecutionPage,
     ExecutionQuery,
-    FiredWait,
     OpenCallback,
     PurgeBatch,
     ResultScan,
     StatusCount,
-    Store,
     StoredResult,
-    Timer,
-    TimerKind,
-    Transaction,
-    WaitedExecution,
-    chunks,
-    prefix_bounds,
 )
+from perdure.protocol.records import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
+from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
+from perdure.store import keys as keymap
+from perdure.store import make_data_dir, purging
+from perdure.store import rows as rowmap
+from perdure.store.base import Store, Transaction, chunks, prefix_bounds
 from perdure.store.blobs import BlobStore, FileBlobStore
 from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter, Membership
-
 
 # What firing a wait reads and writes: its operation and execution, a few columns of each. The
 # keys are joined from (CROSS JOIN keeps that order): a row-value IN list made SQLite scan every operation.

@@ -18,7 +18,7 @@ from perdure.api.dashboard.data import DashboardData
 from perdure.api.dashboard.guard import Viewer
 from perdure.api.dashboard.render import page
 from perdure.errors import PerdureError
-from perdure.service.model import ErrorObject
+from perdure.protocol.records import ErrorObject
 from perdure.service.validation import check_json_depth
 
 

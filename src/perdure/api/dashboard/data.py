@@ -6,11 +6,8 @@ import enum
 import time
 from dataclasses import dataclass
 
-from perdure.runtime.registry import FunctionSpec, Registry
-from perdure.service import console
-from perdure.service.console import CallbackPage, CheckpointView, FunctionStats, OperationNode
-from perdure.service.executions import DurableService
-from perdure.service.model import (
+from perdure.protocol.queries import ExecutionPage, ExecutionQuery
+from perdure.protocol.records import (
     ErrorObject,
     Event,
     Execution,
@@ -20,7 +17,10 @@ from perdure.service.model import (
     OperationStatus,
     OperationType,
 )
-from perdure.store.base import ExecutionPage, ExecutionQuery
+from perdure.runtime.registry import FunctionSpec, Registry
+from perdure.service import console
+from perdure.service.console import CallbackPage, CheckpointView, FunctionStats, OperationNode
+from perdure.service.executions import DurableService
 
 # Log lines shown on an execution's page; the rest are a command away.
 LOG_LINES = 500

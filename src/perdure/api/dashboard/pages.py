@@ -20,8 +20,8 @@ from perdure.api.dashboard.data import DashboardData, Poll
 from perdure.api.dashboard.guard import Viewer
 from perdure.api.dashboard.render import page
 from perdure.errors import InvalidParameterError
-from perdure.service.model import ExecutionStatus
-from perdure.store.base import ExecutionQuery
+from perdure.protocol.queries import ExecutionQuery
+from perdure.protocol.records import ExecutionStatus
 
 PAGE_SIZE = 50
 # The time ranges of the Executions filter, in seconds back from now.

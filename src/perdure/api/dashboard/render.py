@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import jinja2
 from starlette.responses import HTMLResponse
 
-from perdure.service.model import ExecutionStatus, OperationStatus
+from perdure.protocol.records import ExecutionStatus, OperationStatus
 
 # Payloads longer than this are cut on the page, with a way to see them whole.
 PREVIEW_CHARS = 1200

@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.records import Execution, Operation, OperationStatus, OperationType
+from perdure.protocol.secret import load_secret
+from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime.heap import freeze_startup_heap
+from perdure.runtime.leases import lease_owner_id, owner_is_dead
 from perdure.runtime.logcapture import capture_logs, keep_logs
 from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
-from perdure.sdk.snapshot import SnapshotCodec, load_secret
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.functions import FunctionDefaults
-from perdure.service.leases import lease_owner_id, owner_is_dead
-from perdure.service.model import Execution, Operation, OperationStatus, OperationType
 from perdure.service.snapshot_upgrade import upgrade_snapshots
 from perdure.store import data_dir_for, open_store
 

@@ -11,8 +11,8 @@ import dataclasses
 import datetime
 import enum
 import math
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from perdure.errors import InvalidParameterError
@@ -51,6 +51,10 @@ class OperationType(enum.StrEnum):
     WAIT = "WAIT"
     CALLBACK = "CALLBACK"
     CHAINED_INVOKE = "CHAINED_INVOKE"
+
+
+# The sub-type of the operation a seed-style ``ctx.checkpoint()`` records.
+CHECKPOINT_SUBTYPE = "Checkpoint"
 
 
 class OperationStatus(enum.StrEnum):
