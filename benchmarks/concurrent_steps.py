@@ -38,10 +38,10 @@ import seed_flows
 from seed_style import source
 from sequential_steps import machine, write
 
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime.leases import lease_owner_id
 from perdure.sdk.engine import run_seed_invocation
-from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.leases import lease_owner_id
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import _durable
 

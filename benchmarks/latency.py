@@ -43,12 +43,12 @@ from pathlib import Path
 
 import httpx
 
+from perdure.protocol.records import InvocationOutput, InvocationStatus, OperationUpdate
+from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime import sdk_tuning
 from perdure.runtime.invoker import run_invocation
 from perdure.runtime.registry import FunctionSpec, load_handler
-from perdure.sdk.snapshot import SnapshotCodec
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import InvocationOutput, InvocationStatus, OperationUpdate
 from perdure.store import open_store
 
 HANDLERS = Path(__file__).resolve().parent / "latency_handlers.py"

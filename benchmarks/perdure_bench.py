@@ -26,15 +26,15 @@ import compare_seed
 import seed_flows
 
 from perdure.client import Client
+from perdure.protocol.records import Execution, Invocation, OperationStatus, OperationType
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime.local import LocalRunner
 from perdure.runtime.registry import FunctionSpec, Registry, seed_functions
 from perdure.runtime.runner import Runtime
 from perdure.runtime.workers import WorkerSettings
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import Execution, Invocation, OperationStatus, OperationType
 from perdure.store import open_store
 from perdure.store.sqlite import SQLiteStore
-from perdure.sdk.local import LocalRunner
-from perdure.sdk.snapshot import SnapshotCodec
 from perdure.testing import DurableTestRunner, _durable
 
 HERE = Path(__file__).resolve().parent

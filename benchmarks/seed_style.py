@@ -41,7 +41,7 @@ import seed_flows
 from sequential_steps import commit_floor, machine, write
 
 import perdure
-from perdure.sdk.journal import CHECKPOINT_SUBTYPE
+from perdure.protocol.records import CHECKPOINT_SUBTYPE
 from perdure.store.sqlite import SQLiteStore
 from perdure.testing import DurableTestRunner, _durable
 

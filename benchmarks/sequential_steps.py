@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from perdure.protocol.records import Invocation
 from perdure.runtime import sdk_tuning
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
 from perdure.runtime.workers import WorkerSettings
 from perdure.service.executions import DurableService, StartRequest
-from perdure.service.model import Invocation
 from perdure.store import open_store
 
 HANDLERS = Path(__file__).resolve().with_name("handlers.py")
