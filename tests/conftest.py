@@ -1,4 +1,5 @@
-"""Fixtures that run real `perdure serve` processes on a temporary SQLite database."""
+"""Fixtures every test folder may use: the session's PostgreSQL server and its emptied test
+database, stores on SQLite and on PostgreSQL, and real `perdure serve` processes."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from s3_server import s3, s3_server  # noqa: F401  (fixtures for every test folder)
 from pg_server import TEST_DB, PostgresServer, find_pg_bindir, start_server
 from servers import Server
+from store_backends import INLINE_LIMIT, StoreFactory
+
+from perdure.store.base import Store
+from perdure.store.blobs import FileBlobStore
+from perdure.store.postgres import PostgresStore
+from perdure.store.sqlite import SQLiteStore
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +44,51 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         server.run("pg_ctl", "stop", "-D", str(server.data), "-m", "immediate", "-w")
         shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of the session's test database, emptied of executions before the test."""
+    url = postgres_server.url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('executions') IS NOT NULL").fetchone()
+        if exists and exists[0]:
+            # Deleting executions cascades to everything under them; with the few rows a test
+            # leaves, DELETE is faster than TRUNCATE (which rewrites each table's files).
+            conn.execute("DELETE FROM executions")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_test_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Opens stores on one database of the parametrized backend; closes them all at the end.
+
+    Blobs go to ``tmp_path / "blobs"`` on both backends, and payloads over ``INLINE_LIMIT`` (1 KiB)
+    go to blobs unless the caller passes another ``inline_limit``.
+    """
+    opened: list[Store] = []
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+
+    def open_store(**options: Any) -> Store:
+        options.setdefault("blobs", FileBlobStore(tmp_path / "blobs"))
+        options.setdefault("inline_limit", INLINE_LIMIT)
+        store: Store
+        if request.param == "sqlite":
+            store = SQLiteStore(tmp_path / "perdure.db", **options)
+        else:
+            store = PostgresStore(url, **options)
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_test_store: StoreFactory) -> Store:
+    """A store on a fresh database: SQLite, then PostgreSQL."""
+    return open_test_store()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""Records and helpers for the store tests (the fixtures are in conftest.py).
+"""Records and helpers for the tests that open stores (the fixtures are in tests/conftest.py).
 
-The PostgreSQL server they run on is in ``tests/pg_server.py``, shared with other tests.
+The store tests use them, and the service tests that put rows in a store before reading them
+through the service. The PostgreSQL server they run on is in ``tests/pg_server.py``.
 """
 
 from __future__ import annotations
