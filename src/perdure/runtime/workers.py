@@ -217,7 +217,8 @@ class WorkerPool:
         self.on_finished = on_finished
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
-        self._busy: dict[str, tuple[_Worker, Invocation]] = {}
+        # A worker of None: its process is starting.
+        self._busy: dict[str, tuple[_Worker | None, Invocation]] = {}
         self._closed = False
         # Worker processes are started from this one thread, which lives until ``close``: the
         # death signal of _die_with_parent fires when the *thread* that started a process
@@ -249,11 +250,23 @@ class WorkerPool:
             self.on_finished(invocation)
             return
         with self._lock:
-            worker = self._take_idle(spec)
+            worker, evicted = self._take_idle(spec)
             self._busy[invocation.execution_arn] = (worker, invocation)
             spare = self._spare_waiters > 0
             if spare:
                 self._spare_waiters -= 1
+        # Killing a process and starting one take tens of milliseconds, or much more on a loaded
+        # machine: done outside the lock, so the scheduler and the API asking what runs never wait.
+        if evicted is not None:
+            evicted.kill()
+        if worker is None:
+            worker = self._spawner.submit(_Worker, self.settings, spec).result()
+            with self._lock:
+                self._busy[invocation.execution_arn] = (worker, invocation)
+                closing = self._closed
+            if closing:
+                self._drop_started(worker, invocation, spare)
+                return
         # A warm worker gets the invocation from this thread at once; the waiting thread only
         # waits for its end. (A failed send is retried there, and recorded if it fails again.)
         sent = False
@@ -264,6 +277,24 @@ class WorkerPool:
         if not spare:
             threading.Thread(target=self._wait_for_jobs, name="perdure-invoke", daemon=True).start()
         self._jobs.put((worker, invocation, sent))
+
+    def _drop_started(self, worker: _Worker, invocation: Invocation, spare: bool) -> None:
+        """Ends an invocation whose worker finished starting after ``close`` killed the others.
+
+        It is recorded as lost, as theirs are, and resumes from its last checkpoint when a
+        server runs again.
+        """
+        worker.kill()
+        if spare:
+            self._jobs.put(None)  # the waiting thread it took was not among those close released
+        error = ErrorObject(
+            message="The invocation was lost: the server stopped while its worker process started.",
+            type=LOST_INVOCATION.type,
+        )
+        self._record(lambda: self.service.fail_invocation(invocation, error, lost=True))
+        with self._lock:
+            self._busy.pop(invocation.execution_arn, None)
+        self.on_finished(invocation)
 
     def _wait_for_jobs(self) -> None:
         while True:
@@ -276,14 +307,15 @@ class WorkerPool:
                     return
                 self._spare_waiters += 1
 
-    def _take_idle(self, spec: FunctionSpec) -> _Worker:
+    def _take_idle(self, spec: FunctionSpec) -> tuple[_Worker | None, _Worker | None]:
+        """(An idle worker of ``spec``, or None if one must start; an idle worker to kill to make room, if any)."""
         for worker in self._idle:
             if worker.spec == spec:
                 self._idle.remove(worker)
-                return worker
+                return worker, None
         if len(self._idle) + len(self._busy) >= self.size and self._idle:
-            self._idle.pop(0).kill()
-        return self._spawner.submit(_Worker, self.settings, spec).result()
+            return None, self._idle.pop(0)
+        return None, None
 
     def _run(self, worker: _Worker, invocation: Invocation, sent: bool) -> None:
         keep = False
@@ -305,6 +337,11 @@ class WorkerPool:
         """Runs one invocation (already sent to the worker, if ``sent``); returns whether the worker is fit to be reused."""
         if not worker.ready:
             failure = self._start_failure(worker)
+            if failure is not None and self._closed and worker.killed():
+                # ``close`` killed it while it imported: lost, as when it kills one mid-run.
+                error = ErrorObject(message=f"The invocation was lost: {worker.describe_exit()}.", type=LOST_INVOCATION.type)
+                self._record(lambda: self.service.fail_invocation(invocation, error, lost=True))
+                return False
             if failure is not None:
                 error = ErrorObject(message=failure, type="Runtime.ImportModuleError")
                 self._record(lambda: self.service.fail_invocation(invocation, error))
@@ -406,7 +443,7 @@ class WorkerPool:
         while self.running() and time.monotonic() < deadline:
             time.sleep(0.05)
         with self._lock:
-            busy = [worker for worker, _ in self._busy.values()]
+            busy = [worker for worker, _ in self._busy.values() if worker is not None]
         for worker in busy:
             worker.kill()
         self._spawner.shutdown()
