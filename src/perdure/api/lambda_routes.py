@@ -212,7 +212,7 @@ class LambdaRoutes:
         for spec in self.registry:
             entry: dict[str, Any] = {
                 "FunctionName": spec.name,
-                "FunctionArn": self.service.function_arn(spec.name).rsplit(":", 1)[0],
+                "FunctionArn": self.service.function_arn(spec.name, qualifier=None),
                 "Handler": spec.target,
                 "Timeout": spec.timeout_seconds,
                 "DurableConfig": {},

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.arns import function_arn_of
 
 Wire = dict[str, Any]
 WireIn = Mapping[str, Any]
@@ -351,16 +352,6 @@ class Operation:
                 invoke["Error"] = error
             wire["ChainedInvokeDetails"] = invoke
         return wire
-
-
-def execution_arn_for(function_arn: str, name: str, execution_id: str) -> str:
-    """The ARN of the execution ``name`` (ID ``execution_id``) of the qualified ``function_arn``."""
-    return f"{function_arn}/durable-execution/{name}/{execution_id}"
-
-
-def function_arn_of(execution_arn: str) -> str:
-    """The qualified function ARN that ``execution_arn`` (made by ``execution_arn_for``) begins with."""
-    return execution_arn.split("/durable-execution/")[0]
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,8 @@ from aws_durable_execution_sdk_python.lambda_service import (
 )
 
 from perdure.errors import PerdureError, StaleCheckpointTokenError, StorageFullError
-from perdure.protocol.records import (
-    ErrorObject,
-    Execution,
-    Invocation,
-    InvocationOutput,
-    OperationUpdate,
-    function_arn_of,
-)
+from perdure.protocol.arns import function_arn_of
+from perdure.protocol.records import ErrorObject, Execution, Invocation, InvocationOutput, OperationUpdate
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime.registry import FunctionSpec
 from perdure.sdk.engine import run_seed_invocation

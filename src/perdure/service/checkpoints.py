@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perdure.errors import CheckpointRejectedError, PerdureError
+from perdure.protocol.arns import execution_arn_for
 from perdure.protocol.records import (
     ErrorObject,
     Event,
@@ -24,7 +25,6 @@ from perdure.protocol.records import (
     OperationStatus,
     OperationType,
     OperationUpdate,
-    execution_arn_for,
 )
 from perdure.protocol.timers import Timer, TimerKind
 from perdure.service import history

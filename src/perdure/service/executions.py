@@ -17,6 +17,7 @@ from perdure.errors import (
     InvalidParameterError,
     PayloadTooLargeError,
 )
+from perdure.protocol.arns import execution_arn_for, function_arn_for
 from perdure.protocol.queries import ExecutionPage, ExecutionQuery
 from perdure.protocol.records import (
     CheckpointResult,
@@ -31,7 +32,6 @@ from perdure.protocol.records import (
     OperationType,
     OperationUpdate,
     Page,
-    execution_arn_for,
 )
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
@@ -124,8 +124,9 @@ class DurableService:
 
     # -- executions -----------------------------------------------------------------------
 
-    def function_arn(self, function_name: str, qualifier: str = "$LATEST") -> str:
-        return f"arn:aws:lambda:{self.config.region}:{self.config.account_id}:function:{function_name}:{qualifier}"
+    def function_arn(self, function_name: str, qualifier: str | None = "$LATEST") -> str:
+        """The ARN of ``function_name`` on this service, qualified unless ``qualifier`` is None."""
+        return function_arn_for(self.config.region, self.config.account_id, function_name, qualifier)
 
     def start_execution(self, request: StartRequest) -> StartResult:
         """Starts an execution, or returns the existing one of that name if its input is the same."""

@@ -8,14 +8,12 @@ registry.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.arns import parse_function_arn
 from perdure.service.validation import NAME, check_qualifier
-
-_ARN = re.compile(r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>[^:]+))?")
 
 
 @dataclass(frozen=True)
@@ -28,9 +26,9 @@ class FunctionRef:
 
 def parse_function_name(value: str) -> FunctionRef:
     """Accepts ``name``, ``name:qualifier`` or a function ARN (with or without qualifier)."""
-    match = _ARN.fullmatch(value)
-    if match:
-        name, qualifier = match["name"], match["qualifier"]
+    parts = parse_function_arn(value)
+    if parts:
+        name, qualifier = parts.name, parts.qualifier or ""
     else:
         name, _, qualifier = value.partition(":")
         if not NAME.fullmatch(name) or ":" in qualifier:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perdure.errors import ConflictError, InvalidParameterError
-from perdure.protocol.records import CHECKPOINT_SUBTYPE, Execution, Operation, OperationStatus, OperationType, execution_arn_for
+from perdure.protocol.arns import execution_arn_for
+from perdure.protocol.records import CHECKPOINT_SUBTYPE, Execution, Operation, OperationStatus, OperationType
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.service import journal
 from perdure.service.checkpoints import new_callback_id
