@@ -4,6 +4,17 @@ A ``Store`` hands out transactions. Everything done through one ``Transaction`` 
 durable together when the ``with`` block exits normally, or not at all if it raises: that
 is the only atomicity the service relies on. Transactions are serialized (a writer waits for
 the one before it), so a read followed by a write inside one transaction never races.
+
+The contract is split by role, so that a caller can name the part it uses:
+
+- ``CoreTransaction``: what running executions needs (executions, operations, checkpoint
+  replies, history, logs, timers, leasing, one-time upgrades);
+- ``ConsoleQueries``: what the console and the list APIs read (pages and counts of executions,
+  open callbacks);
+- ``ExecutionStore``: transactions, snapshots, waiting for work, retention;
+- ``KeyStore``: API keys.
+
+``Transaction`` and ``Store`` combine them; every backend implements the whole of both.
 """
 
 from __future__ import annotations
@@ -34,8 +45,8 @@ def prefix_bounds(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-class Transaction(abc.ABC):
-    """Reads and writes inside one atomic transaction."""
+class CoreTransaction(abc.ABC):
+    """What running executions reads and writes inside one atomic transaction."""
 
     @abc.abstractmethod
     def insert_execution(self, execution: Execution) -> None:
@@ -61,24 +72,6 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     def find_execution(self, function_name: str, name: str) -> Execution | None:
         """Returns the execution of ``function_name`` with this name, if any."""
-
-    @abc.abstractmethod
-    def list_executions(self, query: ExecutionQuery) -> ExecutionPage: ...
-
-    @abc.abstractmethod
-    def count_executions(self, query: ExecutionQuery) -> dict[ExecutionStatus, int]:
-        """Counts the executions ``list_executions`` would list (all pages), by status; absent means none."""
-
-    @abc.abstractmethod
-    def count_by_function(self, started_after: float) -> list[StatusCount]:
-        """Counts the executions started at or after ``started_after``, by function and status."""
-
-    @abc.abstractmethod
-    def open_callbacks(
-        self, limit: int, after: tuple[float, str] | None, function_name: str | None
-    ) -> list[OpenCallback]:
-        """Returns up to ``limit`` callbacks still open in executions not ended (running or paused),
-        oldest first by ``(start_time, callback_id)``, past ``after``; only one function's if given."""
 
     @abc.abstractmethod
     def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
@@ -235,8 +228,34 @@ class Transaction(abc.ABC):
         """Records the one-time upgrade ``name`` done at ``now``; recording it again keeps the first time."""
 
 
-class Store(abc.ABC):
-    """A database of executions: opens transactions."""
+class ConsoleQueries(abc.ABC):
+    """What the console and the list APIs read: pages and counts of executions, open callbacks."""
+
+    @abc.abstractmethod
+    def list_executions(self, query: ExecutionQuery) -> ExecutionPage: ...
+
+    @abc.abstractmethod
+    def count_executions(self, query: ExecutionQuery) -> dict[ExecutionStatus, int]:
+        """Counts the executions ``list_executions`` would list (all pages), by status; absent means none."""
+
+    @abc.abstractmethod
+    def count_by_function(self, started_after: float) -> list[StatusCount]:
+        """Counts the executions started at or after ``started_after``, by function and status."""
+
+    @abc.abstractmethod
+    def open_callbacks(
+        self, limit: int, after: tuple[float, str] | None, function_name: str | None
+    ) -> list[OpenCallback]:
+        """Returns up to ``limit`` callbacks still open in executions not ended (running or paused),
+        oldest first by ``(start_time, callback_id)``, past ``after``; only one function's if given."""
+
+
+class Transaction(CoreTransaction, ConsoleQueries):
+    """Reads and writes inside one atomic transaction: every role of it."""
+
+
+class ExecutionStore(abc.ABC):
+    """A database of executions: opens transactions and snapshots, waits for work, purges."""
 
     # Where payloads over the inline limit are kept; rows hold only their keys.
     blobs: BlobStore
@@ -292,7 +311,27 @@ class Store(abc.ABC):
         execution another transaction holds is skipped, left for the next purge.
         """
 
-    # -- API keys (perdure.api.keys): each call is its own transaction. --
+    @abc.abstractmethod
+    def delete_execution(self, execution_id: str) -> list[str] | None:
+        """Deletes an execution that has ended, everything under it, and the blobs only it referenced.
+
+        Atomic as one purge of ``purge_expired``, with the same care for blobs another writer
+        stores meanwhile. Returns the keys of the blobs deleted, or None (deleting nothing)
+        when there is no such execution or it has not ended (it is RUNNING, PAUSING or PAUSED).
+        """
+
+    @abc.abstractmethod
+    def delete_unreferenced_blobs(self, keys: Collection[str]) -> list[str]:
+        """Deletes those of these blobs that no row references; returns their keys, sorted.
+
+        With the same care as ``purge_expired`` for a writer storing one of them meanwhile: it
+        either waits for this to finish and stores the blob anew, or makes this keep it.
+        """
+
+
+
+class KeyStore(abc.ABC):
+    """API keys (perdure.api.keys): each call is its own transaction."""
 
     @abc.abstractmethod
     def add_api_key(self, key: ApiKey) -> None:
@@ -318,22 +357,9 @@ class Store(abc.ABC):
     def end_api_key_sessions(self, access_key_id: str) -> ApiKey | None:
         """Atomically bumps a key's session generation and returns the key; None if no key has this ID."""
 
-    @abc.abstractmethod
-    def delete_execution(self, execution_id: str) -> list[str] | None:
-        """Deletes an execution that has ended, everything under it, and the blobs only it referenced.
 
-        Atomic as one purge of ``purge_expired``, with the same care for blobs another writer
-        stores meanwhile. Returns the keys of the blobs deleted, or None (deleting nothing)
-        when there is no such execution or it has not ended (it is RUNNING, PAUSING or PAUSED).
-        """
-
-    @abc.abstractmethod
-    def delete_unreferenced_blobs(self, keys: Collection[str]) -> list[str]:
-        """Deletes those of these blobs that no row references; returns their keys, sorted.
-
-        With the same care as ``purge_expired`` for a writer storing one of them meanwhile: it
-        either waits for this to finish and stores the blob anew, or makes this keep it.
-        """
+class Store(ExecutionStore, KeyStore):
+    """A whole store: every role of it, as each backend provides."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
