@@ -43,7 +43,8 @@ COMPARE_HANDLERS = HERE / "compare_handlers.py"
 SEED_FLOWS = HERE / "seed_flows.py"
 COMPARE_SEED = HERE / "compare_seed.py"
 WAIT_SECONDS = 120.0
-SECRET = "compare-benchmark-secret"
+# At least 32 bytes, as the server asks of a secret.
+SECRET = "compare-benchmark-secret-of-32-bytes-or-more"
 
 
 def _specs(style: str) -> list[FunctionSpec]:
