@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import InvalidParameterError, NotFoundError
+from perdure.protocol.secret import load_secret
 from perdure.store.base import Store
 from perdure.store.keys import ApiKey
 
@@ -54,8 +55,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 def api_secret(data_dir: Path) -> bytes:
     """The key that derives SigV4 secrets, from ``PERDURE_SECRET`` or the data folder's ``secret`` file."""
-    from perdure.protocol.secret import load_secret
-
     return derive_api_secret(load_secret(data_dir))
 
 
