@@ -1,5 +1,11 @@
 """Fixtures every test folder may use: the session's PostgreSQL server and its emptied test
-database, stores on SQLite and on PostgreSQL, and real `perdure serve` processes."""
+database, stores and services on SQLite and on PostgreSQL, a clock moved by hand, and real
+`perdure serve` processes.
+
+``store`` and ``service`` are parametrized through ``open_test_store``, so every test that asks
+for one runs once per backend. A module whose service needs other options (its functions, a
+smaller inline limit) overrides ``service`` with ``open_service(...)``.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +17,21 @@ from typing import Any
 
 import psycopg
 import pytest
-from s3_server import s3, s3_server  # noqa: F401  (fixtures for every test folder)
 from pg_server import TEST_DB, PostgresServer, find_pg_bindir, start_server
+from s3_server import s3, s3_server  # noqa: F401  (fixtures for every test folder)
 from servers import Server
 from store_backends import INLINE_LIMIT, StoreFactory
 
+from perdure.service.executions import DurableService, ServiceConfig
+from perdure.service.functions import FunctionLookup
 from perdure.store.base import Store
 from perdure.store.blobs import FileBlobStore
 from perdure.store.postgres import PostgresStore
+from perdure.store.rows import DEFAULT_INLINE_LIMIT
 from perdure.store.sqlite import SQLiteStore
+from perdure.testing import SkippableClock
+
+ServiceFactory = Callable[..., DurableService]
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +101,36 @@ def open_test_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 def store(open_test_store: StoreFactory) -> Store:
     """A store on a fresh database: SQLite, then PostgreSQL."""
     return open_test_store()
+
+
+@pytest.fixture
+def clock() -> SkippableClock:
+    """A clock that stands still until the test moves it (``clock.advance(seconds)``)."""
+    return SkippableClock()
+
+
+@pytest.fixture
+def open_service(open_test_store: StoreFactory, clock: SkippableClock) -> ServiceFactory:
+    """Opens a service on a new store of the test's database, with ``ServiceConfig(**config)``.
+
+    A second call opens another store on the same database, as a restarted server would; the
+    stores are closed at the end of the test. Payloads over 64 KiB go to ``tmp_path / "blobs"``,
+    as they do in a server, unless ``inline_limit`` says otherwise.
+    """
+
+    def open_(
+        *, inline_limit: int = DEFAULT_INLINE_LIMIT, functions: FunctionLookup | None = None, **config: Any
+    ) -> DurableService:
+        store = open_test_store(inline_limit=inline_limit)
+        return DurableService(store, ServiceConfig(**config), clock=clock, functions=functions)
+
+    return open_
+
+
+@pytest.fixture
+def service(open_service: ServiceFactory) -> DurableService:
+    """A service with the default configuration, on SQLite, then on PostgreSQL."""
+    return open_service()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,7 +22,6 @@ from perdure.protocol.records import (
 )
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.functions import FunctionDefaults, lookup_of
-from perdure.store.sqlite import SQLiteStore
 from perdure.testing import SkippableClock
 
 FUNCTIONS = lookup_of(
@@ -34,13 +33,8 @@ FUNCTIONS = lookup_of(
 
 
 @pytest.fixture
-def clock() -> SkippableClock:
-    return SkippableClock()
-
-
-@pytest.fixture
-def service(tmp_path: Path, clock: SkippableClock) -> DurableService:
-    return DurableService(SQLiteStore(tmp_path / "perdure.db"), clock=clock, functions=FUNCTIONS)
+def service(open_service: Callable[..., DurableService]) -> DurableService:
+    return open_service(functions=FUNCTIONS)
 
 
 def invoke_update(op_id: str = "i1", function: str = "echo", payload: str | None = '{"x": 1}', **options: Any) -> OperationUpdate:
@@ -179,8 +173,8 @@ def test_an_unknown_target_fails_the_operation_at_once_without_a_child(service: 
     assert service.lease("owner", ["nope", "echo"], 10, 30) == []
 
 
-def test_a_service_told_of_no_functions_fails_every_invoke(tmp_path: Path, clock: SkippableClock) -> None:
-    service = DurableService(SQLiteStore(tmp_path / "bare.db"), clock=clock)
+def test_a_service_told_of_no_functions_fails_every_invoke(open_service: Callable[..., DurableService]) -> None:
+    service = open_service()
     parent = start_parent(service)
     (op,) = service.checkpoint(parent.execution_arn, parent.checkpoint_token, [invoke_update()]).operations
     assert op.status is OperationStatus.FAILED

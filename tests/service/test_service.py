@@ -1,7 +1,8 @@
-"""The service's rules, on a real SQLite store, with time moved by hand instead of waited for."""
+"""The service's rules, on real SQLite and PostgreSQL stores, with time moved by hand instead of waited for."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +28,11 @@ from perdure.protocol.records import (
     OperationStatus,
     OperationUpdate,
 )
-from perdure.service.executions import DurableService, ServiceConfig, StartRequest
+from perdure.service.executions import DurableService, StartRequest
 from perdure.service.invocations import InvocationRetryPolicy
-from perdure.store.sqlite import SQLiteStore
 from perdure.testing import SkippableClock
 
-
-@pytest.fixture
-def clock() -> SkippableClock:
-    return SkippableClock()
-
-
-def make_service(path: Path, clock: SkippableClock, **config: Any) -> DurableService:
-    return DurableService(SQLiteStore(path / "perdure.db"), ServiceConfig(**config), clock=clock)
-
-
-@pytest.fixture
-def service(tmp_path: Path, clock: SkippableClock) -> DurableService:
-    return make_service(tmp_path, clock)
+ServiceFactory = Callable[..., DurableService]
 
 
 def update(op_id: str, type_: str, action: str, **fields: Any) -> OperationUpdate:
@@ -170,8 +158,8 @@ def test_a_step_that_already_succeeded_cannot_be_changed(service: DurableService
         service.checkpoint(arn, reply.checkpoint_token, [update("s", "STEP", "FAIL", Error={"ErrorMessage": "x"})])
 
 
-def test_a_wait_fires_on_time_after_the_service_restarts(tmp_path: Path, clock: SkippableClock) -> None:
-    service = make_service(tmp_path, clock)
+def test_a_wait_fires_on_time_after_the_service_restarts(open_service: ServiceFactory, clock: SkippableClock) -> None:
+    service = open_service()
     invocation = start_and_lease(service)
     service.checkpoint(
         invocation.execution_arn,
@@ -181,7 +169,7 @@ def test_a_wait_fires_on_time_after_the_service_restarts(tmp_path: Path, clock: 
     service.complete_invocation(invocation, InvocationOutput(InvocationStatus.PENDING))
     service.store.close()
 
-    restarted = make_service(tmp_path, clock)
+    restarted = open_service()
     clock.advance(3599)
     assert restarted.lease("owner-b", ["orders"], 1, 30) == []
     assert restarted.next_wakeup() == clock.now + 1
@@ -240,9 +228,9 @@ def test_the_execution_timeout_ends_the_execution(service: DurableService, clock
 
 
 def test_crashed_invocations_are_retried_with_backoff_then_fail_the_execution(
-    tmp_path: Path, clock: SkippableClock
+    open_service: ServiceFactory, clock: SkippableClock
 ) -> None:
-    service = make_service(tmp_path, clock, invocation_retries=InvocationRetryPolicy(max_attempts=3, base_delay_seconds=2))
+    service = open_service(invocation_retries=InvocationRetryPolicy(max_attempts=3, base_delay_seconds=2))
     invocation = start_and_lease(service)
     crash = ErrorObject(message="boom", type="Runtime.ExitError")
     service.fail_invocation(invocation, crash)
@@ -275,8 +263,8 @@ def test_state_and_history_come_in_pages(service: DurableService) -> None:
     assert [e.event_id for e in more.items] == [3, 4]
 
 
-def test_oversized_and_unknown_inputs_are_refused(tmp_path: Path, clock: SkippableClock) -> None:
-    service = make_service(tmp_path, clock, max_payload_bytes=100)
+def test_oversized_and_unknown_inputs_are_refused(open_service: ServiceFactory) -> None:
+    service = open_service(max_payload_bytes=100)
     with pytest.raises(PayloadTooLargeError, match="over the limit of 100 bytes"):
         service.start_execution(StartRequest("orders", "x" * 101))
     assert service.list_executions(ExecutionQuery()).executions == []
