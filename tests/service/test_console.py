@@ -54,11 +54,6 @@ def quick(ctx, event):
 
 
 @pytest.fixture
-def clock() -> SkippableClock:
-    return SkippableClock()
-
-
-@pytest.fixture
 def runner(store: Store, clock: SkippableClock) -> LocalRunner:
     service = DurableService(store, clock=clock)
     return LocalRunner(service, SnapshotCodec(KEY), [getattr(reviewed, MARKER), getattr(quick, MARKER)])
@@ -141,7 +136,7 @@ def test_pending_callbacks_are_listed_oldest_first_across_executions_and_paged(
     found = listed[0]
     assert (found.execution_name, found.function_name, found.name) == ("r0", "reviewed", "review")
     assert found.timeout_time == found.started + 2 * 3600 and found.heartbeat_timeout is None
-    assert found.next_step.startswith("Resumes reviewed after callback 'review', from checkpoint 2 (test_console_contract.py:")
+    assert found.next_step.startswith("Resumes reviewed after callback 'review', from checkpoint 2 (test_console.py:")
     assert found.operation_id in {op.operation.id for op in _walk(console.operation_tree(service, arns[0]))}
 
     # Completing one takes it out of the inbox.
@@ -167,7 +162,7 @@ def test_the_operation_tree_nests_contexts_with_durations_and_attempts(runner: L
     tree = console.operation_tree(runner.service, arn)
     assert [(n.operation.sub_type, n.operation.name) for n in tree] == [
         ("Step", "sum"),
-        ("Checkpoint", "test_console_contract.py:" + tree[1].operation.name.split(":")[1]),  # type: ignore[union-attr]
+        ("Checkpoint", "test_console.py:" + tree[1].operation.name.split(":")[1]),  # type: ignore[union-attr]
         ("Map", "doubles"),
         ("Checkpoint", tree[3].operation.name),
         ("WaitForCallback", "review"),
@@ -196,7 +191,7 @@ def test_checkpoints_show_the_saved_variables_readably(runner: LocalRunner) -> N
     assert items.truncated and len(items.preview) <= 200 and items.preview.startswith("[0, 1, 2")
     assert "499" in items.full and items.type_name == "list"
     note = first["note"]
-    assert note.type_name.endswith("test_console_contract.Note") and note.truncated
+    assert note.type_name.endswith("test_console.Note") and note.truncated
     assert len(note.preview) <= 200 and note.full == repr(Note("draft " * 60))
     assert views[1].operation_id != views[0].operation_id and views[1].time >= views[0].time
 

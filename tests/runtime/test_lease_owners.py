@@ -20,7 +20,6 @@ from perdure.runtime.leases import lease_owner_id, owner_is_dead
 from perdure.runtime.scheduler import DEAD_OWNER_CHECK_SECONDS
 from perdure.service.executions import DurableService, StartRequest
 from perdure.store.sqlite import SQLiteStore
-from perdure.testing import SkippableClock
 
 _PRINT_OWNER = "import sys; from perdure.runtime.leases import lease_owner_id; print(lease_owner_id(), flush=True); sys.stdin.read()"
 
@@ -60,9 +59,7 @@ def test_owners_on_other_hosts_or_unreadable_count_as_alive() -> None:
     assert not owner_is_dead("not an owner")
 
 
-def test_only_the_dead_owners_leases_are_expired(tmp_path: Path) -> None:
-    clock = SkippableClock()
-    service = DurableService(SQLiteStore(tmp_path / "perdure.db"), clock=clock)
+def test_only_the_dead_owners_leases_are_expired(service: DurableService) -> None:
     service.start_execution(StartRequest("orders", execution_name="mine"))
     service.start_execution(StartRequest("orders", execution_name="theirs"))
     with _other_process() as (dying, end):
@@ -75,7 +72,6 @@ def test_only_the_dead_owners_leases_are_expired(tmp_path: Path) -> None:
     (resumed,) = service.lease("next", ["orders"], 5, 30)
     assert resumed.execution_arn == lost.execution_arn
     assert resumed.execution_arn != held.execution_arn
-    service.store.close()
 
 
 def test_a_dead_owner_is_reported_once_while_its_leases_wait(serve: Any, tmp_path: Path) -> None:
