@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from servers import wait_for
 from store_backends import execution, operation
 
 from perdure.errors import CheckpointRejectedError
@@ -20,11 +20,8 @@ from perdure.protocol.queries import ExecutionQuery
 from perdure.protocol.records import Invocation, OperationAction, OperationType, OperationUpdate
 from perdure.service.executions import DurableService, StartRequest
 from perdure.store.base import Transaction
-from perdure.store.group_commit import GroupCommitter
+from perdure.store.group_commit import ConnectionLock, GroupCommitter
 from perdure.store.sqlite import SQLiteStore
-
-# Long enough for the other threads to be queued behind the first writer's transaction.
-HOLD_SECONDS = 0.3
 
 
 class Boom(Exception):
@@ -67,43 +64,59 @@ def run_threads(*targets: Callable[[], None]) -> dict[int, BaseException]:
     return errors
 
 
-def queued_writers(store: SQLiteStore, first: Callable[[], None], *others: Callable[[], None]) -> dict[int, BaseException]:
-    """Runs ``first``, whose transaction holds the connection a while, and ``others`` queued behind it."""
-    started = threading.Event()
+class QueuedWriters:
+    """Runs a first writer and others queued behind it: the others start once the first holds the
+    connection, and the first lets go of it only once they all wait for it.
 
-    def first_writer() -> None:
-        started.set()
-        first()
+    They wait on the store's ``ConnectionLock``, whose ``waiting`` count is what group commit
+    itself reads to leave a transaction open for those queued behind it. The store does not
+    expose its lock, so it is read from ``SQLiteStore._lock``.
+    """
 
-    def later(target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            started.wait(5)
-            time.sleep(HOLD_SECONDS / 3)  # the first writer holds the connection by now
-            target()
+    def __init__(self, store: SQLiteStore) -> None:
+        self._lock: ConnectionLock = store._lock
+        self._holding = threading.Event()
+        self._behind = 0
 
-        return run
+    def hold(self) -> None:
+        """Called inside the first writer's transaction: returns once the others wait for the connection."""
+        self._holding.set()
+        wait_for(lambda: self._lock.waiting >= self._behind, timeout=10, interval=0.001)
 
-    return run_threads(first_writer, *(later(t) for t in others))
+    def run(self, first: Callable[[], None], *others: Callable[[], None]) -> dict[int, BaseException]:
+        """Runs ``first``, which calls ``hold()`` in its transaction, and ``others`` queued behind it."""
+        self._behind = len(others)
+
+        def later(target: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                assert self._holding.wait(10), "the first writer never called hold()"
+                target()
+
+            return run
+
+        return run_threads(first, *(later(t) for t in others))
 
 
 def test_concurrent_writers_share_commits_and_each_returns_committed(tmp_path: Path) -> None:
     path = tmp_path / "perdure.db"
     store = SQLiteStore(path)
+    queue = QueuedWriters(store)
     seen_at_return: dict[str, bool] = {}
 
-    def writer(execution_id: str, hold: float = 0.0) -> Callable[[], None]:
+    def writer(execution_id: str, hold: bool = False) -> Callable[[], None]:
         def run() -> None:
             with store.transaction() as tx:
                 tx.insert_execution(execution(execution_id))
                 tx.put_operations(execution_id, [operation("1", 1)])
-                time.sleep(hold)
+                if hold:
+                    queue.hold()
             # Acknowledged: another connection must see it now.
             seen_at_return[execution_id] = execution_id in stored_ids(path)
 
         return run
 
     before = store.commit_counts()
-    errors = queued_writers(store, writer("a", HOLD_SECONDS), writer("b"), writer("c"), writer("d"))
+    errors = queue.run(writer("a", hold=True), writer("b"), writer("c"), writer("d"))
     after = store.commit_counts()
     store.close()
 
@@ -118,19 +131,21 @@ def test_concurrent_writers_share_commits_and_each_returns_committed(tmp_path: P
 def test_a_failing_writer_keeps_nothing_while_the_rest_of_its_group_commits(tmp_path: Path) -> None:
     path = tmp_path / "perdure.db"
     store = SQLiteStore(path)
+    queue = QueuedWriters(store)
 
-    def writer(execution_id: str, hold: float = 0.0, fail: bool = False) -> Callable[[], None]:
+    def writer(execution_id: str, hold: bool = False, fail: bool = False) -> Callable[[], None]:
         def run() -> None:
             with store.transaction() as tx:
                 tx.insert_execution(execution(execution_id))
                 tx.put_operations(execution_id, [operation("1", 1)])
-                time.sleep(hold)
+                if hold:
+                    queue.hold()
                 if fail:
                     raise Boom(execution_id)
 
         return run
 
-    errors = queued_writers(store, writer("a", HOLD_SECONDS), writer("bad", fail=True), writer("c"), writer("d"))
+    errors = queue.run(writer("a", hold=True), writer("bad", fail=True), writer("c"), writer("d"))
     counts = store.commit_counts()
     store.close()
 
@@ -145,18 +160,20 @@ def test_a_failing_writer_keeps_nothing_while_the_rest_of_its_group_commits(tmp_
 def test_a_failing_first_writer_does_not_hold_up_those_queued_behind_it(tmp_path: Path) -> None:
     path = tmp_path / "perdure.db"
     store = SQLiteStore(path)
+    queue = QueuedWriters(store)
 
-    def writer(execution_id: str, hold: float = 0.0, fail: bool = False) -> Callable[[], None]:
+    def writer(execution_id: str, hold: bool = False, fail: bool = False) -> Callable[[], None]:
         def run() -> None:
             with store.transaction() as tx:
                 tx.insert_execution(execution(execution_id))
-                time.sleep(hold)
+                if hold:
+                    queue.hold()
                 if fail:
                     raise Boom(execution_id)
 
         return run
 
-    errors = queued_writers(store, writer("first", HOLD_SECONDS, fail=True), writer("b"), writer("c"))
+    errors = queue.run(writer("first", hold=True, fail=True), writer("b"), writer("c"))
     store.close()
 
     assert set(errors) == {0}
@@ -166,12 +183,13 @@ def test_a_failing_first_writer_does_not_hold_up_those_queued_behind_it(tmp_path
 def test_a_snapshot_never_sees_writes_that_are_not_committed(tmp_path: Path) -> None:
     path = tmp_path / "perdure.db"
     store = SQLiteStore(path)
+    queue = QueuedWriters(store)
     read: list[set[str]] = []
 
     def first() -> None:
         with store.transaction() as tx:
             tx.insert_execution(execution("a"))
-            time.sleep(HOLD_SECONDS)
+            queue.hold()
 
     def reader() -> None:
         with store.snapshot() as tx:
@@ -179,7 +197,7 @@ def test_a_snapshot_never_sees_writes_that_are_not_committed(tmp_path: Path) -> 
         # What the snapshot saw is durable: it was committed before the snapshot began.
         assert read[-1] <= stored_ids(path)
 
-    errors = queued_writers(store, first, reader)
+    errors = queue.run(first, reader)
     store.close()
     assert errors == {}
     assert read == [{"a"}]
