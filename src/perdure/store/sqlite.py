@@ -10,26 +10,19 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from perdure.errors import StorageFullError
-from perdure.protocol.queries import (
-    ExecutionPage,
-    ExecutionQuery,
-    OpenCallback,
-    PurgeBatch,
-    ResultScan,
-    StatusCount,
-    StoredResult,
-)
-from perdure.protocol.records import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
+from perdure.protocol.queries import PurgeBatch
+from perdure.protocol.records import Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
-from perdure.store import keys as keymap
 from perdure.store import make_data_dir, purging
 from perdure.store import rows as rowmap
-from perdure.store.base import Store, Transaction, chunks, prefix_bounds
+from perdure.store.base import Store, Transaction, chunks
 from perdure.store.blobs import BlobStore, FileBlobStore
+from perdure.store.dialect import SQLITE
 from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter, Membership
+from perdure.store.sql import Execute, SQLTransaction, Statements
+from perdure.store.sql_keys import KeyStatements, SQLKeyStore
 
 # What firing a wait reads and writes: its operation and execution, a few columns of each. The
 # keys are joined from (CROSS JOIN keeps that order): a row-value IN list made SQLite scan every operation.
@@ -43,31 +36,6 @@ _WAIT_SUCCEEDED = "UPDATE operations SET status = ?, end_time = ?, version = ? W
 _WAITED_EXECUTION = (
     "UPDATE executions SET version = ?, event_count = ?, ready_time = ?, woken_during_invocation = ? WHERE id = ?"
 )
-
-# Statements built once: the checkpoint path runs them thousands of times a second, and building
-# their text each time cost more than SQLite takes to find them in its statement cache.
-_EXECUTION_INSERT = (
-    f"INSERT INTO executions ({', '.join(rowmap.EXECUTION_COLUMNS)}) "
-    f"VALUES ({', '.join(f':{c}' for c in rowmap.EXECUTION_COLUMNS)})"
-)
-_EXECUTION_UPDATE = (
-    f"UPDATE executions SET {', '.join(f'{c} = :{c}' for c in rowmap.MUTABLE_EXECUTION_COLUMNS)} WHERE id = :id"
-)
-# An upsert updates the row in place; REPLACE would delete and re-insert it, rewriting every
-# index entry of the operation on each change.
-_OPERATION_UPSERT = (
-    f"INSERT INTO operations ({', '.join(rowmap.OPERATION_COLUMNS)}) "
-    f"VALUES ({', '.join(f':{c}' for c in rowmap.OPERATION_COLUMNS)}) "
-    f"ON CONFLICT (execution_id, id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in rowmap.OPERATION_UPDATE_COLUMNS)
-)
-_EVENT_INSERT = (
-    f"INSERT INTO events ({', '.join(rowmap.EVENT_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in rowmap.EVENT_COLUMNS)})"
-)
-
-
-def _partial_update(columns: tuple[str, ...]) -> str:
-    return f"UPDATE executions SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE id = :id"
 
 
 def _operations_by_id(count: int) -> str:
@@ -89,7 +57,6 @@ _BUSY_TIMEOUT_MS = 30_000
 # How long a checkpoint that truncates the WAL waits for other processes' readers and writers.
 _TRUNCATE_BUSY_MS = 1000
 
-_PARTIAL_UPDATES: dict[tuple[str, ...], str] = {}
 _OPERATIONS_BY_ID = [_operations_by_id(n) for n in range(17)]
 
 
@@ -129,7 +96,7 @@ def _schema_scripts() -> list[tuple[int, str]]:
     return sorted(scripts)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLKeyStore, Store):
     """A store in one SQLite file; safe to share between threads and processes.
 
     ``synchronous=NORMAL`` in WAL mode loses no committed transaction when a process crashes
@@ -138,6 +105,8 @@ class SQLiteStore(Store):
     Up to ``group_limit`` write transactions that this process's threads run at once share a
     commit (``perdure.store.group_commit``); 1 commits each alone.
     """
+
+    _key_sql = KeyStatements(SQLITE)
 
     def __init__(
         self,
@@ -349,42 +318,15 @@ class SQLiteStore(Store):
                 self._conn.execute("ROLLBACK")  # it wrote no row
             return sorted(unreferenced)
 
-    def add_api_key(self, key: keymap.ApiKey) -> None:
+    @contextmanager
+    def _key_transaction(self) -> Iterator[Execute]:
+        # A statement alone on the connection commits by itself; the lock keeps it out of an open group.
         with self._lock:
-            try:
-                self._conn.execute(keymap.insert_sql(lambda name: f":{name}"), keymap.to_row(key))
-            except sqlite3.IntegrityError as error:
-                if "api_keys.name" in str(error):  # the unique index on active names
-                    raise keymap.KeyNameTakenError(key.name) from None
-                raise
+            yield self._conn.execute
 
-    def get_api_key(self, access_key_id: str) -> keymap.ApiKey | None:
-        return self._one_key("WHERE access_key_id = ?", access_key_id)
-
-    def find_api_key_by_token(self, token_sha256: str) -> keymap.ApiKey | None:
-        return self._one_key("WHERE token_sha256 = ?", token_sha256)
-
-    def _one_key(self, where: str, value: str) -> keymap.ApiKey | None:
-        with self._lock:
-            row = self._conn.execute(keymap.select_sql(where), (value,)).fetchone()
-        return keymap.from_row(row) if row else None
-
-    def list_api_keys(self) -> list[keymap.ApiKey]:
-        with self._lock:
-            return [keymap.from_row(row) for row in self._conn.execute(keymap.select_sql())]
-
-    def revoke_api_key(self, access_key_id: str, now: float) -> keymap.ApiKey | None:
-        with self._lock:
-            sql = keymap.revoke_sql(lambda name: f":{name}")
-            # fetchall: the UPDATE commits once its statement has run to the end.
-            rows = self._conn.execute(sql, {"access_key_id": access_key_id, "now": now}).fetchall()
-        return keymap.from_row(rows[0]) if rows else None
-
-    def end_api_key_sessions(self, access_key_id: str) -> keymap.ApiKey | None:
-        with self._lock:
-            sql = keymap.end_sessions_sql(lambda name: f":{name}")
-            rows = self._conn.execute(sql, {"access_key_id": access_key_id}).fetchall()
-        return keymap.from_row(rows[0]) if rows else None
+    def _name_taken(self, error: Exception) -> bool:
+        # The unique index on active names names its column.
+        return isinstance(error, sqlite3.IntegrityError) and "api_keys.name" in str(error)
 
     def close(self) -> None:
         with self._lock:
@@ -406,39 +348,6 @@ def _member(values: list[str]) -> tuple[str, dict[str, str]]:
     """``IN (:v0, :v1, ...)`` and its parameters: named, so one list serves a whole UNION."""
     params = {f"v{i}": value for i, value in enumerate(values)}
     return f"IN ({', '.join(f':{name}' for name in params)})", params
-
-
-def _filters(query: ExecutionQuery) -> tuple[list[str], list[Any]]:
-    """The WHERE clauses of a query's filters (its marker and limit aside), and their parameters."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.function_name is not None:
-        clauses.append("function_name = ?")
-        params.append(query.function_name)
-    if query.statuses:
-        clauses.append(f"status IN ({', '.join('?' for _ in query.statuses)})")
-        params.extend(s.value for s in query.statuses)
-    if query.name is not None:
-        clauses.append("name = ?")
-        params.append(query.name)
-    if query.name_prefix:
-        clauses.append("name >= ? AND name < ?")
-        params.extend(prefix_bounds(query.name_prefix))
-    if query.started_after is not None:
-        clauses.append("start_time >= ?")
-        params.append(query.started_after)
-    if query.started_before is not None:
-        clauses.append("start_time < ?")
-        params.append(query.started_before)
-    return clauses, params
-
-
-# The checkpoints a seed-style execution recorded before an operation ``o`` (see
-# perdure.service.restarts.checkpoint_operations): counted, and the last one's name.
-_CHECKPOINTS_BEFORE = (
-    "FROM operations c WHERE c.execution_id = o.execution_id AND c.position < o.position"
-    " AND c.type = 'CONTEXT' AND c.sub_type = 'Checkpoint' AND c.parent_id IS NULL AND c.status = 'SUCCEEDED'"
-)
 
 
 class _WriteTransaction(AbstractContextManager[Transaction]):
@@ -483,128 +392,23 @@ class _WriteTransaction(AbstractContextManager[Transaction]):
             self._store._wrote()
 
 
-class _SQLiteTransaction(Transaction):
+_STATEMENTS = Statements(SQLITE, locking=False)
+
+
+class _SQLiteTransaction(SQLTransaction):
+    """A transaction on the store's one connection: the shared SQL, with SQLite's leasing and timer firing."""
+
     def __init__(self, conn: sqlite3.Connection, store: SQLiteStore) -> None:
+        super().__init__(_STATEMENTS, conn.execute, conn.executemany, store.store_payload, store.load_payload)
         self._conn = conn
-        self._store = store
 
     # A sqlite3.Row finds a column by comparing names one by one: reading the 35 columns of an
     # execution that way took 9 µs, against about 2 µs for making a dict of the row first.
     def _execution(self, row: sqlite3.Row) -> Execution:
-        return rowmap.execution_from_row(dict(zip(row.keys(), row)), self._store.load_payload)
+        return rowmap.execution_from_row(dict(zip(row.keys(), row)), self._load_payload)
 
     def _operation(self, row: sqlite3.Row) -> Operation:
-        return rowmap.operation_from_row(dict(zip(row.keys(), row)), self._store.load_payload)
-
-    # -- executions -------------------------------------------------------------------------
-
-    def insert_execution(self, execution: Execution) -> None:
-        self._conn.execute(_EXECUTION_INSERT, rowmap.execution_row(execution, self._store.store_payload))
-
-    def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
-        if before is None:
-            row = rowmap.execution_row(execution, self._store.store_payload, with_input=False)
-            self._conn.execute(_EXECUTION_UPDATE, row)
-            return
-        row = rowmap.execution_changes(execution, before, self._store.store_payload)
-        columns = tuple(row)[1:]
-        if not columns:
-            return
-        sql = _PARTIAL_UPDATES.get(columns)
-        if sql is None:
-            sql = _partial_update(columns)
-            if len(_PARTIAL_UPDATES) < 256:  # a few shapes recur; bound the cache all the same
-                _PARTIAL_UPDATES[columns] = sql
-        self._conn.execute(sql, row)
-
-    def get_execution(self, arn: str) -> Execution | None:
-        row = self._conn.execute("SELECT * FROM executions WHERE arn = ?", (arn,)).fetchone()
-        return self._execution(row) if row else None
-
-    def get_execution_by_id(self, execution_id: str) -> Execution | None:
-        row = self._conn.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
-        return self._execution(row) if row else None
-
-    def find_execution(self, function_name: str, name: str) -> Execution | None:
-        row = self._conn.execute(
-            "SELECT * FROM executions WHERE function_name = ? AND name = ?", (function_name, name)
-        ).fetchone()
-        return self._execution(row) if row else None
-
-    def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
-        clauses, params = _filters(query)
-        before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
-        if query.marker:
-            start_time, execution_id = rowmap.decode_marker(query.marker)
-            clauses.append(f"(start_time {before} ? OR (start_time = ? AND id {before} ?))")
-            params.extend([start_time, start_time, execution_id])
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._conn.execute(
-            f"SELECT * FROM executions {where} ORDER BY start_time {order}, id {order} LIMIT ?",
-            [*params, query.limit + 1],
-        ).fetchall()
-        executions = [self._execution(r) for r in rows[: query.limit]]
-        marker = None
-        if len(rows) > query.limit:
-            last = executions[-1]
-            marker = rowmap.encode_marker(last.start_time, last.id)
-        return ExecutionPage(executions, marker)
-
-    def count_executions(self, query: ExecutionQuery) -> dict[ExecutionStatus, int]:
-        clauses, params = _filters(query)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._conn.execute(f"SELECT status, COUNT(*) AS n FROM executions {where} GROUP BY status", params)
-        return {ExecutionStatus(row["status"]): row["n"] for row in rows}
-
-    def count_by_function(self, started_after: float) -> list[StatusCount]:
-        rows = self._conn.execute(
-            "SELECT function_name, status, COUNT(*) AS n FROM executions WHERE start_time >= ?"
-            " GROUP BY function_name, status ORDER BY function_name, status",
-            (started_after,),
-        )
-        return [StatusCount(row["function_name"], ExecutionStatus(row["status"]), row["n"]) for row in rows]
-
-    def open_callbacks(
-        self, limit: int, after: tuple[float, str] | None, function_name: str | None
-    ) -> list[OpenCallback]:
-        # The terms on o.callback_id and o.status are those of the partial index
-        # operations_open_callbacks, which holds the open callbacks in this order.
-        clauses = ["o.callback_id IS NOT NULL", "o.status = 'STARTED'", "e.status IN ('RUNNING', 'PAUSING', 'PAUSED')"]
-        params: list[Any] = []
-        if function_name is not None:
-            clauses.append("e.function_name = ?")
-            params.append(function_name)
-        if after is not None:
-            clauses.append("(o.start_time > ? OR (o.start_time = ? AND o.callback_id > ?))")
-            params.extend([after[0], after[0], after[1]])
-        rows = self._conn.execute(
-            "SELECT o.*, e.arn AS execution_arn, e.name AS execution_name, e.function_name AS execution_function,"
-            " p.name AS parent_name, p.sub_type AS parent_sub_type,"
-            f" (SELECT COUNT(*) {_CHECKPOINTS_BEFORE}) AS checkpoints_before,"
-            f" (SELECT c.name {_CHECKPOINTS_BEFORE} ORDER BY c.position DESC LIMIT 1) AS checkpoint_name"
-            # CROSS JOIN keeps the open callbacks as the outer loop: read in index order, the
-            # LIMIT stops the scan early (SQLite without ANALYZE statistics would rather start
-            # from the running executions and sort every open callback they have).
-            " FROM operations o CROSS JOIN executions e ON e.id = o.execution_id"
-            " LEFT JOIN operations p ON p.execution_id = o.execution_id AND p.id = o.parent_id"
-            f" WHERE {' AND '.join(clauses)} ORDER BY o.start_time, o.callback_id LIMIT ?",
-            [*params, limit],
-        ).fetchall()
-        return [
-            OpenCallback(
-                row["execution_arn"],
-                row["execution_name"],
-                row["execution_function"],
-                self._operation(row),
-                row["parent_name"],
-                row["parent_sub_type"],
-                row["checkpoints_before"],
-                row["checkpoint_name"],
-            )
-            for row in rows
-        ]
-
-    # -- operations -------------------------------------------------------------------------
+        return rowmap.operation_from_row(dict(zip(row.keys(), row)), self._load_payload)
 
     def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
         found: dict[str, Operation] = {}
@@ -615,117 +419,7 @@ class _SQLiteTransaction(Transaction):
                 found[row["id"]] = self._operation(row)
         return found
 
-    def list_operations(self, execution_id: str, after_position: int, limit: int) -> list[Operation]:
-        rows = self._conn.execute(
-            "SELECT * FROM operations WHERE execution_id = ? AND position > ? ORDER BY position LIMIT ?",
-            (execution_id, after_position, limit),
-        ).fetchall()
-        return [self._operation(r) for r in rows]
-
-    def latest_operation(self, execution_id: str, sub_type: str) -> Operation | None:
-        # Walks operations_by_position backwards from the journal's end.
-        row = self._conn.execute(
-            "SELECT * FROM operations WHERE execution_id = ? AND sub_type = ? AND parent_id IS NULL"
-            " AND status = 'SUCCEEDED' ORDER BY position DESC LIMIT 1",
-            (execution_id, sub_type),
-        ).fetchone()
-        return self._operation(row) if row else None
-
-    def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
-        rows = self._conn.execute(
-            "SELECT * FROM operations WHERE execution_id = ? AND version > ? ORDER BY position",
-            (execution_id, version),
-        ).fetchall()
-        return [self._operation(r) for r in rows]
-
-    def put_operations(self, execution_id: str, operations: Iterable[Operation]) -> None:
-        self._conn.executemany(
-            _OPERATION_UPSERT, [rowmap.operation_row(execution_id, op, self._store.store_payload) for op in operations]
-        )
-
-    def find_callback(self, callback_id: str) -> tuple[str, str] | None:
-        row = self._conn.execute(
-            "SELECT execution_id, id FROM operations WHERE callback_id = ?", (callback_id,)
-        ).fetchone()
-        return (row["execution_id"], row["id"]) if row else None
-
-    # -- history ----------------------------------------------------------------------------
-
-    def append_events(self, execution_id: str, events: Iterable[Event]) -> None:
-        self._conn.executemany(_EVENT_INSERT, [rowmap.event_row(execution_id, e) for e in events])
-
-    def list_events(self, execution_id: str, after_id: int, limit: int, reverse: bool) -> list[Event]:
-        if reverse:
-            sql = "SELECT * FROM events WHERE execution_id = ? AND event_id < ? ORDER BY event_id DESC LIMIT ?"
-            bound = after_id if after_id > 0 else 2**62
-        else:
-            sql = "SELECT * FROM events WHERE execution_id = ? AND event_id > ? ORDER BY event_id LIMIT ?"
-            bound = after_id
-        return [rowmap.event_from_row(row) for row in self._conn.execute(sql, (execution_id, bound, limit))]
-
-    # -- log lines ----------------------------------------------------------------------------
-
-    def append_logs(self, execution_id: str, lines: Iterable[LogLine]) -> None:
-        self._conn.executemany(
-            "INSERT INTO logs (execution_id, invocation, stream, time, line) VALUES (?, ?, ?, ?, ?)",
-            [(execution_id, x.invocation, x.stream, x.time, rowmap.storable_line(x.line)) for x in lines],
-        )
-
-    def list_logs(self, execution_id: str, after_seq: int, limit: int) -> list[LogLine]:
-        rows = self._conn.execute(
-            "SELECT * FROM logs WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (execution_id, after_seq, limit),
-        )
-        return [LogLine(r["invocation"], r["stream"], r["time"], r["line"], r["seq"]) for r in rows]
-
-    # -- timers and scheduling ----------------------------------------------------------------
-
-    def set_timer(self, timer: Timer) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO timers (execution_id, operation_id, kind, due_time) VALUES (?, ?, ?, ?)",
-            (timer.execution_id, timer.operation_id, timer.kind.value, timer.due_time),
-        )
-
-    def delete_timers(self, execution_id: str, operation_id: str | None = None) -> None:
-        if operation_id is None:
-            self._conn.execute("DELETE FROM timers WHERE execution_id = ?", (execution_id,))
-        else:
-            self._conn.execute(
-                "DELETE FROM timers WHERE execution_id = ? AND operation_id = ?",
-                (execution_id, operation_id),
-            )
-
-    def delete_timer(self, timer: Timer) -> None:
-        self._conn.execute(
-            "DELETE FROM timers WHERE execution_id = ? AND operation_id = ? AND kind = ?",
-            (timer.execution_id, timer.operation_id, timer.kind.value),
-        )
-
-    def due_timers(self, now: float, limit: int) -> list[Timer]:
-        # Plain tuples, as in due_waits: a batch of timers is a thousand rows.
-        cursor = self._conn.cursor()
-        cursor.row_factory = None
-        cursor.execute(
-            "SELECT execution_id, operation_id, kind, due_time FROM timers"
-            " WHERE due_time <= ? ORDER BY due_time LIMIT ?",
-            (now, limit),
-        )
-        return [Timer(execution_id, op_id, TimerKind(kind), due_time) for execution_id, op_id, kind, due_time in cursor]
-
-    def has_pending_work(self, execution_id: str) -> bool:
-        row = self._conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM timers WHERE execution_id = :id) OR EXISTS ("
-            " SELECT 1 FROM operations WHERE execution_id = :id AND status = 'STARTED'"
-            " AND type IN ('CALLBACK', 'CHAINED_INVOKE')) AS pending",
-            {"id": execution_id},
-        ).fetchone()
-        return bool(row["pending"])
-
-    def lease_owners(self) -> list[str]:
-        rows = self._conn.execute(
-            "SELECT DISTINCT lease_owner FROM executions WHERE lease_owner IS NOT NULL"
-        ).fetchall()
-        return [r["lease_owner"] for r in rows]
+    # -- leasing and timers ---------------------------------------------------------------
 
     def expire_leases(self, owner: str, now: float) -> None:
         self._conn.execute(
@@ -779,9 +473,16 @@ class _SQLiteTransaction(Transaction):
         times = [t for t in (timer, ready and ready[0], lease and lease[0]) if t is not None]
         return float(min(times)) if times else None
 
-    def next_timer_due(self) -> float | None:
-        row = self._conn.execute("SELECT MIN(due_time) AS t FROM timers").fetchone()
-        return float(row["t"]) if row["t"] is not None else None
+    def due_timers(self, now: float, limit: int) -> list[Timer]:
+        # Plain tuples, as in due_waits: a batch of timers is a thousand rows.
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(
+            "SELECT execution_id, operation_id, kind, due_time FROM timers"
+            " WHERE due_time <= ? ORDER BY due_time LIMIT ?",
+            (now, limit),
+        )
+        return [Timer(execution_id, op_id, TimerKind(kind), due_time) for execution_id, op_id, kind, due_time in cursor]
 
     def get_executions_by_ids(self, execution_ids: Iterable[str]) -> dict[str, Execution]:
         found: dict[str, Execution] = {}
@@ -815,13 +516,6 @@ class _SQLiteTransaction(Transaction):
             sorted((t.execution_id, t.operation_id, t.kind.value) for t in timers),  # key order, as record_fired_waits
         )
 
-    def put_operations_of(self, operations: Iterable[tuple[str, Operation]]) -> None:
-        store = self._store.store_payload
-        self._conn.executemany(_OPERATION_UPSERT, [rowmap.operation_row(eid, op, store) for eid, op in operations])
-
-    def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
-        self._conn.executemany(_EVENT_INSERT, [rowmap.event_row(eid, event) for eid, event in events])
-
     def due_waits(self, keys: Iterable[tuple[str, str]]) -> list[DueWait]:
         found: list[DueWait] = []
         wanted = sorted(set(keys))
@@ -854,63 +548,8 @@ class _SQLiteTransaction(Transaction):
                 for w in sorted(fired, key=lambda w: (w.execution_id, w.operation_id))
             ],
         )
-        self._conn.executemany(_EVENT_INSERT, [rowmap.event_row(w.execution_id, w.event) for w in fired])
+        self._conn.executemany(self._sql.event_insert, [rowmap.event_row(w.execution_id, w.event) for w in fired])
         self._conn.executemany(
             _WAITED_EXECUTION,
             [(e.version, e.event_count, e.ready_time, e.woken_during_invocation, e.id) for e in sorted(executions)],
-        )
-
-    # -- idempotency ------------------------------------------------------------------------
-
-    def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:
-        row = self._conn.execute(
-            "SELECT reply FROM checkpoint_replies WHERE execution_id = ? AND client_token = ?",
-            (execution_id, client_token),
-        ).fetchone()
-        return row["reply"] if row else None
-
-    def put_checkpoint_reply(self, execution_id: str, client_token: str, reply: str) -> None:
-        self._conn.execute(
-            "INSERT INTO checkpoint_replies (execution_id, client_token, reply) VALUES (?, ?, ?)",
-            (execution_id, client_token, reply),
-        )
-
-    # -- one-time upgrades ------------------------------------------------------------------
-
-    def results_with_prefix(self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int) -> ResultScan:
-        past, params = (" WHERE (execution_id, id) > (?, ?)", list(after)) if after is not None else ("", [])
-        end = self._conn.execute(
-            f"SELECT execution_id, id FROM operations{past} ORDER BY execution_id, id LIMIT 1 OFFSET ?", [*params, limit - 1]
-        ).fetchone()
-        last = (end["execution_id"], end["id"]) if end is not None else None
-        bounds = " AND (o.execution_id, o.id) > (?, ?)" if after is not None else ""
-        if last is not None:
-            bounds += " AND (o.execution_id, o.id) <= (?, ?)"
-        # The ARN is looked up for the matches alone (see PostgresStore.results_with_prefix).
-        rows = self._conn.execute(
-            "SELECT o.execution_id, (SELECT arn FROM executions WHERE id = o.execution_id) AS arn, o.id,"
-            " o.result, o.result_blob FROM operations AS o"
-            " WHERE o.sub_type = ? AND (substr(o.result, 1, ?) = ? OR o.result_blob IS NOT NULL)"
-            f"{bounds} ORDER BY o.execution_id, o.id",
-            (sub_type, len(prefix), prefix, *(after or ()), *(last or ())),
-        ).fetchall()
-        found = [StoredResult(r["execution_id"], r["arn"], r["id"], r["result"], r["result_blob"]) for r in rows]
-        return ResultScan(found, last)
-
-    def replace_result(self, stored: StoredResult, result: str) -> bool:
-        inline, key = self._store.store_payload(result)
-        cursor = self._conn.execute(
-            "UPDATE operations SET result = ?, result_blob = ?"
-            " WHERE execution_id = ? AND id = ? AND result IS ? AND result_blob IS ?",
-            (inline, key, stored.execution_id, stored.operation_id, stored.inline, stored.blob_key),
-        )
-        return cursor.rowcount == 1
-
-    def upgrade_done(self, name: str) -> float | None:
-        row = self._conn.execute("SELECT done_time FROM upgrades WHERE name = ?", (name,)).fetchone()
-        return float(row["done_time"]) if row else None
-
-    def record_upgrade(self, name: str, now: float) -> None:
-        self._conn.execute(
-            "INSERT INTO upgrades (name, done_time) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, now)
         )
