@@ -130,9 +130,10 @@ def test_an_unsigned_snapshot_in_the_journal_fails_the_execution_clearly(tmp_pat
 
 
 def test_resuming_under_changed_code_is_refused_naming_both_versions(tmp_path: Path) -> None:
-    waits = "@durable.function\ndef flow(ctx, event):\n    answer = ctx.wait_for_callback(print)\n    return {version}\n"
-    before = load(tmp_path, waits.format(version=1), "v1")
-    after = load(tmp_path, waits.format(version=2), "v2")
+    waits = "@durable.function\ndef flow(ctx, event):\n    answer = ctx.wait_for_callback(print)\n    return 1\n"
+    before = load(tmp_path, waits, "v1")
+    # A local saved with the checkpoint that the suspended execution's snapshot does not have.
+    after = load(tmp_path, waits.replace("    answer", "    note = 'new'\n    answer"), "v2")
     with DurableTestRunner(tmp_path) as runner:
         waiting = runner.run(before.flow, {}, name="x")
         runner.succeed_callback(waiting.callbacks[0], "ok")

@@ -87,7 +87,7 @@ class SeedInvocation:
             else:
                 snapshot, resolved = self.codec.decode(latest.result or "", self.journal.arn, latest.id, self._stored)
                 self._previous = BaseSnapshot(latest.id, resolved.data, resolved.chain_bytes)
-                if snapshot.fingerprint != resumable.fingerprint:
+                if snapshot.fingerprint not in (resumable.fingerprint, resumable.whole_code_fingerprint):
                     raise _code_changed(self.durable, snapshot, self.journal.arn)
                 ctx.counter = snapshot.counter
                 ctx.replaying = True

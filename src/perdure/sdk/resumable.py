@@ -54,7 +54,12 @@ class ResumableFunction:
     generator: Resumable
     sites: dict[int, CheckpointSite]
     saved_names: frozenset[str]
+    # A hash of the checkpoints, the blocks around them and the saved locals' names: snapshots
+    # carry it, and resume only under code with the same one.
     fingerprint: str
+    # A hash of the whole function, which snapshots carried before: still accepted, so an
+    # execution suspended before the upgrade resumes on the same code after it.
+    whole_code_fingerprint: str
     filename: str
     for_loop_lines: dict[str, int]
 
@@ -259,6 +264,21 @@ class _Transformer:
         self.sites[label] = CheckpointSite(label, node.lineno, implicit)
         self._label_of[id(node)] = label
 
+    def shape(self, body: list[ast.stmt]) -> list[object]:
+        """The checkpoints of a labelled ``body`` and the resumable blocks around them, in order.
+
+        Resuming jumps to a label through the blocks that hold it; statements without a
+        checkpoint in them are not part of the shape, so changing them changes nothing here.
+        """
+        found: list[object] = []
+        for statement in body:
+            if id(statement) in self._label_of:
+                found.append("checkpoint")
+            elif self.labels_in(statement):
+                blocks = RESUMABLE[type(statement)].blocks
+                found.append((type(statement).__name__, [(name, self.shape(getattr(statement, name))) for name in blocks]))
+        return found
+
     def labels_in(self, node: ast.AST) -> frozenset[int]:
         key = id(node)
         if key not in self._labels:
@@ -399,13 +419,15 @@ def make_resumable(function: Callable[..., Any]) -> ResumableFunction:
             filename, first_line, "A durable function takes exactly two arguments, (ctx, event).", "Write it as `def name(ctx, event):`."
         )
     definition.decorator_list = []
-    fingerprint = hashlib.sha256(ast.dump(definition).encode()).hexdigest()[:16]
+    whole_code_fingerprint = hashlib.sha256(ast.dump(definition).encode()).hexdigest()[:16]
     ctx = definition.args.args[0].arg
     _Checker(filename, ctx).check_function(definition)
 
     transformer = _Transformer(ctx)
+    prepared = transformer.prepare(definition.body)
+    shape = transformer.shape(prepared)
     # A function without checkpoints must still compile to a generator: a dead `yield` makes it one.
-    definition.body = transformer.body(transformer.prepare(definition.body)) + _template("if False:\n    yield 0")
+    definition.body = transformer.body(prepared) + _template("if False:\n    yield 0")
     definition.args.args += [ast.arg("__p_label"), ast.arg("__p_locals")]
     definition.args.defaults = [ast.Constant(None), ast.Constant(None)]
     definition.args.kwonlyargs = [ast.arg("__p_S")]
@@ -427,11 +449,14 @@ def make_resumable(function: Callable[..., Any]) -> ResumableFunction:
     )
     definition.body = prologue + definition.body
     generator = _compile(definition, filename, function)
+    # What resuming depends on, and only that: a changed log line or constant resumes as before.
+    fingerprint = hashlib.sha256(repr((shape, sorted(saved))).encode()).hexdigest()[:16]
     return ResumableFunction(
         generator=generator,
         sites=transformer.sites,
         saved_names=frozenset(saved),
         fingerprint=fingerprint,
+        whole_code_fingerprint=whole_code_fingerprint,
         filename=filename,
         for_loop_lines=transformer.for_loop_lines,
     )
