@@ -35,8 +35,7 @@ brackets)::
     └── DurableFunctionError         raised inside seed-style functions
         ├── OperationFailedError     a step, callback or child context ended in failure
         │   └── CallbackTimedOutError
-        ├── NonDeterministicError    replay found a different operation than recorded
-        └── CodeChangedError         resumed under other code  [sdk.engine]
+        └── NonDeterministicError    replay found a different operation than recorded
 
 Messages are full sentences that say what happened and what to do about it. An error that a
 client should retry later sets ``retry_after_seconds``, which the API sends as ``Retry-After``.

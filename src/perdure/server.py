@@ -135,6 +135,10 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
     if config.workers:
         settings = WorkerSettings(config.db_url, blobs, service.config, data_dir=config.data_dir)
         runtime = Runtime(service, registry, settings, config.workers)
+        for spec in registry:
+            parked = service.resume_parked(spec.name)
+            if parked:
+                notify(f"Note: {len(parked)} execution(s) of {spec.name} paused for a code change run again on the code served now.")
     return Server(config, registry, service, runtime)
 
 

@@ -129,7 +129,7 @@ def test_an_unsigned_snapshot_in_the_journal_fails_the_execution_clearly(tmp_pat
     assert "is not signed with this server's key" in (run.error.message or "")
 
 
-def test_resuming_under_changed_code_is_refused_naming_both_versions(tmp_path: Path) -> None:
+def test_resuming_under_changed_code_pauses_naming_both_versions_until_the_code_is_back(tmp_path: Path) -> None:
     waits = "@durable.function\ndef flow(ctx, event):\n    answer = ctx.wait_for_callback(print)\n    return 1\n"
     before = load(tmp_path, waits, "v1")
     # A local saved with the checkpoint that the suspended execution's snapshot does not have.
@@ -138,10 +138,12 @@ def test_resuming_under_changed_code_is_refused_naming_both_versions(tmp_path: P
         waiting = runner.run(before.flow, {}, name="x")
         runner.succeed_callback(waiting.callbacks[0], "ok")
         run = runner.run(after.flow, {}, name="x")
-    old = before.flow.__perdure_function__.resumable.fingerprint
-    new = after.flow.__perdure_function__.resumable.fingerprint
-    assert run.status == "FAILED" and run.error is not None
-    assert f"checkpointed by code version {old} and the code now is version {new}" in (run.error.message or "")
+        paused = runner.service.get_execution(run.arn)
+        old = before.flow.__perdure_function__.resumable.fingerprint
+        new = after.flow.__perdure_function__.resumable.fingerprint
+        assert run.status == "PAUSED" and run.error is None
+        assert f"checkpointed by code version {old} and the code now is version {new}" in (paused.pause_reason or "")
+        assert runner.run(before.flow, {}, name="x").result == 1
 
 
 def test_calling_a_durable_function_directly_says_how_to_start_it(tmp_path: Path) -> None:

@@ -56,6 +56,8 @@ class OperationType(enum.StrEnum):
 
 # The sub-type of the operation a seed-style ``ctx.checkpoint()`` records.
 CHECKPOINT_SUBTYPE = "Checkpoint"
+# How the pause reason of an execution that waits for the code it was suspended on begins.
+CODE_CHANGED_PREFIX = "Code changed: "
 
 
 class OperationStatus(enum.StrEnum):
@@ -547,6 +549,9 @@ class InvocationOutput:
     status: InvocationStatus
     result: str | None = None
     error: ErrorObject | None = None
+    # Set by Perdure's own engine, never on the wire: with PENDING, the execution cannot run on
+    # this code (it changed while the execution was suspended) and is paused with this reason.
+    pause_reason: str | None = None
 
     @classmethod
     def from_wire(cls, wire: Wire) -> InvocationOutput:

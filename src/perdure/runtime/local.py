@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import InvalidParameterError
-from perdure.protocol.records import Execution, Operation, OperationStatus, OperationType
+from perdure.protocol.records import (
+    CODE_CHANGED_PREFIX,
+    Execution,
+    ExecutionStatus,
+    Operation,
+    OperationStatus,
+    OperationType,
+)
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime.heap import freeze_startup_heap
@@ -64,7 +71,11 @@ class LocalRunner:
             timeout_seconds=function.options.max_suspension,
             retention_days=function.options.retention_days,
         )
-        return self.service.start_execution(request).execution
+        execution = self.service.start_execution(request).execution
+        if execution.status is ExecutionStatus.PAUSED and (execution.pause_reason or "").startswith(CODE_CHANGED_PREFIX):
+            # Paused as its code had changed, it tries the code given now (and pauses again if it is still not its code).
+            execution = self.service.resume_execution(execution.arn, "The function's code is given again.")
+        return execution
 
     def run_ready(self) -> int:
         """Runs one invocation of every execution that is ready now; returns how many ran."""
@@ -134,7 +145,8 @@ def run_to_end(
     announced: set[str] = set()
     while True:
         execution = runner.run_until_blocked(arn)
-        if execution.status.is_terminal:
+        # Paused, it waits for someone else (an operator, or the code it was suspended on).
+        if execution.status.is_terminal or execution.status is ExecutionStatus.PAUSED:
             return execution
         for op in runner.open_callbacks(arn):
             if op.callback_id and op.callback_id not in announced:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from types import GeneratorType
 from typing import cast
 
-from perdure.errors import DurableFunctionError
 from perdure.protocol.records import (
     CHECKPOINT_SUBTYPE,
+    CODE_CHANGED_PREFIX,
     ErrorObject,
     InvocationOutput,
     InvocationStatus,
@@ -32,17 +32,15 @@ from perdure.sdk.journal import Journal, ServiceClient, Suspend
 FUNCTION_RETRY_ID = "function-retry"
 
 
-class CodeChangedError(DurableFunctionError):
-    """The function's code changed while an execution of it was suspended."""
-
-
-def _code_changed(durable: DurableFunction, snapshot: Snapshot, arn: str) -> CodeChangedError:
-    return CodeChangedError(
-        f"{durable.options.name} changed while {arn} was suspended: it was checkpointed by code "
-        f"version {snapshot.fingerprint} and the code now is version {durable.resumable.fingerprint}. "
-        "Resuming it on other code could land in the wrong place, so it was refused; deploy the "
-        "version it started with to finish it, or stop it and start again."
+def _code_changed(durable: DurableFunction, snapshot: Snapshot, arn: str) -> InvocationOutput:
+    """Ends the invocation with the execution paused: resuming on other code could land in the wrong place."""
+    reason = (
+        f"{CODE_CHANGED_PREFIX}{durable.options.name} changed while {arn} was suspended: it was checkpointed by "
+        f"code version {snapshot.fingerprint} and the code now is version {durable.resumable.fingerprint}. "
+        "It waits, paused: serve the code it was suspended on and it resumes, or carry it onto this code "
+        "with `perdure executions restart ARN --from N`."
     )
+    return InvocationOutput(InvocationStatus.PENDING, pause_reason=reason)
 
 
 def _paused_locals(generator: object) -> dict[str, object]:
@@ -88,7 +86,7 @@ class SeedInvocation:
                 snapshot, resolved = self.codec.decode(latest.result or "", self.journal.arn, latest.id, self._stored)
                 self._previous = BaseSnapshot(latest.id, resolved.data, resolved.chain_bytes)
                 if snapshot.fingerprint not in (resumable.fingerprint, resumable.whole_code_fingerprint):
-                    raise _code_changed(self.durable, snapshot, self.journal.arn)
+                    return _code_changed(self.durable, snapshot, self.journal.arn)
                 ctx.counter = snapshot.counter
                 ctx.replaying = True
                 generator = resumable.generator(ctx, None, snapshot.label, snapshot.locals)

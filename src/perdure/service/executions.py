@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -20,6 +21,7 @@ from perdure.errors import (
 from perdure.protocol.arns import execution_arn_for, function_arn_for
 from perdure.protocol.queries import ExecutionPage, ExecutionQuery
 from perdure.protocol.records import (
+    CODE_CHANGED_PREFIX,
     CheckpointResult,
     ErrorObject,
     Event,
@@ -429,7 +431,26 @@ class DurableService:
         """Records the handler's output; returns None if another invocation took over meanwhile."""
         _check_size("execution result", output.result, self.config.max_payload_bytes)
         with self.store.transaction() as tx:
+            if output.pause_reason is not None:
+                return pausing.park(tx, invocation, self.clock(), output.pause_reason)
             return invocations.complete(tx, invocation, output, self.clock(), self.config.invocation_retries)
+
+    def resume_parked(self, function_name: str) -> list[str]:
+        """Resumes the executions of a function paused because its code had changed; returns their ARNs.
+
+        Called when code for the function is served: each runs again, and one whose code is
+        still not the code it was suspended on is paused again by its invocation.
+        """
+        query = ExecutionQuery(function_name=function_name, statuses=(ExecutionStatus.PAUSED,), limit=1000)
+        resumed: list[str] = []
+        while True:
+            page = self.list_executions(query)
+            for execution in page.executions:
+                if (execution.pause_reason or "").startswith(CODE_CHANGED_PREFIX):
+                    resumed.append(self.resume_execution(execution.arn, "The function's code is served again.").arn)
+            if page.next_marker is None:
+                return resumed
+            query = dataclasses.replace(query, marker=page.next_marker)
 
     def fail_invocation(self, invocation: Invocation, error: ErrorObject, lost: bool = False) -> Execution | None:
         """Records a crashed, killed or timed-out invocation (retried, then failed).

@@ -145,7 +145,8 @@ def renew(tx: Transaction, invocation: Invocation, now: float, lease_seconds: fl
     return True
 
 
-def _held(tx: Transaction, invocation: Invocation) -> Execution | None:
+def held(tx: Transaction, invocation: Invocation) -> Execution | None:
+    """The execution ``invocation`` holds, or None if another invocation took over meanwhile."""
     execution = tx.get_execution(invocation.execution_arn)
     if execution is None or execution.invocation != invocation.invocation or execution.lease_owner is None:
         return None
@@ -163,7 +164,7 @@ def _invocation_event(tx: Transaction, execution: Execution, now: float, error: 
 
 def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, now: float, policy: InvocationRetryPolicy) -> Execution | None:
     """Records what the handler returned; returns None if the invocation had been superseded."""
-    execution = stored = _held(tx, invocation)
+    execution = stored = held(tx, invocation)
     if execution is None:
         return None
     if execution.status.is_terminal:
@@ -220,7 +221,7 @@ def fail(
     and counts toward ``max_lost_invocations``, not ``max_attempts``. Otherwise it is retried
     with backoff.
     """
-    execution = _held(tx, invocation)
+    execution = held(tx, invocation)
     if execution is None:
         return None
     if not execution.status.is_terminal:

@@ -17,10 +17,10 @@ execution times out at the latest ``MAX_PAUSED_TIMEOUT_SECONDS`` after its start
 from __future__ import annotations
 
 from perdure.errors import ConflictError, InvalidParameterError
-from perdure.protocol.records import MAX_PAUSED_TIMEOUT_SECONDS, Execution, ExecutionStatus
+from perdure.protocol.records import MAX_PAUSED_TIMEOUT_SECONDS, Execution, ExecutionStatus, Invocation
 from perdure.protocol.timers import Timer, TimerKind
 from perdure.service import history, journal
-from perdure.service.invocations import enter_paused
+from perdure.service.invocations import enter_paused, held
 from perdure.store.base import Transaction
 
 # PauseReason and ResumeReason are at most this many characters.
@@ -50,17 +50,39 @@ def pause(tx: Transaction, execution: Execution, now: float, reason: str | None,
         raise ExecutionEndedError(execution, "pause")
     if execution.status is not ExecutionStatus.RUNNING:
         return execution
-    execution = execution.evolve(pause_time=now, pause_reason=reason, timeout_paused=timeout_paused)
-    if timeout_paused and execution.timeout_seconds:
-        tx.set_timer(
-            Timer(execution.id, "", TimerKind.EXECUTION_TIMEOUT, execution.start_time + MAX_PAUSED_TIMEOUT_SECONDS)
-        )
+    execution = _requested(tx, execution, now, reason, timeout_paused)
     if execution.lease_owner is not None:
         execution = execution.evolve(status=ExecutionStatus.PAUSING)
     else:
         must_run = execution.ready_time is not None or execution.woken_during_invocation
         execution = enter_paused(tx, execution, now, must_run)
     tx.update_execution(execution)
+    return execution
+
+
+def park(tx: Transaction, invocation: Invocation, now: float, reason: str) -> Execution | None:
+    """Pauses the execution ``invocation`` holds, as its handler could not run on this code.
+
+    Its code changed while it was suspended: it waits, paused with ``reason`` and its timeout
+    standing still, and is invoked again once resumed (``resume_parked`` does when the code
+    returns). Returns None if another invocation took over meanwhile.
+    """
+    execution = held(tx, invocation)
+    if execution is None:
+        return None
+    execution = _requested(tx, execution.evolve(failed_invocations=0), now, reason[:MAX_REASON_LENGTH], timeout_paused=True)
+    execution = enter_paused(tx, execution, now, must_run=True)
+    tx.update_execution(execution)
+    return execution
+
+
+def _requested(tx: Transaction, execution: Execution, now: float, reason: str | None, timeout_paused: bool) -> Execution:
+    """The execution with a pause requested now; a timeout that stands still still ends it a year on (AWS's rule)."""
+    execution = execution.evolve(pause_time=now, pause_reason=reason, timeout_paused=timeout_paused)
+    if timeout_paused and execution.timeout_seconds:
+        tx.set_timer(
+            Timer(execution.id, "", TimerKind.EXECUTION_TIMEOUT, execution.start_time + MAX_PAUSED_TIMEOUT_SECONDS)
+        )
     return execution
 
 
