@@ -57,22 +57,16 @@ from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError, StorageFullError
-from perdure.protocol.queries import (
-    ExecutionPage,
-    ExecutionQuery,
-    OpenCallback,
-    PurgeBatch,
-    ResultScan,
-    StatusCount,
-    StoredResult,
-)
-from perdure.protocol.records import Event, Execution, ExecutionStatus, LogLine, Operation, OperationStatus
+from perdure.protocol.queries import PurgeBatch
+from perdure.protocol.records import Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
-from perdure.store import keys as keymap
 from perdure.store import purging
 from perdure.store import rows as rowmap
-from perdure.store.base import Store, Transaction, prefix_bounds
+from perdure.store.base import Store, Transaction
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
+from perdure.store.dialect import POSTGRES
+from perdure.store.sql import Execute, SQLTransaction, Statements
+from perdure.store.sql_keys import KeyStatements, SQLKeyStore
 
 # Where blobs go unless ``blobs`` says otherwise: beside the default SQLite database. Several
 # machines sharing one PostgreSQL database must share one blob store: an S3 bucket, or a folder
@@ -87,25 +81,6 @@ _STOP_CHECK_SECONDS = 0.2
 _MIGRATION_LOCK = 0x70657264757265
 # The advisory lock of a blob, from its key (a SHA-256 in hex): its first 64 bits as a bigint.
 _BLOB_LOCK = "('x' || substr({key}, 1, 16))::bit(64)::bigint"
-
-_EXECUTION_INSERT = (
-    f"INSERT INTO executions ({', '.join(rowmap.EXECUTION_COLUMNS)}) "
-    f"VALUES ({', '.join(f'%({c})s' for c in rowmap.EXECUTION_COLUMNS)})"
-)
-_EXECUTION_UPDATE = (
-    f"UPDATE executions SET {', '.join(f'{c} = %({c})s' for c in rowmap.MUTABLE_EXECUTION_COLUMNS)} "
-    "WHERE id = %(id)s"
-)
-_OPERATION_UPSERT = (
-    f"INSERT INTO operations ({', '.join(rowmap.OPERATION_COLUMNS)}) "
-    f"VALUES ({', '.join(f'%({c})s' for c in rowmap.OPERATION_COLUMNS)}) "
-    "ON CONFLICT (execution_id, id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in rowmap.OPERATION_UPDATE_COLUMNS)
-)
-_EVENT_INSERT = (
-    f"INSERT INTO events ({', '.join(rowmap.EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join(f'%({c})s' for c in rowmap.EVENT_COLUMNS)})"
-)
 
 # What firing waits reads and writes: a few columns of their operations and executions, the
 # writes as one statement each over arrays (executemany would send a statement a row). Arrays
@@ -200,7 +175,7 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         conn.rollback()
 
 
-class PostgresStore(Store):
+class PostgresStore(SQLKeyStore, Store):
     """A store in a PostgreSQL database, shared by any number of processes and machines.
 
     ``url`` is a libpq URL (``postgresql://user:password@host:5432/dbname``). Each transaction
@@ -208,6 +183,8 @@ class PostgresStore(Store):
     characters go to ``blobs`` (default: the folder ``.perdure/blobs`` under the current
     directory), which every process using the database must share.
     """
+
+    _key_sql = KeyStatements(POSTGRES)
 
     def __init__(
         self,
@@ -374,41 +351,16 @@ class PostgresStore(Store):
             finally:
                 self._pool.putconn(conn)
 
-    def add_api_key(self, key: keymap.ApiKey) -> None:
+    @contextmanager
+    def _key_transaction(self) -> Iterator[Execute]:
         with self._committed() as conn:
-            try:
-                conn.execute(keymap.insert_sql(lambda name: f"%({name})s"), keymap.to_row(key))
-            except psycopg.errors.UniqueViolation as error:
-                if error.diag.constraint_name == "api_keys_active_name":
-                    raise keymap.KeyNameTakenError(key.name) from None
-                raise
+            yield conn.execute
 
-    def get_api_key(self, access_key_id: str) -> keymap.ApiKey | None:
-        return self._one_key("WHERE access_key_id = %s", access_key_id)
-
-    def find_api_key_by_token(self, token_sha256: str) -> keymap.ApiKey | None:
-        return self._one_key("WHERE token_sha256 = %s", token_sha256)
-
-    def _one_key(self, where: str, value: str) -> keymap.ApiKey | None:
-        with self._committed() as conn:
-            row = conn.execute(keymap.select_sql(where), (value,)).fetchone()
-        return keymap.from_row(row) if row else None
-
-    def list_api_keys(self) -> list[keymap.ApiKey]:
-        with self._committed() as conn:
-            return [keymap.from_row(row) for row in conn.execute(keymap.select_sql()).fetchall()]
-
-    def revoke_api_key(self, access_key_id: str, now: float) -> keymap.ApiKey | None:
-        with self._committed() as conn:
-            sql = keymap.revoke_sql(lambda name: f"%({name})s")
-            row = conn.execute(sql, {"access_key_id": access_key_id, "now": now}).fetchone()
-        return keymap.from_row(row) if row else None
-
-    def end_api_key_sessions(self, access_key_id: str) -> keymap.ApiKey | None:
-        with self._committed() as conn:
-            sql = keymap.end_sessions_sql(lambda name: f"%({name})s")
-            row = conn.execute(sql, {"access_key_id": access_key_id}).fetchone()
-        return keymap.from_row(row) if row else None
+    def _name_taken(self, error: Exception) -> bool:
+        return (
+            isinstance(error, psycopg.errors.UniqueViolation)
+            and error.diag.constraint_name == "api_keys_active_name"
+        )
 
     def close(self) -> None:
         with self._listen_lock:
@@ -514,52 +466,26 @@ class PostgresStore(Store):
         return inline
 
 
-def _filters(query: ExecutionQuery) -> tuple[list[str], list[Any]]:
-    """The WHERE clauses of a query's filters (its marker and limit aside), and their parameters."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.function_name is not None:
-        clauses.append("function_name = %s")
-        params.append(query.function_name)
-    if query.statuses:
-        clauses.append("status = ANY(%s)")
-        params.append([s.value for s in query.statuses])
-    if query.name is not None:
-        # Byte equality is the default collation's equality; so written, it can use executions_by_name.
-        clauses.append('name COLLATE "C" = %s')
-        params.append(query.name)
-    if query.name_prefix:
-        # In byte order, as the index executions_by_name holds names (and as SQLite compares).
-        clauses.append('name COLLATE "C" >= %s AND name COLLATE "C" < %s')
-        params.extend(prefix_bounds(query.name_prefix))
-    if query.started_after is not None:
-        clauses.append("start_time >= %s")
-        params.append(query.started_after)
-    if query.started_before is not None:
-        clauses.append("start_time < %s")
-        params.append(query.started_before)
-    return clauses, params
+# Reads inside a read-write transaction lock what they read (see the module's docstring); a
+# READ ONLY one may not take row locks.
+_WRITE_STATEMENTS = Statements(POSTGRES, locking=True)
+_READ_STATEMENTS = Statements(POSTGRES, locking=False)
 
 
-# The checkpoints a seed-style execution recorded before an operation ``o`` (see
-# perdure.service.restarts.checkpoint_operations): counted, and the last one's name.
-_CHECKPOINTS_BEFORE = (
-    "FROM operations c WHERE c.execution_id = o.execution_id AND c.position < o.position"
-    " AND c.type = 'CONTEXT' AND c.sub_type = 'Checkpoint' AND c.parent_id IS NULL AND c.status = 'SUCCEEDED'"
-)
+class _PostgresTransaction(SQLTransaction):
+    """A transaction on a pooled connection: the shared SQL, with PostgreSQL's locks, leasing and timer firing."""
 
-
-class _PostgresTransaction(Transaction):
     def __init__(self, conn: psycopg.Connection[DictRow], store: PostgresStore, writable: bool) -> None:
-        self._cur = conn.cursor()
+        cur = conn.cursor()
+        sql = _WRITE_STATEMENTS if writable else _READ_STATEMENTS
+        super().__init__(sql, cur.execute, cur.executemany, self._locked_payload, store.load_payload)
+        self._cur = cur
         self._store = store
         self._writable = writable
-        # Row locks are for read-write transactions; a READ ONLY one may not take them.
-        self._lock = " FOR NO KEY UPDATE" if writable else ""
-        self.wakes_scheduler = False
+        self._lock = POSTGRES.row_lock if writable else ""
         self._locked_blobs: set[str] = set()
 
-    def _store_payload(self, text: str | None) -> tuple[str | None, str | None]:
+    def _locked_payload(self, text: str | None) -> tuple[str | None, str | None]:
         """Returns ``(inline, blob_key)`` for a payload column pair, storing the blob if there is one."""
         if text is None or self._store.keeps_inline(text):
             return text, None
@@ -578,116 +504,11 @@ class _PostgresTransaction(Transaction):
     def _all(self, sql: str, params: Any) -> list[DictRow]:
         return self._cur.execute(sql, params).fetchall()
 
-    def _execution(self, row: DictRow) -> Execution:
-        return rowmap.execution_from_row(row, self._store.load_payload)
-
-    def _operation(self, row: DictRow) -> Operation:
-        return rowmap.operation_from_row(row, self._store.load_payload)
-
-    # -- executions -------------------------------------------------------------------------
-
-    def insert_execution(self, execution: Execution) -> None:
-        self._cur.execute(_EXECUTION_INSERT, rowmap.execution_row(execution, self._store_payload))
-        self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
-
-    def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
-        if before is None:
-            self._cur.execute(_EXECUTION_UPDATE, rowmap.execution_row(execution, self._store_payload, with_input=False))
-        else:
-            row = rowmap.execution_changes(execution, before, self._store_payload)
-            if len(row) > 1:
-                sets = ", ".join(f"{c} = %({c})s" for c in row if c != "id")
-                self._cur.execute(f"UPDATE executions SET {sets} WHERE id = %(id)s", row)
-        self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
-
-    def get_execution(self, arn: str) -> Execution | None:
-        row = self._one(f"SELECT * FROM executions WHERE arn = %s{self._lock}", (arn,))
-        return self._execution(row) if row else None
-
-    def get_execution_by_id(self, execution_id: str) -> Execution | None:
-        row = self._one(f"SELECT * FROM executions WHERE id = %s{self._lock}", (execution_id,))
-        return self._execution(row) if row else None
-
     def find_execution(self, function_name: str, name: str) -> Execution | None:
         if self._writable:
             # Held to commit: a concurrent start of the same name waits here, then finds ours.
             self._cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (function_name, name))
-        row = self._one(
-            f"SELECT * FROM executions WHERE function_name = %s AND name = %s{self._lock}", (function_name, name)
-        )
-        return self._execution(row) if row else None
-
-    def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
-        clauses, params = _filters(query)
-        before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
-        if query.marker:
-            start_time, execution_id = rowmap.decode_marker(query.marker)
-            clauses.append(f"(start_time, id) {before} (%s, %s)")
-            params.extend([start_time, execution_id])
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._all(
-            f"SELECT * FROM executions {where} ORDER BY start_time {order}, id {order} LIMIT %s",
-            [*params, query.limit + 1],
-        )
-        executions = [self._execution(r) for r in rows[: query.limit]]
-        marker = None
-        if len(rows) > query.limit:
-            last = executions[-1]
-            marker = rowmap.encode_marker(last.start_time, last.id)
-        return ExecutionPage(executions, marker)
-
-    def count_executions(self, query: ExecutionQuery) -> dict[ExecutionStatus, int]:
-        clauses, params = _filters(query)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._all(f"SELECT status, COUNT(*) AS n FROM executions {where} GROUP BY status", params)
-        return {ExecutionStatus(row["status"]): row["n"] for row in rows}
-
-    def count_by_function(self, started_after: float) -> list[StatusCount]:
-        rows = self._all(
-            "SELECT function_name, status, COUNT(*) AS n FROM executions WHERE start_time >= %s"
-            " GROUP BY function_name, status ORDER BY function_name, status",
-            (started_after,),
-        )
-        return [StatusCount(row["function_name"], ExecutionStatus(row["status"]), row["n"]) for row in rows]
-
-    def open_callbacks(
-        self, limit: int, after: tuple[float, str] | None, function_name: str | None
-    ) -> list[OpenCallback]:
-        # The terms on o.callback_id and o.status are those of the partial index
-        # operations_open_callbacks, which holds the open callbacks in this order.
-        clauses = ["o.callback_id IS NOT NULL", "o.status = 'STARTED'", "e.status IN ('RUNNING', 'PAUSING', 'PAUSED')"]
-        params: list[Any] = []
-        if function_name is not None:
-            clauses.append("e.function_name = %s")
-            params.append(function_name)
-        if after is not None:
-            clauses.append("(o.start_time, o.callback_id) > (%s, %s)")
-            params.extend(after)
-        rows = self._all(
-            "SELECT o.*, e.arn AS execution_arn, e.name AS execution_name, e.function_name AS execution_function,"
-            " p.name AS parent_name, p.sub_type AS parent_sub_type,"
-            f" (SELECT COUNT(*) {_CHECKPOINTS_BEFORE}) AS checkpoints_before,"
-            f" (SELECT c.name {_CHECKPOINTS_BEFORE} ORDER BY c.position DESC LIMIT 1) AS checkpoint_name"
-            " FROM operations o JOIN executions e ON e.id = o.execution_id"
-            " LEFT JOIN operations p ON p.execution_id = o.execution_id AND p.id = o.parent_id"
-            f" WHERE {' AND '.join(clauses)} ORDER BY o.start_time, o.callback_id LIMIT %s",
-            [*params, limit],
-        )
-        return [
-            OpenCallback(
-                row["execution_arn"],
-                row["execution_name"],
-                row["execution_function"],
-                self._operation(row),
-                row["parent_name"],
-                row["parent_sub_type"],
-                row["checkpoints_before"],
-                row["checkpoint_name"],
-            )
-            for row in rows
-        ]
-
-    # -- operations -------------------------------------------------------------------------
+        return super().find_execution(function_name, name)
 
     def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
         wanted = sorted(set(ids))
@@ -699,129 +520,7 @@ class _PostgresTransaction(Transaction):
         )
         return {row["id"]: self._operation(row) for row in rows}
 
-    def list_operations(self, execution_id: str, after_position: int, limit: int) -> list[Operation]:
-        rows = self._all(
-            "SELECT * FROM operations WHERE execution_id = %s AND position > %s ORDER BY position LIMIT %s",
-            (execution_id, after_position, limit),
-        )
-        return [self._operation(r) for r in rows]
-
-    def latest_operation(self, execution_id: str, sub_type: str) -> Operation | None:
-        # Walks operations_by_position backwards from the journal's end.
-        row = self._one(
-            "SELECT * FROM operations WHERE execution_id = %s AND sub_type = %s AND parent_id IS NULL"
-            " AND status = 'SUCCEEDED' ORDER BY position DESC LIMIT 1",
-            (execution_id, sub_type),
-        )
-        return self._operation(row) if row else None
-
-    def operations_changed_since(self, execution_id: str, version: int) -> list[Operation]:
-        rows = self._all(
-            "SELECT * FROM operations WHERE execution_id = %s AND version > %s ORDER BY position",
-            (execution_id, version),
-        )
-        return [self._operation(r) for r in rows]
-
-    def put_operations(self, execution_id: str, operations: Iterable[Operation]) -> None:
-        rows = [rowmap.operation_row(execution_id, op, self._store_payload) for op in operations]
-        if rows:
-            self._cur.executemany(_OPERATION_UPSERT, rows)
-
-    def find_callback(self, callback_id: str) -> tuple[str, str] | None:
-        row = self._one("SELECT execution_id, id FROM operations WHERE callback_id = %s", (callback_id,))
-        return (row["execution_id"], row["id"]) if row else None
-
-    # -- history ----------------------------------------------------------------------------
-
-    def append_events(self, execution_id: str, events: Iterable[Event]) -> None:
-        rows = [rowmap.event_row(execution_id, e) for e in events]
-        if rows:
-            self._cur.executemany(_EVENT_INSERT, rows)
-
-    def list_events(self, execution_id: str, after_id: int, limit: int, reverse: bool) -> list[Event]:
-        if reverse:
-            sql = "SELECT * FROM events WHERE execution_id = %s AND event_id < %s ORDER BY event_id DESC LIMIT %s"
-            bound = after_id if after_id > 0 else 2**62
-        else:
-            sql = "SELECT * FROM events WHERE execution_id = %s AND event_id > %s ORDER BY event_id LIMIT %s"
-            bound = after_id
-        return [rowmap.event_from_row(row) for row in self._all(sql, (execution_id, bound, limit))]
-
-    # -- log lines ----------------------------------------------------------------------------
-
-    def append_logs(self, execution_id: str, lines: Iterable[LogLine]) -> None:
-        rows = [(execution_id, x.invocation, x.stream, x.time, rowmap.storable_line(x.line)) for x in lines]
-        if rows:
-            self._cur.executemany(
-                "INSERT INTO logs (execution_id, invocation, stream, time, line) VALUES (%s, %s, %s, %s, %s)", rows
-            )
-
-    def list_logs(self, execution_id: str, after_seq: int, limit: int) -> list[LogLine]:
-        rows = self._all(
-            "SELECT * FROM logs WHERE execution_id = %s AND seq > %s ORDER BY seq LIMIT %s",
-            (execution_id, after_seq, limit),
-        )
-        return [LogLine(r["invocation"], r["stream"], r["time"], r["line"], r["seq"]) for r in rows]
-
-    # -- timers and scheduling ----------------------------------------------------------------
-
-    def set_timer(self, timer: Timer) -> None:
-        self._cur.execute(
-            "INSERT INTO timers (execution_id, operation_id, kind, due_time) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (execution_id, operation_id, kind) DO UPDATE SET due_time = excluded.due_time",
-            (timer.execution_id, timer.operation_id, timer.kind.value, timer.due_time),
-        )
-        self.wakes_scheduler = True
-
-    def delete_timers(self, execution_id: str, operation_id: str | None = None) -> None:
-        if operation_id is None:
-            self._cur.execute("DELETE FROM timers WHERE execution_id = %s", (execution_id,))
-        else:
-            self._cur.execute(
-                "DELETE FROM timers WHERE execution_id = %s AND operation_id = %s", (execution_id, operation_id)
-            )
-
-    def delete_timer(self, timer: Timer) -> None:
-        self._cur.execute(
-            "DELETE FROM timers WHERE execution_id = %s AND operation_id = %s AND kind = %s",
-            (timer.execution_id, timer.operation_id, timer.kind.value),
-        )
-
-    def due_timers(self, now: float, limit: int) -> list[Timer]:
-        if self._writable:
-            # Lock the executions first, skipping those another transaction holds (their
-            # timers fire on a later pass), then read their timers afresh: a timer moved or
-            # deleted by the holder before it let go is seen as it is now.
-            locked = self._all(
-                "SELECT id FROM executions WHERE id IN ("
-                " SELECT execution_id FROM timers WHERE due_time <= %s ORDER BY due_time LIMIT %s)"
-                " FOR NO KEY UPDATE SKIP LOCKED",
-                (now, limit),
-            )
-            if not locked:
-                return []
-            rows = self._all(
-                "SELECT * FROM timers WHERE due_time <= %s AND execution_id = ANY(%s) ORDER BY due_time LIMIT %s",
-                (now, [r["id"] for r in locked], limit),
-            )
-        else:
-            rows = self._all("SELECT * FROM timers WHERE due_time <= %s ORDER BY due_time LIMIT %s", (now, limit))
-        return [Timer(r["execution_id"], r["operation_id"], TimerKind(r["kind"]), r["due_time"]) for r in rows]
-
-    def has_pending_work(self, execution_id: str) -> bool:
-        row = self._one(
-            "SELECT EXISTS (SELECT 1 FROM timers WHERE execution_id = %(id)s) OR EXISTS ("
-            " SELECT 1 FROM operations WHERE execution_id = %(id)s AND status = 'STARTED'"
-            " AND type IN ('CALLBACK', 'CHAINED_INVOKE')) AS pending",
-            {"id": execution_id},
-        )
-        return bool(row and row["pending"])
-
-    def lease_owners(self) -> list[str]:
-        rows = self._all(
-            "SELECT DISTINCT lease_owner FROM executions WHERE lease_owner IS NOT NULL ORDER BY lease_owner", ()
-        )
-        return [r["lease_owner"] for r in rows]
+    # -- leasing and timers ---------------------------------------------------------------
 
     def expire_leases(self, owner: str, now: float) -> None:
         # Locked in ID order first: two servers expiring one owner's leases at once would
@@ -874,9 +573,26 @@ class _PostgresTransaction(Transaction):
         )
         return float(row["t"]) if row and row["t"] is not None else None
 
-    def next_timer_due(self) -> float | None:
-        row = self._one("SELECT MIN(due_time) AS t FROM timers", ())
-        return float(row["t"]) if row and row["t"] is not None else None
+    def due_timers(self, now: float, limit: int) -> list[Timer]:
+        if self._writable:
+            # Lock the executions first, skipping those another transaction holds (their
+            # timers fire on a later pass), then read their timers afresh: a timer moved or
+            # deleted by the holder before it let go is seen as it is now.
+            locked = self._all(
+                "SELECT id FROM executions WHERE id IN ("
+                " SELECT execution_id FROM timers WHERE due_time <= %s ORDER BY due_time LIMIT %s)"
+                " FOR NO KEY UPDATE SKIP LOCKED",
+                (now, limit),
+            )
+            if not locked:
+                return []
+            rows = self._all(
+                "SELECT * FROM timers WHERE due_time <= %s AND execution_id = ANY(%s) ORDER BY due_time LIMIT %s",
+                (now, [r["id"] for r in locked], limit),
+            )
+        else:
+            rows = self._all("SELECT * FROM timers WHERE due_time <= %s ORDER BY due_time LIMIT %s", (now, limit))
+        return [Timer(r["execution_id"], r["operation_id"], TimerKind(r["kind"]), r["due_time"]) for r in rows]
 
     def get_executions_by_ids(self, execution_ids: Iterable[str]) -> dict[str, Execution]:
         wanted = sorted(set(execution_ids))
@@ -907,16 +623,6 @@ class _PostgresTransaction(Transaction):
                 " WHERE t.execution_id = f.execution_id AND t.operation_id = f.operation_id AND t.kind = f.kind",
                 ([t.execution_id for t in fired], [t.operation_id for t in fired], [t.kind.value for t in fired]),
             )
-
-    def put_operations_of(self, operations: Iterable[tuple[str, Operation]]) -> None:
-        rows = [rowmap.operation_row(eid, op, self._store_payload) for eid, op in operations]
-        if rows:
-            self._cur.executemany(_OPERATION_UPSERT, rows)
-
-    def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
-        rows = [rowmap.event_row(eid, event) for eid, event in events]
-        if rows:
-            self._cur.executemany(_EVENT_INSERT, rows)
 
     def due_waits(self, keys: Iterable[tuple[str, str]]) -> list[DueWait]:
         wanted = sorted(set(keys))
@@ -965,64 +671,3 @@ class _PostgresTransaction(Transaction):
                 ),
             )
             self.wakes_scheduler = self.wakes_scheduler or any(e.ready_time is not None for e in woken)
-
-    # -- idempotency ------------------------------------------------------------------------
-
-    def get_checkpoint_reply(self, execution_id: str, client_token: str) -> str | None:
-        row = self._one(
-            "SELECT reply FROM checkpoint_replies WHERE execution_id = %s AND client_token = %s",
-            (execution_id, client_token),
-        )
-        return row["reply"] if row else None
-
-    def put_checkpoint_reply(self, execution_id: str, client_token: str, reply: str) -> None:
-        self._cur.execute(
-            "INSERT INTO checkpoint_replies (execution_id, client_token, reply) VALUES (%s, %s, %s)",
-            (execution_id, client_token, reply),
-        )
-
-    # -- one-time upgrades ------------------------------------------------------------------
-
-    def results_with_prefix(self, sub_type: str, prefix: str, after: tuple[str, str] | None, limit: int) -> ResultScan:
-        past, params = (" WHERE (execution_id, id) > (%s, %s)", list(after)) if after is not None else ("", [])
-        end = self._one(
-            f"SELECT execution_id, id FROM operations{past} ORDER BY execution_id, id LIMIT 1 OFFSET %s",
-            [*params, limit - 1],
-        )
-        last = (end["execution_id"], end["id"]) if end is not None else None
-        # Both ends of the stretch bound the primary key's range (its columns are COLLATE "C", as
-        # the order here): with the lower one alone, the planner read every operation after it.
-        # The ARN is looked up for the matches alone: joined, the planner hashed every execution
-        # for each stretch (50 ms a stretch with 100,000 executions).
-        bounds = " AND (o.execution_id, o.id) > (%s, %s)" if after is not None else ""
-        if last is not None:
-            bounds += " AND (o.execution_id, o.id) <= (%s, %s)"
-        rows = self._all(
-            "SELECT o.execution_id, (SELECT arn FROM executions WHERE id = o.execution_id) AS arn, o.id,"
-            " o.result, o.result_blob FROM operations AS o"
-            " WHERE o.sub_type = %s AND (starts_with(o.result, %s) OR o.result_blob IS NOT NULL)"
-            f"{bounds} ORDER BY o.execution_id, o.id",
-            (sub_type, prefix, *(after or ()), *(last or ())),
-        )
-        found = [StoredResult(r["execution_id"], r["arn"], r["id"], r["result"], r["result_blob"]) for r in rows]
-        return ResultScan(found, last)
-
-    def replace_result(self, stored: StoredResult, result: str) -> bool:
-        inline, key = self._store_payload(result)
-        # At READ COMMITTED an UPDATE that waited for another writer of the row checks its
-        # WHERE again on what that one committed: of two servers upgrading at once, one writes.
-        self._cur.execute(
-            "UPDATE operations SET result = %s, result_blob = %s WHERE execution_id = %s AND id = %s"
-            " AND result IS NOT DISTINCT FROM %s AND result_blob IS NOT DISTINCT FROM %s",
-            (inline, key, stored.execution_id, stored.operation_id, stored.inline, stored.blob_key),
-        )
-        return self._cur.rowcount == 1
-
-    def upgrade_done(self, name: str) -> float | None:
-        row = self._one("SELECT done_time FROM upgrades WHERE name = %s", (name,))
-        return float(row["done_time"]) if row else None
-
-    def record_upgrade(self, name: str, now: float) -> None:
-        self._cur.execute(
-            "INSERT INTO upgrades (name, done_time) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, now)
-        )

@@ -151,6 +151,10 @@ class SQLiteStore(SQLKeyStore, Store):
         self._writes = 0
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+        # Every transaction and snapshot of this store runs on its one connection, under its
+        # lock, and keeps no state of its own: one object serves them all, rather than one
+        # made for each checkpoint. (Its ``wakes_scheduler`` is for PostgreSQL's listeners.)
+        self._tx = _SQLiteTransaction(self._conn, self)
 
     def _migrate(self) -> None:
         with self._lock:
@@ -237,7 +241,7 @@ class SQLiteStore(SQLKeyStore, Store):
         with self._full_as_unavailable(), self._lock:
             self._conn.execute("BEGIN")
             try:
-                yield _SQLiteTransaction(self._conn, self)
+                yield self._tx
             finally:
                 self._conn.execute("ROLLBACK")
 
@@ -370,7 +374,7 @@ class _WriteTransaction(AbstractContextManager[Transaction]):
             if full is None:
                 raise
             raise full from error
-        return _SQLiteTransaction(store._conn, store)
+        return store._tx
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
