@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 # A named parameter (``:name``), but not a PostgreSQL cast (``::type``).
@@ -27,6 +28,16 @@ class Dialect(abc.ABC):
     ordered_join: str = "JOIN"
     # ``a {null_safe_equal} b``: whether two values are equal, NULL being equal to NULL.
     null_safe_equal: str = "IS NOT DISTINCT FROM"
+    # The package of this database's migration scripts, ``NNN_name.sql``.
+    schema_package: str
+
+    def schema_scripts(self) -> list[tuple[int, str]]:
+        """The migration scripts, ``(number, text)`` in the order they apply."""
+        scripts = []
+        for entry in resources.files(self.schema_package).iterdir():
+            if entry.name.endswith(".sql"):
+                scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+        return sorted(scripts)
 
     @abc.abstractmethod
     def spell(self, sql: str) -> str:
@@ -56,6 +67,7 @@ class SQLiteDialect(Dialect):
     ordered_join = "CROSS JOIN"
     # SQLite has IS NOT DISTINCT FROM only from 3.39 on; IS means the same.
     null_safe_equal = "IS"
+    schema_package = "perdure.store.schema"
 
     def spell(self, sql: str) -> str:
         return sql
@@ -77,6 +89,7 @@ class PostgresDialect(Dialect):
 
     # The lock an UPDATE of non-key columns takes: it waits for any other writer of the row.
     row_lock = " FOR NO KEY UPDATE"
+    schema_package = "perdure.store.pg_schema"
 
     def spell(self, sql: str) -> str:
         if "%" in sql:

@@ -47,7 +47,6 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +106,6 @@ _WAITED_EXECUTIONS = (
 )
 
 
-def _schema_scripts() -> list[tuple[int, str]]:
-    folder = resources.files("perdure.store.pg_schema")
-    scripts = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(scripts)
-
-
 def migrate(conn: psycopg.Connection[Any]) -> int:
     """Brings the schema up to date in one transaction; returns the version it is at.
 
@@ -130,7 +120,7 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
         )
         row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM perdure_schema_version").fetchone()
         current = int(row[0]) if row else 0
-        for number, script in _schema_scripts():
+        for number, script in POSTGRES.schema_scripts():
             if number > current:
                 # No parameters: psycopg sends the script as is, several statements at once.
                 conn.execute(script)

@@ -7,7 +7,6 @@ import os
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
-from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
@@ -87,15 +86,6 @@ def _disk_full(error: BaseException | None) -> bool:
     return False
 
 
-def _schema_scripts() -> list[tuple[int, str]]:
-    folder = resources.files("perdure.store.schema")
-    scripts = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(scripts)
-
-
 class SQLiteStore(SQLKeyStore, Store):
     """A store in one SQLite file; safe to share between threads and processes.
 
@@ -161,7 +151,7 @@ class SQLiteStore(SQLKeyStore, Store):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 current = self._conn.execute("PRAGMA user_version").fetchone()[0]
-                for number, script in _schema_scripts():
+                for number, script in SQLITE.schema_scripts():
                     if number > current:
                         for statement in script.split(";\n"):
                             if statement.strip():
