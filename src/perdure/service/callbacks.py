@@ -6,10 +6,10 @@ from perdure.errors import CallbackAlreadyCompletedError, CallbackNotFoundError
 from perdure.protocol.records import ErrorObject, Execution, Operation, OperationStatus
 from perdure.protocol.timers import Timer, TimerKind
 from perdure.service import history, journal
-from perdure.store.base import Transaction
+from perdure.store.base import CoreTransaction
 
 
-def _open_callback(tx: Transaction, callback_id: str) -> tuple[Execution, Operation]:
+def _open_callback(tx: CoreTransaction, callback_id: str) -> tuple[Execution, Operation]:
     found = tx.find_callback(callback_id)
     if found is None:
         raise CallbackNotFoundError(callback_id)
@@ -27,7 +27,7 @@ def _open_callback(tx: Transaction, callback_id: str) -> tuple[Execution, Operat
 
 
 def complete(
-    tx: Transaction, callback_id: str, now: float, result: str | None = None, error: ErrorObject | None = None
+    tx: CoreTransaction, callback_id: str, now: float, result: str | None = None, error: ErrorObject | None = None
 ) -> Execution:
     """Succeeds the callback with ``result``, or fails it with ``error``, and wakes its execution."""
     execution, op = _open_callback(tx, callback_id)
@@ -44,7 +44,7 @@ def complete(
     return execution
 
 
-def heartbeat(tx: Transaction, callback_id: str, now: float) -> None:
+def heartbeat(tx: CoreTransaction, callback_id: str, now: float) -> None:
     """Pushes the callback's heartbeat deadline back by its heartbeat timeout."""
     execution, op = _open_callback(tx, callback_id)
     if op.callback_heartbeat_timeout_seconds:

@@ -29,7 +29,7 @@ from perdure.protocol.records import (
     InvocationStatus,
 )
 from perdure.service import history, journal, tokens
-from perdure.store.base import Transaction
+from perdure.store.base import CoreTransaction
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def request_id(execution: Execution) -> str:
 
 
 def lease(
-    tx: Transaction,
+    tx: CoreTransaction,
     now: float,
     owner: str,
     functions: Collection[str],
@@ -115,7 +115,7 @@ def lease(
     return leased
 
 
-def _parent_still_invoking(tx: Transaction, execution: Execution, now: float) -> bool:
+def _parent_still_invoking(tx: CoreTransaction, execution: Execution, now: float) -> bool:
     """Whether a new child execution should wait a moment for the parent invocation that started it.
 
     A handler suspends right after it starts an invoke, so waiting for that invocation to end
@@ -131,7 +131,7 @@ def _parent_still_invoking(tx: Transaction, execution: Execution, now: float) ->
     return parent is not None and parent.lease_owner is not None and (parent.lease_expiry or 0.0) > now
 
 
-def renew(tx: Transaction, invocation: Invocation, now: float, lease_seconds: float) -> bool:
+def renew(tx: CoreTransaction, invocation: Invocation, now: float, lease_seconds: float) -> bool:
     """Extends the lease; returns False if the invocation no longer holds the execution."""
     execution = tx.get_execution(invocation.execution_arn)
     if (
@@ -145,7 +145,7 @@ def renew(tx: Transaction, invocation: Invocation, now: float, lease_seconds: fl
     return True
 
 
-def held(tx: Transaction, invocation: Invocation) -> Execution | None:
+def held(tx: CoreTransaction, invocation: Invocation) -> Execution | None:
     """The execution ``invocation`` holds, or None if another invocation took over meanwhile."""
     execution = tx.get_execution(invocation.execution_arn)
     if execution is None or execution.invocation != invocation.invocation or execution.lease_owner is None:
@@ -157,12 +157,12 @@ def _release(execution: Execution) -> Execution:
     return execution.evolve(lease_owner=None, lease_expiry=None, woken_during_invocation=False)
 
 
-def _invocation_event(tx: Transaction, execution: Execution, now: float, error: ErrorObject | None) -> Execution:
+def _invocation_event(tx: CoreTransaction, execution: Execution, now: float, error: ErrorObject | None) -> Execution:
     event = history.invocation_completed(execution.invocation_start or now, now, request_id(execution), error)
     return journal.append_events(tx, execution, [event])
 
 
-def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, now: float, policy: InvocationRetryPolicy) -> Execution | None:
+def complete(tx: CoreTransaction, invocation: Invocation, output: InvocationOutput, now: float, policy: InvocationRetryPolicy) -> Execution | None:
     """Records what the handler returned; returns None if the invocation had been superseded."""
     execution = stored = held(tx, invocation)
     if execution is None:
@@ -196,7 +196,7 @@ def complete(tx: Transaction, invocation: Invocation, output: InvocationOutput, 
     return execution
 
 
-def enter_paused(tx: Transaction, execution: Execution, now: float, must_run: bool) -> Execution:
+def enter_paused(tx: CoreTransaction, execution: Execution, now: float, must_run: bool) -> Execution:
     """Makes a PAUSING or RUNNING execution PAUSED, ending the invocation that holds it, if any.
 
     ``must_run``: whether it is to be invoked once resumed (an invocation was cut short, or
@@ -213,7 +213,7 @@ def enter_paused(tx: Transaction, execution: Execution, now: float, must_run: bo
 
 
 def fail(
-    tx: Transaction, invocation: Invocation, error: ErrorObject, now: float, policy: InvocationRetryPolicy, lost: bool = False
+    tx: CoreTransaction, invocation: Invocation, error: ErrorObject, now: float, policy: InvocationRetryPolicy, lost: bool = False
 ) -> Execution | None:
     """Records a crashed invocation: retried, or the execution fails with ``error``.
 
@@ -236,7 +236,7 @@ def fail(
     return execution
 
 
-def _record_failure(tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy) -> Execution:
+def _record_failure(tx: CoreTransaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy) -> Execution:
     execution = _invocation_event(tx, execution, now, error)
     failures = execution.failed_invocations + 1
     execution = _release(execution).evolve(failed_invocations=failures)
@@ -245,7 +245,7 @@ def _record_failure(tx: Transaction, execution: Execution, error: ErrorObject, n
     return execution.evolve(ready_time=now + policy.delay(failures))
 
 
-def _record_loss(tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy) -> Execution:
+def _record_loss(tx: CoreTransaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy) -> Execution:
     """Records a lost invocation: retried at once, unless too many in a row were lost."""
     lost = _lost_in_a_row(tx, execution, policy.max_lost_invocations) + 1
     execution = _release(_invocation_event(tx, execution, now, error))
@@ -260,7 +260,7 @@ def _record_loss(tx: Transaction, execution: Execution, error: ErrorObject, now:
     return execution.evolve(ready_time=now)
 
 
-def _lost_in_a_row(tx: Transaction, execution: Execution, limit: int) -> int:
+def _lost_in_a_row(tx: CoreTransaction, execution: Execution, limit: int) -> int:
     """How many of the execution's latest events (up to ``limit``) record lost invocations.
 
     Anything else in between (a checkpoint, an invocation that ended) is progress and ends the

@@ -18,11 +18,11 @@ from perdure.protocol.records import (
 from perdure.protocol.timers import Timer, TimerKind
 from perdure.service import history
 from perdure.service.checkpoints import BatchOutcome
-from perdure.store.base import Transaction
+from perdure.store.base import CoreTransaction
 
 
 def create_execution(
-    tx: Transaction,
+    tx: CoreTransaction,
     *,
     execution_id: str,
     arn: str,
@@ -79,7 +79,7 @@ def create_execution(
     return execution
 
 
-def append_events(tx: Transaction, execution: Execution, events: list[Event], **changes: Any) -> Execution:
+def append_events(tx: CoreTransaction, execution: Execution, events: list[Event], **changes: Any) -> Execution:
     """Numbers ``events`` after the execution's last event and stores them.
 
     Returns the execution with its event count moved on and ``changes`` made, in one copy.
@@ -91,7 +91,7 @@ def append_events(tx: Transaction, execution: Execution, events: list[Event], **
     return execution.evolve(**changes) if changes else execution
 
 
-def record(tx: Transaction, execution: Execution, outcome: BatchOutcome, **changes: Any) -> Execution:
+def record(tx: CoreTransaction, execution: Execution, outcome: BatchOutcome, **changes: Any) -> Execution:
     """Stores a batch outcome; returns the execution with its counters moved on and ``changes`` made."""
     for operation_id in outcome.cleared_timers:
         tx.delete_timers(execution.id, operation_id)
@@ -116,7 +116,7 @@ def wake(execution: Execution, now: float) -> Execution:
 
 
 def end_execution(
-    tx: Transaction,
+    tx: CoreTransaction,
     execution: Execution,
     status: ExecutionStatus,
     now: float,
@@ -171,7 +171,7 @@ def _invoke_outcome(child: Execution) -> tuple[OperationStatus, str | None, Erro
     return status, None, child.error or ErrorObject(message=f"The chained invoke's execution {child.arn} failed.")
 
 
-def _complete_parent(tx: Transaction, child: Execution, now: float) -> None:
+def _complete_parent(tx: CoreTransaction, child: Execution, now: float) -> None:
     """Completes the CHAINED_INVOKE operation that started ``child`` (just ended) and wakes its execution.
 
     Nothing happens if the parent has ended, was deleted, or the operation is no longer open.

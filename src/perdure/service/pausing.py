@@ -21,7 +21,7 @@ from perdure.protocol.records import MAX_PAUSED_TIMEOUT_SECONDS, Execution, Exec
 from perdure.protocol.timers import Timer, TimerKind
 from perdure.service import history, journal
 from perdure.service.invocations import enter_paused, held
-from perdure.store.base import Transaction
+from perdure.store.base import CoreTransaction
 
 # PauseReason and ResumeReason are at most this many characters.
 MAX_REASON_LENGTH = 1024
@@ -43,7 +43,7 @@ def _check_reason(reason: str | None) -> None:
         raise InvalidParameterError(f"Reason is {len(reason)} characters long; it may have at most {MAX_REASON_LENGTH}.")
 
 
-def pause(tx: Transaction, execution: Execution, now: float, reason: str | None, timeout_paused: bool) -> Execution:
+def pause(tx: CoreTransaction, execution: Execution, now: float, reason: str | None, timeout_paused: bool) -> Execution:
     """Pauses a running execution (PAUSING while an invocation holds it); a paused one is left as it is."""
     _check_reason(reason)
     if execution.status.is_terminal:
@@ -60,7 +60,7 @@ def pause(tx: Transaction, execution: Execution, now: float, reason: str | None,
     return execution
 
 
-def park(tx: Transaction, invocation: Invocation, now: float, reason: str) -> Execution | None:
+def park(tx: CoreTransaction, invocation: Invocation, now: float, reason: str) -> Execution | None:
     """Pauses the execution ``invocation`` holds, as its handler could not run on this code.
 
     Its code changed while it was suspended: it waits, paused with ``reason`` and its timeout
@@ -76,7 +76,7 @@ def park(tx: Transaction, invocation: Invocation, now: float, reason: str) -> Ex
     return execution
 
 
-def _requested(tx: Transaction, execution: Execution, now: float, reason: str | None, timeout_paused: bool) -> Execution:
+def _requested(tx: CoreTransaction, execution: Execution, now: float, reason: str | None, timeout_paused: bool) -> Execution:
     """The execution with a pause requested now; a timeout that stands still still ends it a year on (AWS's rule)."""
     execution = execution.evolve(pause_time=now, pause_reason=reason, timeout_paused=timeout_paused)
     if timeout_paused and execution.timeout_seconds:
@@ -86,7 +86,7 @@ def _requested(tx: Transaction, execution: Execution, now: float, reason: str | 
     return execution
 
 
-def resume(tx: Transaction, execution: Execution, now: float, reason: str | None) -> Execution:
+def resume(tx: CoreTransaction, execution: Execution, now: float, reason: str | None) -> Execution:
     """Resumes a paused execution, or cancels a pause still waiting for an invocation; a running one is left as it is."""
     _check_reason(reason)
     if execution.status.is_terminal:

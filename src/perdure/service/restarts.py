@@ -25,7 +25,7 @@ from perdure.protocol.snapshots import SnapshotCodec
 from perdure.service import journal
 from perdure.service.checkpoints import new_callback_id
 from perdure.service.validation import NAME, NAME_RULE
-from perdure.store.base import Transaction
+from perdure.store.base import CoreTransaction
 
 _PAGE = 1000
 
@@ -38,7 +38,7 @@ class RestartPoint:
     checkpoint: int | None
 
 
-def all_operations(tx: Transaction, execution_id: str) -> list[Operation]:
+def all_operations(tx: CoreTransaction, execution_id: str) -> list[Operation]:
     """Every operation of an execution, in the order they were first recorded."""
     found: list[Operation] = []
     while True:
@@ -132,7 +132,7 @@ def operations_at(operations: list[Operation], point: RestartPoint) -> list[Oper
     return copies
 
 
-def restart_name(tx: Transaction, execution: Execution, name: str | None) -> str:
+def restart_name(tx: CoreTransaction, execution: Execution, name: str | None) -> str:
     """The new execution's name: ``name`` if free, else ``<old name>-restart-<n>`` with the first free ``n``."""
     if name is not None:
         if not NAME.fullmatch(name):
@@ -169,7 +169,7 @@ def signed_for(copies: list[Operation], source: Execution, arn: str, codec: Snap
 
 
 def restart(
-    tx: Transaction,
+    tx: CoreTransaction,
     source: Execution,
     from_checkpoint: str,
     name: str | None,

@@ -12,7 +12,7 @@ from typing import Any
 
 from perdure.protocol.queries import ExpiredExecution
 from perdure.protocol.records import to_datetime
-from perdure.store.base import Store
+from perdure.store.base import ExecutionStore
 
 # AWS keeps a durable execution's history for 30 days unless RetentionPeriodInDays says otherwise.
 DEFAULT_RETENTION_DAYS = 30
@@ -51,7 +51,7 @@ class PurgeReport:
         }
 
 
-def purge_expired(store: Store, now: float, default_retention_days: int, dry_run: bool = False) -> PurgeReport:
+def purge_expired(store: ExecutionStore, now: float, default_retention_days: int, dry_run: bool = False) -> PurgeReport:
     """Purges every execution expired at ``now``, in transactions of ``PURGE_BATCH``.
 
     A dry run looks at them all in one transaction that it rolls back, so that it counts a blob

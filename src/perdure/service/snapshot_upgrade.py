@@ -33,7 +33,7 @@ from perdure.errors import PerdureError
 from perdure.protocol.queries import StoredResult
 from perdure.protocol.records import CHECKPOINT_SUBTYPE
 from perdure.protocol.snapshots import UNBOUND_PREFIX, SnapshotCodec, SnapshotError
-from perdure.store.base import Store
+from perdure.store.base import ExecutionStore
 
 UPGRADE = "snapshots-signed-for-their-checkpoint"
 # Operations looked at, and their v1 snapshots rewritten in one transaction, at a time: a SQLite
@@ -71,7 +71,7 @@ class SnapshotUpgrade:
         return "; ".join(parts) + "."
 
 
-def upgrade_snapshots(store: Store, codec: SnapshotCodec, now: float) -> SnapshotUpgrade:
+def upgrade_snapshots(store: ExecutionStore, codec: SnapshotCodec, now: float) -> SnapshotUpgrade:
     """Signs every v1 snapshot in ``store`` whose signature holds for its row's execution and operation.
 
     Costs one lookup once the store has recorded it done. Safe to run from several processes at once.
@@ -120,7 +120,7 @@ def upgrade_snapshots(store: Store, codec: SnapshotCodec, now: float) -> Snapsho
         after = scan.last
 
 
-def _text(store: Store, stored: StoredResult) -> str | None:
+def _text(store: ExecutionStore, stored: StoredResult) -> str | None:
     """The stored snapshot's text, or None (logged) when its blob cannot be read.
 
     A blob another process upgrading at once rewrote and deleted since the row was read is not
@@ -144,7 +144,7 @@ def _text(store: Store, stored: StoredResult) -> str | None:
         return None
 
 
-def _current_text(store: Store, stored: StoredResult) -> str | None:
+def _current_text(store: ExecutionStore, stored: StoredResult) -> str | None:
     """The operation's result as its row holds it now, or None when it cannot be read."""
     try:
         with store.snapshot() as tx:
