@@ -1,14 +1,12 @@
-"""API keys as the store keeps them, and their SQL, the same for every backend.
+"""API keys as the store keeps them: the record and its row (its SQL is in ``perdure.store.sql_keys``).
 
 A row holds no secret: the SigV4 secret is derived from the server secret and ``secret_salt``
 and checked against ``secret_sha256``, and the bearer token is kept as its SHA-256 (see
-``perdure.api.keys`` for why). Each backend passes ``param(name)``, which writes a named
-parameter in its dialect (``:name`` in SQLite, ``%(name)s`` in PostgreSQL).
+``perdure.api.keys`` for why).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,30 +65,3 @@ def to_row(key: ApiKey) -> dict[str, Any]:
 
 def from_row(row: Row) -> ApiKey:
     return ApiKey(**{column: row[column] for column in COLUMNS})
-
-
-def insert_sql(param: Callable[[str], str]) -> str:
-    return f"INSERT INTO api_keys ({', '.join(COLUMNS)}) VALUES ({', '.join(param(c) for c in COLUMNS)})"
-
-
-def select_sql(where: str = "") -> str:
-    """Selects keys, oldest first, with an optional ``WHERE`` clause."""
-    return f"SELECT {', '.join(COLUMNS)} FROM api_keys {where} ORDER BY created_time, access_key_id"
-
-
-def revoke_sql(param: Callable[[str], str]) -> str:
-    """Revokes an active key; takes ``access_key_id`` and ``now``, and returns the revoked row."""
-    return (
-        f"UPDATE api_keys SET revoked_time = {param('now')}"
-        f" WHERE access_key_id = {param('access_key_id')} AND revoked_time IS NULL"
-        f" RETURNING {', '.join(COLUMNS)}"
-    )
-
-
-def end_sessions_sql(param: Callable[[str], str]) -> str:
-    """Bumps a key's session generation; takes ``access_key_id``, and returns the updated row."""
-    return (
-        "UPDATE api_keys SET session_generation = session_generation + 1"
-        f" WHERE access_key_id = {param('access_key_id')}"
-        f" RETURNING {', '.join(COLUMNS)}"
-    )

@@ -12,17 +12,35 @@ from perdure.store.keys import ApiKey
 from perdure.store.sql import Execute
 
 
+_COLUMNS = ", ".join(keymap.COLUMNS)
+
+
+def _select(where: str = "") -> str:
+    """Selects keys, oldest first, with an optional ``WHERE`` clause."""
+    return f"SELECT {_COLUMNS} FROM api_keys {where} ORDER BY created_time, access_key_id"
+
+
 class KeyStatements:
     """The API key statements in one dialect."""
 
     def __init__(self, dialect: Dialect) -> None:
         spell = dialect.spell
-        self.insert = spell(keymap.insert_sql(lambda name: f":{name}"))
-        self.by_id = spell(keymap.select_sql("WHERE access_key_id = ?"))
-        self.by_token = spell(keymap.select_sql("WHERE token_sha256 = ?"))
-        self.every = spell(keymap.select_sql())
-        self.revoke = spell(keymap.revoke_sql(lambda name: f":{name}"))
-        self.end_sessions = spell(keymap.end_sessions_sql(lambda name: f":{name}"))
+        self.insert = spell(
+            f"INSERT INTO api_keys ({_COLUMNS}) VALUES ({', '.join(f':{c}' for c in keymap.COLUMNS)})"
+        )
+        self.by_id = spell(_select("WHERE access_key_id = ?"))
+        self.by_token = spell(_select("WHERE token_sha256 = ?"))
+        self.every = spell(_select())
+        # Revokes an active key and returns it.
+        self.revoke = spell(
+            "UPDATE api_keys SET revoked_time = :now WHERE access_key_id = :access_key_id AND revoked_time IS NULL"
+            f" RETURNING {_COLUMNS}"
+        )
+        # Bumps a key's session generation and returns the key.
+        self.end_sessions = spell(
+            "UPDATE api_keys SET session_generation = session_generation + 1 WHERE access_key_id = :access_key_id"
+            f" RETURNING {_COLUMNS}"
+        )
 
 
 class SQLKeyStore(KeyStore):
