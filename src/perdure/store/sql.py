@@ -55,7 +55,6 @@ class Statements:
         spell = dialect.spell
         lock = dialect.row_lock if locking else ""
         self.dialect = dialect
-        self.locking = locking
         self._partial_updates: dict[tuple[str, ...], str] = {}
 
         self.execution_insert = spell(
