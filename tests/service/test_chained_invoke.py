@@ -20,6 +20,7 @@ from perdure.protocol.records import (
     OperationStatus,
     OperationUpdate,
 )
+from perdure.protocol.versions import FunctionConfig
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.functions import FunctionDefaults, lookup_of
 from perdure.testing import SkippableClock
@@ -181,12 +182,23 @@ def test_a_service_told_of_no_functions_fails_every_invoke(open_service: Callabl
 
 
 def test_a_qualified_name_or_an_arn_reaches_the_function_with_that_version(service: DurableService) -> None:
+    first = service.publish_version("echo", b"echo one", FunctionConfig("echo.py:echo"))
+    service.publish_version("echo", b"echo two", FunctionConfig("echo.py:echo"))
+    service.put_alias("echo", "stable", first.version)
     parent = start_parent(service)
-    arn = service.function_arn("echo", "7")
+    arn = service.function_arn("echo", "stable")
     service.checkpoint(parent.execution_arn, parent.checkpoint_token, [invoke_update("a", function=arn)])
     child = child_of(service, parent.execution_arn)
-    assert (child.function_name, child.qualifier) == ("echo", "7")
+    assert (child.function_name, child.qualifier, child.function_version) == ("echo", "stable", 1)
     assert child.arn.startswith(f"{arn}/durable-execution/")
+
+
+def test_an_unknown_version_fails_the_chained_invoke_not_the_checkpoint(service: DurableService) -> None:
+    parent = start_parent(service)
+    result = service.checkpoint(parent.execution_arn, parent.checkpoint_token, [invoke_update("a", function="echo:7")])
+    [op] = [op for op in result.operations if op.id == "a"]
+    assert op.status.value == "FAILED" and op.error is not None
+    assert op.error.type == "ResourceNotFoundException" and "echo has no version or alias '7'" in (op.error.message or "")
 
 
 @pytest.mark.parametrize(

@@ -410,7 +410,11 @@ def _rewrite_as_v1(database: Path) -> int:
     blobs = database.parent / "blobs"
     count = 0
     with sqlite3.connect(database) as db:
+        # What migrations 8 to 10 added (009 changed nothing on SQLite).
         db.execute("DROP TABLE upgrades")
+        db.execute("DROP TABLE function_aliases")
+        db.execute("DROP TABLE function_versions")
+        db.execute("ALTER TABLE executions DROP COLUMN function_version")
         db.execute("PRAGMA user_version = 7")
         rows = db.execute("SELECT execution_id, id, result, result_blob FROM operations WHERE sub_type = 'Checkpoint'")
         for execution_id, op_id, result, result_blob in rows.fetchall():

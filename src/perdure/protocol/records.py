@@ -377,6 +377,9 @@ class Execution:
     parent_arn: str | None = None
     parent_operation_id: str | None = None
     tenant_id: str | None = None
+    # The function version it started on, which every invocation of it runs (None: started
+    # before versions existed, or of a function without any; it runs the newest code).
+    function_version: int | None = None
     # PauseDurableExecution: when it was asked for, why, and whether the execution timeout
     # stands still meanwhile; ``paused_seconds`` is how long it has stood still in all.
     pause_time: float | None = None
@@ -434,7 +437,8 @@ class Execution:
             wire["Result"] = self.result
         if self.error is not None:
             wire["Error"] = self.error.to_wire()
-        wire["Version"] = self.qualifier
+        # The version it runs, as AWS reports it; the qualifier it was invoked by is in its ARN.
+        wire["Version"] = str(self.function_version) if self.function_version is not None else self.qualifier
         config: Wire = {}
         if self.timeout_seconds:
             config["ExecutionTimeout"] = self.timeout_seconds

@@ -27,6 +27,7 @@ from perdure.protocol.records import (
     OperationUpdate,
 )
 from perdure.protocol.timers import Timer, TimerKind
+from perdure.protocol.versions import FunctionVersion
 from perdure.service import history
 from perdure.service.functions import FunctionDefaults
 from perdure.service.validation import TENANT_ID, TENANT_ID_RULE, unstorable
@@ -58,6 +59,8 @@ class InvokeTarget:
     function: FunctionDefaults
     qualifier: str
     function_arn: str
+    # The version the qualifier names; None for a function that has none.
+    version: FunctionVersion | None = None
 
 
 # Resolves ChainedInvokeOptions.FunctionName: the target, or the error that fails the operation

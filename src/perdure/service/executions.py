@@ -37,12 +37,14 @@ from perdure.protocol.records import (
 )
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
-from perdure.service import callbacks, invocations, journal, pausing, restarts, timers, tokens
+from perdure.protocol.versions import Alias, FunctionConfig, FunctionVersion
+from perdure.service import callbacks, invocations, journal, pausing, restarts, timers, tokens, versions
 from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
 from perdure.service.functions import FunctionLookup, no_functions, parse_function_name
 from perdure.service.invocations import InvocationRetryPolicy
 from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_expired
-from perdure.service.validation import NAME, NAME_RULE, parse_count
+from perdure.service.validation import NAME, NAME_RULE, check_qualifier, parse_count
+from perdure.service.versions import VersionNotFoundError
 from perdure.store.base import Store, Transaction
 
 _PAGE_LIMIT = 1000
@@ -144,8 +146,11 @@ class DurableService:
                 if existing.input_payload != request.input_payload:
                     raise ExecutionAlreadyExistsError(request.function_name, name, existing.arn)
                 return StartResult(existing, created=False)
+            version = versions.resolve(tx, request.function_name, request.qualifier)
             execution_id = uuid.uuid4().hex
             arn = execution_arn_for(self.function_arn(request.function_name, request.qualifier), name, execution_id)
+            # A version's own settings: an older one started by number keeps those it had.
+            config = version.config if version else None
             execution = journal.create_execution(
                 tx,
                 execution_id=execution_id,
@@ -155,14 +160,15 @@ class DurableService:
                 name=name,
                 now=now,
                 input_payload=request.input_payload,
-                timeout_seconds=request.timeout_seconds,
-                retention_days=request.retention_days,
+                timeout_seconds=config.execution_timeout_seconds if config else request.timeout_seconds,
+                retention_days=config.retention_days if config else request.retention_days,
                 tenant_id=request.tenant_id,
+                function_version=version.version if version else None,
             )
         return StartResult(execution, created=True)
 
     def _start_child(self, tx: Transaction, child: ChildStart, parent: Execution, now: float) -> None:
-        function = child.target.function
+        function, version = child.target.function, child.target.version
         journal.create_execution(
             tx,
             execution_id=child.execution_id,
@@ -172,14 +178,15 @@ class DurableService:
             name=child.name,
             now=now,
             input_payload=child.input_payload,
-            timeout_seconds=function.execution_timeout_seconds,
-            retention_days=function.retention_days,
+            timeout_seconds=version.config.execution_timeout_seconds if version else function.execution_timeout_seconds,
+            retention_days=version.config.retention_days if version else function.retention_days,
             tenant_id=child.tenant_id,
             parent_arn=parent.arn,
             parent_operation_id=child.parent_operation_id,
+            function_version=version.version if version else None,
         )
 
-    def _resolve_invoke(self, function_name: str) -> InvokeTarget | ErrorObject:
+    def _resolve_invoke(self, tx: Transaction, function_name: str) -> InvokeTarget | ErrorObject:
         """ChainedInvokeOptions.FunctionName: a name, NAME:QUALIFIER or a function ARN of this server."""
         ref = parse_function_name(function_name)
         function = self.functions(ref.name)
@@ -189,7 +196,11 @@ class DurableService:
                 "server runs; serve the target function beside the one that invokes it.",
                 type="ResourceNotFoundException",
             )
-        return InvokeTarget(function, ref.qualifier, self.function_arn(function.name, ref.qualifier))
+        try:
+            version = versions.resolve(tx, ref.name, ref.qualifier)
+        except VersionNotFoundError as error:
+            return ErrorObject(message=error.message, type=error.code)
+        return InvokeTarget(function, ref.qualifier, self.function_arn(function.name, ref.qualifier), version)
 
     def _require(self, tx: Transaction, arn: str) -> Execution:
         execution = tx.get_execution(arn)
@@ -293,6 +304,40 @@ class DurableService:
         items: list[LogLine] = found[:limit]
         return Page(items, str(items[-1].seq) if len(found) > limit else None)
 
+    # -- versions -------------------------------------------------------------------------
+
+    def publish_version(self, function_name: str, code: bytes, config: FunctionConfig) -> FunctionVersion:
+        """Keeps a code bundle and returns the version it makes with ``config`` (an existing one if the same)."""
+        if not NAME.fullmatch(function_name):
+            raise InvalidParameterError(f"Invalid function name {function_name!r}: use {NAME_RULE}.")
+        # The bundle is stored before the row that names it: a crash between leaves a blob
+        # nothing names, never a version whose code is missing.
+        code_key = self.store.blobs.put(code)
+        with self.store.transaction() as tx:
+            return versions.publish(tx, function_name, code_key, config, self.clock())
+
+    def get_version(self, function_name: str, qualifier: str) -> FunctionVersion | None:
+        """The version ``qualifier`` names (None: ``$LATEST`` of a function without versions)."""
+        check_qualifier(qualifier)
+        with self.store.snapshot() as tx:
+            return versions.resolve(tx, function_name, qualifier)
+
+    def version_code(self, version: FunctionVersion) -> bytes:
+        """The code bundle of a version, as published."""
+        return self.store.blobs.get(version.code_key)
+
+    def list_versions(self, function_name: str) -> list[FunctionVersion]:
+        with self.store.snapshot() as tx:
+            return tx.list_versions(function_name)
+
+    def put_alias(self, function_name: str, alias: str, version: int) -> Alias:
+        with self.store.transaction() as tx:
+            return versions.put_alias(tx, function_name, alias, version)
+
+    def list_aliases(self, function_name: str) -> list[Alias]:
+        with self.store.snapshot() as tx:
+            return tx.list_aliases(function_name)
+
     # -- the protocol (the SDK's service client) -----------------------------------------------
 
     def get_state(self, arn: str, checkpoint_token: str, marker: str | None = None, max_items: int = _PAGE_LIMIT) -> Page:
@@ -354,7 +399,8 @@ class DurableService:
             existing = tx.get_operations(execution.id, ids_touched(updates))
             version = execution.version + 1
             outcome = apply_batch(
-                arn, execution.id, existing, updates, execution.operation_count, version, now, self._resolve_invoke
+                arn, execution.id, existing, updates, execution.operation_count, version, now,
+                lambda function_name: self._resolve_invoke(tx, function_name),
             )
             # An invocation that records progress is not failing over and over: restart the count.
             execution = journal.record(tx, execution, outcome, version=version, failed_invocations=0)

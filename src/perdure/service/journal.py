@@ -36,6 +36,7 @@ def create_execution(
     tenant_id: str | None,
     parent_arn: str | None = None,
     parent_operation_id: str | None = None,
+    function_version: int | None = None,
     copies: Sequence[Operation] = (),
     restarted_from: Wire | None = None,
 ) -> Execution:
@@ -62,6 +63,7 @@ def create_execution(
         start_time=now,
         input_payload=input_payload,
         timeout_seconds=timeout_seconds,
+        function_version=function_version,
         retention_days=retention_days,
         parent_arn=parent_arn,
         parent_operation_id=parent_operation_id,

@@ -201,6 +201,7 @@ def restart(
         timeout_seconds=source.timeout_seconds,
         retention_days=source.retention_days,
         tenant_id=source.tenant_id,
+        function_version=source.function_version,
         copies=copies,
         restarted_from=origin,
     )

@@ -36,6 +36,7 @@ from perdure.protocol.queries import (
 )
 from perdure.protocol.records import Event, Execution, ExecutionStatus, LogLine, Operation
 from perdure.protocol.timers import DueWait, FiredWait, Timer, WaitedExecution
+from perdure.protocol.versions import Alias, FunctionVersion
 from perdure.store.blobs import BlobStore
 from perdure.store.keys import ApiKey
 
@@ -250,7 +251,56 @@ class ConsoleQueries(abc.ABC):
         oldest first by ``(start_time, callback_id)``, past ``after``; only one function's if given."""
 
 
-class Transaction(CoreTransaction, ConsoleQueries):
+class VersionQueries(abc.ABC):
+    """Function versions and aliases (``perdure.service.versions`` gives them their rules)."""
+
+    @abc.abstractmethod
+    def insert_version(self, version: FunctionVersion, digest: str) -> bool:
+        """Adds a version; False, adding nothing, if the function already has one of that number."""
+
+    @abc.abstractmethod
+    def find_version(self, function_name: str, digest: str) -> FunctionVersion | None:
+        """The function's version of this code and configuration (``FunctionConfig.digest``), if any."""
+
+    @abc.abstractmethod
+    def get_version(self, function_name: str, version: int) -> FunctionVersion | None: ...
+
+    @abc.abstractmethod
+    def latest_version(self, function_name: str) -> FunctionVersion | None: ...
+
+    @abc.abstractmethod
+    def list_versions(self, function_name: str) -> list[FunctionVersion]:
+        """The function's versions, oldest first."""
+
+    @abc.abstractmethod
+    def versioned_functions(self) -> list[str]:
+        """The names of the functions that have versions, sorted."""
+
+    @abc.abstractmethod
+    def unfinished_by_version(self, function_name: str) -> dict[int | None, int]:
+        """How many executions of the function have not ended, by the version they run (None: unversioned)."""
+
+    @abc.abstractmethod
+    def delete_version(self, function_name: str, version: int) -> None:
+        """Deletes a version and the aliases that name it."""
+
+    @abc.abstractmethod
+    def put_alias(self, alias: Alias) -> None:
+        """Makes the alias, or points it at its new version."""
+
+    @abc.abstractmethod
+    def get_alias(self, function_name: str, name: str) -> Alias | None: ...
+
+    @abc.abstractmethod
+    def list_aliases(self, function_name: str) -> list[Alias]:
+        """The function's aliases, by name."""
+
+    @abc.abstractmethod
+    def delete_alias(self, function_name: str, name: str) -> bool:
+        """Deletes an alias; False if there was none."""
+
+
+class Transaction(CoreTransaction, ConsoleQueries, VersionQueries):
     """Reads and writes inside one atomic transaction: every role of it."""
 
 

@@ -52,12 +52,12 @@ EXECUTION_COLUMNS: tuple[str, ...] = (
     "retention_days", "ready_time", "lease_owner", "lease_expiry", "invocation",
     "invocation_secret", "invocation_start", "failed_invocations", "woken_during_invocation",
     "version", "event_count", "operation_count", "parent_arn", "parent_operation_id", "tenant_id",
-    "pause_time", "pause_reason", "timeout_paused", "paused_seconds",
+    "pause_time", "pause_reason", "timeout_paused", "paused_seconds", "function_version",
 )  # fmt: skip
 # An execution's identity and input never change after it starts: an update leaves them be.
 IMMUTABLE_EXECUTION_COLUMNS: tuple[str, ...] = (
     "id", "arn", "function_name", "qualifier", "name", "start_time", "input_payload", "input_payload_blob",
-    "parent_arn", "parent_operation_id", "tenant_id",
+    "parent_arn", "parent_operation_id", "tenant_id", "function_version",
 )  # fmt: skip
 MUTABLE_EXECUTION_COLUMNS: tuple[str, ...] = tuple(
     c for c in EXECUTION_COLUMNS if c not in IMMUTABLE_EXECUTION_COLUMNS
@@ -169,6 +169,7 @@ def execution_row(execution: Execution, store_payload: StorePayload, *, with_inp
         "pause_reason": execution.pause_reason,
         "timeout_paused": bool(execution.timeout_paused),
         "paused_seconds": execution.paused_seconds,
+        "function_version": execution.function_version,
     }
 
 
@@ -209,7 +210,7 @@ _EXECUTION_PLAIN: tuple[str, ...] = (
     "id", "arn", "function_name", "qualifier", "name", "start_time", "end_time", "timeout_seconds",
     "retention_days", "ready_time", "lease_owner", "lease_expiry", "invocation", "invocation_secret",
     "invocation_start", "failed_invocations", "version", "event_count", "operation_count", "parent_arn",
-    "parent_operation_id", "tenant_id", "pause_time", "pause_reason",
+    "parent_operation_id", "tenant_id", "pause_time", "pause_reason", "function_version",
 )  # fmt: skip
 
 

@@ -1,0 +1,62 @@
+"""Function versions and aliases: a function's code and configuration, numbered as Lambda numbers them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+# Lambda's default is 3 s, too short for a durable function: the 900 s maximum, which the
+# seed's template also sets. Memory is unlimited unless configured.
+DEFAULT_TIMEOUT_SECONDS = 900
+LATEST = "$LATEST"
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """How a version runs: with its code, what makes it that version.
+
+    ``handler`` names the handler inside the code bundle: ``path/to/file.py:attribute``.
+    """
+
+    handler: str
+    runtime: str = "python3.13"
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    memory_mb: int | None = None
+    execution_timeout_seconds: int | None = None
+    retention_days: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> FunctionConfig:
+        return cls(**json.loads(text))
+
+    def digest(self, code_key: str) -> str:
+        """What identifies code and configuration together: the same twice reuses one version."""
+        return hashlib.sha256(f"{code_key}\n{self.to_json()}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FunctionVersion:
+    """Version ``version`` of a function: the bundle its code is in (a blob key) and its configuration."""
+
+    function_name: str
+    version: int
+    code_key: str
+    config: FunctionConfig
+    created_time: float
+
+    @property
+    def digest(self) -> str:
+        return self.config.digest(self.code_key)
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A name for one version of a function (``live → 3``)."""
+
+    function_name: str
+    name: str
+    version: int

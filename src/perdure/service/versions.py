@@ -1,0 +1,78 @@
+"""Publishing function versions, naming them with aliases, and finding the one a qualifier means.
+
+A version is a function's code (a bundle in the blob store) and configuration. Publishing the
+same code and configuration again returns the version they already are; anything else gets the
+next number. ``$LATEST`` is the newest version; a number is that version; any other qualifier
+is an alias. A function with no versions at all (one run in-process, say) runs whatever code
+its process has, under ``$LATEST`` only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from perdure.errors import InvalidParameterError, NotFoundError
+from perdure.protocol.versions import LATEST, Alias, FunctionConfig, FunctionVersion
+from perdure.store.base import Transaction
+
+# Lambda's alias names: letters, digits, - and _, not all digits (those are versions).
+_ALIAS = re.compile(r"(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}")
+# Two servers publishing at once may both take the same next number: the second tries again.
+_PUBLISH_ATTEMPTS = 5
+
+
+class VersionNotFoundError(NotFoundError):
+    """A qualifier names no version or alias of the function."""
+
+    def __init__(self, function_name: str, qualifier: str, versions: list[int], aliases: list[str]) -> None:
+        known = [*(str(v) for v in versions), *aliases]
+        listing = ", ".join(known) if known else "none yet"
+        super().__init__(
+            f"Function not found: {function_name}:{qualifier}. {function_name} has no version or alias "
+            f"{qualifier!r}; its versions and aliases: {listing}. Use one of them, or $LATEST for the newest."
+        )
+
+
+def publish(tx: Transaction, function_name: str, code_key: str, config: FunctionConfig, now: float) -> FunctionVersion:
+    """The version of this code and configuration: the existing one, or a new one numbered next."""
+    digest = config.digest(code_key)
+    for _ in range(_PUBLISH_ATTEMPTS):
+        existing = tx.find_version(function_name, digest)
+        if existing is not None:
+            return existing
+        latest = tx.latest_version(function_name)
+        version = FunctionVersion(function_name, (latest.version if latest else 0) + 1, code_key, config, now)
+        if tx.insert_version(version, digest):
+            return version
+    raise RuntimeError(f"Publishing a version of {function_name} lost {_PUBLISH_ATTEMPTS} races in a row to other servers.")
+
+
+def resolve(tx: Transaction, function_name: str, qualifier: str) -> FunctionVersion | None:
+    """The version ``qualifier`` means; None for ``$LATEST`` of a function that has no versions.
+
+    Raises ``VersionNotFoundError`` for a number or alias the function does not have.
+    """
+    if qualifier == LATEST:
+        return tx.latest_version(function_name)
+    if qualifier.isdigit():
+        found = tx.get_version(function_name, int(qualifier))
+    else:
+        alias = tx.get_alias(function_name, qualifier)
+        found = tx.get_version(function_name, alias.version) if alias else None
+    if found is None:
+        versions = [v.version for v in tx.list_versions(function_name)]
+        raise VersionNotFoundError(function_name, qualifier, versions, [a.name for a in tx.list_aliases(function_name)])
+    return found
+
+
+def put_alias(tx: Transaction, function_name: str, name: str, version: int) -> Alias:
+    """Points alias ``name`` at ``version`` (made, or moved if it exists)."""
+    if not _ALIAS.fullmatch(name):
+        raise InvalidParameterError(
+            f"Invalid alias name {name!r}: use 1 to 128 letters, digits, - and _, not only digits (those name versions)."
+        )
+    if tx.get_version(function_name, version) is None:
+        raise VersionNotFoundError(function_name, str(version), [v.version for v in tx.list_versions(function_name)], [])
+    alias = Alias(function_name, name, version)
+    tx.put_alias(alias)
+    return alias
