@@ -114,7 +114,7 @@ class CallbackNotFoundError(NotFoundError):
     def __init__(self, callback_id: str) -> None:
         super().__init__(
             f"Callback not found: {callback_id!r}. Use the CallbackId exactly as the execution "
-            "issued it (see the CALLBACK operation in `perdure executions get`)."
+            "issued it (CallbackStartedDetails in `perdure executions history ARN`, or the dashboard's inbox)."
         )
         self.callback_id = callback_id
 

@@ -164,17 +164,12 @@ def test_no_server_at_the_endpoint_is_an_error_that_says_how_to_start_or_find_on
     assert "Start one with `perdure serve`, or pass --endpoint / set PERDURE_ENDPOINT." in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CallbackNotFoundError (perdure/errors.py) says to find a callback ID in `perdure executions get`, "
-    "which shows no operations; the ID is in `perdure executions history` (CallbackStartedDetails).",
-)
 def test_the_callback_id_is_where_the_not_found_error_says_to_look(cli: Callable[..., Any], perdure: Perdure, server: Server) -> None:
     arn = waiting_for_approval(cli, "where-1")
     callback = callback_id(cli, arn)
     wrong = perdure("callback", "succeed", callback[:-1], "--endpoint", server.endpoint)
-    assert wrong.returncode == 1 and "`perdure executions get`" in wrong.stderr
+    assert wrong.returncode == 1 and "`perdure executions history ARN`" in wrong.stderr
     try:
-        assert callback in json.dumps(cli("executions", "get", arn))
+        assert callback in json.dumps(cli("executions", "history", arn))
     finally:
         cli("executions", "stop", arn)

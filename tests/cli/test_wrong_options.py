@@ -25,19 +25,10 @@ Perdure = Callable[..., subprocess.CompletedProcess[str]]
         (["invoke", "orders", "--payload", "{id: 1}"], "Quote it, as in '{\"id\": 1}'."),
         (["callback", "succeed", "c-1", "--result", "yes"], "Invalid value for --result: 'yes' is not valid JSON"),
         (["run", "flows.py"], "Invalid value for TARGET: write path/to/file.py:function, e.g. examples/order_processing.py:process_order"),
-        pytest.param(
-            ["serve"],
-            "Nothing to serve: name at least one TARGET or a --template.",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="perdure serve (cli/serving.py) makes the data folder and its secret file "
-                "(ServerConfig.with_secret) before it finds it has nothing to serve.",
-            ),
-            id="no-target",
-        ),
+        (["serve"], "Nothing to serve: name at least one TARGET or a --template."),
         (["keys", "create"], "Missing option '--name'."),
     ],
-    ids=["workers", "request-timeout", "retention-days", "status", "payload", "result", "run-target", None, "key-name"],
+    ids=["workers", "request-timeout", "retention-days", "status", "payload", "result", "run-target", "no-target", "key-name"],
 )
 def test_a_wrong_value_exits_2_with_the_usage_and_how_to_fix_it(
     perdure: Perdure, tmp_path: Path, args: list[str], message: str

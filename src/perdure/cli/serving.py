@@ -69,11 +69,12 @@ def serve(
             f"(127.0.0.1, ::1 or localhost), not {host}. Create a key with `perdure keys create --name NAME` "
             "and serve without --dev."
         )
+    # Before the secret, which may make the data folder: a command that serves nothing leaves no trace.
+    registry = functions(targets, template, "serve")
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, host=host, port=port, workers=0 if no_workers else workers,
         dev=dev, request_timeout=request_timeout, retention_days=retention_days,
     ).with_secret()
-    registry = functions(targets, template, "serve")
     server = open_server(config, registry, notify)
     app = server.app(notify)
     if dev:
@@ -114,11 +115,11 @@ def worker(
     from perdure.runtime.runner import wait_for_stop_signal
     from perdure.server import ServerConfig, open_server
 
+    registry = functions(targets, template, "run")
     # As in `perdure serve`: a bad secret is refused here, not in every worker.
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, retention_days=retention_days
     ).with_secret()
-    registry = functions(targets, template, "run")
     server = open_server(config, registry, notify)
     names = ", ".join(spec.name for spec in registry)
     server.start()
