@@ -19,6 +19,7 @@ from perdure.api.keys import KeyRing, api_secret, derive_api_secret
 from perdure.errors import PerdureError
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime.code_versions import CodeVersions
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
 from perdure.runtime.storage import choose_blobs
@@ -129,8 +130,14 @@ class Server:
 
 
 def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Server:
-    """Opens the service and, with ``config.workers``, the runtime that runs the registry's functions."""
+    """Opens the service, publishes the registry's code as versions and, with ``config.workers``,
+    opens the runtime that runs them."""
     service, blobs = open_service(config, registry, notify)
+    try:
+        registry = registry.published(CodeVersions(service, config.data_dir / "code", _not_code(config)))
+    except BaseException:
+        service.close()
+        raise
     runtime = None
     if config.workers:
         settings = WorkerSettings(config.db_url, blobs, service.config, data_dir=config.data_dir)
@@ -140,6 +147,16 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
             if parked:
                 notify(f"Note: {len(parked)} execution(s) of {spec.name} paused for a code change run again on the code served now.")
     return Server(config, registry, service, runtime)
+
+
+def _not_code(config: ServerConfig) -> list[Path]:
+    """What the server keeps in its data folder, which may be a code folder too: never packed as code."""
+    data = config.data_dir
+    kept = [data / "blobs", data / "code", data / "secret"]
+    if config.db_url.startswith("sqlite:///"):
+        database = Path(config.db_url.removeprefix("sqlite:///"))
+        kept += [database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+    return kept
 
 
 def server_keys(server: Server, notify: Notify) -> KeyRing:

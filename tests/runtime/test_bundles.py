@@ -113,3 +113,12 @@ def test_what_is_not_a_zip_or_is_too_large_gets_a_clear_error() -> None:
         repack_zip(b"def handler(): pass")
     with pytest.raises(BundleError, match="over the limit of 10"):
         repack_zip(zip_of(("handler.py", b"x" * 100)), max_bytes=10)
+
+
+def test_what_the_server_keeps_beside_the_code_is_left_out(tmp_path: Path) -> None:
+    folder = app(tmp_path / "app")
+    for name in ("perdure.db", "perdure.db-wal", "blobs/ab/cd"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("data")
+    bundle = pack_folder(folder, leave_out=[folder / "perdure.db", folder / "perdure.db-wal", folder / "blobs"])
+    assert names(bundle) == ["handler.py", "pkg/__init__.py", "run.sh"]

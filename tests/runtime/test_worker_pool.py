@@ -116,7 +116,7 @@ def test_an_invocation_whose_worker_is_killed_by_close_while_importing_is_record
         wait_for(lambda: pool.running() == [])
         events = service.get_history(arn).items
         [ended] = [event for event in events if event.event_type == "InvocationCompleted"]
-        assert ended.details["Error"]["Payload"]["ErrorType"] == "Runtime.InvocationLost"
+        assert ended.details["Error"]["Payload"]["ErrorType"] == "Runtime.InvocationLost", ended.details
     finally:
         pool.close(grace_seconds=0)
         service.close()

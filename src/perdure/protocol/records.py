@@ -538,6 +538,8 @@ class Invocation:
     checkpoint_token: str
     invocation: int
     lease_owner: str
+    # The function version the execution runs (None: the newest code).
+    function_version: int | None = None
 
 
 class InvocationStatus(enum.StrEnum):

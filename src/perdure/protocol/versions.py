@@ -20,7 +20,6 @@ class FunctionConfig:
     """
 
     handler: str
-    runtime: str = "python3.13"
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     memory_mb: int | None = None
     execution_timeout_seconds: int | None = None

@@ -17,7 +17,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -47,11 +47,17 @@ class Bundle:
         return cls(data, hashlib.sha256(data).hexdigest())
 
 
-def pack_folder(folder: Path, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
-    """Packs ``folder`` (leaving out ``EXCLUDED_NAMES`` and virtual environments) into a bundle."""
+def pack_folder(folder: Path, max_bytes: int = MAX_BUNDLE_BYTES, leave_out: Collection[Path] = ()) -> Bundle:
+    """Packs ``folder`` into a bundle, leaving out ``EXCLUDED_NAMES``, virtual environments and ``leave_out``.
+
+    ``leave_out`` names files and folders (absolute paths) that are not code: the server's own
+    database and data, when they sit beside the handler.
+    """
     if not folder.is_dir():
         raise BundleError(f"The code folder {folder} does not exist: point CodeUri (or the handler's file) at it.")
-    files = sorted(_files(folder), key=lambda path: path.relative_to(folder).as_posix())
+    folder = folder.resolve()
+    skipped = frozenset(path.resolve() for path in leave_out)
+    files = sorted(_files(folder, skipped), key=lambda path: path.relative_to(folder).as_posix())
     total = sum(path.stat().st_size for path in files)
     if total > MAX_UNPACKED_BYTES:
         raise BundleError(_too_large(folder, files, total, MAX_UNPACKED_BYTES, "unpacked"))
@@ -104,19 +110,19 @@ def unpack(bundle: Bundle, cache: Path) -> Path:
     return target
 
 
-def _files(folder: Path) -> Iterator[Path]:
+def _files(folder: Path, skipped: frozenset[Path]) -> Iterator[Path]:
     with os.scandir(folder) as scan:
         entries = list(scan)
     for entry in entries:
         path = Path(entry.path)
-        if entry.name in EXCLUDED_NAMES or entry.name.endswith(".pyc"):
+        if entry.name in EXCLUDED_NAMES or entry.name.endswith(".pyc") or path in skipped:
             continue
         if entry.is_symlink():
             raise BundleError(f"{path} is a symbolic link: a bundle holds files only. Copy what it points at, or remove it.")
         if entry.is_dir():
             if (path / "pyvenv.cfg").exists():  # a virtual environment, whatever its name
                 continue
-            yield from _files(path)
+            yield from _files(path, skipped)
         elif entry.is_file():
             yield path
 

@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
 from perdure.service.validation import NAME, NAME_RULE
+
+if TYPE_CHECKING:
+    from perdure.runtime.code_versions import CodeVersions
 
 __all__ = [
     "CheckpointBucket",
@@ -53,6 +56,14 @@ class FunctionSpec:
     execution_timeout_seconds: int | None = None
     retention_days: int | None = None
     checkpoint_bucket: CheckpointBucket | None = None
+    # The folder whose files are the function's code (a template's CodeUri); None: the file's folder.
+    code_dir: Path | None = None
+    # The published version this spec runs (its file then in the unpacked bundle); None: unpublished.
+    version: int | None = None
+
+    @property
+    def code_folder(self) -> Path:
+        return self.code_dir or self.file.parent
 
     @property
     def target(self) -> str:
@@ -145,12 +156,17 @@ def seed_functions(file: Path) -> list[FunctionSpec]:
 
 
 class Registry:
-    """Functions by name."""
+    """Functions by name, and through ``code`` (when their code is published) each of their versions."""
 
-    def __init__(self, specs: Iterable[FunctionSpec] = ()) -> None:
+    def __init__(self, specs: Iterable[FunctionSpec] = (), code: CodeVersions | None = None) -> None:
         self._specs: dict[str, FunctionSpec] = {}
+        self._code = code
         for spec in specs:
             self.add(spec)
+
+    def published(self, code: CodeVersions) -> Registry:
+        """This registry's functions published as versions, each run from its unpacked bundle."""
+        return Registry([code.publish(spec) for spec in self], code)
 
     def add(self, spec: FunctionSpec) -> None:
         if spec.name in self._specs:
@@ -167,6 +183,16 @@ class Registry:
         if spec is None:
             raise FunctionNotFoundError(function_name, list(self._specs))
         return spec
+
+    def spec_for(self, function_name: str, version: int | None) -> FunctionSpec:
+        """The spec of the version an execution runs: the served one, or an earlier version's.
+
+        Raises FunctionNotFoundError for a function this registry does not serve.
+        """
+        spec = self.get(function_name)
+        if version is None or version == spec.version or self._code is None:
+            return spec
+        return self._code.spec(spec, version)
 
     def defaults(self) -> tuple[FunctionDefaults, ...]:
         """The service's view of every registered function (see ``DurableService``'s ``functions``)."""

@@ -153,7 +153,7 @@ class _Template:
         if runtime is not None and not str(runtime).startswith("python"):
             return f"{not_registered} its Runtime is {runtime}; Perdure runs Python handlers only."
 
-        file, attribute = self.handler(logical_id, serverless, properties)
+        file, attribute, code_dir = self.handler(logical_id, serverless, properties)
         timeout = self.positive_int(logical_id, "Timeout", properties.get("Timeout"), "seconds")
         execution_timeout = self.positive_int(
             logical_id, "DurableConfig.ExecutionTimeout", aws_config.get("ExecutionTimeout"), "seconds"
@@ -178,6 +178,7 @@ class _Template:
             execution_timeout_seconds=execution_timeout,
             retention_days=retention,
             checkpoint_bucket=self.checkpoint_bucket(logical_id, storage),
+            code_dir=code_dir,
         )
 
     def function_name(self, logical_id: str, value: Any) -> str:
@@ -192,8 +193,8 @@ class _Template:
             )
         return value
 
-    def handler(self, logical_id: str, serverless: bool, properties: dict[str, Any]) -> tuple[Path, str]:
-        """Finds the handler's file from Handler and the code folder."""
+    def handler(self, logical_id: str, serverless: bool, properties: dict[str, Any]) -> tuple[Path, str, Path]:
+        """Finds the handler's file, attribute and code folder from Handler and CodeUri (or Code)."""
         handler = self.plain(logical_id, "Handler", properties.get("Handler"))
         if handler is None:
             raise self.error(
@@ -216,14 +217,15 @@ class _Template:
                 f"{key} is {shown}, but Perdure loads handlers from local files. Write {key}: ./src, "
                 "the folder (relative to the template) that holds the handler's module.",
             )
-        file = (self.path.parent / folder / (module.replace(".", "/") + ".py")).resolve()
+        code_dir = (self.path.parent / folder).resolve()
+        file = code_dir / (module.replace(".", "/") + ".py")
         if not file.is_file():
             raise self.error(
                 logical_id,
                 f"Handler {handler!r} needs the file {file}, which does not exist. "
                 f"Check Handler and {key}, or create the file.",
             )
-        return file, attribute
+        return file, attribute, code_dir
 
     def bucket_retention(self, logical_id: str, arn: Any) -> int | None:
         """Returns the retention the checkpoint bucket's lifecycle rules give, if it is in the template."""

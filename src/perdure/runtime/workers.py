@@ -243,7 +243,7 @@ class WorkerPool:
     def submit(self, invocation: Invocation) -> None:
         """Starts the invocation on a warm worker of its function (starting one if needed)."""
         try:
-            spec = self.registry.get(invocation.function_name)
+            spec = self.registry.spec_for(invocation.function_name, invocation.function_version)
         except PerdureError as error:
             failure = ErrorObject(message=error.message, type=error.code)
             self._record(lambda: self.service.fail_invocation(invocation, failure))
@@ -337,9 +337,13 @@ class WorkerPool:
         """Runs one invocation (already sent to the worker, if ``sent``); returns whether the worker is fit to be reused."""
         if not worker.ready:
             failure = self._start_failure(worker)
-            if failure is not None and self._closed and worker.killed():
-                # ``close`` killed it while it imported: lost, as when it kills one mid-run.
-                error = ErrorObject(message=f"The invocation was lost: {worker.describe_exit()}.", type=LOST_INVOCATION.type)
+            if failure is not None and self._closed:
+                # ``close`` killed it while it imported: lost, as when it kills one mid-run. (Its
+                # exit code cannot tell: close's thread may be reaping the process at this moment.)
+                error = ErrorObject(
+                    message="The invocation was lost: the server stopped while its worker process imported the handler.",
+                    type=LOST_INVOCATION.type,
+                )
                 self._record(lambda: self.service.fail_invocation(invocation, error, lost=True))
                 return False
             if failure is not None:
@@ -360,10 +364,11 @@ class WorkerPool:
                 message=f"Task timed out after {timeout} seconds; it resumes from its last checkpoint.",
                 type="Sandbox.Timedout",
             )
-        elif message is None and worker.killed():
+        elif message is None and (self._closed or worker.killed()):
             # SIGKILL comes from outside the handler as a rule (an operator, a chaos test, this
             # pool's own close, the system's out-of-memory killer), so it does not count against
             # the handler's attempts; a handler that kills itself so is bounded as a lost one.
+            # While the pool closes, its exit code may not be known yet (close's thread reaps it).
             lost = True
             error = ErrorObject(
                 message=f"The invocation was lost: {worker.describe_exit()}.", type=LOST_INVOCATION.type

@@ -110,6 +110,7 @@ def lease(
                 checkpoint_token=tokens.issue(execution),
                 invocation=execution.invocation,
                 lease_owner=owner,
+                function_version=execution.function_version,
             )
         )
     return leased

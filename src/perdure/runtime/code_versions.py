@@ -1,0 +1,80 @@
+"""Served code as function versions: published when a server starts, unpacked where workers import it.
+
+A function a server is given (a file, ``NAME=FILE:ATTR`` or a template's function) is packed with
+the rest of its folder into a bundle and published as a version; the server then runs the copy
+unpacked into its code cache, never the live folder, so a file edited while it runs changes no
+version. An execution runs the version it started on: its invocations find that version's spec
+here, and the bundle is fetched from the blob store and unpacked once if this machine does not
+have it yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from pathlib import Path, PurePosixPath
+
+from perdure.protocol.versions import FunctionConfig, FunctionVersion
+from perdure.runtime.bundles import Bundle, pack_folder, unpack
+from perdure.runtime.registry import FunctionSpec
+from perdure.service.executions import DurableService
+
+
+class CodeVersions:
+    """The versions of functions' code, unpacked into ``cache`` (a folder of the server's own)."""
+
+    def __init__(self, service: DurableService, cache: Path, leave_out: Collection[Path] = ()) -> None:
+        self.service = service
+        self.cache = cache
+        # Not code, though it may sit in a code folder: the server's database and data.
+        self.leave_out = tuple(leave_out)
+        self._specs: dict[tuple[str, int], FunctionSpec] = {}
+        self._lock = threading.Lock()
+
+    def publish(self, spec: FunctionSpec) -> FunctionSpec:
+        """Publishes the spec's code and settings; returns the spec of that version, run from the cache."""
+        folder = spec.code_folder.resolve()
+        bundle = pack_folder(folder, leave_out=self.leave_out)
+        handler = f"{spec.file.resolve().relative_to(folder).as_posix()}:{spec.attribute}"
+        config = FunctionConfig(
+            handler=handler,
+            timeout_seconds=spec.timeout_seconds,
+            memory_mb=spec.memory_mb,
+            execution_timeout_seconds=spec.execution_timeout_seconds,
+            retention_days=spec.retention_days,
+        )
+        version = self.service.publish_version(spec.name, bundle.data, config)
+        published = self._spec_of(version, bundle, spec)
+        with self._lock:
+            self._specs[(spec.name, version.version)] = published
+        return published
+
+    def spec(self, served: FunctionSpec, version: int) -> FunctionSpec:
+        """The spec of ``version`` of the function ``served`` is the newest served spec of."""
+        key = (served.name, version)
+        with self._lock:
+            known = self._specs.get(key)
+        if known is not None:
+            return known
+        found = self.service.get_version(served.name, str(version))
+        assert found is not None, "a number names a version or raises"
+        spec = self._spec_of(found, Bundle(self.service.version_code(found), found.code_key), served)
+        with self._lock:
+            return self._specs.setdefault(key, spec)
+
+    def _spec_of(self, version: FunctionVersion, bundle: Bundle, served: FunctionSpec) -> FunctionSpec:
+        folder = unpack(bundle, self.cache)
+        file, _, attribute = version.config.handler.rpartition(":")
+        config = version.config
+        return FunctionSpec(
+            name=version.function_name,
+            file=folder.joinpath(*PurePosixPath(file).parts),
+            attribute=attribute,
+            timeout_seconds=config.timeout_seconds,
+            memory_mb=config.memory_mb,
+            execution_timeout_seconds=config.execution_timeout_seconds,
+            retention_days=config.retention_days,
+            checkpoint_bucket=served.checkpoint_bucket,
+            code_dir=folder,
+            version=version.version,
+        )
