@@ -8,12 +8,10 @@ import statistics
 import uuid
 from pathlib import Path
 
-from click.testing import CliRunner
-from cluster import Cluster
+from cluster import Cluster, Worker
 from servers import HANDLERS, wait_for
 from pg_server import PostgresServer
 
-from perdure.cli import main
 from perdure.client import Client
 
 SCALE = HANDLERS / "scale.py"
@@ -83,7 +81,52 @@ def test_idle_worker_stops_at_once_on_sigint(tmp_path: Path) -> None:
     assert "Received SIGINT" in worker.output()
 
 
-def test_worker_without_functions_says_what_to_name(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["worker", "--db", f"sqlite:///{tmp_path / 'perdure.db'}"])
-    assert result.exit_code == 2
-    assert "Nothing to run: name at least one TARGET or a --template." in result.output
+SEED_APP = """
+import perdure as durable
+
+VERSION = "v1"
+
+
+def send(callback_id):
+    pass
+
+
+@durable.function
+def approval(ctx, event):
+    answer = ctx.wait_for_callback(send)
+    return {"answer": answer, "version": VERSION}
+"""
+
+
+def test_a_worker_given_no_functions_runs_every_version_of_the_database_with_no_copy_of_the_code(tmp_path: Path) -> None:
+    code, elsewhere = tmp_path / "app", tmp_path / "elsewhere"
+    code.mkdir()
+    elsewhere.mkdir()
+    (code / "app.py").write_text(SEED_APP)
+    cluster = Cluster(tmp_path, f"sqlite:///{tmp_path / 'db' / 'perdure.db'}", tmp_path / "side-effects.log")
+    worker = Worker([], cluster.db_url, elsewhere, cluster.env, 0, workers=1)
+    try:
+        api = cluster.serve_api(str(code / "app.py"))
+        worker.start()
+        with Client(api.endpoint) as client:
+            first = client.invoke("approval", {}, wait=False)["DurableExecutionArn"]
+            first_callback = wait_for(lambda: open_callback(client, first), timeout=30)
+            api.stop()
+            (code / "app.py").write_text(SEED_APP.replace('"v1"', '"v2"'))
+            api.start()
+            second = client.invoke("approval", {}, wait=False)["DurableExecutionArn"]
+            second_callback = wait_for(lambda: open_callback(client, second), timeout=30)
+            for callback_id in (first_callback, second_callback):
+                client.succeed_callback(str(callback_id), "yes")
+            results = [wait_for(lambda arn=arn: client.get_execution(arn).get("Result"), timeout=30) for arn in (first, second)]
+    finally:
+        worker.stop()
+        cluster.stop()
+    assert [json.loads(result) for result in results] == [{"answer": "yes", "version": "v1"}, {"answer": "yes", "version": "v2"}]
+    assert not (elsewhere / "app.py").exists()
+
+
+def open_callback(client: Client, arn: str) -> str | None:
+    events = client.history(arn)
+    started = [e["CallbackStartedDetails"]["CallbackId"] for e in events if e["EventType"] == "CallbackStarted"]
+    return started[-1] if started else None

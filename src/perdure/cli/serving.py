@@ -13,6 +13,7 @@ from perdure.cli.options import (
     functions,
     functions_arguments,
     notify,
+    registry_of,
     reports_errors,
     retention_option,
 )
@@ -108,20 +109,23 @@ def worker(
 
     Takes the same TARGETs and --template as `perdure serve`, and runs the executions that
     any server on the same --db starts: start many, on many machines, with a PostgreSQL
-    database (`perdure serve --no-workers` then serves the API alone). Stops on SIGTERM or
+    database (`perdure serve --no-workers` then serves the API alone). Given none, it runs
+    every function of the database, with the code versions stored there: no copy of the code
+    is needed where it runs. Stops on SIGTERM or
     Ctrl-C once running invocations finish; a second signal stops it at once, and what was
     running then resumes elsewhere from its last checkpoint.
     """
+    from perdure.runtime.registry import Registry
     from perdure.runtime.runner import wait_for_stop_signal
     from perdure.server import ServerConfig, open_server
 
-    registry = functions(targets, template, "run")
+    registry = registry_of(targets, template) if targets or template else Registry(everything=True)
     # As in `perdure serve`: a bad secret is refused here, not in every worker.
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, retention_days=retention_days
     ).with_secret()
     server = open_server(config, registry, notify)
-    names = ", ".join(spec.name for spec in registry)
+    names = ", ".join(spec.name for spec in server.registry) or "every function of the database, as it gets one"
     server.start()
     try:
         signum = wait_for_stop_signal(

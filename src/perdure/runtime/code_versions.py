@@ -51,18 +51,29 @@ class CodeVersions:
 
     def spec(self, served: FunctionSpec, version: int) -> FunctionSpec:
         """The spec of ``version`` of the function ``served`` is the newest served spec of."""
-        key = (served.name, version)
         with self._lock:
-            known = self._specs.get(key)
+            known = self._specs.get((served.name, version))
         if known is not None:
             return known
         found = self.service.get_version(served.name, str(version))
         assert found is not None, "a number names a version or raises"
-        spec = self._spec_of(found, Bundle(self.service.version_code(found), found.code_key), served)
-        with self._lock:
-            return self._specs.setdefault(key, spec)
+        return self._cached(found, served)
 
-    def _spec_of(self, version: FunctionVersion, bundle: Bundle, served: FunctionSpec) -> FunctionSpec:
+    def newest(self) -> list[FunctionSpec]:
+        """The spec of the newest version of every function with versions in the database."""
+        return [self._cached(version, None) for version in self.service.newest_versions()]
+
+    def _cached(self, version: FunctionVersion, served: FunctionSpec | None) -> FunctionSpec:
+        key = (version.function_name, version.version)
+        with self._lock:
+            known = self._specs.get(key)
+        if known is None:
+            known = self._spec_of(version, Bundle(self.service.version_code(version), version.code_key), served)
+            with self._lock:
+                known = self._specs.setdefault(key, known)
+        return known
+
+    def _spec_of(self, version: FunctionVersion, bundle: Bundle, served: FunctionSpec | None) -> FunctionSpec:
         folder = unpack(bundle, self.cache)
         file, _, attribute = version.config.handler.rpartition(":")
         config = version.config
@@ -74,7 +85,7 @@ class CodeVersions:
             memory_mb=config.memory_mb,
             execution_timeout_seconds=config.execution_timeout_seconds,
             retention_days=config.retention_days,
-            checkpoint_bucket=served.checkpoint_bucket,
+            checkpoint_bucket=served.checkpoint_bucket if served else None,
             code_dir=folder,
             version=version.version,
         )

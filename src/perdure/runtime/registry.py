@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,8 @@ __all__ = [
 # Lambda's defaults: a 3 s timeout is too short for a durable function, so we use the 900 s
 # maximum that the seed's template also sets; memory is unlimited unless configured.
 DEFAULT_TIMEOUT_SECONDS = 900
+# How often a registry that serves every function of the database looks for new ones.
+LOOK_AGAIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -156,17 +160,44 @@ def seed_functions(file: Path) -> list[FunctionSpec]:
 
 
 class Registry:
-    """Functions by name, and through ``code`` (when their code is published) each of their versions."""
+    """Functions by name, and through ``code`` (when their code is published) each of their versions.
 
-    def __init__(self, specs: Iterable[FunctionSpec] = (), code: CodeVersions | None = None) -> None:
+    With ``everything``, it serves every function with a version in the database too, as it
+    finds them (``perdure worker`` given no functions).
+    """
+
+    def __init__(self, specs: Iterable[FunctionSpec] = (), code: CodeVersions | None = None, everything: bool = False) -> None:
         self._specs: dict[str, FunctionSpec] = {}
         self._code = code
+        self._everything = everything
+        self._looked = -math.inf
         for spec in specs:
             self.add(spec)
 
+    @property
+    def code(self) -> CodeVersions | None:
+        """Where versions' code is published and found; None when this registry publishes none."""
+        return self._code
+
     def published(self, code: CodeVersions) -> Registry:
         """This registry's functions published as versions, each run from its unpacked bundle."""
-        return Registry([code.publish(spec) for spec in self], code)
+        return Registry([code.publish(spec) for spec in self], code, self._everything)
+
+    def install(self, spec: FunctionSpec) -> None:
+        """Serves ``spec`` from now on, in place of the function's spec if it has one (a deploy)."""
+        self._specs[spec.name] = spec
+
+    def remove(self, function_name: str) -> None:
+        """Stops serving a function (it was deleted)."""
+        self._specs.pop(function_name, None)
+
+    def _look_for_more(self) -> None:
+        """With ``everything``, installs the newest version of every function in the database, now and then."""
+        if not self._everything or self._code is None or time.monotonic() - self._looked < LOOK_AGAIN_SECONDS:
+            return
+        self._looked = time.monotonic()
+        for spec in self._code.newest():
+            self.install(spec)
 
     def add(self, spec: FunctionSpec) -> None:
         if spec.name in self._specs:
@@ -179,6 +210,7 @@ class Registry:
     def get(self, function_name: str) -> FunctionSpec:
         """Returns the spec for a name, qualified name or ARN; raises FunctionNotFoundError."""
         ref = parse_function_name(function_name)
+        self._look_for_more()
         spec = self._specs.get(ref.name)
         if spec is None:
             raise FunctionNotFoundError(function_name, list(self._specs))
@@ -199,6 +231,7 @@ class Registry:
         return tuple(spec.defaults for spec in self)
 
     def __iter__(self) -> Any:
+        self._look_for_more()
         return iter(sorted(self._specs.values(), key=lambda s: s.name))
 
     def __len__(self) -> int:

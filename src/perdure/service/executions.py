@@ -40,7 +40,7 @@ from perdure.protocol.snapshots import SnapshotCodec
 from perdure.protocol.versions import Alias, FunctionConfig, FunctionVersion
 from perdure.service import callbacks, invocations, journal, pausing, restarts, timers, tokens, versions
 from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
-from perdure.service.functions import FunctionLookup, no_functions, parse_function_name
+from perdure.service.functions import FunctionDefaults, FunctionLookup, no_functions, parse_function_name
 from perdure.service.invocations import InvocationRetryPolicy
 from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_expired
 from perdure.service.validation import NAME, NAME_RULE, check_qualifier, parse_count
@@ -190,6 +190,11 @@ class DurableService:
         """ChainedInvokeOptions.FunctionName: a name, NAME:QUALIFIER or a function ARN of this server."""
         ref = parse_function_name(function_name)
         function = self.functions(ref.name)
+        latest = tx.latest_version(ref.name) if function is None else None
+        if latest is not None:
+            # Deployed after this process started (or by another server): its newest settings.
+            config = latest.config
+            function = FunctionDefaults(ref.name, config.execution_timeout_seconds, config.retention_days)
         if function is None:
             return ErrorObject(
                 message=f"Function not found: {function_name}. A chained invoke starts a function this "
@@ -325,6 +330,11 @@ class DurableService:
     def version_code(self, version: FunctionVersion) -> bytes:
         """The code bundle of a version, as published."""
         return self.store.blobs.get(version.code_key)
+
+    def newest_versions(self) -> list[FunctionVersion]:
+        """The newest version of every function that has versions, by name."""
+        with self.store.snapshot() as tx:
+            return [v for v in (tx.latest_version(name) for name in tx.versioned_functions()) if v is not None]
 
     def list_versions(self, function_name: str) -> list[FunctionVersion]:
         with self.store.snapshot() as tx:
