@@ -71,3 +71,18 @@ def test_aliases_name_existing_versions_with_lambdas_names(service: DurableServi
             service.put_alias(fn, bad, 1)
     assert service.put_alias(fn, "live", 1) == Alias(fn, "live", 1)
     assert service.list_aliases(fn) == [Alias(fn, "live", 1)]
+
+
+def test_publishing_an_earlier_versions_code_again_rolls_latest_back_to_it(service: DurableService) -> None:
+    fn = name()
+    first = service.publish_version(fn, b"v1", CONFIG)
+    service.publish_version(fn, b"v2", CONFIG)
+    assert service.publish_version(fn, b"v1", CONFIG) == first
+    assert service.get_version(fn, "$LATEST") == first
+    running = service.start_execution(StartRequest(fn)).execution
+    assert running.function_version == 1
+    # $LATEST is not an alias anyone made.
+    assert service.list_aliases(fn) == []
+    service.stop_execution(running.arn)
+    service.delete_function(fn, 1)
+    assert service.get_version(fn, "$LATEST").version == 2  # type: ignore[union-attr]

@@ -22,6 +22,7 @@ from perdure.api.body_limit import REQUEST_SECONDS, BodyLimit, BodyLimits, api_b
 from perdure.api.dashboard import Dashboard, is_dashboard_path
 from perdure.api.dashboard.sessions import SECRET_LABEL
 from perdure.api.dev_guard import DevGuard
+from perdure.api.function_routes import FunctionRoutes
 from perdure.api.http import Route, Router, json_response
 from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
@@ -59,7 +60,7 @@ class PerdureApp:
         self.service = service
         self.lifespan = lifespan
         self.waiter = CompletionWaiter(service, lifespan.wake if lifespan else None)
-        routes = LambdaRoutes(service, registry, self.waiter).routes()
+        routes = [*LambdaRoutes(service, registry, self.waiter).routes(), *FunctionRoutes(service, registry).routes()]
         self.router = Router([Route("GET", "/health", _health), *routes])
         self.http: ASGIApp = self.router if keys is None else Authenticator(self.router, keys)
         # The dashboard signs people in with the same keys, into sessions of its own.

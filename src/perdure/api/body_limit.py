@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from perdure.api.dashboard import is_dashboard_path
+from perdure.api.function_routes import is_code_upload
 from perdure.api.http import error_response
 from perdure.errors import PayloadTooLargeError, PerdureError
+from perdure.runtime.bundles import MAX_BUNDLE_BYTES
 
 DASHBOARD_BYTES = 16 * 1024
 REQUEST_SECONDS = 30.0
@@ -50,7 +52,17 @@ class BodyLimits:
 
     api_bytes: int
     dashboard_bytes: int = DASHBOARD_BYTES
+    # A deploy's zip, base64-encoded in JSON: the bundle limit and a third, and a MiB for the rest.
+    code_bytes: int = MAX_BUNDLE_BYTES * 4 // 3 + 1024 * 1024
     seconds: float = REQUEST_SECONDS
+
+    def of(self, method: str, path: str) -> int:
+        """The cap of a request's body."""
+        if is_dashboard_path(path):
+            return self.dashboard_bytes
+        if is_code_upload(method, path):
+            return self.code_bytes
+        return self.api_bytes
 
 
 class _Disconnected(Exception):
@@ -68,7 +80,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits.dashboard_bytes if is_dashboard_path(scope["path"]) else self.limits.api_bytes
+        limit = self.limits.of(scope["method"], scope["path"])
         try:
             body = await self._read(scope, receive, limit)
         except _Disconnected:

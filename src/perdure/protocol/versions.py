@@ -20,10 +20,18 @@ class FunctionConfig:
     """
 
     handler: str
+    # The Lambda runtime a deploy named (python3.13, say); None when served from a file.
+    runtime: str | None = None
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     memory_mb: int | None = None
     execution_timeout_seconds: int | None = None
     retention_days: int | None = None
+
+    @property
+    def lambda_handler(self) -> str:
+        """The handler as Lambda writes it: ``pkg/app.py:handler`` is ``pkg.app.handler``."""
+        file, _, attribute = self.handler.rpartition(":")
+        return f"{file.removesuffix('.py').replace('/', '.')}.{attribute}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -35,6 +43,12 @@ class FunctionConfig:
     def digest(self, code_key: str) -> str:
         """What identifies code and configuration together: the same twice reuses one version."""
         return hashlib.sha256(f"{code_key}\n{self.to_json()}".encode()).hexdigest()
+
+
+def handler_of_lambda(handler: str) -> str:
+    """Lambda's ``pkg.app.handler`` as a ``FunctionConfig.handler``: ``pkg/app.py:handler``."""
+    module, _, attribute = handler.rpartition(".")
+    return f"{module.replace('.', '/')}.py:{attribute}"
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,12 @@ def repack_zip(data: bytes, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
     return _zip(iter(members))
 
 
+def member_names(bundle: Bundle) -> list[str]:
+    """The paths of the files in a bundle."""
+    with _opened(bundle.data) as archive:
+        return [info.filename for info in archive.infolist() if not info.is_dir()]
+
+
 def unpack(bundle: Bundle, cache: Path) -> Path:
     """The folder holding the bundle's files: ``cache/KEY``, unpacked there first if it is not yet.
 

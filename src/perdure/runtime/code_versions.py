@@ -49,6 +49,11 @@ class CodeVersions:
             self._specs[(spec.name, version.version)] = published
         return published
 
+    def publish_bundle(self, function_name: str, bundle: Bundle, config: FunctionConfig) -> tuple[FunctionVersion, FunctionSpec]:
+        """Publishes code that came as a bundle (a deploy through the API); returns its version and spec."""
+        version = self.service.publish_version(function_name, bundle.data, config)
+        return version, self._cached(version)
+
     def spec(self, served: FunctionSpec, version: int) -> FunctionSpec:
         """The spec of ``version`` of the function ``served`` is the newest served spec of."""
         with self._lock:
@@ -61,9 +66,9 @@ class CodeVersions:
 
     def newest(self) -> list[FunctionSpec]:
         """The spec of the newest version of every function with versions in the database."""
-        return [self._cached(version, None) for version in self.service.newest_versions()]
+        return [self._cached(version) for version in self.service.newest_versions()]
 
-    def _cached(self, version: FunctionVersion, served: FunctionSpec | None) -> FunctionSpec:
+    def _cached(self, version: FunctionVersion, served: FunctionSpec | None = None) -> FunctionSpec:
         key = (version.function_name, version.version)
         with self._lock:
             known = self._specs.get(key)

@@ -190,7 +190,7 @@ class DurableService:
         """ChainedInvokeOptions.FunctionName: a name, NAME:QUALIFIER or a function ARN of this server."""
         ref = parse_function_name(function_name)
         function = self.functions(ref.name)
-        latest = tx.latest_version(ref.name) if function is None else None
+        latest = versions.current(tx, ref.name) if function is None else None
         if latest is not None:
             # Deployed after this process started (or by another server): its newest settings.
             config = latest.config
@@ -334,7 +334,7 @@ class DurableService:
     def newest_versions(self) -> list[FunctionVersion]:
         """The newest version of every function that has versions, by name."""
         with self.store.snapshot() as tx:
-            return [v for v in (tx.latest_version(name) for name in tx.versioned_functions()) if v is not None]
+            return [v for v in (versions.current(tx, name) for name in tx.versioned_functions()) if v is not None]
 
     def list_versions(self, function_name: str) -> list[FunctionVersion]:
         with self.store.snapshot() as tx:
@@ -346,7 +346,29 @@ class DurableService:
 
     def list_aliases(self, function_name: str) -> list[Alias]:
         with self.store.snapshot() as tx:
-            return tx.list_aliases(function_name)
+            return versions.aliases(tx, function_name)
+
+    def get_alias(self, function_name: str, name: str) -> Alias:
+        with self.store.snapshot() as tx:
+            alias = tx.get_alias(function_name, name)
+            if alias is None:
+                raise versions.VersionNotFoundError(function_name, name, [], [a.name for a in versions.aliases(tx, function_name)])
+            return alias
+
+    def delete_alias(self, function_name: str, name: str) -> None:
+        with self.store.transaction() as tx:
+            if not tx.delete_alias(function_name, name):
+                raise versions.VersionNotFoundError(function_name, name, [], [a.name for a in versions.aliases(tx, function_name)])
+
+    def delete_function(self, function_name: str, version: int | None = None) -> None:
+        """Deletes a version, or every version and alias of a function; refused while executions run them."""
+        with self.store.transaction() as tx:
+            versions.delete(tx, function_name, version)
+
+    def unfinished_by_version(self, function_name: str) -> dict[int | None, int]:
+        """How many executions of the function have not ended, by the version they run."""
+        with self.store.snapshot() as tx:
+            return tx.unfinished_by_version(function_name)
 
     # -- the protocol (the SDK's service client) -----------------------------------------------
 

@@ -2,8 +2,9 @@
 
 A version is a function's code (a bundle in the blob store) and configuration. Publishing the
 same code and configuration again returns the version they already are; anything else gets the
-next number. ``$LATEST`` is the newest version; a number is that version; any other qualifier
-is an alias. A function with no versions at all (one run in-process, say) runs whatever code
+next number. ``$LATEST`` is the version published last (so publishing version 1's code again,
+a roll-back, makes it ``$LATEST`` again), kept as an alias no user alias can be named; a number
+is that version; any other qualifier is an alias. A function with no versions at all (one run in-process, say) runs whatever code
 its process has, under ``$LATEST`` only.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from perdure.errors import InvalidParameterError, NotFoundError
+from perdure.errors import ConflictError, InvalidParameterError, NotFoundError
 from perdure.protocol.versions import LATEST, Alias, FunctionConfig, FunctionVersion
 from perdure.store.base import Transaction
 
@@ -37,13 +38,14 @@ def publish(tx: Transaction, function_name: str, code_key: str, config: Function
     """The version of this code and configuration: the existing one, or a new one numbered next."""
     digest = config.digest(code_key)
     for _ in range(_PUBLISH_ATTEMPTS):
-        existing = tx.find_version(function_name, digest)
-        if existing is not None:
-            return existing
-        latest = tx.latest_version(function_name)
-        version = FunctionVersion(function_name, (latest.version if latest else 0) + 1, code_key, config, now)
-        if tx.insert_version(version, digest):
-            return version
+        version = tx.find_version(function_name, digest)
+        if version is None:
+            highest = tx.latest_version(function_name)
+            version = FunctionVersion(function_name, (highest.version if highest else 0) + 1, code_key, config, now)
+            if not tx.insert_version(version, digest):
+                continue
+        tx.put_alias(Alias(function_name, LATEST, version.version))
+        return version
     raise RuntimeError(f"Publishing a version of {function_name} lost {_PUBLISH_ATTEMPTS} races in a row to other servers.")
 
 
@@ -53,7 +55,7 @@ def resolve(tx: Transaction, function_name: str, qualifier: str) -> FunctionVers
     Raises ``VersionNotFoundError`` for a number or alias the function does not have.
     """
     if qualifier == LATEST:
-        return tx.latest_version(function_name)
+        return current(tx, function_name)
     if qualifier.isdigit():
         found = tx.get_version(function_name, int(qualifier))
     else:
@@ -61,8 +63,49 @@ def resolve(tx: Transaction, function_name: str, qualifier: str) -> FunctionVers
         found = tx.get_version(function_name, alias.version) if alias else None
     if found is None:
         versions = [v.version for v in tx.list_versions(function_name)]
-        raise VersionNotFoundError(function_name, qualifier, versions, [a.name for a in tx.list_aliases(function_name)])
+        raise VersionNotFoundError(function_name, qualifier, versions, [a.name for a in aliases(tx, function_name)])
     return found
+
+
+def current(tx: Transaction, function_name: str) -> FunctionVersion | None:
+    """``$LATEST``: the version published last (the highest, if that one was deleted); None without versions."""
+    pointer = tx.get_alias(function_name, LATEST)
+    found = tx.get_version(function_name, pointer.version) if pointer else None
+    return found or tx.latest_version(function_name)
+
+
+def aliases(tx: Transaction, function_name: str) -> list[Alias]:
+    """The function's aliases, by name (``$LATEST`` is not one of them)."""
+    return [alias for alias in tx.list_aliases(function_name) if alias.name != LATEST]
+
+
+class FunctionInUseError(ConflictError):
+    """A function or version that unfinished executions still run cannot be deleted."""
+
+    def __init__(self, what: str, unfinished: int) -> None:
+        super().__init__(
+            f"Cannot delete {what}: {unfinished} execution(s) of it have not ended and run its code. "
+            "Let them finish, or stop them (`perdure executions stop ARN`), then delete it."
+        )
+
+
+def delete(tx: Transaction, function_name: str, version: int | None) -> None:
+    """Deletes one version of a function, or (``version`` None) all of them with its aliases.
+
+    Refused with ``FunctionInUseError`` while an execution that has not ended runs what would go.
+    """
+    unfinished = tx.unfinished_by_version(function_name)
+    if version is None:
+        if sum(unfinished.values()):
+            raise FunctionInUseError(function_name, sum(unfinished.values()))
+        for published in tx.list_versions(function_name):
+            tx.delete_version(function_name, published.version)
+        return
+    if tx.get_version(function_name, version) is None:
+        raise VersionNotFoundError(function_name, str(version), [v.version for v in tx.list_versions(function_name)], [])
+    if unfinished.get(version):
+        raise FunctionInUseError(f"version {version} of {function_name}", unfinished[version])
+    tx.delete_version(function_name, version)
 
 
 def put_alias(tx: Transaction, function_name: str, name: str, version: int) -> Alias:
