@@ -11,6 +11,7 @@ with no credentials at all.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Generator
@@ -171,6 +172,30 @@ class Client:
         """Returns every log line of an execution in the order written: Seq, Invocation, Stream (stdout,
         stderr or log), Timestamp and Message."""
         return self._all_pages(f"/perdure/v1/durable-executions/{_segment(arn)}/logs", "Logs", {})
+
+    def deploy(self, function: str, code: bytes, configuration: dict[str, Any]) -> dict[str, Any]:
+        """Deploys a zip of a function's code with its settings (``Handler``, ``Timeout``, ``MemorySize``,
+        ``DurableConfig``): creates the function, or publishes its new code and settings as a version.
+
+        Returns the version deployed, as PublishVersion answers (its ``Version`` is its number).
+        """
+        path = f"/2015-03-31/functions/{_segment(function)}"
+        encoded = base64.b64encode(code).decode()
+        try:
+            self._request("GET", path)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            self._request("POST", "/2015-03-31/functions", json={"FunctionName": function, "Code": {"ZipFile": encoded}, **configuration})
+        else:
+            # Code and settings in one request (Perdure's UpdateFunctionCode takes both): one
+            # version, and a handler that moved to another file is found in the new code.
+            self._request("PUT", f"{path}/code", json={"ZipFile": encoded, **configuration})
+        return self._request("POST", f"{path}/versions").json()  # type: ignore[no-any-return]
+
+    def versions(self, function: str) -> list[dict[str, Any]]:
+        """The function's versions as ListVersionsByFunction gives them: ``$LATEST``, then each by number."""
+        return self._request("GET", f"/2015-03-31/functions/{_segment(function)}/versions").json()["Versions"]  # type: ignore[no-any-return]
 
     def functions(self) -> list[dict[str, Any]]:
         return self._request("GET", "/2015-03-31/functions/").json()["Functions"]  # type: ignore[no-any-return]

@@ -1,8 +1,8 @@
 """A deploy never fails what is in flight: executions finish on the code version they started on.
 
 Executions of both styles suspend on a wait and on a callback; the files change and the server
-restarts on them; the suspended executions finish with the old code's results, new ones run
-the new code, on SQLite and PostgreSQL.
+restarts on them, or `perdure deploy` sends them to it as it runs; the suspended executions
+finish with the old code's results, new ones run the new code, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Ser
     code.mkdir()
     (code / "app.py").write_text(APP)
     app = code / "app.py"
-    targets = [str(app), f"aws_callback={app}:aws_callback", f"aws_wait={app}:aws_wait"]
-    server = Server(targets, tmp_path, dict(os.environ), db_url=url)
+    server = Server(targets(app), tmp_path, dict(os.environ), db_url=url)
     server.start()
     try:
         yield server, app
@@ -101,7 +100,29 @@ def finished(server: Server, arn: str) -> dict[str, Any]:
     return execution
 
 
-def test_suspended_executions_finish_on_their_version_and_new_ones_run_the_new_code(served: tuple[Server, Path]) -> None:
+def targets(app: Path) -> list[str]:
+    return [str(app), f"aws_callback={app}:aws_callback", f"aws_wait={app}:aws_wait"]
+
+
+def restart_on_new_files(server: Server, app: Path) -> None:
+    server.stop()
+    app.write_text(V2)
+    server.start()
+
+
+def deploy_new_files(server: Server, app: Path) -> None:
+    app.write_text(V2)
+    deployed = server.cli("deploy", *targets(app))
+    assert deployed.returncode == 0, deployed.stderr
+    assert {d["FunctionName"]: d["Version"] for d in json.loads(deployed.stdout)} == {
+        "seed_callback": "2", "seed_wait": "2", "aws_callback": "2", "aws_wait": "2"
+    }
+
+
+@pytest.mark.parametrize("new_code", [restart_on_new_files, deploy_new_files], ids=["restart", "deploy"])
+def test_suspended_executions_finish_on_their_version_and_new_ones_run_the_new_code(
+    served: tuple[Server, Path], new_code: Callable[[Server, Path], None]
+) -> None:
     server, app = served
     callbacks = [start(server, "seed_callback", {}), start(server, "aws_callback", {})]
     waits = [start(server, "seed_wait", {"seconds": 3}), start(server, "aws_wait", {"seconds": 3})]
@@ -109,9 +130,7 @@ def test_suspended_executions_finish_on_their_version_and_new_ones_run_the_new_c
         wait_for(lambda arn=arn: open_callback(server, arn))
     assert {get(server, arn)["Version"] for arn in callbacks + waits} == {"1"}
 
-    server.stop()
-    app.write_text(V2)
-    server.start()
+    new_code(server, app)
     for arn in callbacks:
         done = server.cli("callback", "succeed", str(open_callback(server, arn)), "--result", '"yes"')
         assert done.returncode == 0, done.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,28 @@ def _zip(body: dict[str, Any]) -> bytes:
         raise InvalidParameterError("ZipFile is not base64: send the zip's bytes base64-encoded, as boto3 does.") from None
 
 
+def _config(body: dict[str, Any], base: FunctionConfig) -> FunctionConfig:
+    """``base`` with the settings a CreateFunction or UpdateFunctionConfiguration body gives."""
+    runtime = _text(body, "Runtime")
+    if runtime is not None and not runtime.startswith("python"):
+        raise InvalidParameterError(f"Runtime {runtime} is not one Perdure runs: deploy Python handlers (python3.13, python3.14).")
+    handler = _text(body, "Handler")
+    if handler is not None and "." not in handler:
+        raise InvalidParameterError(f"Handler must be module.function, not {handler!r}: for example handler.process_order.")
+    durable = body.get("DurableConfig") or {}
+    if not isinstance(durable, dict):
+        raise InvalidParameterError("DurableConfig must be an object.")
+    changes: dict[str, Any] = {
+        "handler": handler_of_lambda(handler) if handler else None,
+        "runtime": runtime,
+        "timeout_seconds": _seconds(body, "Timeout"),
+        "memory_mb": _seconds(body, "MemorySize"),
+        "execution_timeout_seconds": _seconds(durable, "ExecutionTimeout"),
+        "retention_days": _seconds(durable, "RetentionPeriodInDays"),
+    }
+    return dataclasses.replace(base, **{key: value for key, value in changes.items() if value is not None})
+
+
 def _checked_bundle(data: bytes, config: FunctionConfig) -> Bundle:
     """The uploaded zip as a bundle, once its handler is known to be in it."""
     bundle = repack_zip(data)
@@ -100,6 +123,7 @@ class FunctionRoutes:
             Route("GET", function, self.get_function),
             Route("DELETE", function, self.delete_function),
             Route("PUT", f"{function}/code", self.update_code),
+            Route("PUT", f"{function}/configuration", self.update_configuration),
             Route("POST", f"{function}/versions", self.publish_version),
             Route("GET", f"{function}/versions", self.list_versions),
             Route("POST", aliases, self.create_alias),
@@ -165,25 +189,10 @@ class FunctionRoutes:
         name = _text(body, "FunctionName", required=True) or ""
         if not NAME.fullmatch(name):
             raise InvalidParameterError(f"Invalid FunctionName {name!r}: use {NAME_RULE}.")
-        runtime = _text(body, "Runtime")
-        if runtime is not None and not runtime.startswith("python"):
-            raise InvalidParameterError(f"Runtime {runtime} is not one Perdure runs: deploy Python handlers (python3.13, python3.14).")
-        handler = _text(body, "Handler", required=True) or ""
-        if "." not in handler:
-            raise InvalidParameterError(f"Handler must be module.function, not {handler!r}: for example handler.process_order.")
+        _text(body, "Handler", required=True)
+        config = _config(body, FunctionConfig(handler="", timeout_seconds=DEFAULT_TIMEOUT_SECONDS))
         if await run_in_threadpool(self.service.get_version, name, LATEST) is not None:
             raise FunctionExistsError(name)
-        durable = body.get("DurableConfig") or {}
-        if not isinstance(durable, dict):
-            raise InvalidParameterError("DurableConfig must be an object.")
-        config = FunctionConfig(
-            handler=handler_of_lambda(handler),
-            runtime=runtime,
-            timeout_seconds=_seconds(body, "Timeout") or DEFAULT_TIMEOUT_SECONDS,
-            memory_mb=_seconds(body, "MemorySize"),
-            execution_timeout_seconds=_seconds(durable, "ExecutionTimeout"),
-            retention_days=_seconds(durable, "RetentionPeriodInDays"),
-        )
         code = body.get("Code")
         if not isinstance(code, dict):
             raise InvalidParameterError("Code is required: {\"ZipFile\": the zip's bytes, base64-encoded}.")
@@ -191,9 +200,21 @@ class FunctionRoutes:
         return json_response(self._configuration(version, LATEST), status=201)
 
     async def update_code(self, request: Request, params: dict[str, str]) -> Response:
+        """UpdateFunctionCode; unlike Lambda's it also takes UpdateFunctionConfiguration's settings,
+        so that code and settings that change together make one version (``perdure deploy``)."""
         name = params["function"]
         latest = await self._latest(name)
-        version = await self._deploy(name, _zip(await json_body(request)), latest.config)
+        body = await json_body(request)
+        version = await self._deploy(name, _zip(body), _config(body, latest.config))
+        return json_response(self._configuration(version, LATEST))
+
+    async def update_configuration(self, request: Request, params: dict[str, str]) -> Response:
+        """UpdateFunctionConfiguration: the newest code with these settings is a version (made if new)."""
+        name = params["function"]
+        latest = await self._latest(name)
+        config = _config(await json_body(request), latest.config)
+        code = await run_in_threadpool(self.service.version_code, latest)
+        version = await self._deploy(name, code, config)
         return json_response(self._configuration(version, LATEST))
 
     async def publish_version(self, request: Request, params: dict[str, str]) -> Response:

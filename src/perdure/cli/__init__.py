@@ -1,8 +1,9 @@
 """The ``perdure`` command: serve functions, start executions, inspect them, complete callbacks.
 
 Each module holds the commands of one concern: ``serving`` runs a server (built by
-``perdure.server``), ``executions`` talks to one over HTTP, ``database`` works on a database
-directly; ``options`` holds what they share.
+``perdure.server``), ``executions`` talks to one over HTTP, ``functions`` deploys code to one
+and lists what it serves, ``database`` works on a database directly; ``options`` holds what
+they share.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import click
 
 from perdure.cli.database import keys, purge, run
 from perdure.cli.executions import callback, executions, invoke
+from perdure.cli.functions import deploy, functions_group
 from perdure.cli.serving import serve, worker
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -22,5 +24,5 @@ def main() -> None:
     """Perdure: self-hosted durable functions for Python."""
 
 
-for command in (serve, worker, invoke, run, executions, callback, keys, purge):
+for command in (serve, worker, deploy, invoke, run, executions, functions_group, callback, keys, purge):
     main.add_command(command)
