@@ -323,19 +323,29 @@ def test_invalid_qualifier_is_refused_before_anything_is_started(
 
 def test_valid_qualifier_names_the_version_of_the_execution(hosted: Hosted) -> None:
     arn = start(hosted.http, "steps:$LATEST", b"{}")
-    reply = hosted.http.post(
-        "/2015-03-31/functions/steps/invocations",
-        params={"Qualifier": "v_2-$x"},
-        content=b"{}",
-        headers={"X-Amz-Invocation-Type": "Event"},
-    )
+
+    def invoke(qualifier: str) -> httpx.Response:
+        return hosted.http.post(
+            "/2015-03-31/functions/steps/invocations",
+            params={"Qualifier": qualifier},
+            content=b"{}",
+            headers={"X-Amz-Invocation-Type": "Event"},
+        )
+
+    by_number = invoke("1")
+    # Ended before the next test takes its snapshot of every execution.
+    for started in (arn, by_number.headers["X-Amz-Durable-Execution-Arn"]):
+        assert ended(hosted.http, started)["Status"] == "SUCCEEDED"
+    unchanged = Unchanged(hosted)
+    unknown = invoke("v_2-$x")
 
     assert ":steps:$LATEST/durable-execution/" in arn
-    assert reply.status_code == 202 and reply.headers["X-Amz-Executed-Version"] == "v_2-$x"
-    assert ":steps:v_2-$x/durable-execution/" in reply.headers["X-Amz-Durable-Execution-Arn"]
-    # Ended before the next test takes its snapshot of every execution.
-    for started in (arn, reply.headers["X-Amz-Durable-Execution-Arn"]):
-        assert ended(hosted.http, started)["Status"] == "SUCCEEDED"
+    assert by_number.status_code == 202 and by_number.headers["X-Amz-Executed-Version"] == "1"
+    assert ":steps:1/durable-execution/" in by_number.headers["X-Amz-Durable-Execution-Arn"]
+    # A qualifier of Lambda's pattern that names no version or alias starts nothing.
+    assert "steps has no version or alias 'v_2-$x'" in refused(unknown, 404)
+    assert unknown.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+    unchanged.check()
 
 
 # -- error objects ----------------------------------------------------------------------------

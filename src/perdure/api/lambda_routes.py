@@ -201,7 +201,8 @@ class LambdaRoutes:
         )
         self.waiter.started()
         execution = result.execution
-        headers = {"X-Amz-Durable-Execution-Arn": execution.arn, "X-Amz-Executed-Version": qualifier}
+        version = str(execution.function_version) if execution.function_version is not None else qualifier
+        headers = {"X-Amz-Durable-Execution-Arn": execution.arn, "X-Amz-Executed-Version": version}
         if invocation_type == "Event":
             return Response(status_code=202, headers=headers)
         execution = await self.waiter.wait(execution.arn, spec.timeout_seconds)
