@@ -414,6 +414,7 @@ def _rewrite_as_v1(database: Path) -> int:
         db.execute("DROP TABLE upgrades")
         db.execute("DROP TABLE function_aliases")
         db.execute("DROP TABLE function_versions")
+        db.execute("DROP INDEX executions_by_function_version")
         db.execute("ALTER TABLE executions DROP COLUMN function_version")
         db.execute("PRAGMA user_version = 7")
         rows = db.execute("SELECT execution_id, id, result, result_blob FROM operations WHERE sub_type = 'Checkpoint'")

@@ -6,10 +6,11 @@ import uuid
 
 import pytest
 
-from perdure.errors import InvalidParameterError
+from perdure.errors import BlobNotFoundError, InvalidParameterError
 from perdure.protocol.versions import Alias, FunctionConfig
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.versions import VersionNotFoundError
+from perdure.testing import SkippableClock
 
 
 def name() -> str:
@@ -86,3 +87,30 @@ def test_publishing_an_earlier_versions_code_again_rolls_latest_back_to_it(servi
     service.stop_execution(running.arn)
     service.delete_function(fn, 1)
     assert service.get_version(fn, "$LATEST").version == 2  # type: ignore[union-attr]
+
+
+def test_retention_purges_an_old_version_nothing_needs_and_keeps_those_in_use(service: DurableService, clock: SkippableClock) -> None:
+    fn, other = name(), name()
+    unused = service.publish_version(fn, b"unused", CONFIG)
+    in_use = service.publish_version(fn, b"in use", CONFIG)
+    aliased = service.publish_version(fn, b"aliased", CONFIG)
+    latest = service.publish_version(fn, b"latest", CONFIG)
+    service.put_alias(fn, "stable", aliased.version)
+    # The same bundle as ``unused`` under another function: its blob must stay.
+    shared = service.publish_version(other, b"unused", CONFIG)
+    running = service.start_execution(StartRequest(fn, qualifier=str(in_use.version))).execution
+    clock.advance(31 * 86400)
+
+    report = service.purge_expired()
+
+    assert report.versions == [f"{fn}:{unused.version}"]
+    assert [v.version for v in service.list_versions(fn)] == [in_use.version, aliased.version, latest.version]
+    assert report.blobs == []  # the bundle is still the code of ``other``'s version
+    assert service.version_code(shared) == b"unused"
+    service.stop_execution(running.arn)
+    clock.advance(31 * 86400)
+    again = service.purge_expired()
+    # The stopped execution went with its retention, and then its version.
+    assert f"{fn}:{in_use.version}" in again.versions and again.blobs == [in_use.code_key]
+    with pytest.raises(BlobNotFoundError):
+        service.version_code(in_use)

@@ -90,7 +90,8 @@ def unpack(bundle: Bundle, cache: Path) -> Path:
     """The folder holding the bundle's files: ``cache/KEY``, unpacked there first if it is not yet.
 
     Unpacked into a temporary folder and renamed into place, so a process that finds the folder
-    finds it whole, and processes unpacking at once all end with one copy.
+    finds it whole, and processes unpacking at once all end with one copy. Its files and folders
+    are for their owner only, as everything in the server's data folder is.
     """
     target = cache / bundle.key
     if target.is_dir():
@@ -101,10 +102,11 @@ def unpack(bundle: Bundle, cache: Path) -> Path:
         with _opened(bundle.data) as archive:
             for info in _checked_members(archive):
                 path = staging.joinpath(*PurePosixPath(info.filename).parts)
-                path.parent.mkdir(parents=True, exist_ok=True)
+                for folder in reversed(path.relative_to(staging).parents[:-1]):
+                    (staging / folder).mkdir(mode=0o700, exist_ok=True)
                 path.write_bytes(archive.read(info))
-                if _executable(info.external_attr >> 16):
-                    path.chmod(0o700)
+                # The cache is in the server's data folder, which is its owner's alone.
+                path.chmod(0o700 if _executable(info.external_attr >> 16) else 0o600)
         try:
             staging.rename(target)
         except OSError:

@@ -7,11 +7,12 @@ the service's default, ``DEFAULT_RETENTION_DAYS`` unless configured, counted fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from perdure.protocol.queries import ExpiredExecution
 from perdure.protocol.records import to_datetime
+from perdure.service import versions
 from perdure.store.base import ExecutionStore
 
 # AWS keeps a durable execution's history for 30 days unless RetentionPeriodInDays says otherwise.
@@ -28,12 +29,15 @@ class PurgeReport:
     blobs: list[str]
     blob_location: str
     dry_run: bool
+    # Function versions nothing needs any more ("name:version"), and their bundles' blobs are in ``blobs``.
+    versions: list[str] = field(default_factory=list)
 
     def to_wire(self) -> dict[str, Any]:
         """The report as ``perdure purge`` prints it."""
         return {
             "DryRun": self.dry_run,
             "PurgedExecutions": len(self.executions),
+            "PurgedVersions": self.versions,
             "DeletedBlobs": len(self.blobs),
             "BlobStorage": self.blob_location,
             "Executions": [
@@ -60,7 +64,8 @@ def purge_expired(store: ExecutionStore, now: float, default_retention_days: int
     location = store.blobs.location
     if dry_run:
         batch = store.purge_expired(now, default_retention_days, None, dry_run=True)
-        return PurgeReport(batch.executions, batch.blobs, location, dry_run=True)
+        versions, code = _purge_versions(store, now, default_retention_days, dry_run=True)
+        return PurgeReport(batch.executions, sorted([*batch.blobs, *code]), location, True, versions)
     executions: list[ExpiredExecution] = []
     blobs: list[str] = []
     while True:
@@ -68,4 +73,17 @@ def purge_expired(store: ExecutionStore, now: float, default_retention_days: int
         executions.extend(batch.executions)
         blobs.extend(batch.blobs)
         if len(batch.executions) < PURGE_BATCH:
-            return PurgeReport(executions, sorted(blobs), location, dry_run=False)
+            break
+    # After the executions: a version their purge left unused goes in this same pass.
+    versions, code = _purge_versions(store, now, default_retention_days, dry_run=False)
+    return PurgeReport(executions, sorted([*blobs, *code]), location, False, versions)
+
+
+def _purge_versions(store: ExecutionStore, now: float, retention_days: int, dry_run: bool) -> tuple[list[str], list[str]]:
+    """Purges the function versions published over ``retention_days`` ago that nothing needs, and their bundles."""
+    with store.transaction() as tx:
+        purged, code = versions.purge_unused(tx, now - retention_days * 86400, dry_run)
+    if not dry_run:
+        # Once the rows are gone: a bundle is never missing for a version that is still there.
+        store.blobs.delete_expired(code)
+    return [f"{version.function_name}:{version.version}" for version in purged], code

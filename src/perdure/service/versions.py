@@ -108,6 +108,26 @@ def delete(tx: Transaction, function_name: str, version: int | None) -> None:
     tx.delete_version(function_name, version)
 
 
+def purge_unused(tx: Transaction, before: float, dry_run: bool = False) -> tuple[list[FunctionVersion], list[str]]:
+    """Deletes the versions published before ``before`` that nothing needs any more (a dry run only finds them).
+
+    A version is kept while it is ``$LATEST``, an alias names it, or an execution still in the
+    store runs or ran it (restarting that one needs its code). Returns the versions deleted and
+    the keys of the bundles no version has any more, for the caller to delete once committed.
+    """
+    purged: list[FunctionVersion] = []
+    for function_name in tx.versioned_functions():
+        latest = current(tx, function_name)
+        kept = {alias.version for alias in tx.list_aliases(function_name)} | tx.referenced_versions(function_name)
+        for version in tx.list_versions(function_name):
+            if version.created_time < before and version != latest and version.version not in kept:
+                if not dry_run:
+                    tx.delete_version(function_name, version.version)
+                purged.append(version)
+    unused = sorted({version.code_key for version in purged if dry_run or not tx.code_in_use(version.code_key)})
+    return purged, unused
+
+
 def put_alias(tx: Transaction, function_name: str, name: str, version: int) -> Alias:
     """Points alias ``name`` at ``version`` (made, or moved if it exists)."""
     if not _ALIAS.fullmatch(name):

@@ -281,6 +281,14 @@ class VersionQueries(abc.ABC):
         """How many executions of the function have not ended, by the version they run (None: unversioned)."""
 
     @abc.abstractmethod
+    def referenced_versions(self, function_name: str) -> set[int]:
+        """The versions of the function that executions in the store (ended or not) run or ran."""
+
+    @abc.abstractmethod
+    def code_in_use(self, code_key: str) -> bool:
+        """Whether any version, of any function, has this bundle as its code."""
+
+    @abc.abstractmethod
     def delete_version(self, function_name: str, version: int) -> None:
         """Deletes a version and the aliases that name it."""
 

@@ -36,6 +36,10 @@ class VersionStatements:
             "SELECT function_version, COUNT(*) AS n FROM executions"
             f" WHERE function_name = ? AND {in_progress} GROUP BY function_version"
         )
+        self.referenced = spell(
+            "SELECT DISTINCT function_version FROM executions WHERE function_name = ? AND function_version IS NOT NULL"
+        )
+        self.code_used = spell("SELECT 1 FROM function_versions WHERE code_key = ? LIMIT 1")
         self.delete = spell("DELETE FROM function_versions WHERE function_name = ? AND version = ?")
         self.delete_aliases_of = spell("DELETE FROM function_aliases WHERE function_name = ? AND version = ?")
         self.alias_upsert = spell(
@@ -88,6 +92,12 @@ class SQLVersionQueries(VersionQueries):
     def unfinished_by_version(self, function_name: str) -> dict[int | None, int]:
         rows = self._execute(self._versions.unfinished, [function_name, *self._versions.unfinished_values]).fetchall()
         return {row["function_version"]: row["n"] for row in rows}
+
+    def referenced_versions(self, function_name: str) -> set[int]:
+        return {row["function_version"] for row in self._execute(self._versions.referenced, (function_name,)).fetchall()}
+
+    def code_in_use(self, code_key: str) -> bool:
+        return self._execute(self._versions.code_used, (code_key,)).fetchone() is not None
 
     def delete_version(self, function_name: str, version: int) -> None:
         self._execute(self._versions.delete_aliases_of, (function_name, version))

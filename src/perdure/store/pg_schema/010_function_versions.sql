@@ -11,6 +11,8 @@ CREATE TABLE function_versions (
     PRIMARY KEY (function_name, version)
 );
 CREATE UNIQUE INDEX function_versions_by_digest ON function_versions (function_name, digest);
+-- A bundle is shared by every version (of any function) whose code is the same: its blob goes with the last.
+CREATE INDEX function_versions_by_code ON function_versions (code_key);
 
 CREATE TABLE function_aliases (
     function_name TEXT COLLATE "C" NOT NULL,
@@ -21,3 +23,5 @@ CREATE TABLE function_aliases (
 );
 
 ALTER TABLE executions ADD COLUMN function_version BIGINT;
+-- The versions executions still in the store run or ran, which retention keeps.
+CREATE INDEX executions_by_function_version ON executions (function_name, function_version);
