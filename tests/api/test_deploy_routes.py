@@ -159,3 +159,21 @@ def test_the_aws_cli_updates_a_functions_code(client: Any, server: Server, tmp_p
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["FunctionName"] == fn
     assert run(client, fn) == {"version": "from the cli", "step": 1}
+
+
+def test_listing_by_qualifier_gives_the_executions_of_the_version_it_names(client: Any) -> None:
+    fn = name()
+    create(client, fn, zipped("v1"))
+    first = client.invoke(FunctionName=fn, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    client.update_function_code(FunctionName=fn, ZipFile=zipped("v2"))
+    client.create_alias(FunctionName=fn, Name="old", FunctionVersion="1")
+    second = client.invoke(FunctionName=fn, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+
+    def listed(**qualifier: str) -> list[str]:
+        page = client.list_durable_executions_by_function(FunctionName=fn, **qualifier)
+        return [e["DurableExecutionArn"] for e in page["DurableExecutions"]]
+
+    assert listed(Qualifier="1") == listed(Qualifier="old") == [first]
+    assert listed(Qualifier="2") == listed(Qualifier="$LATEST") == [second]
+    assert sorted(listed()) == sorted([first, second])
+    assert error_of(lambda: listed(Qualifier="7"))[0] == "ResourceNotFoundException"

@@ -332,6 +332,12 @@ class LambdaRoutes:
     async def list_executions(self, request: Request, params: dict[str, str]) -> Response:
         ref = parse_function_name(params["function"])
         self.registry.get(ref.name)
+        # A qualifier (a number, an alias, $LATEST) lists the executions that run the version it names.
+        qualifier = request.query_params.get("Qualifier")
+        version = None
+        if qualifier is not None:
+            check_qualifier(qualifier)
+            version = await run_in_threadpool(self.service.get_version, ref.name, qualifier)
         try:
             statuses = tuple(ExecutionStatus(s) for s in request.query_params.getlist("Statuses"))
         except ValueError:
@@ -343,6 +349,7 @@ class LambdaRoutes:
             raise InvalidParameterError(f"MaxItems must be between 0 and 1000, not {max_items}.")
         query = ExecutionQuery(
             function_name=ref.name,
+            function_version=version.version if version else None,
             statuses=statuses,
             name=request.query_params.get("DurableExecutionName"),
             started_after=_time(request, "StartedAfter"),

@@ -12,6 +12,8 @@ class ExecutionQuery:
     """Filters and paging for listing executions, newest first unless ``oldest_first``."""
 
     function_name: str | None = None
+    # Only executions that run this version of the function.
+    function_version: int | None = None
     statuses: tuple[ExecutionStatus, ...] = ()
     name: str | None = None
     # Executions whose name starts with this (the dashboard's search box).

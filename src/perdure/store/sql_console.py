@@ -33,6 +33,9 @@ def _filters(dialect: Dialect, query: ExecutionQuery) -> tuple[list[str], list[A
     if query.function_name is not None:
         clauses.append("function_name = ?")
         params.append(query.function_name)
+    if query.function_version is not None:
+        clauses.append("function_version = ?")
+        params.append(query.function_version)
     if query.statuses:
         clause, values = dialect.member("status", [s.value for s in query.statuses])
         clauses.append(clause)
