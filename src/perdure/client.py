@@ -232,15 +232,20 @@ class Client:
         """Deletes an execution that has ended, with its history; returns ``DeletionRequestTimestamp``."""
         return self._request("DELETE", f"/2025-12-01/durable-executions/{_segment(arn)}").json()  # type: ignore[no-any-return]
 
-    def restart(self, arn: str, from_checkpoint: str, name: str | None = None) -> dict[str, Any]:
+    def restart(
+        self, arn: str, from_checkpoint: str, name: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
         """Starts a new execution that resumes right after a checkpoint of this one; returns it.
 
         ``from_checkpoint`` is a checkpoint number ("2" for the second) or the ID of a finished
-        operation; ``name`` defaults to ``<old name>-restart-<n>``.
+        operation; ``name`` defaults to ``<old name>-restart-<n>``; ``version`` (a number, an
+        alias or ``$LATEST``) runs it on that version's code instead of the old one's.
         """
         body: dict[str, Any] = {"FromCheckpoint": from_checkpoint}
         if name is not None:
             body["Name"] = name
+        if version is not None:
+            body["Version"] = version
         return self._request(  # type: ignore[no-any-return]
             "POST", f"/perdure/v1/durable-executions/{_segment(arn)}/restart", json=body
         ).json()

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from perdure.errors import BlobNotFoundError, InvalidParameterError
+from perdure.protocol.records import OperationUpdate
 from perdure.protocol.versions import Alias, FunctionConfig
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.versions import VersionNotFoundError
@@ -114,3 +115,19 @@ def test_retention_purges_an_old_version_nothing_needs_and_keeps_those_in_use(se
     assert f"{fn}:{in_use.version}" in again.versions and again.blobs == [in_use.code_key]
     with pytest.raises(BlobNotFoundError):
         service.version_code(in_use)
+
+
+def test_a_restart_runs_the_old_executions_version_unless_told_another(service: DurableService) -> None:
+    fn = name()
+    service.publish_version(fn, b"v1", CONFIG)
+    service.publish_version(fn, b"v2", CONFIG)
+    old = service.start_execution(StartRequest(fn, qualifier="1")).execution
+    [invocation] = service.lease("test", [fn], 1, 60)
+    step = OperationUpdate.from_wire({"Id": "s1", "Type": "STEP", "Action": "SUCCEED", "Payload": "1"})
+    service.checkpoint(invocation.execution_arn, invocation.checkpoint_token, [step])
+
+    assert service.restart_execution(old.arn, "s1").function_version == 1
+    assert service.restart_execution(old.arn, "s1", version="2").function_version == 2
+    assert service.restart_execution(old.arn, "s1", version="$LATEST").function_version == 2
+    with pytest.raises(VersionNotFoundError):
+        service.restart_execution(old.arn, "s1", version="9")

@@ -268,7 +268,7 @@ class LambdaRoutes:
                 "FromCheckpoint is required: a checkpoint number (\"2\" for the second) or the ID of a finished operation."
             )
         execution = await run_in_threadpool(
-            self.service.restart_execution, params["arn"], point, _optional_str(body, "Name")
+            self.service.restart_execution, params["arn"], point, _optional_str(body, "Name"), _optional_str(body, "Version")
         )
         self.waiter.started()
         return json_response({**execution.to_wire(), "ExecutionDataIncluded": True})

@@ -146,16 +146,19 @@ def resume(arn: str, reason: str | None, endpoint: str) -> None:
     help="A checkpoint number (2 for the second) or the ID of a finished operation.",
 )
 @click.option("--name", help="The new execution's name (default: <old name>-restart-<n>).")
+@click.option("--version", "version", help="Run it on this version of the code (a number, an alias or $LATEST).")
 @endpoint_option
 @reports_errors
-def restart(arn: str, from_checkpoint: str, name: str | None, endpoint: str) -> None:
+def restart(arn: str, from_checkpoint: str, name: str | None, version: str | None, endpoint: str) -> None:
     """Start a new execution that resumes right after a checkpoint of this one.
 
-    It runs the same function with the same input; what was done up to that checkpoint is
-    not done again. The execution ARN is left as it is; this prints the new one.
+    It runs the same function with the same input, on the version of its code the old one ran
+    unless --version names another: that is how an execution moves onto new code. What was
+    done up to that checkpoint is not done again. The execution ARN is left as it is; this
+    prints the new one.
     """
     with Client(endpoint) as client:
-        print_json(decoded(client.restart(arn, from_checkpoint, name)))
+        print_json(decoded(client.restart(arn, from_checkpoint, name, version)))
 
 
 @executions.command("delete")

@@ -236,16 +236,25 @@ class DurableService:
             tx.update_execution(execution.evolve(lease_owner=None, lease_expiry=None))
             return execution
 
-    def restart_execution(self, arn: str, from_checkpoint: str, name: str | None = None) -> Execution:
+    def restart_execution(
+        self, arn: str, from_checkpoint: str, name: str | None = None, version: str | None = None
+    ) -> Execution:
         """Starts a new execution of the same function and input that resumes right after a point of this one.
 
         ``from_checkpoint`` is a checkpoint number (``"2"``: the second seed-style checkpoint)
-        or the ID of a finished operation; ``name`` defaults to ``<old name>-restart-<n>``. The
-        old execution is left as it is (see ``perdure.service.restarts``).
+        or the ID of a finished operation; ``name`` defaults to ``<old name>-restart-<n>``.
+        ``version`` (a number, an alias or ``$LATEST``) carries it onto that version's code;
+        by default it runs the version the old one ran. The old execution is left as it is (see
+        ``perdure.service.restarts``).
         """
         codec = self.snapshots
+        if version is not None:
+            check_qualifier(version)
         with self.store.transaction() as tx:
             source = self._require(tx, arn)
+            if version is not None:
+                target = versions.resolve(tx, source.function_name, version)
+                source = source.evolve(function_version=target.version if target else None)
             return restarts.restart(tx, source, from_checkpoint, name, uuid.uuid4().hex, self.clock(), codec)
 
     def pause_execution(self, arn: str, reason: str | None = None, timeout_paused: bool = True) -> Execution:
