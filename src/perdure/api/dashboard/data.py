@@ -17,6 +17,7 @@ from perdure.protocol.records import (
     OperationStatus,
     OperationType,
 )
+from perdure.protocol.versions import LATEST
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.service import console
 from perdure.service.console import CallbackPage, CheckpointView, FunctionStats, OperationNode
@@ -80,10 +81,21 @@ class ExecutionDetail:
 
 
 @dataclass(frozen=True)
+class VersionRow:
+    """One version of a function on the Functions page: its aliases and how many executions run it."""
+
+    version: int
+    latest: bool
+    aliases: list[str]
+    unfinished: int
+
+
+@dataclass(frozen=True)
 class FunctionRow:
     spec: FunctionSpec
     stats: FunctionStats
     default_retention_days: int
+    versions: list[VersionRow]
 
 
 def _version(execution: Execution) -> str:
@@ -180,6 +192,24 @@ class DashboardData:
         stats = {row.function_name: row for row in console.function_stats(self.service, since)}
         default_retention = self.service.config.retention_days
         return [
-            FunctionRow(spec, stats.get(spec.name) or FunctionStats(spec.name, 0, 0, 0, 0, 0), default_retention)
+            FunctionRow(
+                spec,
+                stats.get(spec.name) or FunctionStats(spec.name, 0, 0, 0, 0, 0),
+                default_retention,
+                self._versions(spec.name),
+            )
             for spec in self.registry
+        ]
+
+    def _versions(self, function_name: str) -> list[VersionRow]:
+        """The function's versions, newest first."""
+        latest = self.service.get_version(function_name, LATEST)
+        unfinished = self.service.unfinished_by_version(function_name)
+        aliases: dict[int, list[str]] = {}
+        for alias in self.service.list_aliases(function_name):
+            aliases.setdefault(alias.version, []).append(alias.name)
+        newest = latest.version if latest else None
+        return [
+            VersionRow(v.version, v.version == newest, aliases.get(v.version, []), unfinished.get(v.version, 0))
+            for v in reversed(self.service.list_versions(function_name))
         ]
