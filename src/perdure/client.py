@@ -173,9 +173,10 @@ class Client:
         stderr or log), Timestamp and Message."""
         return self._all_pages(f"/perdure/v1/durable-executions/{_segment(arn)}/logs", "Logs", {})
 
-    def deploy(self, function: str, code: bytes, configuration: dict[str, Any]) -> dict[str, Any]:
+    def deploy(self, function: str, code: bytes, configuration: dict[str, Any], alias: str | None = None) -> dict[str, Any]:
         """Deploys a zip of a function's code with its settings (``Handler``, ``Timeout``, ``MemorySize``,
-        ``DurableConfig``): creates the function, or publishes its new code and settings as a version.
+        ``DurableConfig``): creates the function, or publishes its new code and settings as a version,
+        and points ``alias`` (if given) at that version.
 
         Returns the version deployed, as PublishVersion answers (its ``Version`` is its number).
         """
@@ -191,7 +192,16 @@ class Client:
             # Code and settings in one request (Perdure's UpdateFunctionCode takes both): one
             # version, and a handler that moved to another file is found in the new code.
             self._request("PUT", f"{path}/code", json={"ZipFile": encoded, **configuration})
-        return self._request("POST", f"{path}/versions").json()  # type: ignore[no-any-return]
+        version: dict[str, Any] = self._request("POST", f"{path}/versions").json()
+        if alias is not None:
+            target = {"FunctionVersion": version["Version"]}
+            try:
+                self._request("PUT", f"{path}/aliases/{_segment(alias)}", json=target)
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+                self._request("POST", f"{path}/aliases", json={"Name": alias, **target})
+        return version
 
     def versions(self, function: str) -> list[dict[str, Any]]:
         """The function's versions as ListVersionsByFunction gives them: ``$LATEST``, then each by number."""

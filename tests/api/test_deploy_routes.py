@@ -177,3 +177,28 @@ def test_listing_by_qualifier_gives_the_executions_of_the_version_it_names(clien
     assert listed(Qualifier="2") == listed(Qualifier="$LATEST") == [second]
     assert sorted(listed()) == sorted([first, second])
     assert error_of(lambda: listed(Qualifier="7"))[0] == "ResourceNotFoundException"
+
+
+def test_perdure_deploy_of_a_template_publishes_and_points_its_auto_publish_alias(client: Any, server: Server, tmp_path: Path) -> None:
+    fn = name()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Flow:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        f"      FunctionName: {fn}\n"
+        "      Runtime: python3.13\n"
+        "      Handler: app.handler\n"
+        "      CodeUri: ./src\n"
+        "      AutoPublishAlias: live\n"
+        "      DurableConfig: {ExecutionTimeout: 3600}\n"
+    )
+    for version in ("one", "two"):
+        (tmp_path / "src" / "app.py").write_text(HANDLER.format(version=version))
+        deployed = server.cli("deploy", "--template", str(tmp_path / "template.yaml"))
+        assert deployed.returncode == 0, deployed.stderr
+    assert [d["Version"] for d in json.loads(deployed.stdout)] == ["2"]
+    assert client.get_alias(FunctionName=fn, Name="live")["FunctionVersion"] == "2"
+    assert run(client, fn, Qualifier="live") == {"version": "two", "step": 1}

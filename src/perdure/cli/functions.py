@@ -38,7 +38,7 @@ def deploy(targets: tuple[str, ...], template: Path | None, endpoint: str) -> No
                 settings["DurableConfig"]["ExecutionTimeout"] = spec.execution_timeout_seconds
             if spec.retention_days:
                 settings["DurableConfig"]["RetentionPeriodInDays"] = spec.retention_days
-            version = client.deploy(spec.name, pack_folder(folder).data, settings)
+            version = client.deploy(spec.name, pack_folder(folder).data, settings, spec.auto_publish_alias)
             deployed.append({"FunctionName": spec.name, "Version": version["Version"], "CodeSha256": version["CodeSha256"]})
     print_json(deployed)
 

@@ -44,6 +44,8 @@ class CodeVersions:
             retention_days=spec.retention_days,
         )
         version = self.service.publish_version(spec.name, bundle.data, config)
+        if spec.auto_publish_alias:
+            self.service.put_alias(spec.name, spec.auto_publish_alias, version.version)
         published = self._spec_of(version, bundle, spec)
         with self._lock:
             self._specs[(spec.name, version.version)] = published

@@ -64,6 +64,8 @@ class FunctionSpec:
     code_dir: Path | None = None
     # The published version this spec runs (its file then in the unpacked bundle); None: unpublished.
     version: int | None = None
+    # A template's AutoPublishAlias: the alias each publish points at the version it made.
+    auto_publish_alias: str | None = None
 
     @property
     def code_folder(self) -> Path:

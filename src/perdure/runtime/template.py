@@ -179,7 +179,15 @@ class _Template:
             retention_days=retention,
             checkpoint_bucket=self.checkpoint_bucket(logical_id, storage),
             code_dir=code_dir,
+            auto_publish_alias=self.alias(logical_id, properties.get("AutoPublishAlias")),
         )
+
+    def alias(self, logical_id: str, value: Any) -> str | None:
+        """AutoPublishAlias: the alias SAM points at each version it publishes."""
+        alias = self.plain(logical_id, "AutoPublishAlias", value)
+        if alias is not None and not isinstance(alias, str):
+            raise self.error(logical_id, f"AutoPublishAlias must be an alias name, such as live, not {alias!r}.")
+        return alias
 
     def function_name(self, logical_id: str, value: Any) -> str:
         # A computed FunctionName (usually !Sub with the stack name) has no local value, so the
