@@ -10,9 +10,10 @@ import pytest
 
 Perdure = Callable[..., subprocess.CompletedProcess[str]]
 
-COMMANDS = ["callback", "executions", "invoke", "keys", "purge", "run", "serve", "worker"]
+COMMANDS = ["callback", "deploy", "executions", "functions", "invoke", "keys", "purge", "run", "serve", "worker"]
 SUBCOMMANDS = {
     "executions": ["delete", "get", "history", "list", "logs", "pause", "restart", "resume", "stop"],
+    "functions": ["list", "versions"],
     "callback": ["fail", "heartbeat", "succeed"],
     "keys": ["create", "list", "revoke"],
 }

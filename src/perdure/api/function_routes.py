@@ -146,23 +146,16 @@ class FunctionRoutes:
             "FunctionName": version.function_name,
             "FunctionArn": self.service.function_arn(version.function_name, qualifier),
             "Handler": config.lambda_handler,
-            "Timeout": config.timeout_seconds,
+            **config.lambda_settings(),
             "CodeSha256": base64.b64encode(bytes.fromhex(version.code_key)).decode(),
             "Version": qualifier if qualifier == LATEST else str(version.version),
             "LastModified": datetime.datetime.fromtimestamp(version.created_time, datetime.UTC).isoformat(),
             "State": "Active",
             "LastUpdateStatus": "Successful",
             "PackageType": "Zip",
-            "DurableConfig": {},
         }
         if config.runtime:
             wire["Runtime"] = config.runtime
-        if config.memory_mb:
-            wire["MemorySize"] = config.memory_mb
-        if config.execution_timeout_seconds:
-            wire["DurableConfig"]["ExecutionTimeout"] = config.execution_timeout_seconds
-        if config.retention_days:
-            wire["DurableConfig"]["RetentionPeriodInDays"] = config.retention_days
         return wire
 
     def _alias(self, alias: Alias) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from perdure.api.waiting import CompletionWaiter
 from perdure.errors import InvalidParameterError, PayloadTooLargeError
 from perdure.protocol.queries import ExecutionQuery
 from perdure.protocol.records import ErrorObject, Execution, ExecutionStatus, OperationUpdate
+from perdure.protocol.versions import LATEST
 from perdure.runtime.registry import Registry, parse_function_name
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.validation import (
@@ -201,7 +202,8 @@ class LambdaRoutes:
         )
         self.waiter.started()
         execution = result.execution
-        version = str(execution.function_version) if execution.function_version is not None else qualifier
+        # As Lambda answers: $LATEST as such, an alias as the version it points at.
+        version = str(execution.function_version) if qualifier != LATEST and execution.function_version else qualifier
         headers = {"X-Amz-Durable-Execution-Arn": execution.arn, "X-Amz-Executed-Version": version}
         if invocation_type == "Event":
             return Response(status_code=202, headers=headers)
@@ -215,15 +217,8 @@ class LambdaRoutes:
                 "FunctionName": spec.name,
                 "FunctionArn": self.service.function_arn(spec.name, qualifier=None),
                 "Handler": spec.target,
-                "Timeout": spec.timeout_seconds,
-                "DurableConfig": {},
+                **spec.config(spec.target).lambda_settings(),
             }
-            if spec.memory_mb:
-                entry["MemorySize"] = spec.memory_mb
-            if spec.execution_timeout_seconds:
-                entry["DurableConfig"]["ExecutionTimeout"] = spec.execution_timeout_seconds
-            if spec.retention_days:
-                entry["DurableConfig"]["RetentionPeriodInDays"] = spec.retention_days
             functions.append(entry)
         return json_response({"Functions": functions})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -31,13 +30,7 @@ def deploy(targets: tuple[str, ...], template: Path | None, endpoint: str) -> No
         for spec in functions(targets, template, "deploy"):
             folder = spec.code_folder.resolve()
             module = spec.file.resolve().relative_to(folder).with_suffix("").as_posix().replace("/", ".")
-            settings: dict[str, Any] = {"Handler": f"{module}.{spec.attribute}", "Timeout": spec.timeout_seconds, "DurableConfig": {}}
-            if spec.memory_mb:
-                settings["MemorySize"] = spec.memory_mb
-            if spec.execution_timeout_seconds:
-                settings["DurableConfig"]["ExecutionTimeout"] = spec.execution_timeout_seconds
-            if spec.retention_days:
-                settings["DurableConfig"]["RetentionPeriodInDays"] = spec.retention_days
+            settings = {"Handler": f"{module}.{spec.attribute}", **spec.config(module).lambda_settings()}
             version = client.deploy(spec.name, pack_folder(folder).data, settings, spec.auto_publish_alias)
             deployed.append({"FunctionName": spec.name, "Version": version["Version"], "CodeSha256": version["CodeSha256"]})
     print_json(deployed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 # Lambda's default is 3 s, too short for a durable function: the 900 s maximum, which the
 # seed's template also sets. Memory is unlimited unless configured.
@@ -32,6 +33,18 @@ class FunctionConfig:
         """The handler as Lambda writes it: ``pkg/app.py:handler`` is ``pkg.app.handler``."""
         file, _, attribute = self.handler.rpartition(":")
         return f"{file.removesuffix('.py').replace('/', '.')}.{attribute}"
+
+    def lambda_settings(self) -> dict[str, Any]:
+        """Its settings as Lambda's FunctionConfiguration writes them: Timeout, MemorySize, DurableConfig."""
+        durable: dict[str, Any] = {}
+        if self.execution_timeout_seconds:
+            durable["ExecutionTimeout"] = self.execution_timeout_seconds
+        if self.retention_days:
+            durable["RetentionPeriodInDays"] = self.retention_days
+        settings: dict[str, Any] = {"Timeout": self.timeout_seconds, "DurableConfig": durable}
+        if self.memory_mb:
+            settings["MemorySize"] = self.memory_mb
+        return settings
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))

@@ -36,14 +36,7 @@ class CodeVersions:
         folder = spec.code_folder.resolve()
         bundle = pack_folder(folder, leave_out=self.leave_out)
         handler = f"{spec.file.resolve().relative_to(folder).as_posix()}:{spec.attribute}"
-        config = FunctionConfig(
-            handler=handler,
-            timeout_seconds=spec.timeout_seconds,
-            memory_mb=spec.memory_mb,
-            execution_timeout_seconds=spec.execution_timeout_seconds,
-            retention_days=spec.retention_days,
-        )
-        version = self.service.publish_version(spec.name, bundle.data, config)
+        version = self.service.publish_version(spec.name, bundle.data, spec.config(handler))
         if spec.auto_publish_alias:
             self.service.put_alias(spec.name, spec.auto_publish_alias, version.version)
         published = self._spec_of(version, bundle, spec)

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
+from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
 from perdure.service.validation import NAME, NAME_RULE
 
@@ -31,9 +32,6 @@ __all__ = [
     "seed_functions",
 ]
 
-# Lambda's defaults: a 3 s timeout is too short for a durable function, so we use the 900 s
-# maximum that the seed's template also sets; memory is unlimited unless configured.
-DEFAULT_TIMEOUT_SECONDS = 900
 # How often a registry that serves every function of the database looks for new ones.
 LOOK_AGAIN_SECONDS = 2.0
 
@@ -66,6 +64,16 @@ class FunctionSpec:
     version: int | None = None
     # A template's AutoPublishAlias: the alias each publish points at the version it made.
     auto_publish_alias: str | None = None
+
+    def config(self, handler: str) -> FunctionConfig:
+        """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
+        return FunctionConfig(
+            handler=handler,
+            timeout_seconds=self.timeout_seconds,
+            memory_mb=self.memory_mb,
+            execution_timeout_seconds=self.execution_timeout_seconds,
+            retention_days=self.retention_days,
+        )
 
     @property
     def code_folder(self) -> Path:

@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from perdure.errors import InvalidParameterError
-from perdure.runtime.registry import DEFAULT_TIMEOUT_SECONDS, CheckpointBucket, FunctionSpec
+from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS
+from perdure.runtime.registry import CheckpointBucket, FunctionSpec
 from perdure.service.validation import NAME, NAME_RULE
 
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")

@@ -11,7 +11,6 @@ from perdure.store.dialect import Dialect
 from perdure.store.keys import ApiKey
 from perdure.store.sql import Execute
 
-
 _COLUMNS = ", ".join(keymap.COLUMNS)
 
 
