@@ -1,13 +1,14 @@
-"""``Store.wait_for_change``: PostgreSQL is told of commits elsewhere; SQLite polls."""
+"""``Store.wait_for_change``: PostgreSQL is told of commits elsewhere; SQLite polls its data version."""
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from store_backends import NOW, StoreFactory, execution, insert
 
-from perdure.store.postgres import PostgresStore
+from perdure.store.sqlite import SQLiteStore
 
 
 def test_a_commit_that_makes_work_ready_in_another_store_ends_the_wait(open_test_store: StoreFactory) -> None:
@@ -17,17 +18,26 @@ def test_a_commit_that_makes_work_ready_in_another_store_ends_the_wait(open_test
     began = time.monotonic()
     assert waiter.wait_for_change(1.0) is True
     waited = time.monotonic() - began
-    if isinstance(waiter, PostgresStore):
-        assert 0.15 < waited < 0.6, waited  # woken by the commit's NOTIFY
-    else:
-        assert waited >= 1.0, waited  # cannot tell: sleeps the whole timeout, then says "maybe"
+    # Woken by the commit (PostgreSQL's NOTIFY, SQLite's data_version), not by the timeout.
+    assert 0.15 < waited < 0.6, waited
 
 
-def test_a_quiet_wait_says_whether_the_store_can_tell(open_test_store: StoreFactory) -> None:
+def test_sqlite_commits_of_the_store_itself_do_not_end_its_wait(tmp_path: Path) -> None:
+    # Whoever commits through a store pokes its scheduler itself. (PostgreSQL's listener hears
+    # its own store's NOTIFY too.)
+    store = SQLiteStore(tmp_path / "perdure.db")
+    try:
+        store.wait_for_change(0)
+        insert(store, execution("e1", ready_time=NOW))
+        assert store.wait_for_change(0.2) is False
+    finally:
+        store.close()
+
+
+def test_a_quiet_wait_ends_with_false(open_test_store: StoreFactory) -> None:
     store = open_test_store()
     store.wait_for_change(0)
-    # PostgreSQL knows nothing was committed; SQLite cannot know, so it says something may have been.
-    assert store.wait_for_change(0.3) is (not isinstance(store, PostgresStore))
+    assert store.wait_for_change(0.3) is False
 
 
 def test_setting_stop_ends_a_wait_early_with_false(open_test_store: StoreFactory) -> None:

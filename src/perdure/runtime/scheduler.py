@@ -8,8 +8,9 @@ one needs no worker), and the next ready execution or lapsing lease of the funct
 only while a worker is free. So a suspended execution costs nothing but its rows, the timers
 due at one moment fire together in large batches in the order they fell due, however busy the
 workers are, and on PostgreSQL an idle worker wakes for work started through another
-machine's API within a round trip. On SQLite, which cannot report commits, the watcher polls
-once a second for commits of other programs (this server's own workers poke it).
+machine's API within a round trip. On SQLite, which reports no commits, the store's wait polls
+the file's data version every 20 ms, so a `perdure worker` sharing the file with `perdure serve`
+sees work started there as soon (this server's own workers poke it).
 """
 
 from __future__ import annotations
@@ -31,9 +32,7 @@ RENEW_SECONDS = LEASE_SECONDS / 3
 # How many due timers fire in one transaction: large, since a commit costs more than firing
 # one timer, and thousands due together must all fire at once.
 TIMER_BATCH = 1000
-# How long one wait for a commit elsewhere lasts. A store that cannot report commits sleeps it
-# out and wakes the scheduler (a CLI writing to the same SQLite file is seen within a second);
-# one that can returns early on a commit.
+# How long one wait for a commit elsewhere lasts; the store returns early on a commit it sees.
 WATCH_SECONDS = 1.0
 # How soon to look again at work that is due but could not be taken: a child execution
 # waiting for its parent's invocation to end, or rows another process held locked a moment ago.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
@@ -53,6 +55,10 @@ WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
 WAL_SIZE_CHECK_WRITES = 256
 # See SQLiteStore.__init__.
 _BUSY_TIMEOUT_MS = 30_000
+# How often a wait for a commit elsewhere reads ``PRAGMA data_version``: a counter in the WAL's
+# shared memory, read without touching the database file, so a `perdure worker` sharing the
+# file with `perdure serve` sees an execution started there within this, not within a second.
+_CHANGE_POLL_SECONDS = 0.02
 # How long a checkpoint that truncates the WAL waits for other processes' readers and writers.
 _TRUNCATE_BUSY_MS = 1000
 
@@ -145,6 +151,7 @@ class SQLiteStore(SQLKeyStore, Store):
         # lock, and keeps no state of its own: one object serves them all, rather than one
         # made for each checkpoint. (Its ``wakes_scheduler`` is for PostgreSQL's listeners.)
         self._tx = _SQLiteTransaction(self._conn, self)
+        self._seen_data_version: int | None = None
 
     def _migrate(self) -> None:
         with self._lock:
@@ -325,6 +332,29 @@ class SQLiteStore(SQLKeyStore, Store):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Waits up to ``timeout`` seconds for a commit by another connection to this file; True if one came.
+
+        SQLite tells no one of commits, so this polls ``PRAGMA data_version``, which moves when
+        any other connection (in this process or another) commits. Commits of this store's own
+        connection do not move it: whoever makes them pokes the scheduler. The first wait
+        returns True at once, as anything may have been committed before it.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._seen_data_version:
+                self._seen_data_version = version
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if stop is None:
+                time.sleep(min(left, _CHANGE_POLL_SECONDS))
+            elif stop.wait(min(left, _CHANGE_POLL_SECONDS)):
+                return False
 
     def store_payload(self, text: str | None) -> tuple[str | None, str | None]:
         """Returns ``(inline, blob_key)`` for a payload column pair."""
