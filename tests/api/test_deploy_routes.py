@@ -17,6 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 from servers import Server, handler_target, lambda_client, shared_server, wait_for
 
+from perdure.runtime.bundles import MAX_UNPACKED_BYTES
+
 HANDLER = """
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 
@@ -34,7 +36,7 @@ AWS = str(Path(sys.executable).parent / "aws")
 
 def zipped(version: str, extra: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("app.py", HANDLER.format(version=version))
         for name, text in (extra or {}).items():
             archive.writestr(name, text)
@@ -143,6 +145,18 @@ def test_bad_code_is_refused_and_nothing_is_stored(client: Any, code: bytes, han
     status, text = error_of(lambda: create(client, fn, code, handler))
     assert status == "InvalidParameterValueException" and message in text
     assert error_of(lambda: client.get_function(FunctionName=fn))[0] == "ResourceNotFoundException"
+
+
+def test_code_that_unpacks_past_the_cap_is_refused_and_the_version_in_use_stays(client: Any) -> None:
+    fn = name()
+    create(client, fn, zipped("v1"))
+    # A quarter of a megabyte that unpacks to more than 250 MB.
+    bomb = zipped("v2", {"zeros.bin": "\0" * (MAX_UNPACKED_BYTES + 1)})
+    assert len(bomb) < 1024 * 1024
+    status, text = error_of(lambda: client.update_function_code(FunctionName=fn, ZipFile=bomb))
+    assert status == "InvalidParameterValueException" and "unpacks to more than" in text
+    assert [v["Version"] for v in client.list_versions_by_function(FunctionName=fn)["Versions"]] == ["$LATEST", "1"]
+    assert run(client, fn) == {"version": "v1", "step": 1}
 
 
 def test_the_aws_cli_updates_a_functions_code(client: Any, server: Server, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import statistics
 import uuid
 from pathlib import Path
 
+import pytest
 from cluster import Cluster, Worker
 from servers import HANDLERS, wait_for
 from pg_server import PostgresServer
@@ -95,20 +96,43 @@ def send(callback_id):
 def approval(ctx, event):
     answer = ctx.wait_for_callback(send)
     return {"answer": answer, "version": VERSION}
+
+
+@durable.function
+def other(ctx, event):
+    return ctx.step(lambda: "ran")
 """
 
 
-def test_a_worker_given_no_functions_runs_every_version_of_the_database_with_no_copy_of_the_code(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, list[str]]:
+    """A database URL, and the blob options a worker in another folder needs to share its blobs."""
+    if request.param == "sqlite":
+        # Blobs live beside the database file, wherever the process runs.
+        return f"sqlite:///{tmp_path / 'db' / 'perdure.db'}", []
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    # With PostgreSQL, every process is given the same blob store (S3 across machines); here,
+    # the folder the API's process uses by default.
+    return server.create_database(f"stored_{uuid.uuid4().hex[:8]}"), ["--blobs", str(tmp_path / ".perdure" / "blobs")]
+
+
+def test_a_worker_given_no_code_runs_every_version_of_the_functions_it_is_given_from_the_database(
+    tmp_path: Path, database: tuple[str, list[str]]
+) -> None:
     code, elsewhere = tmp_path / "app", tmp_path / "elsewhere"
     code.mkdir()
     elsewhere.mkdir()
     (code / "app.py").write_text(SEED_APP)
-    cluster = Cluster(tmp_path, f"sqlite:///{tmp_path / 'db' / 'perdure.db'}", tmp_path / "side-effects.log")
-    worker = Worker([], cluster.db_url, elsewhere, cluster.env, 0, workers=1)
+    db_url, blob_options = database
+    cluster = Cluster(tmp_path, db_url, tmp_path / "side-effects.log")
+    picked = ["--function", "approval", "--function", "ghost", *blob_options]
+    worker = Worker(picked, cluster.db_url, elsewhere, cluster.env, 0, workers=1)
     try:
         api = cluster.serve_api(str(code / "app.py"))
         worker.start()
         with Client(api.endpoint) as client:
+            # Ready before the others, so a worker that served it would run it first.
+            not_served = client.invoke("other", {}, wait=False)["DurableExecutionArn"]
             first = client.invoke("approval", {}, wait=False)["DurableExecutionArn"]
             first_callback = wait_for(lambda: open_callback(client, first), timeout=30)
             api.stop()
@@ -119,10 +143,13 @@ def test_a_worker_given_no_functions_runs_every_version_of_the_database_with_no_
             for callback_id in (first_callback, second_callback):
                 client.succeed_callback(str(callback_id), "yes")
             results = [wait_for(lambda arn=arn: client.get_execution(arn).get("Result"), timeout=30) for arn in (first, second)]
+            other_events = [event["EventType"] for event in client.history(not_served)]
     finally:
         worker.stop()
         cluster.stop()
     assert [json.loads(result) for result in results] == [{"answer": "yes", "version": "v1"}, {"answer": "yes", "version": "v2"}]
+    assert other_events == ["ExecutionStarted"]
+    assert "No version of 'ghost' is in the database yet" in worker.output()
     assert not (elsewhere / "app.py").exists()
 
 

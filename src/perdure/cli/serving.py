@@ -98,11 +98,15 @@ def serve(
 @functions_arguments
 @db_options("Database URL (the one the API's `perdure serve` uses).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@click.option(
+    "--function", "functions", multiple=True, metavar="NAME",
+    help="Given no TARGETs: run only this function of the database (repeat for more).",
+)  # fmt: skip
 @blob_options
 @retention_option
 @reports_errors
 def worker(
-    targets: tuple[str, ...], template: Path | None, db: str, workers: int,
+    targets: tuple[str, ...], template: Path | None, db: str, workers: int, functions: tuple[str, ...],
     blobs: str | None, s3_endpoint: str | None, retention_days: int,
 ) -> None:
     """Run the executions of functions, without serving HTTP.
@@ -110,8 +114,8 @@ def worker(
     Takes the same TARGETs and --template as `perdure serve`, and runs the executions that
     any server on the same --db starts: start many, on many machines, with a PostgreSQL
     database (`perdure serve --no-workers` then serves the API alone). Given none, it runs
-    every function of the database, with the code versions stored there: no copy of the code
-    is needed where it runs. Stops on SIGTERM or
+    every function of the database (or those named by --function), with the code versions
+    stored there: no copy of the code is needed where it runs. Stops on SIGTERM or
     Ctrl-C once running invocations finish; a second signal stops it at once, and what was
     running then resumes elsewhere from its last checkpoint.
     """
@@ -119,13 +123,25 @@ def worker(
     from perdure.runtime.runner import wait_for_stop_signal
     from perdure.server import ServerConfig, open_server
 
-    registry = registry_of(targets, template) if targets or template else Registry(everything=True)
+    if functions and (targets or template):
+        raise click.UsageError(
+            "--function picks functions of the database for a worker given no code; with TARGETs "
+            "or --template, name only the functions to run there."
+        )
+    only = frozenset(functions) or None
+    registry = registry_of(targets, template) if targets or template else Registry(everything=True, only=only)
     # As in `perdure serve`: a bad secret is refused here, not in every worker.
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, retention_days=retention_days
     ).with_secret()
     server = open_server(config, registry, notify)
-    names = ", ".join(spec.name for spec in server.registry) or "every function of the database, as it gets one"
+    if only:
+        names = ", ".join(sorted(only))
+        stored = {version.function_name for version in server.service.newest_versions()}
+        for missing in sorted(only - stored):
+            notify(f"No version of {missing!r} is in the database yet: this worker runs it once one is deployed.")
+    else:
+        names = ", ".join(spec.name for spec in server.registry) or "every function of the database, as it gets one"
     server.start()
     try:
         signum = wait_for_stop_signal(

@@ -59,9 +59,13 @@ class CodeVersions:
         assert found is not None, "a number names a version or raises"
         return self._cached(found, served)
 
-    def newest(self) -> list[FunctionSpec]:
-        """The spec of the newest version of every function with versions in the database."""
-        return [self._cached(version) for version in self.service.newest_versions()]
+    def newest(self, only: frozenset[str] | None = None) -> list[FunctionSpec]:
+        """The spec of the newest version of every function with versions in the database (or of those in ``only``)."""
+        return [
+            self._cached(version)
+            for version in self.service.newest_versions()
+            if only is None or version.function_name in only
+        ]
 
     def _cached(self, version: FunctionVersion, served: FunctionSpec | None = None) -> FunctionSpec:
         key = (version.function_name, version.version)

@@ -173,13 +173,20 @@ class Registry:
     """Functions by name, and through ``code`` (when their code is published) each of their versions.
 
     With ``everything``, it serves every function with a version in the database too, as it
-    finds them (``perdure worker`` given no functions).
+    finds them (``perdure worker`` given no code), or of those only the ones named in ``only``.
     """
 
-    def __init__(self, specs: Iterable[FunctionSpec] = (), code: CodeVersions | None = None, everything: bool = False) -> None:
+    def __init__(
+        self,
+        specs: Iterable[FunctionSpec] = (),
+        code: CodeVersions | None = None,
+        everything: bool = False,
+        only: frozenset[str] | None = None,
+    ) -> None:
         self._specs: dict[str, FunctionSpec] = {}
         self._code = code
         self._everything = everything
+        self._only = only
         self._looked = -math.inf
         for spec in specs:
             self.add(spec)
@@ -191,7 +198,7 @@ class Registry:
 
     def published(self, code: CodeVersions) -> Registry:
         """This registry's functions published as versions, each run from its unpacked bundle."""
-        return Registry([code.publish(spec) for spec in self], code, self._everything)
+        return Registry([code.publish(spec) for spec in self], code, self._everything, self._only)
 
     def install(self, spec: FunctionSpec) -> None:
         """Serves ``spec`` from now on, in place of the function's spec if it has one (a deploy)."""
@@ -206,7 +213,7 @@ class Registry:
         if not self._everything or self._code is None or time.monotonic() - self._looked < LOOK_AGAIN_SECONDS:
             return
         self._looked = time.monotonic()
-        for spec in self._code.newest():
+        for spec in self._code.newest(self._only):
             self.install(spec)
 
     def add(self, spec: FunctionSpec) -> None:
