@@ -43,7 +43,7 @@ def screenshot_path(name: str, tmp: Path) -> str:
     return str(folder / name)
 
 # Keep the AWS and Perdure settings of whoever runs the tests out of the server.
-_CLEAN_ENV = {
+CLEAN_ENV = {
     k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("PERDURE_TOKEN", "PERDURE_SECRET")
 }
 
@@ -104,7 +104,7 @@ class Site:
 def _create_key(workdir: Path, db_url: str) -> dict[str, Any]:
     done = subprocess.run(
         [*PERDURE, "keys", "create", "--name", "browser", "--db", db_url],
-        cwd=workdir, env=_CLEAN_ENV, capture_output=True, text=True, timeout=60,
+        cwd=workdir, env=CLEAN_ENV, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
@@ -118,7 +118,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     key = _create_key(workdir, db_url)
     # Beside the seed-style app, an AWS-SDK handler: a step, a wait, a callback, a step.
     aws_flow = f"aws_flow={HANDLERS / 'journaled.py'}:step_wait_callback"
-    server = Server([str(APP), aws_flow], workdir, {**_CLEAN_ENV, "PERDURE_TEST_LOG": str(side_effects)}, dev=False)
+    server = Server([str(APP), aws_flow], workdir, {**CLEAN_ENV, "PERDURE_TEST_LOG": str(side_effects)}, dev=False)
     server.start()
     try:
         yield Site(server, key["Token"], key["AccessKeyId"], side_effects)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from browsing import APP, CSRF, _CLEAN_ENV, Site, close_http_clients, http_client, site  # noqa: F401  (fixtures)
+from browsing import APP, CSRF, CLEAN_ENV, Site, close_http_clients, http_client, site  # noqa: F401  (fixtures)
 from servers import PERDURE, Server, wait_for
 
 from perdure.api.dashboard.sessions import COOKIE_NAME, SECRET_LABEL, SessionSigner
@@ -214,14 +214,14 @@ def test_revoking_the_key_ends_its_sessions(site: Site) -> None:
     workdir, db_url = site.server.workdir, site.server.db_url
     made = subprocess.run(
         [*PERDURE, "keys", "create", "--name", f"brief-{uuid.uuid4().hex[:6]}", "--db", db_url],
-        cwd=workdir, env=_CLEAN_ENV, capture_output=True, text=True, timeout=60,
+        cwd=workdir, env=CLEAN_ENV, capture_output=True, text=True, timeout=60,
     )
     key = json.loads(made.stdout)
     client, _ = _signed_in(site, key["Token"])
     assert client.get("/inbox").status_code == 200
     revoked = subprocess.run(
         [*PERDURE, "keys", "revoke", key["AccessKeyId"], "--db", db_url],
-        cwd=workdir, env=_CLEAN_ENV, capture_output=True, text=True, timeout=60,
+        cwd=workdir, env=CLEAN_ENV, capture_output=True, text=True, timeout=60,
     )
     assert revoked.returncode == 0, revoked.stderr
     assert client.get("/inbox").status_code == 303
@@ -236,7 +236,7 @@ def test_the_api_still_needs_its_own_credentials(site: Site) -> None:
 
 
 def test_development_mode_is_open_and_says_so_but_still_checks_actions(tmp_path: Path) -> None:
-    server = Server([str(APP)], tmp_path, {**_CLEAN_ENV, "PERDURE_TEST_LOG": str(tmp_path / "log")})
+    server = Server([str(APP)], tmp_path, {**CLEAN_ENV, "PERDURE_TEST_LOG": str(tmp_path / "log")})
     server.start()
     try:
         client = http_client(server.endpoint)

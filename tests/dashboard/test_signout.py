@@ -9,7 +9,7 @@ key it signed in with (a generation the store keeps per key); signing in again w
 from __future__ import annotations
 
 import httpx
-from browsing import _CLEAN_ENV, APP, CSRF, Site, close_http_clients, http_client, site  # noqa: F401  (fixtures)
+from browsing import CLEAN_ENV, APP, CSRF, Site, close_http_clients, http_client, site  # noqa: F401  (fixtures)
 from servers import Server
 
 from perdure.api.dashboard.sessions import COOKIE_NAME
@@ -68,7 +68,7 @@ def test_sign_out_ends_every_session_of_the_key_and_signing_in_again_works(site:
 
 
 def test_sign_out_holds_on_another_server_of_the_database_and_after_a_restart(site: Site) -> None:
-    other = Server([str(APP)], site.server.workdir, _CLEAN_ENV, db_url=site.server.db_url, dev=False)
+    other = Server([str(APP)], site.server.workdir, CLEAN_ENV, db_url=site.server.db_url, dev=False)
     other.start()
     try:
         client, cookie, csrf = _sign_in(site)

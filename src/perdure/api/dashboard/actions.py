@@ -61,8 +61,10 @@ class Actions:
 
     async def restart(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         arn, point = form.get("arn", ""), form.get("checkpoint", "")
+        # Absent (one version only): the execution's own code.
+        version = form.get("version") or None
         try:
-            started = await run_in_threadpool(self.service.restart_execution, arn, point)
+            started = await run_in_threadpool(self.service.restart_execution, arn, point, None, version)
         except PerdureError as error:
             return _problem(error.message, error.status)
         return _go(request, execution_url(started.arn))

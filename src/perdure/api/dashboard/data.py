@@ -72,6 +72,8 @@ class ExecutionDetail:
     more_logs: bool
     version: str
     now: float
+    # The function's published versions, which "Restart from here" may carry it onto.
+    code_versions: list[int]
 
     @property
     def live(self) -> bool:
@@ -180,6 +182,7 @@ class DashboardData:
             more_logs=logs.next_marker is not None,
             version=_page_version(execution, logs.items, logs.next_marker is not None),
             now=time.time(),
+            code_versions=[v.version for v in self.service.list_versions(execution.function_name)],
         )
 
     def execution(self, arn: str) -> Execution:
