@@ -23,7 +23,7 @@ from perdure.runtime.code_versions import CodeVersions
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
 from perdure.runtime.storage import choose_blobs
-from perdure.runtime.workers import WorkerSettings
+from perdure.runtime.workers import DEFAULT_SLOTS, WorkerSettings
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import lookup_of
 from perdure.service.retention import DEFAULT_RETENTION_DAYS
@@ -50,6 +50,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8500
     workers: int = 2
+    # Invocations each worker process runs at once (``WorkerPool``'s ``slots``).
+    concurrency: int = DEFAULT_SLOTS
     dev: bool = False
     request_timeout: float = 30.0
     retention_days: int = DEFAULT_RETENTION_DAYS
@@ -141,7 +143,7 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
     runtime = None
     if config.workers:
         settings = WorkerSettings(config.db_url, blobs, service.config, data_dir=config.data_dir)
-        runtime = Runtime(service, registry, settings, config.workers)
+        runtime = Runtime(service, registry, settings, config.workers, config.concurrency)
         for spec in registry:
             parked = service.resume_parked(spec.name)
             if parked:

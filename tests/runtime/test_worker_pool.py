@@ -40,15 +40,15 @@ def slow_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Slow
     service = DurableService(SQLiteStore(db))
     registry = Registry([FunctionSpec("echo", HANDLERS / "invoking.py", "echo")])
     starting, release, ended = threading.Event(), threading.Event(), threading.Event()
-    real_worker = workers._Worker
+    real_process = workers._Process
 
-    def start_when_released(settings: WorkerSettings, spec: FunctionSpec) -> workers._Worker:
+    def start_when_released(settings: WorkerSettings, key: workers._Key, slots: int) -> workers._Process:
         # Stands in for a process that is slow to start (a loaded machine, a large interpreter).
         starting.set()
         release.wait(30)
-        return real_worker(settings, spec)
+        return real_process(settings, key, slots)
 
-    monkeypatch.setattr(workers, "_Worker", start_when_released)
+    monkeypatch.setattr(workers, "_Process", start_when_released)
     pool = WorkerPool(service, registry, WorkerSettings(f"sqlite:///{db}"), 2, lambda _: ended.set())
     try:
         yield SlowStart(service, pool, starting, release, ended)

@@ -72,6 +72,23 @@ def blob_options(function: F) -> F:
     )(function)
 
 
+def worker_options(function: F) -> F:
+    """--workers and --concurrency: how many processes run handlers, and how many invocations each runs at once."""
+    from perdure.runtime.workers import DEFAULT_SLOTS
+
+    function = click.option(
+        "--concurrency",
+        default=DEFAULT_SLOTS,
+        show_default=True,
+        type=click.IntRange(1, 100_000),
+        help="Invocations each worker process runs at once, in threads, for a function that sets no max_concurrency.",
+    )(function)
+    return click.option(
+        "--workers", default=2, show_default=True, type=click.IntRange(1, 256),
+        help="Worker processes that run handlers (per code version: CPU-bound steps use this many cores).",
+    )(function)  # fmt: skip
+
+
 def retention_option(function: F) -> F:
     """--retention-days: how long finished executions are kept when their function sets no retention."""
     from perdure.service.retention import DEFAULT_RETENTION_DAYS

@@ -16,6 +16,7 @@ from perdure.cli.options import (
     registry_of,
     reports_errors,
     retention_option,
+    worker_options,
 )
 from perdure.store import display_url
 
@@ -25,7 +26,7 @@ from perdure.store import display_url
 @db_options("Database URL.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8500, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@worker_options
 @click.option("--no-workers", is_flag=True, help="Serve the API only; `perdure worker` processes on the same --db run the executions.")
 @click.option(
     "--dev",
@@ -44,8 +45,8 @@ from perdure.store import display_url
 @retention_option
 @reports_errors
 def serve(
-    targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, no_workers: bool,
-    dev: bool, request_timeout: float, blobs: str | None, s3_endpoint: str | None, retention_days: int,
+    targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, concurrency: int,
+    no_workers: bool, dev: bool, request_timeout: float, blobs: str | None, s3_endpoint: str | None, retention_days: int,
 ) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
@@ -74,7 +75,7 @@ def serve(
     registry = functions(targets, template, "serve")
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, host=host, port=port, workers=0 if no_workers else workers,
-        dev=dev, request_timeout=request_timeout, retention_days=retention_days,
+        concurrency=concurrency, dev=dev, request_timeout=request_timeout, retention_days=retention_days,
     ).with_secret()
     server = open_server(config, registry, notify)
     app = server.app(notify)
@@ -97,7 +98,7 @@ def serve(
 @click.command()
 @functions_arguments
 @db_options("Database URL (the one the API's `perdure serve` uses).")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Worker processes that run handlers.")
+@worker_options
 @click.option(
     "--function", "functions", multiple=True, metavar="NAME",
     help="Given no TARGETs: run only this function of the database (repeat for more).",
@@ -106,7 +107,7 @@ def serve(
 @retention_option
 @reports_errors
 def worker(
-    targets: tuple[str, ...], template: Path | None, db: str, workers: int, functions: tuple[str, ...],
+    targets: tuple[str, ...], template: Path | None, db: str, workers: int, concurrency: int, functions: tuple[str, ...],
     blobs: str | None, s3_endpoint: str | None, retention_days: int,
 ) -> None:
     """Run the executions of functions, without serving HTTP.
@@ -132,7 +133,8 @@ def worker(
     registry = registry_of(targets, template) if targets or template else Registry(everything=True, only=only)
     # As in `perdure serve`: a bad secret is refused here, not in every worker.
     config = ServerConfig(
-        db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, retention_days=retention_days
+        db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, concurrency=concurrency,
+        retention_days=retention_days,
     ).with_secret()
     server = open_server(config, registry, notify)
     if only:

@@ -27,6 +27,8 @@ class FunctionConfig:
     memory_mb: int | None = None
     execution_timeout_seconds: int | None = None
     retention_days: int | None = None
+    # Invocations one worker process runs at once (see ``FunctionSpec.max_concurrency``).
+    max_concurrency: int | None = None
 
     @property
     def lambda_handler(self) -> str:
@@ -47,7 +49,13 @@ class FunctionConfig:
         return settings
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        fields = asdict(self)
+        # Settings added after versions were first stored are left out while unset, so that
+        # the digest of a version stored before them stays the same.
+        for name in _ADDED_SETTINGS:
+            if fields[name] is None:
+                del fields[name]
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> FunctionConfig:
@@ -56,6 +64,9 @@ class FunctionConfig:
     def digest(self, code_key: str) -> str:
         """What identifies code and configuration together: the same twice reuses one version."""
         return hashlib.sha256(f"{code_key}\n{self.to_json()}".encode()).hexdigest()
+
+
+_ADDED_SETTINGS = ("max_concurrency",)
 
 
 def handler_of_lambda(handler: str) -> str:

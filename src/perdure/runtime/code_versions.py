@@ -89,6 +89,7 @@ class CodeVersions:
             memory_mb=config.memory_mb,
             execution_timeout_seconds=config.execution_timeout_seconds,
             retention_days=config.retention_days,
+            max_concurrency=config.max_concurrency,
             checkpoint_bucket=served.checkpoint_bucket if served else None,
             code_dir=folder,
             version=version.version,

@@ -1,13 +1,17 @@
-"""Captures what one invocation writes to stdout, stderr and Python ``logging``, line by line.
+"""Captures what each invocation writes to stdout, stderr and Python ``logging``, line by line.
 
-Workers and ``LocalRunner`` run a handler inside ``capture_logs(invocation)``: ``sys.stdout`` and
-``sys.stderr`` are swapped for writers that cut what is written into lines (and still pass it
-on to the streams they replace), and a handler on the root logger keeps each record as a line
-in Lambda's text format (``[LEVEL]\\tmessage``). The lines are then stored with the execution in
+Workers and ``LocalRunner`` run a handler inside ``capture_logs(invocation)``. While any capture
+is open, ``sys.stdout`` and ``sys.stderr`` are writers that hand each line to the capture of
+the thread writing it (and still pass it on to the streams they replaced), and a handler on
+the root logger keeps each record, as a line in Lambda's text format (``[LEVEL]\tmessage``),
+in the capture of the thread that logged it. The lines are then stored with the execution in
 one transaction (``DurableService.append_logs``), so checkpoints are not slowed by them.
 
-The swap is process-wide (steps of ``parallel`` and ``map`` run in threads), so only one
-invocation of a process may capture at a time; workers run one at a time by design.
+A worker runs many invocations at once, each in its own thread, so lines go by thread: a
+capture owns the thread that opened it and every thread started from an owned thread while it
+is open (the steps of ``parallel`` and ``map`` run in such threads). A line from a thread no
+capture owns goes to the only open capture if there is just one, and otherwise to the
+original stream alone: never to another invocation's lines.
 """
 
 from __future__ import annotations
@@ -108,45 +112,147 @@ class _LineWriter(io.TextIOBase):
         return False
 
 
-class _CaptureHandler(logging.Handler):
-    def __init__(self, capture: LogCapture) -> None:
+class _Sink:
+    """One open capture with a line writer per stream."""
+
+    def __init__(self, capture: LogCapture, stdout: TextIO | None, stderr: TextIO | None) -> None:
+        self.capture = capture
+        self.out = _LineWriter(capture, "stdout", stdout)
+        self.err = _LineWriter(capture, "stderr", stderr)
+
+
+class _Routes:
+    """The open captures, which thread writes to which, and the process-wide swap they share."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_thread: dict[int, _Sink] = {}
+        self._open: list[_Sink] = []
+        self._saved: tuple[TextIO, TextIO] | None = None
+        self._root_level = logging.NOTSET
+        self._handler = _RoutingHandler(self)
+        self._thread_start = threading.Thread.start
+
+    def sink(self, thread: int | None = None) -> _Sink | None:
+        """The capture that ``thread`` (the calling thread by default) writes to, if any."""
+        with self._lock:
+            found = self._by_thread.get(threading.get_ident() if thread is None else thread)
+            if found is None and len(self._open) == 1:
+                return self._open[0]
+            return found
+
+    def open(self, capture: LogCapture) -> _Sink:
+        with self._lock:
+            if not self._open:
+                self._install()
+            assert self._saved is not None
+            sink = _Sink(capture, *self._saved)
+            self._open.append(sink)
+            self._by_thread[threading.get_ident()] = sink
+            return sink
+
+    def close(self, sink: _Sink) -> None:
+        with self._lock:
+            self._open.remove(sink)
+            for thread in [t for t, owner in self._by_thread.items() if owner is sink]:
+                del self._by_thread[thread]
+            if not self._open:
+                self._uninstall()
+        sink.out.finish()
+        sink.err.finish()
+
+    def _adopt(self, thread: threading.Thread, sink: _Sink) -> None:
+        with self._lock:
+            if sink in self._open and thread.ident is not None:
+                self._by_thread[thread.ident] = sink
+
+    def _install(self) -> None:
+        self._saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _RoutingWriter(self, "out", sys.stdout), _RoutingWriter(self, "err", sys.stderr)
+        root = logging.getLogger()
+        self._root_level = root.level
+        # As Lambda's runtime does, an unconfigured root logger (no handlers, level WARNING)
+        # lets INFO records through while capturing, so ``logger.info`` lines are kept.
+        if not root.handlers and root.level == logging.WARNING:
+            root.setLevel(logging.INFO)
+        root.addHandler(self._handler)
+        routes = self
+        original = self._thread_start
+
+        def start(thread: threading.Thread) -> None:
+            owner = routes.sink()
+            original(thread)
+            if owner is not None:
+                routes._adopt(thread, owner)
+
+        threading.Thread.start = start  # type: ignore[method-assign, assignment]
+
+    def _uninstall(self) -> None:
+        threading.Thread.start = self._thread_start  # type: ignore[method-assign]
+        root = logging.getLogger()
+        root.removeHandler(self._handler)
+        root.setLevel(self._root_level)
+        assert self._saved is not None
+        sys.stdout, sys.stderr = self._saved
+        self._saved = None
+
+
+class _RoutingWriter(io.TextIOBase):
+    """``sys.stdout`` or ``sys.stderr`` while captures are open: each write goes to its thread's capture."""
+
+    def __init__(self, routes: _Routes, which: str, original: TextIO) -> None:
+        self._routes = routes
+        self._which = which
+        self._original = original
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        sink = self._routes.sink()
+        if sink is None:
+            return self._original.write(text)
+        return (sink.out if self._which == "out" else sink.err).write(text)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _RoutingHandler(logging.Handler):
+    def __init__(self, routes: _Routes) -> None:
         super().__init__(logging.DEBUG)
-        self._capture = capture
+        self._routes = routes
         self.setFormatter(logging.Formatter("[%(levelname)s]\t%(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        sink = self._routes.sink(record.thread)
+        if sink is None:
+            return
         try:
-            self._capture.add("log", self.format(record))
+            sink.capture.add("log", self.format(record))
         except Exception:  # noqa: BLE001 - a log record that cannot be formatted must not fail the handler
             self.handleError(record)
 
 
+_ROUTES = _Routes()
+
+
 @contextmanager
 def capture_logs(invocation: int, spool: int | None = None) -> Iterator[LogCapture]:
-    """Captures stdout, stderr and ``logging`` for the duration of the ``with`` block.
-
-    As Lambda's runtime does, an unconfigured root logger (no handlers, level WARNING) lets INFO
-    records through while capturing, so ``logger.info`` lines are kept.
-    """
+    """Captures the calling thread's stdout, stderr and ``logging`` (and its threads') for the ``with`` block."""
     capture = LogCapture(invocation, spool)
-    out = _LineWriter(capture, "stdout", sys.stdout)
-    err = _LineWriter(capture, "stderr", sys.stderr)
-    handler = _CaptureHandler(capture)
-    root = logging.getLogger()
-    level = root.level
-    if not root.handlers and level == logging.WARNING:
-        root.setLevel(logging.INFO)
-    root.addHandler(handler)
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
+    sink = _ROUTES.open(capture)
     try:
         yield capture
     finally:
-        sys.stdout, sys.stderr = saved
-        root.removeHandler(handler)
-        root.setLevel(level)
-        out.finish()
-        err.finish()
+        _ROUTES.close(sink)
 
 
 def keep_logs(service: DurableService, arn: str, capture: LogCapture) -> None:

@@ -64,6 +64,9 @@ class FunctionSpec:
     version: int | None = None
     # A template's AutoPublishAlias: the alias each publish points at the version it made.
     auto_publish_alias: str | None = None
+    # How many of its invocations one worker process runs at once; None: the pool's default
+    # (1 for a function with ``memory_mb``, whose limit is per process).
+    max_concurrency: int | None = None
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
@@ -73,6 +76,7 @@ class FunctionSpec:
             memory_mb=self.memory_mb,
             execution_timeout_seconds=self.execution_timeout_seconds,
             retention_days=self.retention_days,
+            max_concurrency=self.max_concurrency,
         )
 
     @property
@@ -162,6 +166,7 @@ def seed_functions(file: Path) -> list[FunctionSpec]:
                 memory_mb=options.memory_mb,
                 execution_timeout_seconds=options.max_suspension,
                 retention_days=options.retention_days,
+                max_concurrency=options.max_concurrency,
             )
         )
     if not specs:

@@ -14,20 +14,22 @@ from perdure.runtime.leases import lease_owner_id
 from perdure.runtime.purger import Purger
 from perdure.runtime.registry import Registry
 from perdure.runtime.scheduler import Scheduler
-from perdure.runtime.workers import WorkerPool, WorkerSettings
+from perdure.runtime.workers import DEFAULT_SLOTS, WorkerPool, WorkerSettings
 from perdure.service.executions import DurableService
 
 
 class Runtime:
-    """Runs registered functions for the executions in a store, on ``workers`` processes."""
+    """Runs registered functions for the executions in a store, on ``workers`` processes of ``slots`` invocations each."""
 
-    def __init__(self, service: DurableService, registry: Registry, settings: WorkerSettings, workers: int) -> None:
+    def __init__(
+        self, service: DurableService, registry: Registry, settings: WorkerSettings, workers: int, slots: int = DEFAULT_SLOTS
+    ) -> None:
         self.registry = registry
         self._listeners: list[Callable[[Invocation], None]] = []
         self._lock = threading.Lock()
         # Worker processes build their own service, which must know the same functions.
         settings = dataclasses.replace(settings, functions=registry.defaults())
-        self.pool = WorkerPool(service, registry, settings, workers, self._finished)
+        self.pool = WorkerPool(service, registry, settings, workers, self._finished, slots)
         self.scheduler = Scheduler(service, self.pool, lease_owner_id())
         self.purger = Purger(service)
 

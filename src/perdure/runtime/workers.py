@@ -1,22 +1,28 @@
-"""Warm worker processes that run handlers, one invocation at a time each.
+"""Warm worker processes that run handlers, many invocations at once in each.
 
-A worker is started for one function (like a Lambda execution environment), imports its
-handler once, applies the function's memory limit to itself, and then serves invocations
-sent over a pipe, recording each outcome in the store itself. The parent kills a worker
-whose invocation runs past the function's timeout, and records the crash of one that dies.
+A worker process is started for one code folder (a version's bundle), applies the memory
+limit of its functions to itself, imports each handler once as its first invocation comes,
+and runs the invocations sent over its pipe each in a thread of its own, recording each
+outcome in the store itself. The parent ends an invocation that runs past its function's
+timeout for the execution at once, then retires its process once the others it runs have
+ended (a thread cannot be stopped); it records the invocations of a process that dies as
+crashed, or lost if it was killed.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import enum
+import functools
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-import queue
 import resource
+import shutil
 import signal
 import tempfile
 import threading
@@ -26,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import Final
 
 from perdure.errors import FunctionLoadError, PerdureError, StorageFullError
 from perdure.protocol.records import ErrorObject, Invocation
@@ -43,7 +49,7 @@ from perdure.service.invocations import LOST_INVOCATION
 from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
 
-# How long a new worker may take to import its handler before it counts as crashed.
+# How long a new worker process may take to start before it counts as crashed.
 STARTUP_TIMEOUT_SECONDS = 60.0
 # How often the end of an invocation that a full disk kept from the store is tried again.
 STORE_RETRY_SECONDS = 1.0
@@ -66,32 +72,50 @@ class WorkerSettings:
     functions: tuple[FunctionDefaults, ...] = ()
 
 
-# What a worker sends the pool over its pipe (the pool sends it one Invocation at a time).
+# What the pool sends a worker over its pipe, and what the worker sends back. ``token`` names an
+# invocation in flight between the two.
 @dataclass(frozen=True)
-class _Ready:
-    """The worker imported its handler and waits for invocations."""
+class _Run:
+    """Run ``invocation`` of ``spec``'s function."""
 
-
-@dataclass(frozen=True)
-class _LoadFailed:
-    """The handler could not be imported; the worker then exits."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class _Recorded:
-    """The invocation ran and its end is in the store."""
+    token: int
+    spec: FunctionSpec
+    invocation: Invocation
 
 
 @dataclass(frozen=True)
-class _Unrecorded:
-    """The invocation ran, but a full disk kept its end from the store: the pool records ``report``."""
-
-    report: InvocationReport
+class _Ready:
+    """The worker process is up and takes invocations."""
 
 
-_FromWorker: TypeAlias = _Ready | _LoadFailed | _Recorded | _Unrecorded
+@dataclass(frozen=True)
+class _Ended:
+    """An invocation ended: its end is in the store, unless ``unrecorded`` (a full disk) or ``load_failure``."""
+
+    token: int
+    # The report the pool must record, because a full disk kept the worker from recording it.
+    unrecorded: InvocationReport | None = None
+    # Why the handler could not be imported: the pool fails the invocation with it.
+    load_failure: str | None = None
+    # The process ran out of memory: it takes no more invocations.
+    retire: bool = False
+
+
+@dataclass(frozen=True)
+class _Key:
+    """What makes worker processes interchangeable: the same code folder and the same memory limit.
+
+    One process imports every function of its code folder (the files of one version's bundle
+    share ``sys.modules`` safely; two versions' files of the same name would not), and a
+    memory limit is per process, so a function with ``memory_mb`` has processes of its own.
+    """
+
+    code_folder: Path
+    memory_mb: int | None
+
+
+def _key(spec: FunctionSpec) -> _Key:
+    return _Key(spec.code_folder, spec.memory_mb)
 
 
 class _Silence(enum.Enum):
@@ -113,12 +137,12 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(
-    conn: multiprocessing.connection.Connection, settings: WorkerSettings, spec: FunctionSpec, spool_path: str
+    conn: multiprocessing.connection.Connection, settings: WorkerSettings, key: _Key, slots: int, spool_dir: str
 ) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if spec.memory_mb:
-        limit = spec.memory_mb * 1024 * 1024
+    if key.memory_mb:
+        limit = key.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     sdk_tuning.apply()
     # The service's own reads of snapshots (a restart's copies) use the key the server configured.
@@ -129,62 +153,119 @@ def _worker_main(
         functions=lookup_of(settings.functions),
         snapshots=codec,
     )
-    try:
-        handler = load_handler(spec)
-    except FunctionLoadError as error:
-        conn.send(_LoadFailed(error.message))
-        return
-    spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    # Its imports and the handler's module live as long as the worker does.
+    handlers = _Handlers()
+    sending = threading.Lock()
+
+    def send(message: _Ready | _Ended) -> None:
+        with sending:
+            conn.send(message)
+
+    def run(job: _Run) -> None:
+        try:
+            send(_run_job(service, codec, handlers, job, Path(spool_dir) / f"{job.token}.log"))
+        except BaseException as error:  # noqa: BLE001 - whatever happens, the pool hears of the invocation
+            crash = ErrorObject(message=f"The worker failed: {error!r}", type="Runtime.WorkerError")
+            send(_Ended(job.token, unrecorded=InvocationReport(None, crash)))
+
+    # Up to ``slots`` invocations at once, each in a thread of its own; the pool sends no more.
+    threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="perdure-invocation")
     freeze_startup_heap()
-    conn.send(_Ready())
+    send(_Ready())
     while True:
         try:
-            invocation: Invocation = conn.recv()
+            job: _Run = conn.recv()
         except EOFError:
-            return
-        os.ftruncate(spool, 0)
+            # The pool closed the pipe: it kills this process next. Running threads are not
+            # waited for: they could be stuck for good.
+            os._exit(0)
+        threads.submit(run, job)
+
+
+class _Handlers:
+    """The handlers a worker process imported, each once, whichever thread asks first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[tuple[Path, str], Callable[..., object]] = {}
+
+    def get(self, spec: FunctionSpec) -> Callable[..., object]:
+        with self._lock:
+            key = (spec.file, spec.attribute)
+            if key not in self._loaded:
+                self._loaded[key] = load_handler(spec)
+            return self._loaded[key]
+
+
+def _run_job(service: DurableService, codec: SnapshotCodec, handlers: _Handlers, job: _Run, spool_path: Path) -> _Ended:
+    """Runs one invocation in this thread, records its end and says how it went."""
+    try:
+        handler = handlers.get(job.spec)
+    except FunctionLoadError as error:
+        return _Ended(job.token, load_failure=error.message)
+    invocation = job.invocation
+    # Each line is written here at once, so that the parent can keep the lines of an invocation
+    # whose process died (see ``LogCapture``); removed once the invocation's end is recorded.
+    spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
         with capture_logs(invocation.invocation, spool) as captured:
-            report = run_invocation(service, spec, handler, invocation, codec)
+            report = run_invocation(service, job.spec, handler, invocation, codec)
         keep_logs(service, invocation.execution_arn, captured)
-        os.ftruncate(spool, 0)
-        try:
-            record_report(service, invocation, report)
-        except StorageFullError:
-            # The pool records it once the store can write again. A worker that died here
-            # failed every invocation sent to it while the disk was full (issue 11, finding 13).
-            conn.send(_Unrecorded(report))
-        else:
-            conn.send(_Recorded())
-        if report.out_of_memory:
-            return
+    finally:
+        os.close(spool)
+    try:
+        record_report(service, invocation, report)
+    except StorageFullError:
+        # The pool records it once the store can write again. A worker that died here
+        # failed every invocation sent to it while the disk was full (issue 11, finding 13).
+        return _Ended(job.token, unrecorded=report, retire=report.out_of_memory)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(spool_path)
+    return _Ended(job.token, retire=report.out_of_memory)
 
 
-class _Worker:
-    def __init__(self, settings: WorkerSettings, spec: FunctionSpec) -> None:
-        self.spec = spec
+class _Process:
+    """A worker process of the pool, and the invocations it runs."""
+
+    def __init__(self, settings: WorkerSettings, key: _Key, slots: int) -> None:
+        self.key = key
+        self.slots = slots
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        # Where the worker's capture writes each log line at once (read back if it dies).
-        descriptor, self.spool_path = tempfile.mkstemp(prefix="perdure-worker-", suffix=".log")
-        os.close(descriptor)
+        self._sending = threading.Lock()
+        # Where the worker's captures write each invocation's lines at once (read back if it dies).
+        self.spool_dir = tempfile.mkdtemp(prefix="perdure-worker-")
         self.process: BaseProcess = context.Process(
             target=_worker_main,
-            args=(child, settings, spec, self.spool_path),
-            name=f"perdure-worker-{spec.name}",
+            args=(child, settings, key, slots, self.spool_dir),
+            name=f"perdure-worker-{key.code_folder.name}",
             daemon=True,
         )
         self.process.start()
         child.close()
         self.ready = False
+        # Takes no more invocations: one of them timed out (its thread may never end) or it
+        # ran out of memory. Killed once the others end.
+        self.draining = False
+        self.running: dict[int, _Running] = {}
+        self.last_used = time.monotonic()
+
+    def count(self, function_name: str) -> int:
+        return sum(1 for running in self.running.values() if running.spec.name == function_name)
+
+    def send(self, job: _Run) -> None:
+        with self._sending:
+            self.conn.send(job)
+
+    def spool(self, token: int) -> str:
+        return os.path.join(self.spool_dir, f"{token}.log")
 
     def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
         self.process.join(5)
         self.conn.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.spool_path)
+        shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     def killed(self) -> bool:
         """Whether the process ended by SIGKILL."""
@@ -199,49 +280,80 @@ class _Worker:
         return f"the worker process exited with status {code}"
 
 
+@dataclass
+class _Running:
+    token: int
+    invocation: Invocation
+    spec: FunctionSpec
+    process: _Process
+    deadline: float
+
+
+# Invocations one worker process runs at once, by default: sized for I/O-bound handlers (an LLM
+# or HTTP call per step), which wait far more than they compute. A function with CPU-bound
+# steps sets its own ``max_concurrency``; one with ``memory_mb`` runs one at a time per
+# process unless it sets one, as its limit is per process.
+DEFAULT_SLOTS = 1000
+# How many processes the pool keeps, as a multiple of ``processes``: processes of other code
+# folders than the busy ones wait idle until this many exist, rather than being stopped and
+# started again for each invocation.
+PROCESS_HEADROOM = 4
+# How often the pool looks for invocations past their timeout.
+DEADLINE_CHECK_SECONDS = 0.05
+
+
 class WorkerPool:
-    """Runs invocations on at most ``size`` warm worker processes."""
+    """Runs invocations on warm worker processes, many at once in each.
+
+    Up to ``processes`` processes serve one code folder, so CPU-bound handlers use as many
+    cores; each runs up to ``slots`` invocations at once, in threads, and a function's
+    ``max_concurrency`` bounds its own in each process. An invocation the pool cannot place
+    yet waits, leased, in order, without holding up the others.
+    """
 
     def __init__(
         self,
         service: DurableService,
         registry: Registry,
         settings: WorkerSettings,
-        size: int,
+        processes: int,
         on_finished: Callable[[Invocation], None],
+        slots: int = DEFAULT_SLOTS,
     ) -> None:
         self.service = service
         self.registry = registry
         self.settings = settings
-        self.size = size
+        self.processes = processes
+        self.slots = slots
         self.on_finished = on_finished
         self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
-        # A worker of None: its process is starting.
-        self._busy: dict[str, tuple[_Worker | None, Invocation]] = {}
+        self._workers: list[_Process] = []
+        self._running: dict[int, _Running] = {}
+        self._waiting: collections.deque[tuple[Invocation, FunctionSpec]] = collections.deque()
+        self._tokens = itertools.count(1)
+        # Processes being started, by code.
+        self._starting: collections.Counter[_Key] = collections.Counter()
         self._closed = False
+        self._stopped = threading.Event()
         # Worker processes are started from this one thread, which lives until ``close``: the
         # death signal of _die_with_parent fires when the *thread* that started a process
         # ends, so a worker started from the scheduler's thread would be killed as soon as
         # the scheduler stopped, before ``close`` let its invocation finish.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perdure-spawner")
-        # Threads that wait for running invocations to end, kept between invocations: starting
-        # a thread for each one cost about 0.2 ms of every invocation. Daemons, as a running
-        # handler must not hold up the interpreter's exit. ``_spare_waiters`` (under ``_lock``)
-        # counts those idle in ``_jobs.get``.
-        self._jobs: queue.SimpleQueue[tuple[_Worker, Invocation, bool] | None] = queue.SimpleQueue()
-        self._spare_waiters = 0
+        self._watchdog = threading.Thread(target=self._watch_deadlines, name="perdure-deadlines", daemon=True)
+        self._watchdog.start()
 
     def free_slots(self) -> int:
         with self._lock:
-            return self.size - len(self._busy)
+            return self.processes * self.slots - len(self._running) - len(self._waiting)
 
     def running(self) -> list[Invocation]:
+        """The invocations the pool holds: running, or leased and waiting for a place."""
         with self._lock:
-            return [invocation for _, invocation in self._busy.values()]
+            return [r.invocation for r in self._running.values()] + [invocation for invocation, _ in self._waiting]
 
     def submit(self, invocation: Invocation) -> None:
-        """Starts the invocation on a warm worker of its function (starting one if needed)."""
+        """Runs the invocation on a worker process of its code (starting one if needed), now or once there is room."""
         try:
             spec = self.registry.spec_for(invocation.function_name, invocation.function_version)
         except PerdureError as error:
@@ -250,145 +362,217 @@ class WorkerPool:
             self.on_finished(invocation)
             return
         with self._lock:
-            worker, evicted = self._take_idle(spec)
-            self._busy[invocation.execution_arn] = (worker, invocation)
-            spare = self._spare_waiters > 0
-            if spare:
-                self._spare_waiters -= 1
-        # Killing a process and starting one take tens of milliseconds, or much more on a loaded
-        # machine: done outside the lock, so the scheduler and the API asking what runs never wait.
-        if evicted is not None:
-            evicted.kill()
-        if worker is None:
-            worker = self._spawner.submit(_Worker, self.settings, spec).result()
-            with self._lock:
-                self._busy[invocation.execution_arn] = (worker, invocation)
-                closing = self._closed
-            if closing:
-                self._drop_started(worker, invocation, spare)
-                return
-        # A warm worker gets the invocation from this thread at once; the waiting thread only
-        # waits for its end. (A failed send is retried there, and recorded if it fails again.)
-        sent = False
-        if worker.ready:
-            with contextlib.suppress(OSError, ValueError):
-                worker.conn.send(invocation)
-                sent = True
-        if not spare:
-            threading.Thread(target=self._wait_for_jobs, name="perdure-invoke", daemon=True).start()
-        self._jobs.put((worker, invocation, sent))
+            self._waiting.append((invocation, spec))
+        self._place()
 
-    def _drop_started(self, worker: _Worker, invocation: Invocation, spare: bool) -> None:
-        """Ends an invocation whose worker finished starting after ``close`` killed the others.
-
-        It is recorded as lost, as theirs are, and resumes from its last checkpoint when a
-        server runs again.
-        """
-        worker.kill()
-        if spare:
-            self._jobs.put(None)  # the waiting thread it took was not among those close released
-        error = ErrorObject(
-            message="The invocation was lost: the server stopped while its worker process started.",
-            type=LOST_INVOCATION.type,
-        )
-        self._record(lambda: self.service.fail_invocation(invocation, error, lost=True))
+    def _place(self) -> None:
+        """Sends waiting invocations to processes with room, in order, and starts the processes wanted."""
+        sends: list[tuple[_Process, _Run]] = []
+        starts: list[_Key] = []
+        stops: list[_Process] = []
         with self._lock:
-            self._busy.pop(invocation.execution_arn, None)
-        self.on_finished(invocation)
-
-    def _wait_for_jobs(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
+            if self._closed:
                 return
-            self._run(*job)
-            with self._lock:
-                if self._closed:
-                    return
-                self._spare_waiters += 1
+            kept: collections.deque[tuple[Invocation, FunctionSpec]] = collections.deque()
+            for invocation, spec in self._waiting:
+                worker, wanted = self._choose(spec)
+                if wanted:
+                    room, stop = self._room_for(_key(spec))
+                    if room:
+                        self._starting[_key(spec)] += 1
+                        starts.append(_key(spec))
+                    if stop is not None:
+                        stops.append(stop)
+                if worker is None:
+                    kept.append((invocation, spec))
+                    continue
+                token = next(self._tokens)
+                running = _Running(token, invocation, spec, worker, time.monotonic() + spec.timeout_seconds)
+                worker.running[token] = running
+                worker.last_used = time.monotonic()
+                self._running[token] = running
+                sends.append((worker, _Run(token, spec, invocation)))
+            self._waiting = kept
+        # Killing and starting processes take tens of milliseconds, or much more on a loaded
+        # machine: done outside the lock, so the scheduler and the API asking what runs never wait.
+        for worker in stops:
+            worker.kill()
+        for key in starts:
+            self._spawner.submit(self._start, key)
+        for worker, job in sends:
+            try:
+                worker.send(job)
+            except (OSError, ValueError):
+                # The process died: its reader fails what it ran, this one included.
+                pass
 
-    def _take_idle(self, spec: FunctionSpec) -> tuple[_Worker | None, _Worker | None]:
-        """(An idle worker of ``spec``, or None if one must start; an idle worker to kill to make room, if any)."""
-        for worker in self._idle:
-            if worker.spec == spec:
-                self._idle.remove(worker)
-                return worker, None
-        if len(self._idle) + len(self._busy) >= self.size and self._idle:
-            return None, self._idle.pop(0)
-        return None, None
+    def _choose(self, spec: FunctionSpec) -> tuple[_Process | None, bool]:
+        """(The ready process with room for ``spec`` that runs fewest, if any; whether another is wanted for its code)."""
+        key = _key(spec)
+        mine = [w for w in self._workers if w.key == key and not w.draining]
+        limit = spec.max_concurrency or (1 if spec.memory_mb else self.slots)
+        free = [w for w in mine if w.ready and len(w.running) < self.slots and w.count(spec.name) < limit]
+        best = min(free, key=lambda w: len(w.running), default=None)
+        # One more process, one at a time, while each has work: CPU-bound handlers then use
+        # up to ``processes`` cores, and I/O-bound ones fill the first process's threads.
+        wanted = self._starting[key] == 0 and len(mine) < self.processes and (best is None or bool(best.running))
+        return best, wanted
 
-    def _run(self, worker: _Worker, invocation: Invocation, sent: bool) -> None:
-        keep = False
+    def _room_for(self, key: _Key) -> tuple[bool, _Process | None]:
+        """(Whether a process of ``key`` may start; an idle process of other code to stop for it, if any)."""
+        if len(self._workers) + sum(self._starting.values()) < self.processes * PROCESS_HEADROOM:
+            return True, None
+        idle = [w for w in self._workers if w.key != key and w.ready and not w.running]
+        if idle:
+            stop = min(idle, key=lambda w: w.last_used)
+            self._workers.remove(stop)
+            return True, stop
+        # Code with no process at all gets one past the limit, rather than wait for others' work.
+        return not any(w.key == key for w in self._workers), None
+
+    def _start(self, key: _Key) -> None:
+        """Starts a process for ``key`` (on the spawner's thread) and reads from it until it ends."""
         try:
-            keep = self._invoke(worker, invocation, sent)
-        except Exception as error:  # noqa: BLE001 - a broken pipe or similar must not lose the invocation
-            failure = ErrorObject(message=f"The worker failed: {error}", type="Runtime.WorkerError")
-            self._record(lambda: self.service.fail_invocation(invocation, failure))
-        finally:
+            worker = _Process(self.settings, key, self.slots)
+        except Exception:
+            logger.exception("Starting a worker process failed; the pool tries again with the next invocation.")
             with self._lock:
-                self._busy.pop(invocation.execution_arn, None)
-                if keep and not self._closed:
-                    self._idle.append(worker)
-                else:
-                    worker.kill()
-            self.on_finished(invocation)
+                self._starting[key] -= 1
+            return
+        with self._lock:
+            self._starting[key] -= 1
+            closed = self._closed
+            if not closed:
+                self._workers.append(worker)
+        if closed:
+            worker.kill()
+            return
+        threading.Thread(target=self._read, args=(worker,), name="perdure-worker-reader", daemon=True).start()
 
-    def _invoke(self, worker: _Worker, invocation: Invocation, sent: bool) -> bool:
-        """Runs one invocation (already sent to the worker, if ``sent``); returns whether the worker is fit to be reused."""
-        if not worker.ready:
-            failure = self._start_failure(worker)
-            if failure is not None and self._closed:
-                # ``close`` killed it while it imported: lost, as when it kills one mid-run. (Its
-                # exit code cannot tell: close's thread may be reaping the process at this moment.)
+    def _read(self, worker: _Process) -> None:
+        """Waits for the process to be ready, then hands on each invocation's end until it dies."""
+        message = self._receive(worker, STARTUP_TIMEOUT_SECONDS)
+        if not isinstance(message, _Ready):
+            self._start_failed(worker, message)
+            return
+        with self._lock:
+            worker.ready = True
+        self._place()
+        while True:
+            message = self._receive(worker, None)
+            if not isinstance(message, _Ended):
+                break
+            self._ended(worker, message)
+        self._died(worker)
+
+    def _start_failed(self, worker: _Process, message: object) -> None:
+        """Fails the waiting invocations of a process's code when the process could not start."""
+        worker.kill()
+        if message is _TIMED_OUT:
+            failure = f"Starting the worker process took more than {STARTUP_TIMEOUT_SECONDS:.0f} seconds."
+        else:
+            failure = f"The worker process could not start: {worker.describe_exit()}."
+        with self._lock:
+            self._workers.remove(worker)
+            closed = self._closed
+            failed = [invocation for invocation, spec in self._waiting if _key(spec) == worker.key]
+            self._waiting = collections.deque((i, s) for i, s in self._waiting if _key(s) != worker.key)
+        for invocation in failed:
+            if closed:
                 error = ErrorObject(
-                    message="The invocation was lost: the server stopped while its worker process imported the handler.",
+                    message="The invocation was lost: the server stopped while its worker process started.",
                     type=LOST_INVOCATION.type,
                 )
-                self._record(lambda: self.service.fail_invocation(invocation, error, lost=True))
-                return False
-            if failure is not None:
+            else:
                 error = ErrorObject(message=failure, type="Runtime.ImportModuleError")
+            self._record(functools.partial(self.service.fail_invocation, invocation, error, lost=closed))
+            self.on_finished(invocation)
+
+    def _ended(self, worker: _Process, message: _Ended) -> None:
+        with self._lock:
+            running = self._running.pop(message.token, None)
+            worker.running.pop(message.token, None)
+            worker.draining = worker.draining or message.retire
+            drained = worker.draining and not worker.running
+        if running is not None:
+            # None: it timed out and was recorded so; its thread ended after all.
+            invocation = running.invocation
+            if message.load_failure is not None:
+                error = ErrorObject(message=message.load_failure, type="Runtime.ImportModuleError")
                 self._record(lambda: self.service.fail_invocation(invocation, error))
-                return False
-            worker.ready = True
-        if not sent:
-            worker.conn.send(invocation)
-        timeout = worker.spec.timeout_seconds
-        message = self._receive(worker, timeout)
-        lost = False
-        if message is _TIMED_OUT:
-            # Killed now, its spool file kept until the lines are read (worker.kill, later, removes it).
-            worker.process.kill()
-            worker.process.join(5)
-            error = ErrorObject(
-                message=f"Task timed out after {timeout} seconds; it resumes from its last checkpoint.",
-                type="Sandbox.Timedout",
-            )
-        elif message is None and (self._closed or worker.killed()):
+            elif message.unrecorded is not None:
+                report = message.unrecorded
+                self._record(lambda: record_report(self.service, invocation, report))
+            self.on_finished(invocation)
+        if drained:
+            self._retire(worker)
+        self._place()
+
+    def _died(self, worker: _Process) -> None:
+        """Records the end of every invocation a process ran when it died or was killed."""
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+            lost = [self._running.pop(token) for token in list(worker.running) if token in self._running]
+            worker.running.clear()
+            closed = self._closed
+        if lost:
             # SIGKILL comes from outside the handler as a rule (an operator, a chaos test, this
             # pool's own close, the system's out-of-memory killer), so it does not count against
             # the handler's attempts; a handler that kills itself so is bounded as a lost one.
             # While the pool closes, its exit code may not be known yet (close's thread reaps it).
-            lost = True
-            error = ErrorObject(
-                message=f"The invocation was lost: {worker.describe_exit()}.", type=LOST_INVOCATION.type
-            )
-        elif message is None:
-            # It exited or crashed on its own (os._exit, a segfault, an abort): the handler's doing.
-            error = ErrorObject(
-                message=f"The invocation crashed: {worker.describe_exit()}.", type="Runtime.ExitError"
-            )
-        else:
-            if isinstance(message, _Unrecorded):
-                report = message.report
-                self._record(lambda: record_report(self.service, invocation, report))
-            return worker.process.is_alive()
-        # The lines it wrote before it died or was killed: kept before its end is recorded
-        # (and lost if the disk is full, rather than hold up the end).
+            killed = closed or worker.killed()
+            for running in lost:
+                if killed:
+                    error = ErrorObject(message=f"The invocation was lost: {worker.describe_exit()}.", type=LOST_INVOCATION.type)
+                else:
+                    # It exited or crashed on its own (os._exit, a segfault, an abort): a handler's doing.
+                    error = ErrorObject(message=f"The invocation crashed: {worker.describe_exit()}.", type="Runtime.ExitError")
+                self._fail_with_logs(running, error, lost=killed)
+        worker.kill()
+        self._place()
+
+    def _fail_with_logs(self, running: _Running, error: ErrorObject, lost: bool = False) -> None:
+        """Records an invocation's end that its worker could not, keeping the lines it wrote first."""
+        invocation = running.invocation
+        # Kept before its end is recorded (and lost if the disk is full, rather than hold up the end).
         with contextlib.suppress(StorageFullError):
-            self.service.append_logs(invocation.execution_arn, read_spool(worker.spool_path, invocation.invocation))
+            self.service.append_logs(invocation.execution_arn, read_spool(running.process.spool(running.token), invocation.invocation))
         self._record(lambda: self.service.fail_invocation(invocation, error, lost=lost))
-        return False
+        self.on_finished(invocation)
+
+    def _retire(self, worker: _Process) -> None:
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+        worker.kill()
+
+    def _watch_deadlines(self) -> None:
+        """Ends each invocation at its timeout, for the execution, whether or not its thread can be stopped.
+
+        Its retry or failure goes on at once; its process takes no more work and is replaced,
+        and is killed once the other invocations it runs have ended.
+        """
+        while not self._stopped.wait(DEADLINE_CHECK_SECONDS):
+            now = time.monotonic()
+            with self._lock:
+                late = [r for r in self._running.values() if r.deadline <= now]
+                for running in late:
+                    del self._running[running.token]
+                    running.process.running.pop(running.token, None)
+                    running.process.draining = True
+                drained = {r.process for r in late if not r.process.running}
+            for running in late:
+                timeout = running.spec.timeout_seconds
+                error = ErrorObject(
+                    message=f"Task timed out after {timeout} seconds; it resumes from its last checkpoint.",
+                    type="Sandbox.Timedout",
+                )
+                self._fail_with_logs(running, error)
+            for worker in drained:
+                self._retire(worker)
+            if late:
+                self._place()
 
     def _record(self, write: Callable[[], object]) -> None:
         """Runs ``write``, which records an invocation's end, again while the store's disk is full.
@@ -409,23 +593,13 @@ class WorkerPool:
                     reported = True
                 time.sleep(STORE_RETRY_SECONDS)
 
-    def _start_failure(self, worker: _Worker) -> str | None:
-        """Waits for a new worker to import its handler; returns why it could not, if so."""
-        message = self._receive(worker, STARTUP_TIMEOUT_SECONDS)
-        if message is _TIMED_OUT:
-            worker.kill()
-            return f"Importing the handler took more than {STARTUP_TIMEOUT_SECONDS:.0f} seconds."
-        if message is None:
-            return f"The handler could not be imported: {worker.describe_exit()}."
-        return message.message if isinstance(message, _LoadFailed) else None
-
     @staticmethod
-    def _receive(worker: _Worker, timeout: float) -> _FromWorker | _Silence | None:
+    def _receive(worker: _Process, timeout: float | None) -> _Ready | _Ended | _Silence | None:
         """Returns the worker's next message, None if it died, or _TIMED_OUT."""
         try:
-            if not worker.conn.poll(timeout):
+            if timeout is not None and not worker.conn.poll(timeout):
                 return _TIMED_OUT
-            message: _FromWorker = worker.conn.recv()
+            message: _Ready | _Ended = worker.conn.recv()
         except (EOFError, OSError):
             return None
         return message
@@ -433,22 +607,25 @@ class WorkerPool:
     def close(self, grace_seconds: float = 10.0) -> None:
         """Lets running invocations finish for up to ``grace_seconds``, then kills every worker.
 
-        An invocation still running then is recorded as crashed and resumes from its last
-        checkpoint when a server runs again.
+        An invocation still running then, or still waiting for a place, is recorded as lost and
+        resumes from its last checkpoint when a server runs again.
         """
         deadline = time.monotonic() + grace_seconds
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
-            spare, self._spare_waiters = self._spare_waiters, 0
-        for _ in range(spare):
-            self._jobs.put(None)
+            waiting, self._waiting = list(self._waiting), collections.deque()
+            idle = [w for w in self._workers if not w.running]
+        for invocation, _ in waiting:
+            error = ErrorObject(message="The invocation was lost: the server stopped before it ran.", type=LOST_INVOCATION.type)
+            self._record(functools.partial(self.service.fail_invocation, invocation, error, lost=True))
+            self.on_finished(invocation)
         for worker in idle:
             worker.kill()
         while self.running() and time.monotonic() < deadline:
             time.sleep(0.05)
-        with self._lock:
-            busy = [worker for worker, _ in self._busy.values() if worker is not None]
-        for worker in busy:
-            worker.kill()
+        self._stopped.set()
         self._spawner.shutdown()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.kill()

@@ -24,6 +24,7 @@ class FunctionOptions:
     retries: int = 0
     max_suspension: int | None = None
     retention_days: int | None = None
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def function(
     retries: int = 0,
     max_suspension: int | datetime.timedelta | None = None,
     retention_days: int | None = None,
+    max_concurrency: int | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
@@ -66,11 +68,15 @@ def function(
     retries: int = 0,
     max_suspension: int | datetime.timedelta | None = None,
     retention_days: int | None = None,
+    max_concurrency: int | None = None,
 ) -> Any:
     """Makes ``fn(ctx, event)`` a durable function, bare (``@durable.function``) or with options.
 
     ``timeout`` bounds one invocation; ``max_suspension`` bounds the whole execution;
     ``retries`` re-runs the function from its last checkpoint after an uncaught exception.
+    ``max_concurrency`` bounds how many of its invocations one worker process runs at once
+    (by default many, for steps that wait on I/O; 1 per process for CPU-bound steps that
+    should each have a core).
     Checkpoints in places that cannot be resumed are refused here, with the file and line.
     """
 
@@ -82,6 +88,12 @@ def function(
             "for example @durable.function(retention_days=7)."
         )
 
+    if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1):
+        raise ValueError(
+            f"max_concurrency must be a whole number, at least 1, not {max_concurrency!r}; "
+            "for example @durable.function(max_concurrency=1) for CPU-bound steps."
+        )
+
     def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
         options = FunctionOptions(
             name=name or target.__name__,
@@ -90,6 +102,7 @@ def function(
             retries=retries,
             max_suspension=_seconds(max_suspension),
             retention_days=retention_days,
+            max_concurrency=max_concurrency,
         )
         durable = DurableFunction(target, make_resumable(target), options)
 
