@@ -1,6 +1,6 @@
 """Perdure side by side with DBOS Transact and AWS's local runner, on the same machine, in one run.
 
-    benchmarks/compare [--quick] [--write docs/benchmarks.md] [--only a,g,c,d,f,e,b]
+    benchmarks/compare [--quick] [--write docs/benchmarks.md] [--only a,g,c,d,f,e,b,h]
 
 (``benchmarks/compare`` is ``python benchmarks/compare.py``.) The rivals are not Perdure's
 dependencies: the first run makes ``.venv-compare/`` beside ``.venv/``, installs the pinned
@@ -19,7 +19,9 @@ machine noise hits them alike. The raw commit floor (one small SQLite WAL transa
 Workloads: (a) 10-step workflows one at a time; (b) 1,000 10-step workflows started at once;
 (c) callback completed → handler running again; (d) server SIGKILLed → started again →
 execution running again; (e) 100,000 suspended executions: server memory and listing time;
-(f) 10,000 timers due in the same second: lateness. ``--quick`` shrinks every size.
+(f) 10,000 timers due in the same second: lateness; (h) 100, 1,000 and 5,000 executions of one
+step that sleeps 1 s (an LLM or HTTP call's stand-in) started at once: wall time and peak memory
+(``compare_io.py``, ``rivals/dbos_io.py``). ``--quick`` shrinks every size.
 """
 
 from __future__ import annotations
@@ -116,10 +118,13 @@ class Sizes:
     suspended: int
     concurrent: int
     concurrent_slow: int
+    io: tuple[int, ...]  # (h): executions started at once, one run each
 
 
-FULL = Sizes(3, 240, 30, 150, 6, 3, 10_000, 500, 100_000, 1_000, 200)
-QUICK = Sizes(2, 40, 10, 20, 2, 1, 300, 100, 2_000, 100, 20)
+FULL = Sizes(3, 240, 30, 150, 6, 3, 10_000, 500, 100_000, 1_000, 200, (100, 1_000, 5_000))
+QUICK = Sizes(2, 40, 10, 20, 2, 1, 300, 100, 2_000, 100, 20, (100, 1_000))
+IO_SECONDS = 1.0  # what (h)'s one step sleeps: the ideal wall time
+IO_CAP = 120.0  # (h): a run not ended this long after its first start is reported as not finished
 STEPS = 10
 WARMUP = 3
 
@@ -177,6 +182,7 @@ class Results:
     timers: dict[str, dict[str, Any]] = field(default_factory=dict)
     suspended: dict[str, dict[str, Any]] = field(default_factory=dict)
     concurrent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    io: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -285,6 +291,21 @@ def run_concurrent(run: Runner, sizes: Sizes, results: Results) -> None:
         say(f"(b) {key}: {count} workflows at once")
         attempt(results, f"(b) {key}", lambda key=key, target=target, kwargs=kwargs, folder=folder, count=count:
                 results.concurrent.__setitem__(key, run(target, folder=folder, workflows=count, steps=STEPS, **kwargs)))
+
+
+IO_SYSTEMS = [
+    ("perdure-seed", "compare_io:perdure_io", {}),
+    ("dbos-wal", "rivals.dbos_io:io", {"wal": True}),
+]
+
+
+def run_io(run: Runner, sizes: Sizes, results: Results) -> None:
+    for number, count in enumerate(sizes.io):
+        for key, target, kwargs in alternate(IO_SYSTEMS, number):
+            say(f"(h) {key}: {count} executions of a 1 s step at once (cap {IO_CAP:.0f} s)")
+            attempt(results, f"(h) {key}, {count:,} executions",
+                    lambda key=key, target=target, kwargs=kwargs, count=count: results.io.setdefault(key, {}).__setitem__(
+                        count, run(target, executions=count, seconds=IO_SECONDS, cap=IO_CAP, **kwargs)))
 
 
 # ---------------------------------------------------------------- the report
@@ -557,6 +578,57 @@ def report_timers(r: Results, lines: list[str], targets: Targets) -> None:
     lines.append("")
 
 
+def report_io(r: Results, sizes: Sizes, lines: list[str], targets: Targets) -> None:
+    lines += [
+        "### (h) Executions of one 1 s step (an LLM or HTTP call's stand-in) started at once",
+        "",
+        f"Each execution runs one step that sleeps {IO_SECONDS:.0f} s. All started as fast as the caller can (Perdure: "
+        "`start_execution` of a seed-style function, `@durable.function` + `ctx.step`, under the runtime with 2 worker "
+        "processes and their default concurrency; DBOS: `DBOS.start_workflow` of a workflow with one `@DBOS.step`, a "
+        "thread each), after a few warm-up runs, timed from the first start to the last end (Perdure: the worker's "
+        "invocation ended; DBOS: the workflow's future resolved). × ideal = that time / 1 s. Peak RSS: the highest sum, "
+        "sampled every 50 ms from the first start to the last end, of the resident memory of the process running the "
+        "system and its children (Perdure: the runtime and its worker processes; DBOS: its one process); before = the "
+        f"same just before the first start. A run not ended {IO_CAP:.0f} s after its first start is stopped there.",
+        "",
+        "| System | Durability (journal, synchronous) | Executions | Started in | First start → last end | × ideal "
+        "| Peak RSS | RSS before | Processes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for count in sizes.io:
+        for key, *_ in IO_SYSTEMS:
+            got = r.io.get(key, {}).get(count)
+            if got is None:
+                lines.append(f"| {LABELS[key]} | – | {count:,} | – | failed (see the notes) | – | – | – | – |")
+                continue
+            if got["finished"]:
+                wall, ratio = ms(got["seconds"]), f"{got['seconds'] / IO_SECONDS:.2f}×"
+            else:
+                wall, ratio = f"did not finish in {got['cap']:.0f} s ({got['ended']:,} of {count:,} ended)", "–"
+            lines.append(
+                f"| {LABELS[key]} | {got['durability']} | {count:,} | {ms(got['start_seconds'])} | {wall} | {ratio} "
+                f"| {got['peak_rss_kib'] / 1024:.1f} MiB | {got['idle_rss_kib'] / 1024:.1f} MiB | {got['processes']} |"
+            )
+    lines.append("")
+    mine = r.io.get("perdure-seed", {})
+    got = mine.get(1_000)
+    if got is not None:
+        ratio = got["seconds"] / IO_SECONDS if got["finished"] else float("inf")
+        targets.add("(h) Perdure, seed style (runtime, 2 workers): 1,000 one-step executions within 1.5× of the ideal 1 s",
+                    ms(got["seconds"]) if got["finished"] else f"not finished in {got['cap']:.0f} s", ratio <= 1.5, f"{ratio:.2f}×")
+    for count in sizes.io:
+        got, other = mine.get(count), r.io.get("dbos-wal", {}).get(count)
+        if got is None or other is None:
+            continue
+        theirs = other["seconds"] if other["finished"] else float("inf")
+        ours = got["seconds"] if got["finished"] else float("inf")
+        cap = f"not finished in {other['cap']:.0f} s"
+        figure = f"{ms(ours) if got['finished'] else 'not finished'} vs {ms(theirs) if other['finished'] else cap}"
+        ratio = f"{ours / theirs:.2f}× its time" if other["finished"] and got["finished"] else "–"
+        targets.add(f"(h) Perdure, seed style (runtime, 2 workers): {count:,} at once ahead of {LABELS['dbos-wal']}",
+                    figure, ours < theirs, ratio)
+
+
 def versions() -> list[tuple[str, str]]:
     from importlib import metadata
 
@@ -589,6 +661,8 @@ def report(args: argparse.Namespace, sizes: Sizes, r: Results, rows: list[tuple[
         report_suspended(r, lines, targets)
     if "f" in args.only:
         report_timers(r, lines, targets)
+    if "h" in args.only:
+        report_io(r, sizes, lines, targets)
     lines += [
         "### Targets",
         "",
@@ -606,7 +680,7 @@ def report(args: argparse.Namespace, sizes: Sizes, r: Results, rows: list[tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a run of a minute or two")
-    parser.add_argument("--only", default="a,b,c,d,e,f", help="workloads to run, comma-separated (default all; g comes with a)")
+    parser.add_argument("--only", default="a,b,c,d,e,f,h", help="workloads to run, comma-separated (default all; g comes with a)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds of (a) and (c) (full: 3, quick: 2)")
     parser.add_argument("--timers", type=int, default=None, help="timers falling due together in (f) (full: 10,000)")
     parser.add_argument("--suspended", type=int, default=None, help="suspended executions in (e) (full: 100,000)")
@@ -644,6 +718,8 @@ def main() -> None:
             run_suspended(run, sizes, results)
         if "b" in args.only:
             run_concurrent(run, sizes, results)
+        if "h" in args.only:
+            run_io(run, sizes, results)
         rows = [row for row in machine(base, load_before) if row[0] != "SQLite durability"]
         rows += [source(), *versions()]
         block = report(args, sizes, results, rows, time.monotonic() - began)

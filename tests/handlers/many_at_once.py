@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -65,3 +66,13 @@ def chatty(ctx, event):
     ctx.step(pause, 0.2)
     print(f"{tag} done")
     return tag
+
+
+async def call_service_async(n: int) -> dict[str, int]:
+    await asyncio.sleep(1.0)
+    return {"n": n, "double": n * 2, "pid": os.getpid()}
+
+
+@durable.function(name="io_async", timeout=60)
+async def io_async(ctx, event):
+    return await ctx.step(call_service_async, event["n"])

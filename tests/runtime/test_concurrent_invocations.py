@@ -1,6 +1,6 @@
 """Many invocations at once in each worker process of a real `perdure serve`.
 
-I/O-bound executions run side by side in threads rather than in line; CPU-bound ones (a
+I/O-bound executions (plain or async) run side by side rather than in line; CPU-bound ones (a
 function with ``max_concurrency=1``) still spread over the processes; a stuck invocation ends
 at its timeout while the others in its process finish; each invocation keeps its own log
 lines; and killing the worker processes loses none of what they ran.
@@ -89,6 +89,15 @@ def test_a_thousand_io_bound_executions_run_side_by_side(client: Client) -> None
     assert len({r["pid"] for r in results}) <= 2
 
 
+def test_async_functions_share_an_event_loop_and_run_side_by_side(client: Client) -> None:
+    began = time.monotonic()
+    arns = start_all(client, "io_async", [{"n": n} for n in range(300)])
+    executions = ended(client, arns, timeout=60)
+    took = time.monotonic() - began
+    assert [json.loads(e["Result"])["double"] for e in executions] == [2 * n for n in range(300)]
+    assert took < 30, took  # in line, 300 one-second awaits took five minutes
+
+
 def test_cpu_bound_steps_spread_over_the_processes(client: Client) -> None:
     # max_concurrency=1: each process runs one at a time, so four go two by two.
     arns = start_all(client, "cpu_step", [{"seconds": 0.5} for _ in range(4)])
@@ -126,10 +135,12 @@ def test_killing_the_worker_processes_with_200_in_flight_loses_none(server: Serv
     executions = ended(client, arns, timeout=120)
     assert [e["Status"] for e in executions] == ["SUCCEEDED"] * 200
     assert [json.loads(e["Result"])["double"] for e in executions] == [2 * n for n in numbers]
-    lost = [
-        event for arn in arns for event in client.history(arn)
+    # Every one was in flight when its process was killed (a replacement process killed as it
+    # started may have lost a resumed one a second time).
+    lost = {
+        arn for arn in arns for event in client.history(arn)
         if event["EventType"] == "InvocationCompleted" and "InvocationLost" in str(event)
-    ]  # fmt: skip
+    }  # fmt: skip
     assert len(lost) == 200
 
 
@@ -152,5 +163,7 @@ def test_a_stuck_invocation_times_out_while_a_hundred_others_in_its_process_fini
     finally:
         server.stop()
     assert [e["Status"] for e in executions] == ["SUCCEEDED"] * 100
-    # Ended for the execution at its 3-second timeout (not when its process could be stopped).
-    assert first_timeout["EventTimestamp"] - started < 6, (first_timeout, started)  # type: ignore[index]
+    # Ended for the execution at its 3-second timeout, not when its process could be stopped
+    # (which is never: the others keep it busy, then it is killed). Starting the first worker
+    # process on a loaded machine counts in this too.
+    assert first_timeout["EventTimestamp"] - started < 10, (first_timeout, started)  # type: ignore[index]

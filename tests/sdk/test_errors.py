@@ -40,7 +40,7 @@ def load(tmp_path: Path, body: str, name: str = "flow") -> Any:
         ("match event:\n        case _:\n            ctx.checkpoint()", 8, "inside a `match` statement cannot be resumed."),
         ("x = ctx.checkpoint()", 6, "used inside an expression cannot be resumed. Write it as a statement of its own"),
         ("ctx.checkpoint('now')", 6, "ctx.checkpoint() takes no arguments."),
-        ("yield 1", 6, "A durable function cannot be a generator or coroutine."),
+        ("yield 1", 6, "A durable function cannot be a generator."),
         ("__p_x = 1", 6, "The name '__p_x' is reserved by Perdure."),
     ],
 )

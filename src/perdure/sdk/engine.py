@@ -7,9 +7,10 @@ checkpoint runs again, and its steps return their recorded results.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
-from types import GeneratorType
+from types import AsyncGeneratorType, GeneratorType
 from typing import cast
 
 from perdure.protocol.records import (
@@ -24,9 +25,11 @@ from perdure.protocol.records import (
     OperationUpdate,
 )
 from perdure.protocol.snapshots import BaseSnapshot, Snapshot, SnapshotCodec
+from perdure.sdk.aio import AsyncContext, run_on_loop
 from perdure.sdk.context import Context, RetryPolicy, error_object
 from perdure.sdk.function import DurableFunction
 from perdure.sdk.journal import Journal, ServiceClient, Suspend
+from perdure.sdk.resumable import ResumableReturn
 
 # The STEP operation that counts whole-function retries (``@durable.function(retries=N)``).
 FUNCTION_RETRY_ID = "function-retry"
@@ -80,8 +83,9 @@ class SeedInvocation:
         ctx = Context(self.journal, self.durable.options.name)
         try:
             latest = self.journal.latest_checkpoint()
+            arguments: tuple[object, int | None, dict[str, object] | None]
             if latest is None:
-                generator = resumable.generator(ctx, self.journal.execution_input(), None, None)
+                arguments = (self.journal.execution_input(), None, None)
             else:
                 snapshot, resolved = self.codec.decode(latest.result or "", self.journal.arn, latest.id, self._stored)
                 self._previous = BaseSnapshot(latest.id, resolved.data, resolved.chain_bytes)
@@ -89,14 +93,14 @@ class SeedInvocation:
                     return _code_changed(self.durable, snapshot, self.journal.arn)
                 ctx.counter = snapshot.counter
                 ctx.replaying = True
-                generator = resumable.generator(ctx, None, snapshot.label, snapshot.locals)
-            label = generator.send(None)
-            while True:
-                self._checkpoint(ctx, label, _paused_locals(generator))
-                label = generator.send(None)
-        except StopIteration as stop:
+                arguments = (None, snapshot.label, snapshot.locals)
+            if resumable.is_async:
+                async_generator = cast("AsyncGeneratorType[int, None]", resumable.generator(AsyncContext(ctx), *arguments))
+                result = run_on_loop(self._run_async(ctx, async_generator))
+            else:
+                result = self._run_sync(ctx, cast("GeneratorType[int, None, object]", resumable.generator(ctx, *arguments)))
             try:
-                return InvocationOutput(InvocationStatus.SUCCEEDED, result=json.dumps(stop.value))
+                return InvocationOutput(InvocationStatus.SUCCEEDED, result=json.dumps(result))
             except (TypeError, ValueError) as error:
                 return self._failed(
                     ErrorObject(
@@ -113,6 +117,35 @@ class SeedInvocation:
                 # Recording the failure found the execution held by another invocation (or
                 # ended): that one goes on from what was recorded.
                 return InvocationOutput(InvocationStatus.PENDING)
+
+    def _run_sync(self, ctx: Context, generator: GeneratorType[int, None, object]) -> object:
+        """Runs the generator to its end, checkpointing at each label it yields; returns its value."""
+        try:
+            label = generator.send(None)
+            while True:
+                self._checkpoint(ctx, label, _paused_locals(generator))
+                label = generator.send(None)
+        except StopIteration as stop:
+            return stop.value
+
+    async def _run_async(self, ctx: Context, generator: AsyncGeneratorType[int, None]) -> object:
+        """As ``_run_sync``, for an async function's generator, on the shared loop.
+
+        Checkpoints are written from a thread of their own, so the loop goes on with other
+        invocations during the commit; the locals are read here, while the generator is paused.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            label = await generator.asend(None)
+            while True:
+                frame = generator.ag_frame
+                assert frame is not None, "a paused generator has a frame"
+                await loop.run_in_executor(None, self._checkpoint, ctx, label, dict(frame.f_locals))
+                label = await generator.asend(None)
+        except StopAsyncIteration:
+            return None
+        except ResumableReturn as returned:
+            return returned.value
 
     def _checkpoint(self, ctx: Context, label: int, frame_locals: dict[str, object]) -> None:
         resumable = self.durable.resumable

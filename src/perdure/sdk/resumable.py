@@ -8,6 +8,10 @@ branch holding the label, a loop enters its body), until the checkpoint is reach
 execution takes over. ``for`` loops keep their iterator in a hidden local, so it is saved too.
 Statements that can suspend (``ctx.wait(...)`` and the like) get an implicit checkpoint just
 before them, so the code before them runs once.
+
+An ``async def`` function compiles the same way into an async generator. An async generator
+cannot return a value, so its ``return x`` statements raise ``ResumableReturn(x)`` instead: a
+BaseException, which the user's ``except Exception`` does not catch.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import ast
 import hashlib
 import inspect
 import textwrap
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +30,15 @@ from perdure.protocol.snapshots import HIDDEN
 SUSPENDING_METHODS = frozenset({"wait", "wait_for_callback", "wait_for_condition", "invoke"})
 _PROTOCOL_NAMES = frozenset({"__p_label", "__p_locals", "__p_r", "__p_S"})
 
-Resumable = Callable[[Any, Any, int | None, dict[str, Any] | None], Generator[int, None, Any]]
+Resumable = Callable[[Any, Any, int | None, dict[str, Any] | None], Generator[int, None, Any] | AsyncGenerator[int, None]]
+
+
+class ResumableReturn(BaseException):
+    """What ``return value`` of an ``async def`` durable function raises in its compiled form."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
 
 
 class DecorationError(InvalidParameterError):
@@ -62,6 +74,8 @@ class ResumableFunction:
     whole_code_fingerprint: str
     filename: str
     for_loop_lines: dict[str, int]
+    # Compiled from an ``async def``: ``generator`` makes an async generator.
+    is_async: bool = False
 
 
 class _Sentinel:
@@ -140,6 +154,7 @@ class _Checker:
     _PLACES: dict[type, tuple[str, str]] = {
         ast.With: ("inside a `with` block", "Move the checkpoint before or after the `with` block."),
         ast.AsyncWith: ("inside an `async with` block", "Move the checkpoint out of the block."),
+        ast.AsyncFor: ("inside an `async for` loop", "Collect the items first and checkpoint in a plain `for` loop."),
         ast.Match: ("inside a `match` statement", "Rewrite the `match` as `if`/`elif`, or checkpoint before it."),
         ast.FunctionDef: ("inside a nested function", "Checkpoints belong in the durable function itself."),
         ast.AsyncFunctionDef: ("inside a nested function", "Checkpoints belong in the durable function itself."),
@@ -158,10 +173,10 @@ class _Checker:
     def fail(self, node: ast.AST, problem: str, fix: str) -> DecorationError:
         return DecorationError(self.filename, getattr(node, "lineno", 0), problem, fix)
 
-    def check_function(self, function: ast.FunctionDef) -> None:
+    def check_function(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for node in _walk_same_scope(function):
-            if isinstance(node, ast.Yield | ast.YieldFrom | ast.Await):
-                raise self.fail(node, "A durable function cannot be a generator or coroutine.", "Remove the `yield`/`await`.")
+            if isinstance(node, ast.Yield | ast.YieldFrom):
+                raise self.fail(node, "A durable function cannot be a generator.", "Remove the `yield`; return a list instead.")
             if isinstance(node, ast.Name) and node.id.startswith(HIDDEN):
                 raise self.fail(node, f"The name {node.id!r} is reserved by Perdure.", f"Rename it so it does not start with {HIDDEN!r}.")
         for node in ast.walk(function):
@@ -412,9 +427,7 @@ def make_resumable(function: Callable[..., Any]) -> ResumableFunction:
     tree = ast.parse(textwrap.dedent("".join(lines)))
     ast.increment_lineno(tree, first_line - 1)
     definition = tree.body[0]
-    if isinstance(definition, ast.AsyncFunctionDef):
-        raise DecorationError(filename, definition.lineno, "A durable function cannot be `async def`.", "Use a plain `def`.")
-    if not isinstance(definition, ast.FunctionDef) or len(definition.args.args) != 2:
+    if not isinstance(definition, ast.FunctionDef | ast.AsyncFunctionDef) or len(definition.args.args) != 2:
         raise DecorationError(
             filename, first_line, "A durable function takes exactly two arguments, (ctx, event).", "Write it as `def name(ctx, event):`."
         )
@@ -423,6 +436,9 @@ def make_resumable(function: Callable[..., Any]) -> ResumableFunction:
     ctx = definition.args.args[0].arg
     _Checker(filename, ctx).check_function(definition)
 
+    is_async = isinstance(definition, ast.AsyncFunctionDef)
+    if is_async:
+        definition.body = [_ReturnsRaise().visit(statement) for statement in definition.body]
     transformer = _Transformer(ctx)
     prepared = transformer.prepare(definition.body)
     shape = transformer.shape(prepared)
@@ -459,10 +475,31 @@ def make_resumable(function: Callable[..., Any]) -> ResumableFunction:
         whole_code_fingerprint=whole_code_fingerprint,
         filename=filename,
         for_loop_lines=transformer.for_loop_lines,
+        is_async=is_async,
     )
 
 
-def _compile(definition: ast.FunctionDef, filename: str, function: Callable[..., Any]) -> Any:
+class _ReturnsRaise(ast.NodeTransformer):
+    """Rewrites ``return x`` as ``raise __p_Return(x)`` in the function's own scope (not in nested ones)."""
+
+    def visit_Return(self, node: ast.Return) -> ast.stmt:
+        raised = ast.Raise(ast.Call(ast.Name("__p_Return", ast.Load()), [node.value or ast.Constant(None)], []))
+        return ast.copy_location(raised, node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        return node
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AsyncFunctionDef:
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.Lambda:
+        return node
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
+        return node
+
+
+def _compile(definition: ast.FunctionDef | ast.AsyncFunctionDef, filename: str, function: Callable[..., Any]) -> Any:
     module = ast.Module([definition], type_ignores=[])
     ast.fix_missing_locations(module)
     code = compile(module, filename, "exec")
@@ -470,11 +507,12 @@ def _compile(definition: ast.FunctionDef, filename: str, function: Callable[...,
     # Executed with the function's own module globals, so it sees the same names.
     globals_ = function.__globals__
     globals_.setdefault("__p_sentinel", SENTINEL)
+    globals_.setdefault("__p_Return", ResumableReturn)
     exec(code, globals_, namespace)
     return namespace[definition.name]
 
 
-def _local_names(definition: ast.FunctionDef, filename: str, function: Callable[..., Any]) -> set[str]:
+def _local_names(definition: ast.FunctionDef | ast.AsyncFunctionDef, filename: str, function: Callable[..., Any]) -> set[str]:
     compiled = _compile(definition, filename, function)
     code = compiled.__code__
     names = set(code.co_varnames) | set(code.co_cellvars)

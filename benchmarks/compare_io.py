@@ -1,0 +1,185 @@
+"""Section (h) of ``benchmarks/compare.py``: N executions, each ONE step that sleeps 1 s (an LLM or
+HTTP call's stand-in), all started at once; wall time from the first start to the last end, and
+peak memory.
+
+Perdure's side is here (``perdure_io``): seed-style ``one_slow_step`` (``compare_io_seed.py``) under
+the real runtime with two worker processes and its default concurrency per process, on SQLite;
+DBOS's is ``rivals/dbos_io.py``. Both run in a child process of their own and share the helpers
+below: a sampler of the resident memory of this process and all its descendants (the runtime
+and its worker processes; DBOS's one process), and a time cap, past which the run is reported as
+not finished (and the child exits at once rather than wait for thousands of threads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+WARMUP = 4  # executions of a 0.2 s step run first, at once (so that both Perdure workers are up)
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, from every one of its threads (a process started from another
+    thread than the main one is listed under that thread)."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                found += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return found
+
+
+def rss_kib(pid: int | None = None) -> tuple[int, int]:
+    """(Resident memory in KiB of ``pid`` (default this process) and all its descendants; how many processes)."""
+    total, count = 0, 0
+    todo = [pid or os.getpid()]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    count += 1
+                    break
+        except OSError:
+            continue  # it ended meanwhile
+        todo += _children(p)
+    return total, count
+
+
+class PeakRSS:
+    """Samples :func:`rss_kib` every ``every`` seconds on a thread of its own; keeps the highest."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.every = every
+        self.peak_kib, self.processes = rss_kib()
+        self.idle_kib = self.peak_kib
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def sample(self) -> None:
+        kib, processes = rss_kib()
+        if kib > self.peak_kib:
+            self.peak_kib, self.processes = kib, processes
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def finish(folder: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Returns ``result``; if the run did not finish, writes it where ``compare.py --child`` would and
+    exits at once (thousands of threads still sleeping or waiting would hold up a normal exit)."""
+    if not result["finished"]:
+        (Path(folder) / "result.json").write_text(json.dumps(result))
+        os._exit(0)
+    return result
+
+
+def perdure_io(folder: str, executions: int, seconds: float, cap: float) -> dict[str, Any]:
+    """``executions`` executions of ``one_slow_step`` started at once under the runtime (2 workers)."""
+    from perdure.protocol.records import Invocation
+    from perdure.runtime.registry import Registry, seed_functions
+    from perdure.runtime.runner import Runtime
+    from perdure.runtime.workers import DEFAULT_SLOTS, WorkerSettings
+    from perdure.service.executions import DurableService, StartRequest
+    from perdure.store import open_store
+
+    from perdure_bench import SECRET, durability
+
+    os.environ["PERDURE_SECRET"] = SECRET
+    base = Path(folder)
+    db = base / "perdure-io.db"
+    service = DurableService(open_store(f"sqlite:///{db}"))
+    settings = WorkerSettings(f"sqlite:///{db}", service_config=service.config, data_dir=base)
+    runtime = Runtime(service, Registry(seed_functions(Path(__file__).with_name("compare_io_seed.py"))), settings, workers=2)
+    lock = threading.Lock()
+    ended: dict[str, float] = {}  # the latest invocation end of each execution
+    changed = threading.Condition(lock)
+
+    def on_finished(invocation: Invocation) -> None:
+        now = time.perf_counter()
+        with changed:
+            ended[invocation.execution_arn] = now
+
+    runtime.add_listener(on_finished)
+    runtime.start()
+
+    def start(payload: dict[str, Any]) -> str:
+        arn = service.start_execution(StartRequest("one_slow_step", json.dumps(payload))).execution.arn
+        runtime.poke()
+        return arn
+
+    def wait_all(arns: list[str], deadline: float) -> bool:
+        """Until every one of ``arns`` ended SUCCEEDED (False at the deadline); any other end raises.
+        Looks every 50 ms (the end times come from the listener, so this costs no precision)."""
+        pending = list(arns)
+        while pending:
+            with changed:
+                while not all(arn in ended for arn in pending):
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
+                        return False
+                    changed.wait(min(left, 0.05))
+                seen = {arn: ended[arn] for arn in pending}
+            suspended = []
+            for arn in pending:
+                execution = service.get_execution(arn)
+                if not execution.status.is_terminal:
+                    suspended.append(arn)
+                elif execution.status.value != "SUCCEEDED":
+                    raise RuntimeError(f"execution {arn} ended {execution.status.value}: {execution.error}")
+            with changed:
+                for arn in suspended:
+                    if ended.get(arn) == seen[arn]:
+                        del ended[arn]  # it suspended: wait for its next end
+            pending = suspended
+        return True
+
+    try:
+        if not wait_all([start({"seconds": 0.2, "run": -n}) for n in range(1, WARMUP + 1)], time.perf_counter() + 60):
+            raise RuntimeError("the warm-up executions did not end within 60 s")
+        # Both worker processes up before the clock starts (the pool starts the second once the first
+        # has work), as on a server that has been running; ``_workers`` is private, only read here.
+        deadline = time.monotonic() + 60
+        while sum(1 for w in runtime.pool._workers if w.ready) < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the second worker process did not start within 60 s")
+            wait_all([start({"seconds": 0.2, "run": -n}) for n in range(1, WARMUP + 1)], time.perf_counter() + 60)
+        peak = PeakRSS()
+        began = time.perf_counter()
+        arns = [start({"seconds": seconds, "run": n}) for n in range(executions)]
+        started = time.perf_counter() - began
+        finished = wait_all(arns, began + cap)
+        peak.stop()
+        with changed:
+            done = sum(1 for arn in arns if arn in ended)
+            last = max((ended[arn] for arn in arns if arn in ended), default=began)
+        result = {
+            "finished": finished, "executions": executions, "ended": done, "cap": cap,
+            "seconds": (last - began) if finished else cap, "start_seconds": started,
+            "peak_rss_kib": peak.peak_kib, "idle_rss_kib": peak.idle_kib, "processes": peak.processes,
+            "slots": DEFAULT_SLOTS, "durability": runtime_durability(service, db, durability),
+        }
+        return finish(folder, result)
+    finally:
+        runtime.stop()
+        service.store.close()
+
+
+def runtime_durability(service: Any, db: Path, durability: Any) -> str:
+    return str(durability(db, service.store._conn))  # private, read only to report the setting in use
