@@ -23,7 +23,7 @@ TOOLS = {
 }
 
 
-def _scripted_model(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def scripted_model(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Looks the order up, asks to refund it, then answers: enough to exercise the loop."""
     tool_turns = sum(1 for m in messages if m["role"] == "tool")
     if tool_turns == 0:
@@ -61,7 +61,7 @@ def _openai_model(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def call_llm(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    response = _openai_model(messages) if os.environ.get("OPENAI_BASE_URL") else _scripted_model(messages)
+    response = _openai_model(messages) if os.environ.get("OPENAI_BASE_URL") else scripted_model(messages)
     record(f"llm call {len(messages)}")
     return response
 

@@ -60,21 +60,22 @@ def chat_server() -> Iterator[ChatServer]:
     thread.join(5)
 
 
+@pytest.mark.parametrize(("file", "function"), [("ai_agent.py", "ai_agent"), ("ai_agent_async.py", "ai_agent_async")])
 def test_the_agent_uses_a_configured_openai_compatible_endpoint(
-    chat_server: ChatServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chat_server: ChatServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file: str, function: str
 ) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{chat_server.server_address[1]}/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("PERDURE_EXAMPLE_LEDGER", str(tmp_path / "ledger"))
     monkeypatch.syspath_prepend(str(ROOT / "examples"))
-    spec = importlib.util.spec_from_file_location("ai_agent_openai", ROOT / "examples" / "ai_agent.py")
+    spec = importlib.util.spec_from_file_location("ai_agent_openai", ROOT / "examples" / file)
     assert spec is not None and spec.loader is not None
     agent = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "ai_agent_openai", agent)
     spec.loader.exec_module(agent)
 
     with DurableTestRunner(tmp_path) as runner:
-        run = runner.run(agent.ai_agent, {"prompt": "What is in order B-7?"})
+        run = runner.run(getattr(agent, function), {"prompt": "What is in order B-7?"})
 
     assert run.result == {"result": "Order B-7 has 2 items."}
     assert [r["path"] for r in chat_server.requests] == ["/v1/chat/completions"] * 2

@@ -86,8 +86,9 @@ def test_order_run_killed_while_awaiting_approval_resumes_without_charging_twice
     assert lines.count("validated A-1") == 1 and lines.count("confirmed A-1 TRACK-A-1") == 1
 
 
-def test_agent_run_killed_while_awaiting_approval_repeats_no_tool_call(tmp_path: Path, runs: list[Run]) -> None:
-    target = f"{EXAMPLES / 'ai_agent.py'}:ai_agent"
+@pytest.mark.parametrize("target", ["ai_agent.py:ai_agent", "ai_agent_async.py:ai_agent_async"])
+def test_agent_run_killed_while_awaiting_approval_repeats_no_tool_call(tmp_path: Path, runs: list[Run], target: str) -> None:
+    target = str(EXAMPLES / target)
     payload = '{"prompt": "Please refund order A-1"}'
     first = Run(tmp_path, target, payload, "chat-1")
     runs.append(first)
