@@ -589,7 +589,9 @@ def report_io(r: Results, sizes: Sizes, lines: list[str], targets: Targets) -> N
         "invocation ended; DBOS: the workflow's future resolved). × ideal = that time / 1 s. Peak RSS: the highest sum, "
         "sampled every 50 ms from the first start to the last end, of the resident memory of the process running the "
         "system and its children (Perdure: the runtime and its worker processes; DBOS: its one process); before = the "
-        f"same just before the first start. A run not ended {IO_CAP:.0f} s after its first start is stopped there.",
+        "same just before the first start; processes = how many that sum was over at the peak (Perdure's count "
+        "includes the resource tracker `multiprocessing` starts beside the workers). A run not ended "
+        f"{IO_CAP:.0f} s after its first start is stopped there and reported as not finished.",
         "",
         "| System | Durability (journal, synchronous) | Executions | Started in | First start → last end | × ideal "
         "| Peak RSS | RSS before | Processes |",

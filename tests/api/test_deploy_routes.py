@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from servers import Server, handler_target, lambda_client, shared_server, wait_for
 
@@ -129,6 +131,23 @@ def test_an_execution_in_flight_finishes_on_its_version_and_blocks_deleting_the_
     assert ended["Version"] == "1"  # type: ignore[index]
     client.delete_function(FunctionName=fn)
     assert error_of(lambda: client.get_function(FunctionName=fn))[0] == "ResourceNotFoundException"
+
+
+def test_a_synchronous_invoke_answers_once_the_execution_waits_for_a_callback(server: Server) -> None:
+    fn = name()
+    quick = boto3.client(
+        "lambda", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(retries={"max_attempts": 1}, read_timeout=20),
+    )  # fmt: skip
+    quick.create_function(
+        FunctionName=fn, Runtime="python3.13", Role="arn:aws:iam::000000000000:role/durable", Handler="app.handler",
+        Code={"ZipFile": zipped("v1")}, Timeout=900, DurableConfig={"ExecutionTimeout": 3600},
+    )  # fmt: skip
+    # Held until the function's 900-s timeout, this call would time out on the client's 20 s.
+    reply = quick.invoke(FunctionName=fn, Payload=b'{"wait_for_approval": true}')
+    body = json.loads(reply["Payload"].read())
+    assert body["Status"] == "RUNNING" and body["DurableExecutionArn"] == reply["DurableExecutionArn"]
+    quick.stop_durable_execution(DurableExecutionArn=body["DurableExecutionArn"])
 
 
 @pytest.mark.parametrize(

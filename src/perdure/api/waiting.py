@@ -50,7 +50,13 @@ class CompletionWaiter:
             event.set()
 
     async def wait(self, arn: str, timeout: float) -> Execution:
-        """Returns the execution once it has ended, or as it is after ``timeout`` seconds."""
+        """Returns the execution once it has ended, or as it is after ``timeout`` seconds.
+
+        An execution suspended on what cannot come within ``timeout`` (a callback, a longer
+        wait) is returned as it is, RUNNING, once its invocation has ended: a caller waiting for
+        a person's approval is not held until the function's timeout (which boto3 gives up on
+        at 60 s, and then retries). Waits that end sooner and chained invokes are waited for.
+        """
         self._loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout
         event = asyncio.Event()
@@ -62,6 +68,8 @@ class CompletionWaiter:
                 remaining = deadline - time.monotonic()
                 if execution.status.is_terminal or remaining <= 0:
                     return execution
+                if _suspended(execution) and await run_in_threadpool(self.service.waits_beyond, arn, time.time() + remaining):
+                    return execution
                 try:
                     await asyncio.wait_for(event.wait(), min(POLL_SECONDS, remaining))
                 except TimeoutError:
@@ -70,3 +78,8 @@ class CompletionWaiter:
             self._waiting[arn].discard(event)
             if not self._waiting[arn]:
                 del self._waiting[arn]
+
+
+def _suspended(execution: Execution) -> bool:
+    """Whether the execution's last invocation has ended and nothing runs it until a timer or callback does."""
+    return execution.invocation > 0 and execution.ready_time is None and execution.lease_owner is None

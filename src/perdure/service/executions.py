@@ -31,6 +31,7 @@ from perdure.protocol.records import (
     InvocationOutput,
     LogLine,
     Operation,
+    OperationStatus,
     OperationType,
     OperationUpdate,
     Page,
@@ -216,6 +217,27 @@ class DurableService:
     def get_execution(self, arn: str) -> Execution:
         with self.store.snapshot() as tx:
             return self._require(tx, arn)
+
+    def waits_beyond(self, arn: str, moment: float) -> bool:
+        """Whether the execution, suspended, waits for what cannot come by ``moment`` (epoch seconds).
+
+        That is a callback (only the outside world completes it) or a wait that ends later. A
+        synchronous invoke answers then rather than hold its caller (see ``CompletionWaiter``).
+        """
+        with self.store.snapshot() as tx:
+            execution = self._require(tx, arn)
+            position = 0
+            while True:
+                page = tx.list_operations(execution.id, position, _PAGE_LIMIT)
+                for op in page:
+                    if op.status is OperationStatus.STARTED and (
+                        op.type is OperationType.CALLBACK
+                        or (op.type is OperationType.WAIT and (op.scheduled_end_time or 0) > moment)
+                    ):
+                        return True
+                if len(page) < _PAGE_LIMIT:
+                    return False
+                position = page[-1].position
 
     def list_executions(self, query: ExecutionQuery) -> ExecutionPage:
         try:
