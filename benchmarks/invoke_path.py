@@ -79,8 +79,8 @@ STAGES: list[tuple[str, str]] = [
     ("sched_nextwakeup_done", "scheduler: _next_wakeup read (free_slots + next_wakeup query)"),
     ("sched_timers_done", "scheduler: fire_due_timers (a read: none due)"),
     ("sched_lease_done", "scheduler: lease write transaction"),
-    ("pool_sent", "pool.submit/_place: pickle + send over the pipe"),
-    ("worker_recv", "pipe: worker process receives the job"),
+    ("pool_sending", "pool.submit/_place: placed, about to send"),
+    ("worker_recv", "pipe: _Run pickled, sent, the worker process receives it"),
     ("worker_thread", "worker: ThreadPoolExecutor hands the job to a thread"),
     ("worker_load_done", "worker: Journal.load (latest_operation + get_state reads)"),
     ("worker_fn_done", "worker: the function runs (generator, JSON result), capture_logs exits"),
@@ -245,7 +245,7 @@ def stage_table(lines: list[str]) -> str:
         totals.append((per["client_recv"][0] - per["client_send"][0]) / 1e6)
         for name, since, _ in PARALLEL:
             if name in per and since in per:
-                durations[name].append((per[name][0] - per[since][0]) / 1e6)
+                durations[f"{since}>{name}"].append((per[name][0] - per[since][0]) / 1e6)
         durations["polls"].append(len(per.get("waiter_timeout", [])))
     rows = [f"Trivial invokes with probe lines: {len(complete)}; end to end median {statistics.median(totals):.2f} ms", ""]
     rows += ["| Stage (ends at event) | What | median ms | p90 ms | n |", "|---|---|---:|---:|---:|"]
@@ -255,9 +255,12 @@ def stage_table(lines: list[str]) -> str:
             rows.append(f"| {name} | {what} | {statistics.median(values):.3f} | {percentile(values, 0.9):.3f} | {len(values)} |")
     rows += ["", "| Beside the path | What | median ms | p90 ms | n |", "|---|---|---:|---:|---:|"]
     for name, since, what in PARALLEL:
-        values = durations.get(name)
+        values = durations.get(f"{since}>{name}")
         if values:
             rows.append(f"| {since} → {name} | {what} | {statistics.median(values):.3f} | {percentile(values, 0.9):.3f} | {len(values)} |")
+    gated = [d for d in durations.get("worker_complete_done>wait_read1_done", []) if d > 0]
+    rows.append(f"\nInvokes whose first waiter read ended after the execution completed: {len(gated)} of {len(complete)}"
+                + (f" (by {statistics.median(gated):.3f} ms median)" if gated else ""))
     polled = sum(1 for n in durations["polls"] if n)
     rows.append(f"\nInvokes whose waiter timed out a 0.5 s poll before the end: {polled} of {len(complete)}")
     return "\n".join(rows)

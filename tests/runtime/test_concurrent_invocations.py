@@ -106,6 +106,19 @@ def test_cpu_bound_steps_spread_over_the_processes(client: Client) -> None:
     assert len({json.loads(e["Result"])["pid"] for e in executions}) == 2
 
 
+def test_executions_of_several_functions_share_the_processes_of_their_code(server: Server, client: Client) -> None:
+    # Three functions of one file: one code folder, so the same two processes serve them all
+    # (a pool that gave each function processes of its own started 55 for 30 such executions).
+    payloads = [("io_step", {"n": n, "seconds": 0.1}) for n in range(10)]
+    payloads += [("cpu_step", {"seconds": 0.01}) for _ in range(10)]
+    payloads += [("io_async", {"n": n}) for n in range(10)]
+    with ThreadPoolExecutor(8) as threads:
+        arns = list(threads.map(lambda p: client.invoke(p[0], p[1], wait=False)["DurableExecutionArn"], payloads))
+    executions = ended(client, arns, timeout=60)
+    pids = {json.loads(e["Result"])["pid"] for e in executions}
+    assert pids <= set(worker_pids(server)) and len(pids) <= 2, pids
+
+
 def test_logs_of_invocations_running_at_once_never_mix(client: Client) -> None:
     tags = [f"tag{index:02d}" for index in range(40)]
     arns = start_all(client, "chatty", [{"tag": tag} for tag in tags])
