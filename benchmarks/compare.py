@@ -303,9 +303,15 @@ def run_io(run: Runner, sizes: Sizes, results: Results) -> None:
     for number, count in enumerate(sizes.io):
         for key, target, kwargs in alternate(IO_SYSTEMS, number):
             say(f"(h) {key}: {count} executions of a 1 s step at once (cap {IO_CAP:.0f} s)")
-            attempt(results, f"(h) {key}, {count:,} executions",
-                    lambda key=key, target=target, kwargs=kwargs, count=count: results.io.setdefault(key, {}).__setitem__(
-                        count, run(target, executions=count, seconds=IO_SECONDS, cap=IO_CAP, **kwargs)))
+
+            def one(key: str = key, target: str = target, kwargs: dict[str, Any] = kwargs, count: int = count) -> None:
+                got = run(target, executions=count, seconds=IO_SECONDS, cap=IO_CAP, **kwargs)
+                results.io.setdefault(key, {})[count] = got
+                if "shutdown_error" in got:
+                    results.notes.append(f"(h) {key}, {count:,} executions: measured, then stopping the runtime raised "
+                                         f"{got['shutdown_error']}")
+
+            attempt(results, f"(h) {key}, {count:,} executions", one)
 
 
 # ---------------------------------------------------------------- the report

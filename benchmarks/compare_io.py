@@ -150,6 +150,7 @@ def perdure_io(folder: str, executions: int, seconds: float, cap: float) -> dict
             pending = suspended
         return True
 
+    result: dict[str, Any] | None = None
     try:
         if not wait_all([start({"seconds": 0.2, "run": -n}) for n in range(1, WARMUP + 1)], time.perf_counter() + 60):
             raise RuntimeError("the warm-up executions did not end within 60 s")
@@ -175,10 +176,17 @@ def perdure_io(folder: str, executions: int, seconds: float, cap: float) -> dict
             "peak_rss_kib": peak.peak_kib, "idle_rss_kib": peak.idle_kib, "processes": peak.processes,
             "slots": DEFAULT_SLOTS, "durability": runtime_durability(service, db, durability),
         }
-        return finish(folder, result)
     finally:
-        runtime.stop()
+        try:
+            runtime.stop()
+        except OSError as error:
+            # Kept apart from the measurement, which was over when the runtime was stopped.
+            if result is None:
+                raise
+            result["shutdown_error"] = f"{type(error).__name__}: {error}"
         service.store.close()
+    assert result is not None
+    return finish(folder, result)
 
 
 def runtime_durability(service: Any, db: Path, durability: Any) -> str:

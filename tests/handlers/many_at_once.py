@@ -76,3 +76,9 @@ async def call_service_async(n: int) -> dict[str, int]:
 @durable.function(name="io_async", timeout=60)
 async def io_async(ctx, event):
     return await ctx.step(call_service_async, event["n"])
+
+
+@durable.function(name="fan_out", timeout=120)
+def fan_out(ctx, event):
+    results = ctx.map(list(range(event["items"])), lambda child, item, index: child.step(call_service, item, 1.0))
+    return {"doubles": [r["double"] for r in results]}

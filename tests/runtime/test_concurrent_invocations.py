@@ -98,6 +98,15 @@ def test_async_functions_share_an_event_loop_and_run_side_by_side(client: Client
     assert took < 30, took  # in line, 300 one-second awaits took five minutes
 
 
+def test_a_map_of_200_one_second_items_runs_them_side_by_side(client: Client) -> None:
+    began = time.monotonic()
+    [arn] = start_all(client, "fan_out", [{"items": 200}])
+    [execution] = ended(client, [arn], timeout=120)
+    took = time.monotonic() - began
+    assert json.loads(execution["Result"]) == {"doubles": [2 * n for n in range(200)]}
+    assert took < 30, took  # one item after another took 200 s
+
+
 def test_cpu_bound_steps_spread_over_the_processes(client: Client) -> None:
     # max_concurrency=1: each process runs one at a time, so four go two by two.
     arns = start_all(client, "cpu_step", [{"seconds": 0.5} for _ in range(4)])

@@ -1,4 +1,4 @@
-"""``async def`` durable functions: awaited operations, checkpoints that resume mid-function, crashes."""
+"""``async def`` durable functions, and ``map`` branches run at once: awaited operations, checkpoints, crashes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import async_flows
+import map_flows
 import pytest
 
 from perdure.sdk.resumable import DecorationError, make_resumable
@@ -72,3 +73,15 @@ def test_a_checkpoint_in_an_async_for_loop_is_refused_with_the_fix() -> None:
             make_resumable(namespace["looped"])  # type: ignore[arg-type]
     finally:
         source.unlink()
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_map_branches_run_at_once_and_suspend_and_fail_as_one(tmp_path: Path, threads: int | None) -> None:
+    map_flows.RAN.clear()
+    with DurableTestRunner(tmp_path) as runner:
+        run = runner.run(map_flows.mapped, {"items": [1, 2, 3], "threads": threads})
+        assert run.result == [10, 20, 30]
+        # The waiting branch suspended the map once the others were recorded: each step ran once.
+        assert sorted(map_flows.RAN) == ["work 1", "work 2", "work 3"]
+        failed = runner.run(map_flows.mapped, {"items": [1, 4], "threads": threads})
+    assert failed.result == {"failed": "four is refused"}

@@ -160,11 +160,17 @@ class AsyncContext:
     async def run_in_child_context(self, fn: Callable[[AsyncContext], Any], name: str | None = None) -> Any:
         return await _operation(functools.partial(self._context.run_in_child_context, _with_async_context(fn), name))
 
-    async def map(self, items: Sequence[Any], fn: Callable[[AsyncContext, Any, int], Any], name: str | None = None) -> list[Any]:
-        return await _operation(functools.partial(self._context.map, items, _with_async_context(fn), name))
+    async def map(
+        self, items: Sequence[Any], fn: Callable[[AsyncContext, Any, int], Any], name: str | None = None, *, max_concurrency: int | None = None
+    ) -> list[Any]:
+        mapping = functools.partial(self._context.map, items, _with_async_context(fn), name, max_concurrency=max_concurrency)
+        return await _operation(mapping)
 
-    async def parallel(self, branches: Sequence[Callable[[AsyncContext], Any]], name: str | None = None) -> list[Any]:
-        return await _operation(functools.partial(self._context.parallel, [_with_async_context(b) for b in branches], name))
+    async def parallel(
+        self, branches: Sequence[Callable[[AsyncContext], Any]], name: str | None = None, *, max_concurrency: int | None = None
+    ) -> list[Any]:
+        wrapped = [_with_async_context(b) for b in branches]
+        return await _operation(functools.partial(self._context.parallel, wrapped, name, max_concurrency=max_concurrency))
 
 
 def _with_async_context(fn: Callable[..., Any]) -> Callable[..., Any]:

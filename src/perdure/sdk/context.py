@@ -10,10 +10,12 @@ running again.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import random
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,6 +24,8 @@ from perdure.protocol.records import ErrorObject, OperationAction, OperationStat
 from perdure.sdk.journal import Journal, Suspend, failure
 
 T = TypeVar("T")
+# The most branches of one ``map`` or ``parallel`` that run at once.
+MAX_BRANCH_THREADS = 1000
 Duration = datetime.timedelta | float | int
 
 
@@ -364,7 +368,9 @@ class Context:
         return self._child(fn, name, "RunInChildContext")  # type: ignore[no-any-return]
 
     def _child(self, fn: Callable[[Context], Any], name: str | None, sub_type: str) -> Any:
-        op_id = self._next_id()
+        return self._child_at(self._next_id(), fn, name, sub_type)
+
+    def _child_at(self, op_id: str, fn: Callable[[Context], Any], name: str | None, sub_type: str) -> Any:
         op = self._recorded(op_id, OperationType.CONTEXT, name, sub_type)
         if op is not None and op.status is OperationStatus.SUCCEEDED:
             return _loads(op.result)
@@ -385,23 +391,57 @@ class Context:
         self._write(self._update(op_id, OperationType.CONTEXT, OperationAction.SUCCEED, name, sub_type, payload=payload))
         return value
 
-    def map(self, items: Sequence[Any], fn: Callable[[Context, Any, int], T], name: str | None = None) -> list[T]:
-        """Runs ``fn(child_ctx, item, index)`` for each item, each as its own child context."""
+    def map(
+        self,
+        items: Sequence[Any],
+        fn: Callable[[Context, Any, int], T],
+        name: str | None = None,
+        *,
+        max_concurrency: int | None = None,
+    ) -> list[T]:
+        """Runs ``fn(child_ctx, item, index)`` for each item, each as its own child context.
+
+        Items run at once, in threads, up to ``max_concurrency`` (all of them by default, at most
+        ``MAX_BRANCH_THREADS``): items that wait on I/O overlap. The results come in the items' order.
+        """
+
+        def iteration(index: int, item: Any) -> Callable[[Context], Any]:
+            return lambda c: fn(c, item, index)
+
+        branches = [iteration(i, item) for i, item in enumerate(items)]
+        return self._branches(branches, name, ("map", "Map", "MapIteration"), max_concurrency)
+
+    def parallel(
+        self, branches: Sequence[Callable[[Context], Any]], name: str | None = None, *, max_concurrency: int | None = None
+    ) -> list[Any]:
+        """Runs each branch as its own child context, at once as ``map``'s items do; returns their results in order."""
+        return self._branches(list(branches), name, ("parallel", "Parallel", "ParallelBranch"), max_concurrency)
+
+    def _branches(
+        self, branches: list[Callable[[Context], Any]], name: str | None, kinds: tuple[str, str, str], max_concurrency: int | None
+    ) -> list[Any]:
+        label, sub_type, branch_type = kinds
+        if max_concurrency is not None and max_concurrency < 1:
+            raise InvalidParameterError(f"max_concurrency must be at least 1, not {max_concurrency}.")
 
         def run_all(child: Context) -> list[Any]:
-            def iteration(index: int, item: Any) -> Callable[[Context], Any]:
-                return lambda c: fn(c, item, index)
-
-            return [
-                child._child(iteration(i, item), f"{name or 'map'}-{i}", "MapIteration") for i, item in enumerate(items)
+            # IDs are given out here, in order, so they do not depend on which thread runs first.
+            ids = [child._next_id() for _ in branches]
+            run = [
+                functools.partial(child._child_at, op_id, branch, f"{name or label}-{i}", branch_type)
+                for i, (op_id, branch) in enumerate(zip(ids, branches, strict=True))
             ]
+            threads = min(len(run), max_concurrency or MAX_BRANCH_THREADS, MAX_BRANCH_THREADS)
+            if threads <= 1:
+                return [call() for call in run]
+            with ThreadPoolExecutor(threads, thread_name_prefix="perdure-branch") as pool:
+                futures = [pool.submit(call) for call in run]
+                wait(futures)
+            # Every branch has run as far as it could: a suspended one suspends the whole (once
+            # the others are recorded), else the first failure in order is raised.
+            for future in futures:
+                if isinstance(future.exception(), Suspend):
+                    future.result()
+            return [future.result() for future in futures]
 
-        return self._child(run_all, name, "Map")  # type: ignore[no-any-return]
-
-    def parallel(self, branches: Sequence[Callable[[Context], Any]], name: str | None = None) -> list[Any]:
-        """Runs each branch as its own child context and returns their results in order."""
-
-        def run_all(child: Context) -> list[Any]:
-            return [child._child(branch, f"{name or 'parallel'}-{i}", "ParallelBranch") for i, branch in enumerate(branches)]
-
-        return self._child(run_all, name, "Parallel")  # type: ignore[no-any-return]
+        return self._child(run_all, name, sub_type)  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ state), synchronously and in-process: one write per operation, no background thr
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Collection
 from typing import Any, Protocol, runtime_checkable
 
@@ -85,6 +86,9 @@ class Journal:
         self._earlier: dict[str, Operation] = {}
         self._asked: set[str] = set()
         self.observers: list[Callable[[list[OperationUpdate]], None]] = []
+        # The branches of a ``map`` or ``parallel`` write from threads of their own; each write
+        # uses the token the one before it returned.
+        self._writing = threading.Lock()
 
     @classmethod
     def load(cls, client: ServiceClient, arn: str, token: str) -> Journal:
@@ -136,6 +140,10 @@ class Journal:
 
     def write(self, updates: list[OperationUpdate]) -> None:
         """Records updates durably (one checkpoint call) and takes in what changed."""
+        with self._writing:
+            self._write(updates)
+
+    def _write(self, updates: list[OperationUpdate]) -> None:
         if self.token is None:
             raise Suspend("The execution has already ended; nothing more can be recorded.")
         try:
