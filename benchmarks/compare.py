@@ -610,11 +610,11 @@ def report_io(r: Results, sizes: Sizes, lines: list[str], targets: Targets) -> N
                 lines.append(f"| {LABELS[key]} | – | {count:,} | – | failed (see the notes) | – | – | – | – |")
                 continue
             if got["finished"]:
-                wall, ratio = ms(got["seconds"]), f"{got['seconds'] / IO_SECONDS:.2f}×"
+                wall, ideal = ms(got["seconds"]), f"{got['seconds'] / IO_SECONDS:.2f}×"
             else:
-                wall, ratio = f"did not finish in {got['cap']:.0f} s ({got['ended']:,} of {count:,} ended)", "–"
+                wall, ideal = f"did not finish in {got['cap']:.0f} s ({got['ended']:,} of {count:,} ended)", "–"
             lines.append(
-                f"| {LABELS[key]} | {got['durability']} | {count:,} | {ms(got['start_seconds'])} | {wall} | {ratio} "
+                f"| {LABELS[key]} | {got['durability']} | {count:,} | {ms(got['start_seconds'])} | {wall} | {ideal} "
                 f"| {got['peak_rss_kib'] / 1024:.1f} MiB | {got['idle_rss_kib'] / 1024:.1f} MiB | {got['processes']} |"
             )
     lines.append("")
@@ -632,9 +632,9 @@ def report_io(r: Results, sizes: Sizes, lines: list[str], targets: Targets) -> N
         ours = got["seconds"] if got["finished"] else float("inf")
         cap = f"not finished in {other['cap']:.0f} s"
         figure = f"{ms(ours) if got['finished'] else 'not finished'} vs {ms(theirs) if other['finished'] else cap}"
-        ratio = f"{ours / theirs:.2f}× its time" if other["finished"] and got["finished"] else "–"
+        versus = f"{ours / theirs:.2f}× its time" if other["finished"] and got["finished"] else "–"
         targets.add(f"(h) Perdure, seed style (runtime, 2 workers): {count:,} at once ahead of {LABELS['dbos-wal']}",
-                    figure, ours < theirs, ratio)
+                    figure, ours < theirs, versus)
 
 
 def versions() -> list[tuple[str, str]]:

@@ -82,6 +82,8 @@ STAGES: list[tuple[str, str]] = [
     ("pool_sending", "pool.submit/_place: placed, about to send"),
     ("worker_recv", "pipe: _Run pickled, sent, the worker process receives it"),
     ("worker_thread", "worker: ThreadPoolExecutor hands the job to a thread"),
+    ("worker_captured", "worker: handler lookup, log spool opened, capture_logs entered"),
+    ("worker_journal_start", "worker: run_invocation dispatches to the seed engine"),
     ("worker_load_done", "worker: Journal.load (latest_operation + get_state reads)"),
     ("worker_fn_done", "worker: the function runs (generator, JSON result), capture_logs exits"),
     ("worker_logs_done", "worker: keep_logs"),

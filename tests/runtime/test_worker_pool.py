@@ -13,6 +13,7 @@ from servers import HANDLERS, wait_for
 from perdure.protocol.records import ExecutionStatus, Invocation
 from perdure.runtime import workers
 from perdure.runtime.registry import FunctionSpec, Registry
+from perdure.runtime.worker_process import ProcessKey
 from perdure.runtime.workers import WorkerPool, WorkerSettings
 from perdure.service.executions import DurableService, StartRequest
 from perdure.store.sqlite import SQLiteStore
@@ -42,7 +43,7 @@ def slow_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Slow
     starting, release, ended = threading.Event(), threading.Event(), threading.Event()
     real_process = workers._Process
 
-    def start_when_released(settings: WorkerSettings, key: workers._Key, slots: int) -> workers._Process:
+    def start_when_released(settings: WorkerSettings, key: ProcessKey, slots: int) -> workers._Process:
         # Stands in for a process that is slow to start (a loaded machine, a large interpreter).
         starting.set()
         release.wait(30)

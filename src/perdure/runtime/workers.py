@@ -1,9 +1,8 @@
-"""Warm worker processes that run handlers, many invocations at once in each.
+"""The pool of warm worker processes that run handlers, many invocations at once in each.
 
-A worker process is started for one code folder (a version's bundle), applies the memory
-limit of its functions to itself, imports each handler once as its first invocation comes,
-and runs the invocations sent over its pipe each in a thread of its own, recording each
-outcome in the store itself. The parent ends an invocation that runs past its function's
+A worker process (``perdure.runtime.worker_process``) is started for one code folder (a
+version's bundle) and runs the invocations sent over its pipe each in a thread of its own.
+The pool places invocations on processes, ends an invocation that runs past its function's
 timeout for the execution at once, then retires its process once the others it runs have
 ended (a thread cannot be stopped); it records the invocations of a process that dies as
 crashed, or lost if it was killed.
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import enum
 import functools
 import itertools
@@ -21,7 +19,6 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-import resource
 import shutil
 import signal
 import tempfile
@@ -31,23 +28,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Final
 
-from perdure.errors import FunctionLoadError, PerdureError, StorageFullError
+from perdure.errors import PerdureError, StorageFullError
 from perdure.protocol.records import ErrorObject, Invocation
-from perdure.protocol.secret import load_secret
-from perdure.protocol.snapshots import SnapshotCodec
-from perdure.runtime import sdk_tuning
-from perdure.runtime.heap import freeze_startup_heap
-from perdure.runtime.invoker import InvocationReport, record_report, run_invocation
-from perdure.runtime.logcapture import capture_logs, keep_logs, read_spool
-from perdure.runtime.registry import FunctionSpec, Registry, load_handler
-from perdure.service.executions import DurableService, ServiceConfig
-from perdure.service.functions import FunctionDefaults, lookup_of
+from perdure.runtime.invoker import record_report
+from perdure.runtime.logcapture import read_spool
+from perdure.runtime.registry import FunctionSpec, Registry
+from perdure.runtime.worker_process import Ended, ProcessKey, Ready, Run, WorkerSettings, process_key, worker_main
+from perdure.service.executions import DurableService
 from perdure.service.invocations import LOST_INVOCATION
-from perdure.store import open_store
-from perdure.store.blobs import BlobConfig
+
+__all__ = ["DEFAULT_SLOTS", "WorkerPool", "WorkerSettings"]
 
 # How long a new worker process may take to start before it counts as crashed.
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -55,67 +47,6 @@ STARTUP_TIMEOUT_SECONDS = 60.0
 STORE_RETRY_SECONDS = 1.0
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """What a worker process needs to open its own connection to the service."""
-
-    db_url: str
-    # Where payloads over the inline limit go: the same for every process using the database.
-    blobs: BlobConfig = BlobConfig()
-    service_config: ServiceConfig = ServiceConfig()
-    # Where the snapshot signing key lives (see perdure.protocol.snapshots.load_secret).
-    data_dir: Path = Path(".perdure")
-    # The functions a chained invoke may start (``DurableService``'s ``functions``); the
-    # runtime fills them in from its registry.
-    functions: tuple[FunctionDefaults, ...] = ()
-
-
-# What the pool sends a worker over its pipe, and what the worker sends back. ``token`` names an
-# invocation in flight between the two.
-@dataclass(frozen=True)
-class _Run:
-    """Run ``invocation`` of ``spec``'s function."""
-
-    token: int
-    spec: FunctionSpec
-    invocation: Invocation
-
-
-@dataclass(frozen=True)
-class _Ready:
-    """The worker process is up and takes invocations."""
-
-
-@dataclass(frozen=True)
-class _Ended:
-    """An invocation ended: its end is in the store, unless ``unrecorded`` (a full disk) or ``load_failure``."""
-
-    token: int
-    # The report the pool must record, because a full disk kept the worker from recording it.
-    unrecorded: InvocationReport | None = None
-    # Why the handler could not be imported: the pool fails the invocation with it.
-    load_failure: str | None = None
-    # The process ran out of memory: it takes no more invocations.
-    retire: bool = False
-
-
-@dataclass(frozen=True)
-class _Key:
-    """What makes worker processes interchangeable: the same code folder and the same memory limit.
-
-    One process imports every function of its code folder (the files of one version's bundle
-    share ``sys.modules`` safely; two versions' files of the same name would not), and a
-    memory limit is per process, so a function with ``memory_mb`` has processes of its own.
-    """
-
-    code_folder: Path
-    memory_mb: int | None
-
-
-def _key(spec: FunctionSpec) -> _Key:
-    return _Key(spec.code_folder, spec.memory_mb)
 
 
 class _Silence(enum.Enum):
@@ -127,107 +58,10 @@ class _Silence(enum.Enum):
 _TIMED_OUT: Final = _Silence.TIMED_OUT
 
 
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: if the server is killed, its workers go too instead of lingering.
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def _worker_main(
-    conn: multiprocessing.connection.Connection, settings: WorkerSettings, key: _Key, slots: int, spool_dir: str
-) -> None:
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if key.memory_mb:
-        limit = key.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    sdk_tuning.apply()
-    # The service's own reads of snapshots (a restart's copies) use the key the server configured.
-    codec = SnapshotCodec(load_secret(settings.data_dir))
-    service = DurableService(
-        open_store(settings.db_url, settings.blobs),
-        settings.service_config,
-        functions=lookup_of(settings.functions),
-        snapshots=codec,
-    )
-    handlers = _Handlers()
-    sending = threading.Lock()
-
-    def send(message: _Ready | _Ended) -> None:
-        with sending:
-            conn.send(message)
-
-    def run(job: _Run) -> None:
-        try:
-            send(_run_job(service, codec, handlers, job, Path(spool_dir) / f"{job.token}.log"))
-        except BaseException as error:  # noqa: BLE001 - whatever happens, the pool hears of the invocation
-            crash = ErrorObject(message=f"The worker failed: {error!r}", type="Runtime.WorkerError")
-            send(_Ended(job.token, unrecorded=InvocationReport(None, crash)))
-
-    # Up to ``slots`` invocations at once, each in a thread of its own; the pool sends no more.
-    threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="perdure-invocation")
-    freeze_startup_heap()
-    send(_Ready())
-    while True:
-        try:
-            job: _Run = conn.recv()
-        except EOFError:
-            # The pool closed the pipe: it kills this process next. Running threads are not
-            # waited for: they could be stuck for good.
-            os._exit(0)
-        threads.submit(run, job)
-
-
-class _Handlers:
-    """The handlers a worker process imported, each once, whichever thread asks first."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loaded: dict[tuple[Path, str], Callable[..., object]] = {}
-
-    def get(self, spec: FunctionSpec) -> Callable[..., object]:
-        with self._lock:
-            key = (spec.file, spec.attribute)
-            if key not in self._loaded:
-                self._loaded[key] = load_handler(spec)
-            return self._loaded[key]
-
-
-def _run_job(service: DurableService, codec: SnapshotCodec, handlers: _Handlers, job: _Run, spool_path: Path) -> _Ended:
-    """Runs one invocation in this thread, records its end and says how it went."""
-    try:
-        handler = handlers.get(job.spec)
-    except FunctionLoadError as error:
-        return _Ended(job.token, load_failure=error.message)
-    invocation = job.invocation
-    # Each line is written here at once, so that the parent can keep the lines of an invocation
-    # whose process died (see ``LogCapture``); removed once the invocation's end is recorded.
-    spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        with capture_logs(invocation.invocation, spool) as captured:
-            report = run_invocation(service, job.spec, handler, invocation, codec)
-        keep_logs(service, invocation.execution_arn, captured)
-    finally:
-        os.close(spool)
-    try:
-        record_report(service, invocation, report)
-    except StorageFullError:
-        # The pool records it once the store can write again. A worker that died here
-        # failed every invocation sent to it while the disk was full (issue 11, finding 13).
-        return _Ended(job.token, unrecorded=report, retire=report.out_of_memory)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(spool_path)
-    return _Ended(job.token, retire=report.out_of_memory)
-
-
 class _Process:
     """A worker process of the pool, and the invocations it runs."""
 
-    def __init__(self, settings: WorkerSettings, key: _Key, slots: int) -> None:
+    def __init__(self, settings: WorkerSettings, key: ProcessKey, slots: int) -> None:
         self.key = key
         self.slots = slots
         context = multiprocessing.get_context("spawn")
@@ -236,7 +70,7 @@ class _Process:
         # Where the worker's captures write each invocation's lines at once (read back if it dies).
         self.spool_dir = tempfile.mkdtemp(prefix="perdure-worker-")
         self.process: BaseProcess = context.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(child, settings, key, slots, self.spool_dir),
             name=f"perdure-worker-{key.code_folder.name}",
             daemon=True,
@@ -253,7 +87,7 @@ class _Process:
     def count(self, function_name: str) -> int:
         return sum(1 for running in self.running.values() if running.spec.name == function_name)
 
-    def send(self, job: _Run) -> None:
+    def send(self, job: Run) -> None:
         with self._sending:
             self.conn.send(job)
 
@@ -332,7 +166,7 @@ class WorkerPool:
         self._waiting: collections.deque[tuple[Invocation, FunctionSpec]] = collections.deque()
         self._tokens = itertools.count(1)
         # Processes being started, by code.
-        self._starting: collections.Counter[_Key] = collections.Counter()
+        self._starting: collections.Counter[ProcessKey] = collections.Counter()
         self._closed = False
         self._stopped = threading.Event()
         # Worker processes are started from this one thread, which lives until ``close``: the
@@ -367,8 +201,8 @@ class WorkerPool:
 
     def _place(self) -> None:
         """Sends waiting invocations to processes with room, in order, and starts the processes wanted."""
-        sends: list[tuple[_Process, _Run]] = []
-        starts: list[_Key] = []
+        sends: list[tuple[_Process, Run]] = []
+        starts: list[ProcessKey] = []
         stops: list[_Process] = []
         with self._lock:
             if self._closed:
@@ -377,10 +211,10 @@ class WorkerPool:
             for invocation, spec in self._waiting:
                 worker, wanted = self._choose(spec)
                 if wanted:
-                    room, stop = self._room_for(_key(spec))
+                    room, stop = self._room_for(process_key(spec))
                     if room:
-                        self._starting[_key(spec)] += 1
-                        starts.append(_key(spec))
+                        self._starting[process_key(spec)] += 1
+                        starts.append(process_key(spec))
                     if stop is not None:
                         stops.append(stop)
                 if worker is None:
@@ -391,7 +225,7 @@ class WorkerPool:
                 worker.running[token] = running
                 worker.last_used = time.monotonic()
                 self._running[token] = running
-                sends.append((worker, _Run(token, spec, invocation)))
+                sends.append((worker, Run(token, spec, invocation)))
             self._waiting = kept
         # Killing and starting processes take tens of milliseconds, or much more on a loaded
         # machine: done outside the lock, so the scheduler and the API asking what runs never wait.
@@ -408,7 +242,7 @@ class WorkerPool:
 
     def _choose(self, spec: FunctionSpec) -> tuple[_Process | None, bool]:
         """(The ready process with room for ``spec`` that runs fewest, if any; whether another is wanted for its code)."""
-        key = _key(spec)
+        key = process_key(spec)
         mine = [w for w in self._workers if w.key == key and not w.draining]
         limit = spec.max_concurrency or (1 if spec.memory_mb else self.slots)
         free = [w for w in mine if w.ready and len(w.running) < self.slots and w.count(spec.name) < limit]
@@ -418,7 +252,7 @@ class WorkerPool:
         wanted = self._starting[key] == 0 and len(mine) < self.processes and (best is None or bool(best.running))
         return best, wanted
 
-    def _room_for(self, key: _Key) -> tuple[bool, _Process | None]:
+    def _room_for(self, key: ProcessKey) -> tuple[bool, _Process | None]:
         """(Whether a process of ``key`` may start; an idle process of other code to stop for it, if any)."""
         if len(self._workers) + sum(self._starting.values()) < self.processes * PROCESS_HEADROOM:
             return True, None
@@ -430,7 +264,7 @@ class WorkerPool:
         # Code with no process at all gets one past the limit, rather than wait for others' work.
         return not any(w.key == key for w in self._workers), None
 
-    def _start(self, key: _Key) -> None:
+    def _start(self, key: ProcessKey) -> None:
         """Starts a process for ``key`` (on the spawner's thread) and reads from it until it ends."""
         try:
             worker = _Process(self.settings, key, self.slots)
@@ -452,7 +286,7 @@ class WorkerPool:
     def _read(self, worker: _Process) -> None:
         """Waits for the process to be ready, then hands on each invocation's end until it dies."""
         message = self._receive(worker, STARTUP_TIMEOUT_SECONDS)
-        if not isinstance(message, _Ready):
+        if not isinstance(message, Ready):
             self._start_failed(worker, message)
             return
         with self._lock:
@@ -460,7 +294,7 @@ class WorkerPool:
         self._place()
         while True:
             message = self._receive(worker, None)
-            if not isinstance(message, _Ended):
+            if not isinstance(message, Ended):
                 break
             self._ended(worker, message)
         self._died(worker)
@@ -475,8 +309,8 @@ class WorkerPool:
         with self._lock:
             self._workers.remove(worker)
             closed = self._closed
-            failed = [invocation for invocation, spec in self._waiting if _key(spec) == worker.key]
-            self._waiting = collections.deque((i, s) for i, s in self._waiting if _key(s) != worker.key)
+            failed = [invocation for invocation, spec in self._waiting if process_key(spec) == worker.key]
+            self._waiting = collections.deque((i, s) for i, s in self._waiting if process_key(s) != worker.key)
         for invocation in failed:
             if closed:
                 error = ErrorObject(
@@ -488,7 +322,7 @@ class WorkerPool:
             self._record(functools.partial(self.service.fail_invocation, invocation, error, lost=closed))
             self.on_finished(invocation)
 
-    def _ended(self, worker: _Process, message: _Ended) -> None:
+    def _ended(self, worker: _Process, message: Ended) -> None:
         with self._lock:
             running = self._running.pop(message.token, None)
             worker.running.pop(message.token, None)
@@ -594,12 +428,12 @@ class WorkerPool:
                 time.sleep(STORE_RETRY_SECONDS)
 
     @staticmethod
-    def _receive(worker: _Process, timeout: float | None) -> _Ready | _Ended | _Silence | None:
+    def _receive(worker: _Process, timeout: float | None) -> Ready | Ended | _Silence | None:
         """Returns the worker's next message, None if it died, or _TIMED_OUT."""
         try:
             if timeout is not None and not worker.conn.poll(timeout):
                 return _TIMED_OUT
-            message: _Ready | _Ended = worker.conn.recv()
+            message: Ready | Ended = worker.conn.recv()
         except (EOFError, OSError):
             return None
         return message

@@ -1,0 +1,192 @@
+"""The worker process's side of the pool: what it is sent, what it answers, and its main loop.
+
+A worker process (``worker_main``) opens its own connection to the service, imports each
+handler of its code folder once, as its first invocation comes, and runs each invocation it is
+sent in a thread of its own, recording the invocation's end in the store itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing.connection
+import os
+import resource
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from perdure.errors import FunctionLoadError, StorageFullError
+from perdure.protocol.records import ErrorObject, Invocation
+from perdure.protocol.secret import load_secret
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime import sdk_tuning
+from perdure.runtime.heap import freeze_startup_heap
+from perdure.runtime.invoker import InvocationReport, record_report, run_invocation
+from perdure.runtime.logcapture import capture_logs, keep_logs
+from perdure.runtime.registry import FunctionSpec, load_handler
+from perdure.service.executions import DurableService, ServiceConfig
+from perdure.service.functions import FunctionDefaults, lookup_of
+from perdure.store import open_store
+from perdure.store.blobs import BlobConfig
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker process needs to open its own connection to the service."""
+
+    db_url: str
+    # Where payloads over the inline limit go: the same for every process using the database.
+    blobs: BlobConfig = BlobConfig()
+    service_config: ServiceConfig = ServiceConfig()
+    # Where the snapshot signing key lives (see perdure.protocol.snapshots.load_secret).
+    data_dir: Path = Path(".perdure")
+    # The functions a chained invoke may start (``DurableService``'s ``functions``); the
+    # runtime fills them in from its registry.
+    functions: tuple[FunctionDefaults, ...] = ()
+
+
+# What the pool sends a worker over its pipe, and what the worker sends back. ``token`` names an
+# invocation in flight between the two.
+@dataclass(frozen=True)
+class Run:
+    """Run ``invocation`` of ``spec``'s function."""
+
+    token: int
+    spec: FunctionSpec
+    invocation: Invocation
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The worker process is up and takes invocations."""
+
+
+@dataclass(frozen=True)
+class Ended:
+    """An invocation ended: its end is in the store, unless ``unrecorded`` (a full disk) or ``load_failure``."""
+
+    token: int
+    # The report the pool must record, because a full disk kept the worker from recording it.
+    unrecorded: InvocationReport | None = None
+    # Why the handler could not be imported: the pool fails the invocation with it.
+    load_failure: str | None = None
+    # The process ran out of memory: it takes no more invocations.
+    retire: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessKey:
+    """What makes worker processes interchangeable: the same code folder and the same memory limit.
+
+    One process imports every function of its code folder (the files of one version's bundle
+    share ``sys.modules`` safely; two versions' files of the same name would not), and a
+    memory limit is per process, so a function with ``memory_mb`` has processes of its own.
+    """
+
+    code_folder: Path
+    memory_mb: int | None
+
+
+def process_key(spec: FunctionSpec) -> ProcessKey:
+    return ProcessKey(spec.code_folder, spec.memory_mb)
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: if the server is killed, its workers go too instead of lingering.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def worker_main(
+    conn: multiprocessing.connection.Connection, settings: WorkerSettings, key: ProcessKey, slots: int, spool_dir: str
+) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if key.memory_mb:
+        limit = key.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    sdk_tuning.apply()
+    # The service's own reads of snapshots (a restart's copies) use the key the server configured.
+    codec = SnapshotCodec(load_secret(settings.data_dir))
+    service = DurableService(
+        open_store(settings.db_url, settings.blobs),
+        settings.service_config,
+        functions=lookup_of(settings.functions),
+        snapshots=codec,
+    )
+    handlers = _Handlers()
+    sending = threading.Lock()
+
+    def send(message: Ready | Ended) -> None:
+        with sending:
+            conn.send(message)
+
+    def run(job: Run) -> None:
+        try:
+            send(_run_job(service, codec, handlers, job, Path(spool_dir) / f"{job.token}.log"))
+        except BaseException as error:  # noqa: BLE001 - whatever happens, the pool hears of the invocation
+            crash = ErrorObject(message=f"The worker failed: {error!r}", type="Runtime.WorkerError")
+            send(Ended(job.token, unrecorded=InvocationReport(None, crash)))
+
+    # Up to ``slots`` invocations at once, each in a thread of its own; the pool sends no more.
+    threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="perdure-invocation")
+    freeze_startup_heap()
+    send(Ready())
+    while True:
+        try:
+            job: Run = conn.recv()
+        except EOFError:
+            # The pool closed the pipe: it kills this process next. Running threads are not
+            # waited for: they could be stuck for good.
+            os._exit(0)
+        threads.submit(run, job)
+
+
+class _Handlers:
+    """The handlers a worker process imported, each once, whichever thread asks first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[tuple[Path, str], Callable[..., object]] = {}
+
+    def get(self, spec: FunctionSpec) -> Callable[..., object]:
+        with self._lock:
+            key = (spec.file, spec.attribute)
+            if key not in self._loaded:
+                self._loaded[key] = load_handler(spec)
+            return self._loaded[key]
+
+
+def _run_job(service: DurableService, codec: SnapshotCodec, handlers: _Handlers, job: Run, spool_path: Path) -> Ended:
+    """Runs one invocation in this thread, records its end and says how it went."""
+    try:
+        handler = handlers.get(job.spec)
+    except FunctionLoadError as error:
+        return Ended(job.token, load_failure=error.message)
+    invocation = job.invocation
+    # Each line is written here at once, so that the parent can keep the lines of an invocation
+    # whose process died (see ``LogCapture``); removed once the invocation's end is recorded.
+    spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        with capture_logs(invocation.invocation, spool) as captured:
+            report = run_invocation(service, job.spec, handler, invocation, codec)
+        keep_logs(service, invocation.execution_arn, captured)
+    finally:
+        os.close(spool)
+    try:
+        record_report(service, invocation, report)
+    except StorageFullError:
+        # The pool records it once the store can write again. A worker that died here
+        # failed every invocation sent to it while the disk was full (issue 11, finding 13).
+        return Ended(job.token, unrecorded=report, retire=report.out_of_memory)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(spool_path)
+    return Ended(job.token, retire=report.out_of_memory)
