@@ -186,7 +186,8 @@ def test_delete_refuses_a_running_execution_and_removes_an_ended_one(client: Any
 
 
 def test_the_cli_pauses_resumes_and_deletes(server: Server, client: Any) -> None:
-    arn = start_async(client, "sleeper", {"seconds": 1})
+    # A wait long enough for the CLI's process to start and pause it before the wait ends.
+    arn = start_async(client, "sleeper", {"seconds": 5})
     wait_for(lambda: suspended(client, arn))
     paused = server.cli("executions", "pause", arn, "--reason", "by hand", "--keep-timeout-running")
     assert paused.returncode == 0, paused.stderr
