@@ -68,7 +68,13 @@ def ten_steps(ctx, event):
 FUNCTIONS = ("trivial", "ten_steps")
 
 # The path of one trivial invoke, in order: (event that ends the stage, what the stage is).
-# A stage is timed from the previous event found for the same execution to this one.
+# A stage is timed from the previous event found for the same execution to this one. An
+# instrumented copy emits each event where its name says (perdure.api.lambda_routes.invoke,
+# perdure.api.waiting.CompletionWaiter, perdure.runtime.scheduler.Scheduler._loop/_pass,
+# perdure.runtime.workers: WorkerPool._place/_ended and _worker_main/_run_job in the worker,
+# perdure.sdk.engine.run_seed_invocation), as ``EVENT ARN time.time_ns()`` appended to
+# ``$PERDURE_PROBE_LOG``; the scheduler's events, emitted once the lease returned the ARN, carry
+# the times it noted during its pass. Events a copy does not emit are skipped.
 STAGES: list[tuple[str, str]] = [
     ("client_send", "client: request sent"),
     ("api_enter", "HTTP in: uvicorn, middleware, routing to LambdaRoutes.invoke"),
@@ -144,7 +150,7 @@ class Server:
             sys.executable, "-m", "perdure", "serve", *targets, "--dev", "--workers", "2",
             "--db", f"sqlite:///{folder / 'perdure.db'}", "--host", "127.0.0.1", "--port", str(self.port),
         ]
-        self.log = open(folder / "server.log", "wb")
+        self.log = open(folder / "server.log", "wb")  # noqa: SIM115 - open while the server runs
         self.process = subprocess.Popen(command, cwd=folder, env=env, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -198,10 +204,10 @@ def serve_round(client: httpx.Client, count: int, marks: list[str] | None) -> di
 
 def inprocess_round(folder: Path, count: int) -> dict[str, list[float]]:
     """Both functions run by ``perdure.testing``'s LocalRunner in this process; times of ``run_ready()``."""
-    sys.path.insert(0, str(folder))
-    import app  # noqa: PLC0415 - written by Server into the folder
+    from perdure.runtime.registry import import_file
+    from perdure.testing import DurableTestRunner, _durable
 
-    from perdure.testing import DurableTestRunner, _durable  # noqa: PLC0415
+    app = import_file("invoke_path_app", folder / "app.py")  # written by Server
 
     times: dict[str, list[float]] = collections.defaultdict(list)
     with DurableTestRunner(folder / "inprocess") as runner:
@@ -230,9 +236,6 @@ def stage_table(lines: list[str]) -> str:
     if not complete:
         return "No probe lines for the trivial invokes (run with --source of an instrumented copy and --probe)."
     durations: dict[str, list[float]] = collections.defaultdict(list)
-    order: list[tuple[str, str]] = []
-    for name, what in STAGES:
-        order.append((name, what))
     totals = []
     for per in complete:
         previous: int | None = None
@@ -251,7 +254,7 @@ def stage_table(lines: list[str]) -> str:
         durations["polls"].append(len(per.get("waiter_timeout", [])))
     rows = [f"Trivial invokes with probe lines: {len(complete)}; end to end median {statistics.median(totals):.2f} ms", ""]
     rows += ["| Stage (ends at event) | What | median ms | p90 ms | n |", "|---|---|---:|---:|---:|"]
-    for name, what in order[1:]:
+    for name, what in STAGES[1:]:
         values = durations.get(name)
         if values:
             rows.append(f"| {name} | {what} | {statistics.median(values):.3f} | {percentile(values, 0.9):.3f} | {len(values)} |")
