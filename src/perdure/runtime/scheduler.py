@@ -156,8 +156,7 @@ class Scheduler:
         free = self.pool.free_slots()
         if free > 0:
             # Every due timer has just fired: the lease need not look again.
-            for invocation in self.service.lease(self.owner, served, free, LEASE_SECONDS, fire_timers=False):
-                self.pool.submit(invocation)
+            self.pool.submit(*self.service.lease(self.owner, served, free, LEASE_SECONDS, fire_timers=False))
         return self._sleep_until(self._next_wakeup(served))
 
     def _next_wakeup(self, served: list[str]) -> float | None:

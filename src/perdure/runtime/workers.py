@@ -81,11 +81,24 @@ class _Process:
         # Takes no more invocations: one of them timed out (its thread may never end) or it
         # ran out of memory. Killed once the others end.
         self.draining = False
+        # What it runs (under the pool's lock), and how many of each function.
         self.running: dict[int, _Running] = {}
+        self._by_function: collections.Counter[str] = collections.Counter()
         self.last_used = time.monotonic()
+        self._killing = threading.Lock()
 
     def count(self, function_name: str) -> int:
-        return sum(1 for running in self.running.values() if running.spec.name == function_name)
+        return self._by_function[function_name]
+
+    def add(self, running: _Running) -> None:
+        self.running[running.token] = running
+        self._by_function[running.spec.name] += 1
+        self.last_used = time.monotonic()
+
+    def remove(self, token: int) -> None:
+        running = self.running.pop(token, None)
+        if running is not None:
+            self._by_function[running.spec.name] -= 1
 
     def send(self, job: Run) -> None:
         with self._sending:
@@ -95,11 +108,14 @@ class _Process:
         return os.path.join(self.spool_dir, f"{token}.log")
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
-        self.conn.close()
-        shutil.rmtree(self.spool_dir, ignore_errors=True)
+        """Kills the process and removes its files; the pool's close and the process's reader may both ask."""
+        with self._killing:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+            if not self.conn.closed:
+                self.conn.close()
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     def killed(self) -> bool:
         """Whether the process ended by SIGKILL."""
@@ -186,17 +202,18 @@ class WorkerPool:
         with self._lock:
             return [r.invocation for r in self._running.values()] + [invocation for invocation, _ in self._waiting]
 
-    def submit(self, invocation: Invocation) -> None:
-        """Runs the invocation on a worker process of its code (starting one if needed), now or once there is room."""
-        try:
-            spec = self.registry.spec_for(invocation.function_name, invocation.function_version)
-        except PerdureError as error:
-            failure = ErrorObject(message=error.message, type=error.code)
-            self._record(lambda: self.service.fail_invocation(invocation, failure))
-            self.on_finished(invocation)
-            return
+    def submit(self, *invocations: Invocation) -> None:
+        """Runs the invocations on worker processes of their code (starting them if needed), now or once there is room."""
+        placed: list[tuple[Invocation, FunctionSpec]] = []
+        for invocation in invocations:
+            try:
+                placed.append((invocation, self.registry.spec_for(invocation.function_name, invocation.function_version)))
+            except PerdureError as error:
+                failure = ErrorObject(message=error.message, type=error.code)
+                self._record(functools.partial(self.service.fail_invocation, invocation, failure))
+                self.on_finished(invocation)
         with self._lock:
-            self._waiting.append((invocation, spec))
+            self._waiting.extend(placed)
         self._place()
 
     def _place(self) -> None:
@@ -208,7 +225,13 @@ class WorkerPool:
             if self._closed:
                 return
             kept: collections.deque[tuple[Invocation, FunctionSpec]] = collections.deque()
+            # Functions no process had room for in this pass: the invocations of theirs behind
+            # are kept without looking again (thousands may wait).
+            full: set[tuple[ProcessKey, str]] = set()
             for invocation, spec in self._waiting:
+                if (process_key(spec), spec.name) in full:
+                    kept.append((invocation, spec))
+                    continue
                 worker, wanted = self._choose(spec)
                 if wanted:
                     room, stop = self._room_for(process_key(spec))
@@ -218,12 +241,12 @@ class WorkerPool:
                     if stop is not None:
                         stops.append(stop)
                 if worker is None:
+                    full.add((process_key(spec), spec.name))
                     kept.append((invocation, spec))
                     continue
                 token = next(self._tokens)
                 running = _Running(token, invocation, spec, worker, time.monotonic() + spec.timeout_seconds)
-                worker.running[token] = running
-                worker.last_used = time.monotonic()
+                worker.add(running)
                 self._running[token] = running
                 sends.append((worker, Run(token, spec, invocation)))
             self._waiting = kept
@@ -325,7 +348,7 @@ class WorkerPool:
     def _ended(self, worker: _Process, message: Ended) -> None:
         with self._lock:
             running = self._running.pop(message.token, None)
-            worker.running.pop(message.token, None)
+            worker.remove(message.token)
             worker.draining = worker.draining or message.retire
             drained = worker.draining and not worker.running
         if running is not None:
@@ -348,7 +371,8 @@ class WorkerPool:
             if worker in self._workers:
                 self._workers.remove(worker)
             lost = [self._running.pop(token) for token in list(worker.running) if token in self._running]
-            worker.running.clear()
+            for token in list(worker.running):
+                worker.remove(token)
             closed = self._closed
         if lost:
             # SIGKILL comes from outside the handler as a rule (an operator, a chaos test, this
@@ -393,7 +417,7 @@ class WorkerPool:
                 late = [r for r in self._running.values() if r.deadline <= now]
                 for running in late:
                     del self._running[running.token]
-                    running.process.running.pop(running.token, None)
+                    running.process.remove(running.token)
                     running.process.draining = True
                 drained = {r.process for r in late if not r.process.running}
             for running in late:
