@@ -92,7 +92,7 @@ def finish(folder: str, result: dict[str, Any]) -> dict[str, Any]:
 
 def perdure_io(folder: str, executions: int, seconds: float, cap: float) -> dict[str, Any]:
     """``executions`` executions of ``one_slow_step`` started at once under the runtime (2 workers)."""
-    from perdure.protocol.records import Invocation
+    from perdure.protocol.records import Execution, Invocation
     from perdure.runtime.registry import Registry, seed_functions
     from perdure.runtime.runner import Runtime
     from perdure.runtime.workers import DEFAULT_SLOTS, WorkerSettings
@@ -111,7 +111,7 @@ def perdure_io(folder: str, executions: int, seconds: float, cap: float) -> dict
     ended: dict[str, float] = {}  # the latest invocation end of each execution
     changed = threading.Condition(lock)
 
-    def on_finished(invocation: Invocation) -> None:
+    def on_finished(invocation: Invocation, execution: Execution | None) -> None:
         now = time.perf_counter()
         with changed:
             ended[invocation.execution_arn] = now

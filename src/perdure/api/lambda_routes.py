@@ -207,7 +207,7 @@ class LambdaRoutes:
         headers = {"X-Amz-Durable-Execution-Arn": execution.arn, "X-Amz-Executed-Version": version}
         if invocation_type == "Event":
             return Response(status_code=202, headers=headers)
-        execution = await self.waiter.wait(execution.arn, spec.timeout_seconds)
+        execution = await self.waiter.wait(execution.arn, spec.timeout_seconds, started=execution)
         return _sync_reply(execution, headers)
 
     async def list_functions(self, request: Request, params: dict[str, str]) -> Response:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,10 @@ from perdure.service.executions import DurableService
 # Some endings reach no listener (an execution timeout fired by a timer, a stop sent to another
 # server sharing the database), so a waiter also looks at the store this often.
 POLL_SECONDS = 0.5
+# How many executions that just ended, as the runtime reported them, are kept for waiters: one
+# may ask only after its execution ended (it starts, is leased and runs before the request's
+# coroutine waits), and then finds it here instead of reading the store.
+RECENT_ENDINGS = 1000
 
 
 class CompletionWaiter:
@@ -25,6 +30,8 @@ class CompletionWaiter:
         self._poke = poke_runtime
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._recent: OrderedDict[str, Execution] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def started(self) -> None:
         """Tells the runtime that an execution is ready to run."""
@@ -36,9 +43,18 @@ class CompletionWaiter:
         self.started()
         self.notify(execution.arn)
 
-    def invocation_finished(self, invocation: Invocation) -> None:
-        """Runtime listener; called from worker threads."""
+    def invocation_finished(self, invocation: Invocation, execution: Execution | None) -> None:
+        """Runtime listener; called from worker threads, with the execution if it ended."""
+        if execution is not None:
+            with self._recent_lock:
+                self._recent[execution.arn] = execution
+                if len(self._recent) > RECENT_ENDINGS:
+                    self._recent.popitem(last=False)
         self.notify(invocation.execution_arn)
+
+    def _ended(self, arn: str) -> Execution | None:
+        with self._recent_lock:
+            return self._recent.pop(arn, None)
 
     def notify(self, arn: str) -> None:
         loop = self._loop
@@ -49,13 +65,14 @@ class CompletionWaiter:
         for event in self._waiting.get(arn, ()):
             event.set()
 
-    async def wait(self, arn: str, timeout: float) -> Execution:
+    async def wait(self, arn: str, timeout: float, started: Execution | None = None) -> Execution:
         """Returns the execution once it has ended, or as it is after ``timeout`` seconds.
 
         An execution suspended on what cannot come within ``timeout`` (a callback, a longer
         wait) is returned as it is, RUNNING, once its invocation has ended: a caller waiting for
         a person's approval is not held until the function's timeout (which boto3 gives up on
         at 60 s, and then retries). Waits that end sooner and chained invokes are waited for.
+        ``started`` is the execution as the caller just started it: not read again first.
         """
         self._loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout
@@ -64,7 +81,10 @@ class CompletionWaiter:
         try:
             while True:
                 event.clear()
-                execution = await run_in_threadpool(self.service.get_execution, arn)
+                execution = self._ended(arn) or started
+                if execution is None:
+                    execution = await run_in_threadpool(self.service.get_execution, arn)
+                started = None
                 remaining = deadline - time.monotonic()
                 if execution.status.is_terminal or remaining <= 0:
                     return execution

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from perdure.protocol.records import Invocation
+from perdure.protocol.records import Execution, Invocation
 from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.leases import lease_owner_id
 from perdure.runtime.purger import Purger
@@ -25,7 +25,7 @@ class Runtime:
         self, service: DurableService, registry: Registry, settings: WorkerSettings, workers: int, slots: int = DEFAULT_SLOTS
     ) -> None:
         self.registry = registry
-        self._listeners: list[Callable[[Invocation], None]] = []
+        self._listeners: list[Callable[[Invocation, Execution | None], None]] = []
         self._lock = threading.Lock()
         # Worker processes build their own service, which must know the same functions.
         settings = dataclasses.replace(settings, functions=registry.defaults())
@@ -33,16 +33,20 @@ class Runtime:
         self.scheduler = Scheduler(service, self.pool, lease_owner_id())
         self.purger = Purger(service)
 
-    def add_listener(self, listener: Callable[[Invocation], None]) -> None:
-        """Calls ``listener`` (from a worker thread) each time an invocation ends."""
+    def add_listener(self, listener: Callable[[Invocation, Execution | None], None]) -> None:
+        """Calls ``listener`` (from a worker thread) each time an invocation ends, with the execution if it ended then.
+
+        The execution is given only when it ended with that invocation and its result is small;
+        None says nothing: read it from the store.
+        """
         with self._lock:
             self._listeners.append(listener)
 
-    def _finished(self, invocation: Invocation) -> None:
+    def _finished(self, invocation: Invocation, execution: Execution | None) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
-            listener(invocation)
+            listener(invocation, execution)
         self.scheduler.poke()
 
     def poke(self) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perdure.errors import FunctionLoadError, StorageFullError
-from perdure.protocol.records import ErrorObject, Invocation
+from perdure.protocol.records import ErrorObject, Execution, Invocation
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime import sdk_tuning
@@ -32,6 +32,11 @@ from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import FunctionDefaults, lookup_of
 from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
+
+
+# An execution that ended is sent back to the pool with its invocation's end, so that a waiting
+# synchronous invoke answers without reading it again; one with a larger result or input is read.
+CARRIED_RESULT_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class Ended:
     load_failure: str | None = None
     # The process ran out of memory: it takes no more invocations.
     retire: bool = False
+    # The execution as the invocation's end left it, if it ended then (see ``CARRIED_RESULT_CHARS``).
+    execution: Execution | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def _run_job(service: DurableService, codec: SnapshotCodec, handlers: _Handlers,
     finally:
         os.close(spool)
     try:
-        record_report(service, invocation, report)
+        execution = record_report(service, invocation, report)
     except StorageFullError:
         # The pool records it once the store can write again. A worker that died here
         # failed every invocation sent to it while the disk was full (issue 11, finding 13).
@@ -189,4 +196,7 @@ def _run_job(service: DurableService, codec: SnapshotCodec, handlers: _Handlers,
     finally:
         with contextlib.suppress(OSError):
             os.unlink(spool_path)
-    return Ended(job.token, retire=report.out_of_memory)
+    ended = execution if execution is not None and execution.status.is_terminal else None
+    if ended is not None and len(ended.result or "") + len(ended.input_payload or "") > CARRIED_RESULT_CHARS:
+        ended = None
+    return Ended(job.token, retire=report.out_of_memory, execution=ended)

@@ -31,7 +31,7 @@ from multiprocessing.process import BaseProcess
 from typing import Final
 
 from perdure.errors import PerdureError, StorageFullError
-from perdure.protocol.records import ErrorObject, Invocation
+from perdure.protocol.records import ErrorObject, Execution, Invocation
 from perdure.runtime.invoker import record_report
 from perdure.runtime.logcapture import read_spool
 from perdure.runtime.registry import FunctionSpec, Registry
@@ -167,7 +167,7 @@ class WorkerPool:
         registry: Registry,
         settings: WorkerSettings,
         processes: int,
-        on_finished: Callable[[Invocation], None],
+        on_finished: Callable[[Invocation, Execution | None], None],
         slots: int = DEFAULT_SLOTS,
     ) -> None:
         self.service = service
@@ -211,7 +211,7 @@ class WorkerPool:
             except PerdureError as error:
                 failure = ErrorObject(message=error.message, type=error.code)
                 self._record(functools.partial(self.service.fail_invocation, invocation, failure))
-                self.on_finished(invocation)
+                self.on_finished(invocation, None)
         with self._lock:
             self._waiting.extend(placed)
         self._place()
@@ -343,7 +343,7 @@ class WorkerPool:
             else:
                 error = ErrorObject(message=failure, type="Runtime.ImportModuleError")
             self._record(functools.partial(self.service.fail_invocation, invocation, error, lost=closed))
-            self.on_finished(invocation)
+            self.on_finished(invocation, None)
 
     def _ended(self, worker: _Process, message: Ended) -> None:
         with self._lock:
@@ -360,7 +360,7 @@ class WorkerPool:
             elif message.unrecorded is not None:
                 report = message.unrecorded
                 self._record(lambda: record_report(self.service, invocation, report))
-            self.on_finished(invocation)
+            self.on_finished(invocation, message.execution)
         if drained:
             self._retire(worker)
         self._place()
@@ -397,7 +397,7 @@ class WorkerPool:
         with contextlib.suppress(StorageFullError):
             self.service.append_logs(invocation.execution_arn, read_spool(running.process.spool(running.token), invocation.invocation))
         self._record(lambda: self.service.fail_invocation(invocation, error, lost=lost))
-        self.on_finished(invocation)
+        self.on_finished(invocation, None)
 
     def _retire(self, worker: _Process) -> None:
         with self._lock:
@@ -476,7 +476,7 @@ class WorkerPool:
         for invocation, _ in waiting:
             error = ErrorObject(message="The invocation was lost: the server stopped before it ran.", type=LOST_INVOCATION.type)
             self._record(functools.partial(self.service.fail_invocation, invocation, error, lost=True))
-            self.on_finished(invocation)
+            self.on_finished(invocation, None)
         for worker in idle:
             worker.kill()
         while self.running() and time.monotonic() < deadline:
