@@ -296,6 +296,9 @@ def perdure_server(perdure: list[str], template: Path, workdir: Path, workers: i
     help_text = subprocess.run([*perdure, "serve", "--help"], capture_output=True, text=True, env=env).stdout
     # Once the API authenticates requests, serving open needs the explicit development flag.
     dev = ["--dev"] if re.search(r"^\s+--dev\b", help_text, re.M) else []
+    # One invocation per worker process, as in a Lambda sandbox: cases that end the process
+    # (a runtime crash) must not take other cases' invocations with them.
+    concurrency = ["--concurrency", "1"] if re.search(r"^\s+--concurrency\b", help_text, re.M) else []
     command = [
         *perdure,
         "serve",
@@ -307,6 +310,7 @@ def perdure_server(perdure: list[str], template: Path, workdir: Path, workers: i
         str(port),
         "--workers",
         str(workers),
+        *concurrency,
         *dev,
     ]
     log_path = workdir / "server.log"

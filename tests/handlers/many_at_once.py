@@ -82,3 +82,17 @@ async def io_async(ctx, event):
 def fan_out(ctx, event):
     results = ctx.map(list(range(event["items"])), lambda child, item, index: child.step(call_service, item, 1.0))
     return {"doubles": [r["double"] for r in results]}
+
+
+def end_the_process_once() -> str:
+    marker = os.environ["PERDURE_TEST_LOG"] + ".ended"
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        time.sleep(0.5)
+        os._exit(1)  # as a runtime crash does, with the others of its process running
+    return "survived"
+
+
+@durable.function(name="crash_once", timeout=60)
+def crash_once(ctx, event):
+    return ctx.step(end_the_process_once)

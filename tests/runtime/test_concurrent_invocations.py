@@ -142,6 +142,20 @@ def test_logs_of_invocations_running_at_once_never_mix(client: Client) -> None:
         assert all(line.removeprefix("[WARNING]\t").startswith(tag) for line in lines), lines
 
 
+def test_a_handler_that_ends_its_process_charges_no_attempt_to_the_others_there(client: Client) -> None:
+    others = start_all(client, "io_step", [{"n": n, "seconds": 2} for n in range(20_000, 20_010)])
+    [crasher] = start_all(client, "crash_once", [{}])
+    executions = ended(client, [*others, crasher], timeout=60)
+    assert [e["Status"] for e in executions] == ["SUCCEEDED"] * 11
+    errors = [
+        event["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorType"]
+        for arn in others for event in client.history(arn)
+        if event["EventType"] == "InvocationCompleted" and "Error" in event["InvocationCompletedDetails"]
+    ]  # fmt: skip
+    # Those that shared its process were lost and resumed, not counted as crashed.
+    assert errors and set(errors) == {"Runtime.InvocationLost"}, errors
+
+
 def test_killing_the_worker_processes_with_200_in_flight_loses_none(server: Server, client: Client) -> None:
     log = Path(server.env["PERDURE_TEST_LOG"])
     numbers = range(10_000, 10_200)

@@ -380,13 +380,17 @@ class WorkerPool:
             # the handler's attempts; a handler that kills itself so is bounded as a lost one.
             # While the pool closes, its exit code may not be known yet (close's thread reaps it).
             killed = closed or worker.killed()
+            # A process that exits on its own (os._exit, a segfault, an abort) does so by a
+            # handler's doing: its invocation crashed. With several running, which one is not
+            # known, so none is charged an attempt: each is lost, and resumes.
+            shared = not killed and len(lost) > 1
             for running in lost:
-                if killed:
-                    error = ErrorObject(message=f"The invocation was lost: {worker.describe_exit()}.", type=LOST_INVOCATION.type)
+                if killed or shared:
+                    cause = f"{worker.describe_exit()} while running {len(lost)} invocations" if shared else worker.describe_exit()
+                    error = ErrorObject(message=f"The invocation was lost: {cause}.", type=LOST_INVOCATION.type)
                 else:
-                    # It exited or crashed on its own (os._exit, a segfault, an abort): a handler's doing.
                     error = ErrorObject(message=f"The invocation crashed: {worker.describe_exit()}.", type="Runtime.ExitError")
-                self._fail_with_logs(running, error, lost=killed)
+                self._fail_with_logs(running, error, lost=killed or shared)
         worker.kill()
         self._place()
 
