@@ -18,11 +18,12 @@ def note(line: str) -> None:
             log.write(line + "\n")
 
 
-def call_service(n: int, seconds: float) -> dict[str, int]:
+def call_service(n: int, seconds: float) -> dict[str, float]:
     # Stands in for an LLM or HTTP call: it waits, and computes nothing.
     note(f"began {n}")
+    began = time.time()
     time.sleep(seconds)
-    return {"n": n, "double": n * 2, "pid": os.getpid()}
+    return {"n": n, "double": n * 2, "pid": os.getpid(), "began": began, "ended": time.time()}
 
 
 @durable.function(name="io_step", timeout=60)
@@ -68,9 +69,10 @@ def chatty(ctx, event):
     return tag
 
 
-async def call_service_async(n: int) -> dict[str, int]:
+async def call_service_async(n: int) -> dict[str, float]:
+    began = time.time()
     await asyncio.sleep(1.0)
-    return {"n": n, "double": n * 2, "pid": os.getpid()}
+    return {"n": n, "double": n * 2, "pid": os.getpid(), "began": began, "ended": time.time()}
 
 
 @durable.function(name="io_async", timeout=60)
@@ -81,7 +83,7 @@ async def io_async(ctx, event):
 @durable.function(name="fan_out", timeout=120)
 def fan_out(ctx, event):
     results = ctx.map(list(range(event["items"])), lambda child, item, index: child.step(call_service, item, 1.0))
-    return {"doubles": [r["double"] for r in results]}
+    return {"doubles": [r["double"] for r in results], "spans": [[r["began"], r["ended"]] for r in results]}
 
 
 def end_the_process_once() -> str:

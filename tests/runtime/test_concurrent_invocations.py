@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -75,36 +74,41 @@ def worker_pids(server: Server) -> list[int]:
     return found
 
 
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most of these (start, end) intervals in progress at one moment."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = running = 0
+    for _, change in edges:
+        running += change
+        most = max(most, running)
+    return most
+
+
+# Whether steps overlap, not how fast they are (benchmarks/compare measures that, section h):
+# one invocation at a time per process, at most two of these steps would ever run at once.
 def test_a_thousand_io_bound_executions_run_side_by_side(client: Client) -> None:
-    began = time.monotonic()
     arns = start_all(client, "io_step", [{"n": n} for n in range(1000)])
-    executions = ended(client, arns, timeout=120)
-    took = time.monotonic() - began
+    executions = ended(client, arns, timeout=300)
     assert [e["Status"] for e in executions] == ["SUCCEEDED"] * 1000
     results = [json.loads(e["Result"]) for e in executions]
     assert [(r["n"], r["double"]) for r in results] == [(n, 2 * n) for n in range(1000)]
-    # One at a time per process, 1,000 one-second steps on two processes took 500 s and more.
-    # (How fast they are is measured in benchmarks/compare; this is whether they overlap.)
-    assert took < 60, took
+    assert most_at_once([(r["began"], r["ended"]) for r in results]) >= 100
     assert len({r["pid"] for r in results}) <= 2
 
 
 def test_async_functions_share_an_event_loop_and_run_side_by_side(client: Client) -> None:
-    began = time.monotonic()
     arns = start_all(client, "io_async", [{"n": n} for n in range(300)])
-    executions = ended(client, arns, timeout=60)
-    took = time.monotonic() - began
-    assert [json.loads(e["Result"])["double"] for e in executions] == [2 * n for n in range(300)]
-    assert took < 30, took  # in line, 300 one-second awaits took five minutes
+    results = [json.loads(e["Result"]) for e in ended(client, arns, timeout=300)]
+    assert [r["double"] for r in results] == [2 * n for n in range(300)]
+    assert most_at_once([(r["began"], r["ended"]) for r in results]) >= 50
 
 
 def test_a_map_of_200_one_second_items_runs_them_side_by_side(client: Client) -> None:
-    began = time.monotonic()
     [arn] = start_all(client, "fan_out", [{"items": 200}])
-    [execution] = ended(client, [arn], timeout=120)
-    took = time.monotonic() - began
-    assert json.loads(execution["Result"]) == {"doubles": [2 * n for n in range(200)]}
-    assert took < 30, took  # one item after another took 200 s
+    [execution] = ended(client, [arn], timeout=300)
+    result = json.loads(execution["Result"])
+    assert result["doubles"] == [2 * n for n in range(200)]
+    assert most_at_once([(start, end) for start, end in result["spans"]]) >= 50
 
 
 def test_cpu_bound_steps_spread_over_the_processes(client: Client) -> None:
