@@ -50,7 +50,7 @@ def slow_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Slow
         return real_process(settings, key, slots)
 
     monkeypatch.setattr(workers, "_Process", start_when_released)
-    pool = WorkerPool(service, registry, WorkerSettings(f"sqlite:///{db}"), 2, lambda _: ended.set())
+    pool = WorkerPool(service, registry, WorkerSettings(f"sqlite:///{db}"), 2, lambda *_: ended.set())
     try:
         yield SlowStart(service, pool, starting, release, ended)
     finally:
@@ -108,7 +108,7 @@ def test_an_invocation_whose_worker_is_killed_by_close_while_importing_is_record
     db = tmp_path / "perdure.db"
     service = DurableService(SQLiteStore(db))
     registry = Registry([FunctionSpec("slow", HANDLERS / "slow_import.py", "handler")])
-    pool = WorkerPool(service, registry, WorkerSettings(f"sqlite:///{db}"), 1, lambda _: None)
+    pool = WorkerPool(service, registry, WorkerSettings(f"sqlite:///{db}"), 1, lambda *_: None)
     try:
         arn = service.start_execution(StartRequest("slow")).execution.arn
         [invocation] = service.lease("test", ["slow"], 1, 60)

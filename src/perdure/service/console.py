@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import pprint
 import reprlib
 from dataclasses import dataclass
@@ -224,19 +225,33 @@ def _operations(service: DurableService, arn: str) -> list[Operation]:
 
 
 def operation_tree(service: DurableService, arn: str) -> list[OperationNode]:
-    """The execution's operations as a tree (the EXECUTION operation left out), each level in recorded order."""
+    """The execution's operations as a tree (the EXECUTION operation left out).
+
+    The top level is in recorded order; the operations inside a context are in the order the
+    function reached them (their IDs' counter), which for the branches of a ``map`` or
+    ``parallel``, run at once, is not the order they were recorded in.
+    """
     operations = [op for op in _operations(service, arn) if op.type is not OperationType.EXECUTION]
     known = {op.id for op in operations}
     children: dict[str | None, list[Operation]] = {}
     for op in operations:
         parent = op.parent_id if op.parent_id in known else None
         children.setdefault(parent, []).append(op)
+    for parent, ops in children.items():
+        if parent is not None:
+            ops.sort(key=lambda op: (_counter(op.id, parent), op.position))
 
     def node(op: Operation) -> OperationNode:
         duration = op.end_time - op.start_time if op.end_time is not None and op.start_time is not None else None
         return OperationNode(op, [node(child) for child in children.get(op.id, [])], duration, op.attempt)
 
     return [node(op) for op in children.get(None, [])]
+
+
+def _counter(op_id: str, parent_id: str) -> float:
+    """The counter of a seed-style ID ``PARENT-N`` inside its parent; other IDs (AWS SDK handlers' hashes) sort last."""
+    rest = op_id.removeprefix(f"{parent_id}-")
+    return int(rest) if rest != op_id and rest.isdigit() else math.inf
 
 
 def checkpoints(service: DurableService, arn: str, codec: SnapshotCodec | None = None) -> list[CheckpointView]:
