@@ -89,7 +89,7 @@ class Harness:
         with self._lock:
             return self._ended[arn]
 
-    def _on_finished(self, invocation: Invocation) -> None:
+    def _on_finished(self, invocation: Invocation, execution: Execution | None) -> None:
         self._event(invocation.execution_arn).set()
 
     def start(self, function: str, payload: Any) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from perdure.protocol.records import Invocation
+from perdure.protocol.records import Execution, Invocation
 from perdure.runtime import sdk_tuning
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
@@ -59,7 +59,7 @@ class Bench:
         self.runtime.start()
         self.times: list[float] = []
 
-    def _on_finished(self, invocation: Invocation) -> None:
+    def _on_finished(self, invocation: Invocation, execution: Execution | None) -> None:
         self._ended.set()  # workflows run one at a time, so any ended invocation is ours
 
     def run(self, steps: int) -> tuple[float, dict[str, float]]:

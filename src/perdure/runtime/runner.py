@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from perdure.runtime.registry import Registry
 from perdure.runtime.scheduler import Scheduler
 from perdure.runtime.workers import DEFAULT_SLOTS, WorkerPool, WorkerSettings
 from perdure.service.executions import DurableService
+
+logger = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -46,7 +49,12 @@ class Runtime:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
-            listener(invocation, execution)
+            try:
+                listener(invocation, execution)
+            except Exception:
+                # Called from the thread that reads a worker process's messages: a listener's
+                # failure must not stop it.
+                logger.exception("A listener of ended invocations failed.")
         self.scheduler.poke()
 
     def poke(self) -> None:
