@@ -3,7 +3,7 @@
 Workers and ``LocalRunner`` run a handler inside ``capture_logs(invocation)``. While any capture
 is open, ``sys.stdout`` and ``sys.stderr`` are writers that hand each line to the capture of
 the thread writing it (and still pass it on to the streams they replaced), and a handler on
-the root logger keeps each record, as a line in Lambda's text format (``[LEVEL]\tmessage``),
+the root logger keeps each record, as a line in Lambda's text format (``[LEVEL]\\tmessage``),
 in the capture of the thread that logged it. The lines are then stored with the execution in
 one transaction (``DurableService.append_logs``), so checkpoints are not slowed by them.
 

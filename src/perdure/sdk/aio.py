@@ -63,7 +63,8 @@ async def _awaited(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-async def _operation(call: Callable[[], T]) -> T:
+async def off_loop(call: Callable[[], T]) -> T:
+    """Runs ``call`` (journal work: it commits) in an operation thread, so the loop goes on meanwhile."""
     return await asyncio.get_running_loop().run_in_executor(_OPERATIONS, call)
 
 
@@ -75,7 +76,7 @@ class AsyncCallback:
         self.callback_id = callback.callback_id
 
     async def result(self) -> Any:
-        return await _operation(self._callback.result)
+        return await off_loop(self._callback.result)
 
 
 class AsyncContext:
@@ -113,10 +114,10 @@ class AsyncContext:
         step: Callable[[], Any] = functools.partial(
             self._context.step, _in_thread(fn), *args, name=name, retry=retry, at_most_once=at_most_once, **kwargs
         )
-        return cast(T, await _operation(step))
+        return cast(T, await off_loop(step))
 
     async def wait(self, duration: Duration | None = None, *, seconds: float | None = None, name: str | None = None) -> None:
-        await _operation(functools.partial(self._context.wait, duration, seconds=seconds, name=name))
+        await off_loop(functools.partial(self._context.wait, duration, seconds=seconds, name=name))
 
     async def wait_for_condition(
         self,
@@ -132,13 +133,13 @@ class AsyncContext:
             self._context.wait_for_condition, _in_thread(check), initial_state,
             until=until, every=every, max_attempts=max_attempts, name=name or getattr(check, "__name__", None),
         )  # fmt: skip
-        return await _operation(condition)
+        return await off_loop(condition)
 
     async def create_callback(
         self, name: str | None = None, *, timeout: Duration | None = None, heartbeat_timeout: Duration | None = None
     ) -> AsyncCallback:
         create = functools.partial(self._context.create_callback, name, timeout=timeout, heartbeat_timeout=heartbeat_timeout)
-        return AsyncCallback(await _operation(create))
+        return AsyncCallback(await off_loop(create))
 
     async def wait_for_callback(
         self,
@@ -152,25 +153,25 @@ class AsyncContext:
         waiting = functools.partial(
             self._context.wait_for_callback, _in_thread(submitter), name, timeout=timeout, heartbeat_timeout=heartbeat_timeout
         )
-        return await _operation(waiting)
+        return await off_loop(waiting)
 
     async def invoke(self, function_name: str, payload: Any = None, *, name: str | None = None, tenant_id: str | None = None) -> Any:
-        return await _operation(functools.partial(self._context.invoke, function_name, payload, name=name, tenant_id=tenant_id))
+        return await off_loop(functools.partial(self._context.invoke, function_name, payload, name=name, tenant_id=tenant_id))
 
     async def run_in_child_context(self, fn: Callable[[AsyncContext], Any], name: str | None = None) -> Any:
-        return await _operation(functools.partial(self._context.run_in_child_context, _with_async_context(fn), name))
+        return await off_loop(functools.partial(self._context.run_in_child_context, _with_async_context(fn), name))
 
     async def map(
         self, items: Sequence[Any], fn: Callable[[AsyncContext, Any, int], Any], name: str | None = None, *, max_concurrency: int | None = None
     ) -> list[Any]:
         mapping = functools.partial(self._context.map, items, _with_async_context(fn), name, max_concurrency=max_concurrency)
-        return await _operation(mapping)
+        return await off_loop(mapping)
 
     async def parallel(
         self, branches: Sequence[Callable[[AsyncContext], Any]], name: str | None = None, *, max_concurrency: int | None = None
     ) -> list[Any]:
         wrapped = [_with_async_context(b) for b in branches]
-        return await _operation(functools.partial(self._context.parallel, wrapped, name, max_concurrency=max_concurrency))
+        return await off_loop(functools.partial(self._context.parallel, wrapped, name, max_concurrency=max_concurrency))
 
 
 def _with_async_context(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -7,7 +7,7 @@ checkpoint runs again, and its steps return their recorded results.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 from collections.abc import Callable
 from types import AsyncGeneratorType, GeneratorType
@@ -25,7 +25,7 @@ from perdure.protocol.records import (
     OperationUpdate,
 )
 from perdure.protocol.snapshots import BaseSnapshot, Snapshot, SnapshotCodec
-from perdure.sdk.aio import AsyncContext, run_on_loop
+from perdure.sdk.aio import AsyncContext, off_loop, run_on_loop
 from perdure.sdk.context import Context, RetryPolicy, error_object
 from perdure.sdk.function import DurableFunction
 from perdure.sdk.journal import Journal, ServiceClient, Suspend
@@ -134,13 +134,12 @@ class SeedInvocation:
         Checkpoints are written from a thread of their own, so the loop goes on with other
         invocations during the commit; the locals are read here, while the generator is paused.
         """
-        loop = asyncio.get_running_loop()
         try:
             label = await generator.asend(None)
             while True:
                 frame = generator.ag_frame
                 assert frame is not None, "a paused generator has a frame"
-                await loop.run_in_executor(None, self._checkpoint, ctx, label, dict(frame.f_locals))
+                await off_loop(functools.partial(self._checkpoint, ctx, label, dict(frame.f_locals)))
                 label = await generator.asend(None)
         except StopAsyncIteration:
             return None
