@@ -14,8 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from perdure.api.app import Lifespan, PerdureApp
 from perdure.api.keys import KeyRing, api_secret, derive_api_secret
+from perdure.api.metrics import MetricsListener, metrics_registry
 from perdure.errors import PerdureError
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
@@ -30,6 +33,7 @@ from perdure.service.retention import DEFAULT_RETENTION_DAYS
 from perdure.service.snapshot_upgrade import upgrade_snapshots
 from perdure.store import DEFAULT_DB_URL, data_dir_for, display_url, open_store
 from perdure.store.blobs import BlobConfig
+from perdure.telemetry import tracing
 
 # Messages for the operator (full sentences); the CLI prints them on stderr.
 Notify = Callable[[str], None]
@@ -56,6 +60,9 @@ class ServerConfig:
     request_timeout: float = 30.0
     retention_days: int = DEFAULT_RETENTION_DAYS
     secret: bytes | None = field(default=None, repr=False)
+    # ``/metrics`` on a port of its own, unauthenticated (None: only on the API's port, authenticated).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -108,13 +115,20 @@ class Server:
     registry: Registry
     service: DurableService
     runtime: Runtime | None
+    metrics: CollectorRegistry = field(init=False)
+    _metrics_listener: MetricsListener | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = metrics_registry(self.service, self.runtime.pool.load if self.runtime is not None else None)
 
     def app(self, notify: Notify) -> PerdureApp:
         """The ASGI app over this server, open in ``dev`` mode, else checking the database's API keys."""
         keys = None if self.config.dev else server_keys(self, notify)
         runtime = self.runtime
         lifespan = Lifespan(runtime.start, runtime.stop, runtime.poke) if runtime is not None else None
-        app = PerdureApp(self.service, self.registry, lifespan, keys, request_seconds=self.config.request_timeout)
+        app = PerdureApp(
+            self.service, self.registry, lifespan, keys, request_seconds=self.config.request_timeout, metrics=self.metrics
+        )
         if runtime is not None:
             # A RequestResponse invoke waiting in the app learns at once that its execution ended.
             runtime.add_listener(app.waiter.invocation_finished)
@@ -125,10 +139,20 @@ class Server:
         if self.runtime is not None:
             self.runtime.start()
 
+    def listen_for_metrics(self) -> int | None:
+        """Serves ``/metrics`` on ``config.metrics_port``, if set; returns the port (0 picks a free one)."""
+        if self.config.metrics_port is None:
+            return None
+        self._metrics_listener = MetricsListener(self.metrics, self.config.metrics_host, self.config.metrics_port)
+        return self._metrics_listener.port
+
     def close(self) -> None:
+        if self._metrics_listener is not None:
+            self._metrics_listener.close()
         if self.runtime is not None:
             self.runtime.stop()
         self.service.close()
+        tracing.flush()
 
 
 def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Server:

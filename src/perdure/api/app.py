@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +27,7 @@ from perdure.api.function_routes import FunctionRoutes
 from perdure.api.http import Route, Router, json_response
 from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
+from perdure.api.metrics import metrics_route
 from perdure.api.waiting import CompletionWaiter
 from perdure.runtime.registry import Registry
 from perdure.service.executions import DurableService
@@ -56,11 +58,14 @@ class PerdureApp:
         lifespan: Lifespan | None = None,
         keys: KeyRing | None = None,
         request_seconds: float = REQUEST_SECONDS,
+        metrics: CollectorRegistry | None = None,
     ) -> None:
         self.service = service
         self.lifespan = lifespan
         self.waiter = CompletionWaiter(service, lifespan.wake if lifespan else None)
         routes = [*LambdaRoutes(service, registry, self.waiter).routes(), *FunctionRoutes(service, registry).routes()]
+        if metrics is not None:
+            routes.append(metrics_route(metrics))
         self.router = Router([Route("GET", "/health", _health), *routes])
         self.http: ASGIApp = self.router if keys is None else Authenticator(self.router, keys)
         # The dashboard signs people in with the same keys, into sessions of its own.

@@ -17,6 +17,7 @@ from perdure.api.waiting import CompletionWaiter
 from perdure.errors import InvalidParameterError, PayloadTooLargeError
 from perdure.protocol.queries import ExecutionQuery
 from perdure.protocol.records import ErrorObject, Execution, ExecutionStatus, OperationUpdate
+from perdure.protocol.trace_context import parse_traceparent, parse_xray
 from perdure.protocol.versions import LATEST
 from perdure.runtime.registry import Registry, parse_function_name
 from perdure.service.executions import DurableService, StartRequest
@@ -198,6 +199,8 @@ class LambdaRoutes:
                 timeout_seconds=spec.execution_timeout_seconds,
                 retention_days=spec.retention_days,
                 tenant_id=tenant_id,
+                # W3C's header first; X-Ray's, which Lambda reads, else.
+                trace=parse_traceparent(request.headers.get("traceparent")) or parse_xray(request.headers.get("x-amzn-trace-id")),
             ),
         )
         self.waiter.started()

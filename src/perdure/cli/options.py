@@ -89,6 +89,17 @@ def worker_options(function: F) -> F:
     )(function)  # fmt: skip
 
 
+def metrics_options(function: F) -> F:
+    """--metrics-host and --metrics-port: /metrics on a port of its own, unauthenticated."""
+    function = click.option(
+        "--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+        help="Also serve /metrics on this port, with no authentication (for a scraper on a private network); 0 picks a free port.",
+    )(function)  # fmt: skip
+    return click.option(
+        "--metrics-host", default="127.0.0.1", show_default=True, help="The address --metrics-port listens on."
+    )(function)
+
+
 def retention_option(function: F) -> F:
     """--retention-days: how long finished executions are kept when their function sets no retention."""
     from perdure.service.retention import DEFAULT_RETENTION_DAYS

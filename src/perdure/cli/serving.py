@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,10 +16,14 @@ from perdure.cli.options import (
     notify,
     registry_of,
     reports_errors,
+    metrics_options,
     retention_option,
     worker_options,
 )
 from perdure.store import display_url
+
+if TYPE_CHECKING:
+    from perdure.server import Server
 
 
 @click.command()
@@ -43,10 +48,12 @@ from perdure.store import display_url
 )
 @blob_options
 @retention_option
+@metrics_options
 @reports_errors
 def serve(
     targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, concurrency: int,
     no_workers: bool, dev: bool, request_timeout: float, blobs: str | None, s3_endpoint: str | None, retention_days: int,
+    metrics_host: str, metrics_port: int | None,
 ) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
@@ -58,6 +65,10 @@ def serve(
     carry a bearer token, of a key made with `perdure keys create` on the same --db; without
     any key the server refuses to start. With --dev, on 127.0.0.1, ::1 or localhost only, the
     API is open to anything on this machine.
+
+    GET /metrics gives Prometheus its metrics, authenticated like the API; --metrics-port
+    serves them apart, unauthenticated. Traces go to the OTLP endpoint that the standard
+    OTEL_EXPORTER_OTLP_ENDPOINT names, when it is set.
     """
     import uvicorn
 
@@ -76,9 +87,11 @@ def serve(
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, host=host, port=port, workers=0 if no_workers else workers,
         concurrency=concurrency, dev=dev, request_timeout=request_timeout, retention_days=retention_days,
+        metrics_host=metrics_host, metrics_port=metrics_port,
     ).with_secret()
     server = open_server(config, registry, notify)
     app = server.app(notify)
+    _listen_for_metrics(server)
     if dev:
         notify(
             "Development mode (--dev): the API is open, with no authentication, to every user and program "
@@ -105,10 +118,11 @@ def serve(
 )  # fmt: skip
 @blob_options
 @retention_option
+@metrics_options
 @reports_errors
 def worker(
     targets: tuple[str, ...], template: Path | None, db: str, workers: int, concurrency: int, functions: tuple[str, ...],
-    blobs: str | None, s3_endpoint: str | None, retention_days: int,
+    blobs: str | None, s3_endpoint: str | None, retention_days: int, metrics_host: str, metrics_port: int | None,
 ) -> None:
     """Run the executions of functions, without serving HTTP.
 
@@ -119,6 +133,9 @@ def worker(
     stored there: no copy of the code is needed where it runs. Stops on SIGTERM or
     Ctrl-C once running invocations finish; a second signal stops it at once, and what was
     running then resumes elsewhere from its last checkpoint.
+
+    Each worker serves its own metrics on --metrics-port (Prometheus scrapes every worker, as it
+    scrapes every server); traces go where OTEL_EXPORTER_OTLP_ENDPOINT says.
     """
     from perdure.runtime.registry import Registry
     from perdure.runtime.runner import wait_for_stop_signal
@@ -134,9 +151,10 @@ def worker(
     # As in `perdure serve`: a bad secret is refused here, not in every worker.
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, concurrency=concurrency,
-        retention_days=retention_days,
+        retention_days=retention_days, metrics_host=metrics_host, metrics_port=metrics_port,
     ).with_secret()
     server = open_server(config, registry, notify)
+    _listen_for_metrics(server)
     if only:
         names = ", ".join(sorted(only))
         stored = {version.function_name for version in server.service.newest_versions()}
@@ -155,3 +173,9 @@ def worker(
         )
     finally:
         server.close()
+
+
+def _listen_for_metrics(server: Server) -> None:
+    port = server.listen_for_metrics()
+    if port is not None:
+        notify(f"Metrics: http://{server.config.metrics_host}:{port}/metrics (no authentication: keep this port private)")

@@ -63,11 +63,28 @@ class ResultScan:
 
 @dataclass(frozen=True)
 class StatusCount:
-    """How many executions of a function have a status."""
+    """How many executions of a function have a status, and what their invocations used in all."""
 
     function_name: str
     status: ExecutionStatus
     count: int
+    compute_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    gb_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class LiveCount:
+    """A function's executions that have not ended, by what they are doing (``ConsoleQueries.live_counts``)."""
+
+    function_name: str
+    # Held by an invocation; ready to run but not yet leased (and the earliest ready time of
+    # those); paused; and the rest, suspended (waiting for a timer, a callback, a child).
+    running: int
+    ready: int
+    oldest_ready_time: float | None
+    paused: int
+    suspended: int
 
 
 @dataclass(frozen=True)

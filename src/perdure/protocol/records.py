@@ -11,12 +11,14 @@ import dataclasses
 import datetime
 import enum
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from perdure.errors import InvalidParameterError
 from perdure.protocol.arns import function_arn_of
+from perdure.protocol.trace_context import stored
 
 Wire = dict[str, Any]
 WireIn = Mapping[str, Any]
@@ -212,6 +214,9 @@ class OperationUpdate:
     # ChainedInvokeOptions: the function a CHAINED_INVOKE starts, and its tenant.
     invoke_function_name: str | None = None
     invoke_tenant_id: str | None = None
+    # Never on the wire: when Perdure's own SDK began the step attempt that a START sent along
+    # with its end records (the batch's time would make every such attempt take no time).
+    started_at: float | None = None
 
     @classmethod
     def from_wire(cls, wire: WireIn) -> OperationUpdate:
@@ -398,6 +403,14 @@ class Execution:
     version: int = 0
     event_count: int = 0
     operation_count: int = 0
+    # What its invocations used (see ``Usage``): their time from lease to end summed, the CPU
+    # time they took, and that time in GB-seconds of their functions' memory.
+    compute_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    gb_seconds: float = 0.0
+    # Its W3C trace context (``00-<trace id>-<parent span id>-<flags>``): the caller's span when
+    # the invoke carried a ``traceparent``, else a trace of its own; see ``perdure.telemetry``.
+    trace_parent: str | None = None
 
     def evolve(self, **changes: Any) -> Execution:
         return _evolve(self, changes)
@@ -457,6 +470,16 @@ class Execution:
         due = self.timeout_due()
         if due is not None and not self.status.is_terminal:
             wire["ExpectedExecutionTimeoutTimestamp"] = to_datetime(due)
+        trace = stored(self.trace_parent)
+        if trace is not None:
+            wire["TraceHeader"] = {"XAmznTraceId": trace.xray()}
+        # Perdure's own: what the invocations used beside how long the execution has lasted.
+        wire["PerdureUsage"] = {
+            "DurationSeconds": round((self.end_time or time.time()) - self.start_time, 3),
+            "ComputeSeconds": round(self.compute_seconds, 3),
+            "CpuSeconds": round(self.cpu_seconds, 3),
+            "GBSeconds": round(self.gb_seconds, 3),
+        }
         return wire
 
 
@@ -540,6 +563,20 @@ class Invocation:
     lease_owner: str
     # The function version the execution runs (None: the newest code).
     function_version: int | None = None
+    # The execution's trace (``Execution.trace_parent``), for the spans its handler's code makes.
+    trace_parent: str | None = None
+
+
+# Lambda's default MemorySize: the memory GB-seconds count for a function that sets none.
+DEFAULT_MEMORY_MB = 128
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one invocation used, as its worker measured it (an invocation whose worker died has none)."""
+
+    cpu_seconds: float = 0.0
+    memory_mb: int = DEFAULT_MEMORY_MB
 
 
 class InvocationStatus(enum.StrEnum):

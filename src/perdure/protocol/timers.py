@@ -48,6 +48,10 @@ class DueWait(NamedTuple):
     ready_time: float | None
     lease_owner: str | None
     woken_during_invocation: bool
+    # What its span needs (see ``perdure.service.reporting``).
+    execution_arn: str
+    function_name: str
+    trace_parent: str | None
 
 
 class FiredWait(NamedTuple):

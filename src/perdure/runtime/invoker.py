@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Callable
@@ -30,14 +31,23 @@ from aws_durable_execution_sdk_python.lambda_service import (
 
 from perdure.errors import PerdureError, StaleCheckpointTokenError, StorageFullError
 from perdure.protocol.arns import function_arn_of
-from perdure.protocol.records import ErrorObject, Execution, Invocation, InvocationOutput, OperationUpdate
+from perdure.protocol.records import (
+    DEFAULT_MEMORY_MB,
+    ErrorObject,
+    Execution,
+    Invocation,
+    InvocationOutput,
+    OperationUpdate,
+    Usage,
+)
 from perdure.protocol.snapshots import SnapshotCodec
+from perdure.protocol.trace_context import stored
 from perdure.runtime.registry import FunctionSpec
 from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
 from perdure.sdk.journal import StoreUnavailable
 from perdure.service.executions import DurableService
-from perdure.service.invocations import LOST_INVOCATION
+from perdure.service.invocations import LOST_INVOCATION, NO_USAGE
 
 
 def _classify(error: PerdureError) -> DurableApiErrorCategory:
@@ -139,16 +149,17 @@ class InvocationReport:
     # Why the invocation is lost rather than failed: the store could not record its progress
     # (its disk was full), which is no fault of the handler's.
     lost: str | None = None
+    usage: Usage = NO_USAGE
 
 
 def record_report(service: DurableService, invocation: Invocation, report: InvocationReport) -> Execution | None:
     """Records how the invocation ended; returns the execution, or None if another invocation took it over."""
     if report.output is not None:
-        return service.complete_invocation(invocation, report.output)
+        return service.complete_invocation(invocation, report.output, report.usage)
     if report.lost is not None:
         error = ErrorObject(message=f"The invocation was lost: {report.lost}", type=LOST_INVOCATION.type)
-        return service.fail_invocation(invocation, error, lost=True)
-    return service.fail_invocation(invocation, report.crash or ErrorObject(message="crashed"))
+        return service.fail_invocation(invocation, error, lost=True, usage=report.usage)
+    return service.fail_invocation(invocation, report.crash or ErrorObject(message="crashed"), usage=report.usage)
 
 
 def run_invocation(
@@ -158,12 +169,32 @@ def run_invocation(
     invocation: Invocation,
     codec: SnapshotCodec,
 ) -> InvocationReport:
-    """Runs the handler once and returns what it produced (the caller records it)."""
+    """Runs the handler once and returns what it produced and used (the caller records it).
+
+    The CPU time counted is that of this thread: work the handler hands to threads of its own
+    (a seed-style ``map``'s branches, an ``async`` function's operation threads) is not in it.
+    """
+    started = time.thread_time()
+    report = _run(service, spec, handler, invocation, codec)
+    usage = Usage(time.thread_time() - started, spec.memory_mb or DEFAULT_MEMORY_MB)
+    return dataclasses.replace(report, usage=usage)
+
+
+def _run(
+    service: DurableService,
+    spec: FunctionSpec,
+    handler: Callable[..., Any],
+    invocation: Invocation,
+    codec: SnapshotCodec,
+) -> InvocationReport:
     durable = getattr(handler, MARKER, None)
     try:
         if isinstance(durable, DurableFunction):
             try:
-                output = run_seed_invocation(durable, service, invocation.execution_arn, invocation.checkpoint_token, codec)
+                output = run_seed_invocation(
+                    durable, service, invocation.execution_arn, invocation.checkpoint_token, codec,
+                    trace=stored(invocation.trace_parent),
+                )  # fmt: skip
             except MemoryError:
                 return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
             return _checked(spec, output)

@@ -20,6 +20,7 @@ from perdure.protocol.records import (
     Operation,
     OperationStatus,
     OperationType,
+    Usage,
 )
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
@@ -82,6 +83,7 @@ class LocalRunner:
         ran = 0
         for invocation in self.service.lease(self.owner, list(self.functions), 16, LEASE_SECONDS):
             function = self.functions[invocation.function_name]
+            cpu = time.thread_time()
             with capture_logs(invocation.invocation) as captured:
                 output = run_seed_invocation(
                     function,
@@ -92,7 +94,7 @@ class LocalRunner:
                     self.checkpoint_hooks,
                 )
             keep_logs(self.service, invocation.execution_arn, captured)
-            self.service.complete_invocation(invocation, output)
+            self.service.complete_invocation(invocation, output, Usage(time.thread_time() - cpu))
             ran += 1
         return ran
 

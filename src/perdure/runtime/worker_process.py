@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import multiprocessing.connection
 import os
 import resource
@@ -32,6 +33,8 @@ from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import FunctionDefaults, lookup_of
 from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
+from perdure.telemetry import metrics, tracing
+from perdure.telemetry.metrics import Observation
 
 
 # An execution that ended is sent back to the pool with its invocation's end, so that a waiting
@@ -83,6 +86,8 @@ class Ended:
     retire: bool = False
     # The execution as the invocation's end left it, if it ended then (see ``CARRIED_RESULT_CHARS``).
     execution: Execution | None = None
+    # What this process recorded for metrics since its last Ended (``perdure.telemetry.metrics.forward``).
+    observations: tuple[Observation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,8 @@ def worker_main(
         limit = key.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     sdk_tuning.apply()
+    # Nobody scrapes this process: what it records goes to the server with each invocation's end.
+    metrics.forward()
     # The service's own reads of snapshots (a restart's copies) use the key the server configured.
     codec = SnapshotCodec(load_secret(settings.data_dir))
     service = DurableService(
@@ -133,6 +140,8 @@ def worker_main(
 
     def send(message: Ready | Ended) -> None:
         with sending:
+            if isinstance(message, Ended):
+                message = dataclasses.replace(message, observations=tuple(metrics.take_forwarded()))
             conn.send(message)
 
     def run(job: Run) -> None:
@@ -151,7 +160,8 @@ def worker_main(
             job: Run = conn.recv()
         except EOFError:
             # The pool closed the pipe: it kills this process next. Running threads are not
-            # waited for: they could be stuck for good.
+            # waited for: they could be stuck for good; the spans recorded so far are sent.
+            tracing.flush()
             os._exit(0)
         threads.submit(run, job)
 

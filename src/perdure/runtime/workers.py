@@ -31,15 +31,16 @@ from multiprocessing.process import BaseProcess
 from typing import Final
 
 from perdure.errors import PerdureError, StorageFullError
-from perdure.protocol.records import ErrorObject, Execution, Invocation
+from perdure.protocol.records import DEFAULT_MEMORY_MB, ErrorObject, Execution, Invocation, Usage
 from perdure.runtime.invoker import record_report
 from perdure.runtime.logcapture import read_spool
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.worker_process import Ended, ProcessKey, Ready, Run, WorkerSettings, process_key, worker_main
 from perdure.service.executions import DurableService
 from perdure.service.invocations import LOST_INVOCATION
+from perdure.telemetry import metrics
 
-__all__ = ["DEFAULT_SLOTS", "WorkerPool", "WorkerSettings"]
+__all__ = ["DEFAULT_SLOTS", "PoolLoad", "WorkerPool", "WorkerSettings"]
 
 # How long a new worker process may take to start before it counts as crashed.
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -152,6 +153,16 @@ PROCESS_HEADROOM = 4
 DEADLINE_CHECK_SECONDS = 0.05
 
 
+@dataclass(frozen=True)
+class PoolLoad:
+    """Worker processes running an invocation or idle; invocations running, or leased and waiting for a place."""
+
+    busy_processes: int
+    idle_processes: int
+    running: int
+    waiting: int
+
+
 class WorkerPool:
     """Runs invocations on warm worker processes, many at once in each.
 
@@ -196,6 +207,12 @@ class WorkerPool:
     def free_slots(self) -> int:
         with self._lock:
             return self.processes * self.slots - len(self._running) - len(self._waiting)
+
+    def load(self) -> PoolLoad:
+        """How busy the pool is now."""
+        with self._lock:
+            busy = sum(1 for worker in self._workers if worker.running)
+            return PoolLoad(busy, len(self._workers) - busy, len(self._running), len(self._waiting))
 
     def running(self) -> list[Invocation]:
         """The invocations the pool holds: running, or leased and waiting for a place."""
@@ -351,6 +368,7 @@ class WorkerPool:
             worker.remove(message.token)
             worker.draining = worker.draining or message.retire
             drained = worker.draining and not worker.running
+        metrics.replay(message.observations)
         if running is not None:
             # None: it timed out and was recorded so; its thread ended after all.
             invocation = running.invocation
@@ -400,7 +418,9 @@ class WorkerPool:
         # Kept before its end is recorded (and lost if the disk is full, rather than hold up the end).
         with contextlib.suppress(StorageFullError):
             self.service.append_logs(invocation.execution_arn, read_spool(running.process.spool(running.token), invocation.invocation))
-        self._record(lambda: self.service.fail_invocation(invocation, error, lost=lost))
+        # Its CPU time went with its process; its time counts at its function's memory.
+        usage = Usage(memory_mb=running.spec.memory_mb or DEFAULT_MEMORY_MB)
+        self._record(lambda: self.service.fail_invocation(invocation, error, lost=lost, usage=usage))
         self.on_finished(invocation, None)
 
     def _retire(self, worker: _Process) -> None:

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from typing import Any, TypeVar
 
 from perdure.errors import CallbackTimedOutError, DurableFunctionError, InvalidParameterError
 from perdure.protocol.records import ErrorObject, OperationAction, OperationStatus, OperationType, OperationUpdate
+from perdure.protocol.trace_context import operation_span
 from perdure.sdk.journal import Journal, Suspend, failure
+from perdure.telemetry import tracing
 
 T = TypeVar("T")
 # The most branches of one ``map`` or ``parallel`` that run at once.
@@ -209,12 +212,14 @@ class Context:
                 )
                 self._fail_attempt(op_id, name, op.attempt + 1, policy, interrupted, None)
         attempt = (op.attempt if op else 0) + 1
-        start = [] if op is not None and op.status is OperationStatus.STARTED else [self._update(op_id, OperationType.STEP, OperationAction.START, name, "Step")]
+        start = [] if op is not None and op.status is OperationStatus.STARTED else [self._update(op_id, OperationType.STEP, OperationAction.START, name, "Step", started_at=time.time())]
         if at_most_once and start:
             self._write(*start)
             start = []
         try:
-            value = fn(*args, **kwargs)
+            # Spans the step's code starts (a handler's own instrumentation) nest under the step's.
+            with tracing.inside(self.journal.trace, operation_span(self.journal.arn, op_id, attempt)):
+                value = fn(*args, **kwargs)
         except Exception as error:
             self._fail_attempt(op_id, name, attempt, policy, error_object(error), error, start)
         payload = _dumps(value, f"step {name!r}")

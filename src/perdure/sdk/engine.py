@@ -25,6 +25,7 @@ from perdure.protocol.records import (
     OperationUpdate,
 )
 from perdure.protocol.snapshots import BaseSnapshot, Snapshot, SnapshotCodec
+from perdure.protocol.trace_context import TraceContext
 from perdure.sdk.aio import AsyncContext, off_loop, run_on_loop
 from perdure.sdk.context import Context, RetryPolicy, error_object
 from perdure.sdk.function import DurableFunction
@@ -203,8 +204,12 @@ def run_seed_invocation(
     token: str,
     codec: SnapshotCodec,
     checkpoint_hooks: list[Callable[[int], None]] | None = None,
+    trace: TraceContext | None = None,
 ) -> InvocationOutput:
-    """Loads the execution's journal and runs one invocation of ``durable``."""
-    invocation = SeedInvocation(durable, Journal.load(client, arn, token), codec)
+    """Loads the execution's journal and runs one invocation of ``durable``; its steps' code runs
+    inside their spans of ``trace`` (see ``perdure.telemetry.tracing.inside``)."""
+    journal = Journal.load(client, arn, token)
+    journal.trace = trace
+    invocation = SeedInvocation(durable, journal, codec)
     invocation.checkpoint_hooks.extend(checkpoint_hooks or [])
     return invocation.run()

@@ -22,6 +22,7 @@ from perdure.protocol.records import (
     OperationUpdate,
     Page,
 )
+from perdure.protocol.trace_context import TraceContext
 
 
 class ServiceClient(Protocol):
@@ -86,6 +87,8 @@ class Journal:
         self._earlier: dict[str, Operation] = {}
         self._asked: set[str] = set()
         self.observers: list[Callable[[list[OperationUpdate]], None]] = []
+        # The execution's trace, when its spans are recorded: the steps' code runs inside theirs.
+        self.trace: TraceContext | None = None
         # The branches of a ``map`` or ``parallel`` write from threads of their own; each write
         # uses the token the one before it returned.
         self._writing = threading.Lock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from perdure.errors import CallbackAlreadyCompletedError, CallbackNotFoundError
 from perdure.protocol.records import ErrorObject, Execution, Operation, OperationStatus
 from perdure.protocol.timers import Timer, TimerKind
-from perdure.service import history, journal
+from perdure.service import history, journal, reporting
 from perdure.store.base import CoreTransaction
 
 
@@ -41,6 +41,7 @@ def complete(
     )
     execution = journal.wake(execution, now)
     tx.update_execution(execution)
+    reporting.operations_changed(execution, [op], now, {})
     return execution
 
 

@@ -95,6 +95,8 @@ class BatchOutcome:
     cleared_timers: list[str] = field(default_factory=list)
     ended: tuple[ExecutionStatus, str | None, ErrorObject | None] | None = None
     children: list[ChildStart] = field(default_factory=list)
+    # When steps started in this batch began their attempt (see ``OperationUpdate.started_at``).
+    attempt_starts: dict[str, float] = field(default_factory=dict)
 
 
 def new_callback_id() -> str:
@@ -149,7 +151,7 @@ class _Batch:
             parent_id=update.parent_id,
             name=update.name,
             sub_type=update.sub_type,
-            start_time=self.now,
+            start_time=update.started_at or self.now,
         )
 
     def apply(self, update: OperationUpdate) -> None:
@@ -188,6 +190,7 @@ class _Batch:
                 op = self.save(current, status=OperationStatus.STARTED, next_attempt_time=None)
             else:
                 raise self.reject(update, f"a step can start only when new or READY, not {current.status.value}.")
+            self.out.attempt_starts[op.id] = update.started_at or self.now
             self.out.events.append(history.operation_started(op, self.now))
             return
         if current is not None and current.status not in (OperationStatus.STARTED, OperationStatus.READY):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perdure.errors import ExecutionNotFoundError, InvalidParameterError
-from perdure.protocol.queries import ExecutionQuery, OpenCallback
+from perdure.protocol.queries import ExecutionQuery, LiveCount, OpenCallback, StatusCount
 from perdure.protocol.records import ExecutionStatus, Operation, OperationType
 from perdure.protocol.snapshots import HIDDEN, SnapshotCodec, SnapshotError
 from perdure.service.executions import DurableService
@@ -66,6 +66,10 @@ class FunctionStats:
     failed: int
     timed_out: int
     stopped: int
+    # What their invocations used: time from lease to end (what Lambda bills), CPU, GB-seconds.
+    compute_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    gb_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -129,20 +133,34 @@ def function_stats(service: DurableService, since: float) -> list[FunctionStats]
     """Per function with executions started at or after ``since``: how many are in each state, by name."""
     with service.store.snapshot() as tx:
         counts = tx.count_by_function(since)
-    by_function: dict[str, dict[ExecutionStatus, int]] = {}
+    by_function: dict[str, dict[ExecutionStatus, StatusCount]] = {}
     for row in counts:
-        by_function.setdefault(row.function_name, {})[row.status] = row.count
-    return [
-        FunctionStats(
-            function_name=name,
-            running=sum(statuses.get(status, 0) for status in _RUNNING),
-            succeeded=statuses.get(ExecutionStatus.SUCCEEDED, 0),
-            failed=statuses.get(ExecutionStatus.FAILED, 0),
-            timed_out=statuses.get(ExecutionStatus.TIMED_OUT, 0),
-            stopped=statuses.get(ExecutionStatus.STOPPED, 0),
+        by_function.setdefault(row.function_name, {})[row.status] = row
+    stats = []
+    for name, rows in sorted(by_function.items()):
+        def count(*statuses: ExecutionStatus) -> int:
+            return sum(rows[status].count for status in statuses if status in rows)
+
+        stats.append(
+            FunctionStats(
+                function_name=name,
+                running=count(*_RUNNING),
+                succeeded=count(ExecutionStatus.SUCCEEDED),
+                failed=count(ExecutionStatus.FAILED),
+                timed_out=count(ExecutionStatus.TIMED_OUT),
+                stopped=count(ExecutionStatus.STOPPED),
+                compute_seconds=sum(row.compute_seconds for row in rows.values()),
+                cpu_seconds=sum(row.cpu_seconds for row in rows.values()),
+                gb_seconds=sum(row.gb_seconds for row in rows.values()),
+            )
         )
-        for name, statuses in sorted(by_function.items())
-    ]
+    return stats
+
+
+def live_counts(service: DurableService) -> list[LiveCount]:
+    """Each function's executions not ended, by state (running, ready, paused, suspended)."""
+    with service.store.snapshot() as tx:
+        return tx.live_counts(service.clock())
 
 
 # -- the inbox ----------------------------------------------------------------------------------

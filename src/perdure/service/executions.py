@@ -35,11 +35,13 @@ from perdure.protocol.records import (
     OperationType,
     OperationUpdate,
     Page,
+    Usage,
 )
 from perdure.protocol.secret import load_secret
+from perdure.protocol.trace_context import TraceContext, operation_span
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.protocol.versions import Alias, FunctionConfig, FunctionVersion
-from perdure.service import callbacks, invocations, journal, pausing, restarts, timers, tokens, versions
+from perdure.service import callbacks, invocations, journal, pausing, reporting, restarts, timers, tokens, versions
 from perdure.service.checkpoints import ChildStart, InvokeTarget, apply_batch, ids_touched
 from perdure.service.functions import FunctionDefaults, FunctionLookup, no_functions, parse_function_name
 from perdure.service.invocations import InvocationRetryPolicy
@@ -47,6 +49,8 @@ from perdure.service.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge
 from perdure.service.validation import NAME, NAME_RULE, check_qualifier, parse_count
 from perdure.service.versions import VersionNotFoundError
 from perdure.store.base import Store, Transaction
+from perdure.telemetry import metrics
+from perdure.telemetry.metrics import record
 
 _PAGE_LIMIT = 1000
 
@@ -72,6 +76,8 @@ class StartRequest:
     timeout_seconds: int | None = None
     retention_days: int | None = None
     tenant_id: str | None = None
+    # The caller's trace (a ``traceparent`` or ``X-Amzn-Trace-Id`` header): the execution's spans join it.
+    trace: TraceContext | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,7 @@ class DurableService:
                 retention_days=config.retention_days if config else request.retention_days,
                 tenant_id=request.tenant_id,
                 function_version=version.version if version else None,
+                trace=request.trace,
             )
         return StartResult(execution, created=True)
 
@@ -185,6 +192,11 @@ class DurableService:
             parent_arn=parent.arn,
             parent_operation_id=child.parent_operation_id,
             function_version=version.version if version else None,
+            # The child's spans are the children of its parent's CHAINED_INVOKE operation.
+            trace=dataclasses.replace(
+                reporting.trace_of(parent.id, parent.trace_parent),
+                parent_span_id=operation_span(parent.arn, child.parent_operation_id),
+            ),
         )
 
     def _resolve_invoke(self, tx: Transaction, function_name: str) -> InvokeTarget | ErrorObject:
@@ -448,6 +460,7 @@ class DurableService:
         client_token: str | None = None,
     ) -> CheckpointResult:
         """Applies a batch of updates atomically and returns what changed since the token was issued."""
+        started = time.perf_counter()
         now = self.clock()
         with self.store.transaction() as tx:
             execution = stored = self._require(tx, arn)
@@ -466,7 +479,7 @@ class DurableService:
                 lambda function_name: self._resolve_invoke(tx, function_name),
             )
             # An invocation that records progress is not failing over and over: restart the count.
-            execution = journal.record(tx, execution, outcome, version=version, failed_invocations=0)
+            execution = journal.record(tx, execution, outcome, now, version=version, failed_invocations=0)
             for child in outcome.children:
                 self._start_child(tx, child, execution, now)
             # When nothing else changed the execution since the token was issued, the reply is
@@ -491,6 +504,7 @@ class DurableService:
             if client_token:
                 reply_text = json.dumps({"token": token, "operations": [op.id for op in changed]})
                 tx.put_checkpoint_reply(execution.id, client_token, reply_text)
+        record(metrics.CHECKPOINT_SECONDS, (execution.function_name,), time.perf_counter() - started)
         return CheckpointResult(token, changed)
 
     def _replay_reply(self, tx: Transaction, execution: Execution, reply: str) -> CheckpointResult:
@@ -536,13 +550,16 @@ class DurableService:
         with self.store.transaction() as tx:
             return invocations.renew(tx, invocation, self.clock(), lease_seconds)
 
-    def complete_invocation(self, invocation: Invocation, output: InvocationOutput) -> Execution | None:
-        """Records the handler's output; returns None if another invocation took over meanwhile."""
+    def complete_invocation(
+        self, invocation: Invocation, output: InvocationOutput, usage: Usage = invocations.NO_USAGE
+    ) -> Execution | None:
+        """Records the handler's output and what the invocation used; returns None if another
+        invocation took over meanwhile."""
         _check_size("execution result", output.result, self.config.max_payload_bytes)
         with self.store.transaction() as tx:
             if output.pause_reason is not None:
                 return pausing.park(tx, invocation, self.clock(), output.pause_reason)
-            return invocations.complete(tx, invocation, output, self.clock(), self.config.invocation_retries)
+            return invocations.complete(tx, invocation, output, self.clock(), self.config.invocation_retries, usage)
 
     def resume_parked(self, function_name: str) -> list[str]:
         """Resumes the executions of a function paused because its code had changed; returns their ARNs.
@@ -561,13 +578,15 @@ class DurableService:
                 return resumed
             query = dataclasses.replace(query, marker=page.next_marker)
 
-    def fail_invocation(self, invocation: Invocation, error: ErrorObject, lost: bool = False) -> Execution | None:
+    def fail_invocation(
+        self, invocation: Invocation, error: ErrorObject, lost: bool = False, usage: Usage = invocations.NO_USAGE
+    ) -> Execution | None:
         """Records a crashed, killed or timed-out invocation (retried, then failed).
 
         ``lost``: the handler did not cause it (see ``perdure.service.invocations``).
         """
         with self.store.transaction() as tx:
-            return invocations.fail(tx, invocation, error, self.clock(), self.config.invocation_retries, lost)
+            return invocations.fail(tx, invocation, error, self.clock(), self.config.invocation_retries, lost, usage)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> list[str]:
         """Expires at once the leases of owners that ``is_dead`` says are gone; returns those owners.

@@ -27,8 +27,9 @@ from perdure.protocol.records import (
     Invocation,
     InvocationOutput,
     InvocationStatus,
+    Usage,
 )
-from perdure.service import history, journal, tokens
+from perdure.service import history, journal, reporting, tokens
 from perdure.store.base import CoreTransaction
 
 
@@ -50,6 +51,10 @@ class InvocationRetryPolicy:
     def delay(self, failures: int) -> float:
         return float(min(self.max_delay_seconds, self.base_delay_seconds * 2 ** max(0, failures - 1)))
 
+
+# What an invocation used when its worker could not say (it died, or its lease lapsed): its
+# time still counts, at Lambda's default memory.
+NO_USAGE = Usage()
 
 # How long a child execution that a chained invoke started waits for the parent's invocation
 # to end before it runs anyway (see ``_parent_still_invoking``).
@@ -111,6 +116,7 @@ def lease(
                 invocation=execution.invocation,
                 lease_owner=owner,
                 function_version=execution.function_version,
+                trace_parent=execution.trace_parent,
             )
         )
     return leased
@@ -158,19 +164,38 @@ def _release(execution: Execution) -> Execution:
     return execution.evolve(lease_owner=None, lease_expiry=None, woken_during_invocation=False)
 
 
-def _invocation_event(tx: CoreTransaction, execution: Execution, now: float, error: ErrorObject | None) -> Execution:
-    event = history.invocation_completed(execution.invocation_start or now, now, request_id(execution), error)
+def _invocation_event(
+    tx: CoreTransaction, execution: Execution, now: float, error: ErrorObject | None, usage: Usage = NO_USAGE
+) -> Execution:
+    """Records the end of the execution's invocation in its history, and adds what it used to its totals."""
+    start = execution.invocation_start or now
+    event = history.invocation_completed(start, now, request_id(execution), error)
+    outcome = "completed" if error is None else "lost" if error.type == LOST_TYPE else "failed"
+    reporting.invocation_ended(execution, now, error, outcome, usage)
+    seconds = max(0.0, now - start)
+    execution = execution.evolve(
+        compute_seconds=execution.compute_seconds + seconds,
+        cpu_seconds=execution.cpu_seconds + usage.cpu_seconds,
+        gb_seconds=execution.gb_seconds + seconds * usage.memory_mb / 1024,
+    )
     return journal.append_events(tx, execution, [event])
 
 
-def complete(tx: CoreTransaction, invocation: Invocation, output: InvocationOutput, now: float, policy: InvocationRetryPolicy) -> Execution | None:
+def complete(
+    tx: CoreTransaction,
+    invocation: Invocation,
+    output: InvocationOutput,
+    now: float,
+    policy: InvocationRetryPolicy,
+    usage: Usage = NO_USAGE,
+) -> Execution | None:
     """Records what the handler returned; returns None if the invocation had been superseded."""
     execution = stored = held(tx, invocation)
     if execution is None:
         return None
     if execution.status.is_terminal:
         # The handler ended the execution through an EXECUTION checkpoint (a large result).
-        execution = _invocation_event(tx, execution, now, None)
+        execution = _invocation_event(tx, execution, now, None, usage)
         tx.update_execution(_release(execution), before=stored)
         return execution
     if output.status is InvocationStatus.PENDING and not (
@@ -180,13 +205,13 @@ def complete(tx: CoreTransaction, invocation: Invocation, output: InvocationOutp
             message="The handler returned PENDING but nothing is pending: no wait, retry or callback is open.",
             type="InvalidParameterValueException",
         )
-        return fail(tx, invocation, error, now, policy)
+        return fail(tx, invocation, error, now, policy, usage=usage)
     if output.status is InvocationStatus.PENDING and execution.status is ExecutionStatus.PAUSING:
         # The invocation ended before another checkpoint: the pause it held up takes effect.
         execution = enter_paused(tx, execution.evolve(failed_invocations=0), now, execution.woken_during_invocation)
         tx.update_execution(execution)
         return execution
-    execution = _invocation_event(tx, execution, now, None).evolve(failed_invocations=0)
+    execution = _invocation_event(tx, execution, now, None, usage).evolve(failed_invocations=0)
     if output.status is InvocationStatus.SUCCEEDED:
         execution = journal.end_execution(tx, execution, ExecutionStatus.SUCCEEDED, now, result=output.result)
     elif output.status is InvocationStatus.FAILED:
@@ -214,7 +239,13 @@ def enter_paused(tx: CoreTransaction, execution: Execution, now: float, must_run
 
 
 def fail(
-    tx: CoreTransaction, invocation: Invocation, error: ErrorObject, now: float, policy: InvocationRetryPolicy, lost: bool = False
+    tx: CoreTransaction,
+    invocation: Invocation,
+    error: ErrorObject,
+    now: float,
+    policy: InvocationRetryPolicy,
+    lost: bool = False,
+    usage: Usage = NO_USAGE,
 ) -> Execution | None:
     """Records a crashed invocation: retried, or the execution fails with ``error``.
 
@@ -228,28 +259,38 @@ def fail(
     if not execution.status.is_terminal:
         pausing = execution.status is ExecutionStatus.PAUSING
         if lost:
-            execution = _record_loss(tx, execution, error, now, policy)
+            execution = _record_loss(tx, execution, error, now, policy, usage)
         else:
-            execution = _record_failure(tx, execution, error, now, policy)
+            execution = _record_failure(tx, execution, error, now, policy, usage)
         if pausing and not execution.status.is_terminal:
             execution = enter_paused(tx, execution, now, must_run=True)
     tx.update_execution(_release(execution))
     return execution
 
 
-def _record_failure(tx: CoreTransaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy) -> Execution:
-    execution = _invocation_event(tx, execution, now, error)
+def _record_failure(
+    tx: CoreTransaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy, usage: Usage
+) -> Execution:
+    execution = _invocation_event(tx, execution, now, error, usage)
     failures = execution.failed_invocations + 1
     execution = _release(execution).evolve(failed_invocations=failures)
     if failures >= policy.max_attempts:
         return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
+    reporting.invocation_retried(execution)
     return execution.evolve(ready_time=now + policy.delay(failures))
 
 
-def _record_loss(tx: CoreTransaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy) -> Execution:
+def _record_loss(
+    tx: CoreTransaction,
+    execution: Execution,
+    error: ErrorObject,
+    now: float,
+    policy: InvocationRetryPolicy,
+    usage: Usage = NO_USAGE,
+) -> Execution:
     """Records a lost invocation: retried at once, unless too many in a row were lost."""
     lost = _lost_in_a_row(tx, execution, policy.max_lost_invocations) + 1
-    execution = _release(_invocation_event(tx, execution, now, error))
+    execution = _release(_invocation_event(tx, execution, now, error, usage))
     if lost >= policy.max_lost_invocations:
         error = ErrorObject(
             message=f"{error.message} That is {lost} invocations lost in a row without a checkpoint between "
@@ -258,6 +299,7 @@ def _record_loss(tx: CoreTransaction, execution: Execution, error: ErrorObject, 
             type=error.type,
         )
         return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
+    reporting.invocation_retried(execution)
     return execution.evolve(ready_time=now)
 
 

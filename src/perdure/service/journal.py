@@ -16,7 +16,8 @@ from perdure.protocol.records import (
     Wire,
 )
 from perdure.protocol.timers import Timer, TimerKind
-from perdure.service import history
+from perdure.protocol.trace_context import TraceContext, own_trace
+from perdure.service import history, reporting
 from perdure.service.checkpoints import BatchOutcome
 from perdure.store.base import CoreTransaction
 
@@ -39,12 +40,14 @@ def create_execution(
     function_version: int | None = None,
     copies: Sequence[Operation] = (),
     restarted_from: Wire | None = None,
+    trace: TraceContext | None = None,
 ) -> Execution:
     """Stores a new execution, ready to run now: its EXECUTION operation, first event and timeout.
 
     A start, a chained invoke's child and a restart all come through here. ``copies`` are the
     operations a restart carries over, stored after the EXECUTION operation; ``restarted_from``
-    goes into the first event's details as ``RestartedFrom``.
+    goes into the first event's details as ``RestartedFrom``. ``trace``: the trace it is part
+    of (a caller's); by default one of its own.
     """
     start = execution_operation(execution_id, name, input_payload, now)
     event = history.execution_started(start, now, timeout_seconds)
@@ -72,12 +75,14 @@ def create_execution(
         version=1,
         event_count=1,
         operation_count=max([1, *(op.position for op in copies)]),
+        trace_parent=(trace or own_trace(execution_id)).header(),
     )
     tx.insert_execution(execution)
     tx.put_operations(execution.id, [start, *copies])
     tx.append_events(execution.id, [event.evolve(event_id=1)])
     if timeout_seconds:
         tx.set_timer(Timer(execution.id, "", TimerKind.EXECUTION_TIMEOUT, now + timeout_seconds))
+    reporting.execution_started(execution)
     return execution
 
 
@@ -93,8 +98,10 @@ def append_events(tx: CoreTransaction, execution: Execution, events: list[Event]
     return execution.evolve(**changes) if changes else execution
 
 
-def record(tx: CoreTransaction, execution: Execution, outcome: BatchOutcome, **changes: Any) -> Execution:
+def record(tx: CoreTransaction, execution: Execution, outcome: BatchOutcome, now: float, **changes: Any) -> Execution:
     """Stores a batch outcome; returns the execution with its counters moved on and ``changes`` made."""
+    if outcome.operations:
+        reporting.operations_changed(execution, outcome.operations.values(), now, _attempt_starts(tx, execution, outcome))
     for operation_id in outcome.cleared_timers:
         tx.delete_timers(execution.id, operation_id)
     if outcome.operations:
@@ -105,6 +112,30 @@ def record(tx: CoreTransaction, execution: Execution, outcome: BatchOutcome, **c
     for timer in outcome.timers:
         tx.set_timer(timer)
     return append_events(tx, execution, outcome.events, **changes)
+
+
+def _attempt_starts(tx: CoreTransaction, execution: Execution, outcome: BatchOutcome) -> dict[str, float]:
+    """When the current attempt of each step this batch ended began, where its ``start_time`` does not say.
+
+    That is a later attempt, whose start is the batch's (``outcome.attempt_starts``) or, for
+    one started by an earlier batch, its latest StepStarted event: a read, but only for a step
+    retried.
+    """
+    starts = dict(outcome.attempt_starts)
+    later = {
+        op.id for op in outcome.operations.values()
+        if op.type is OperationType.STEP and op.attempt > 1 and op.id not in starts
+        and (op.status.is_terminal or op.status is OperationStatus.PENDING)
+    }  # fmt: skip
+    if later:
+        for event in tx.list_events(execution.id, 0, _STARTS_LOOKED_AT, True):
+            if event.event_type == "StepStarted" and event.operation_id in later:
+                starts.setdefault(event.operation_id, event.timestamp)
+    return starts
+
+
+# How many of an execution's latest events ``_attempt_starts`` reads for a retried step's start.
+_STARTS_LOOKED_AT = 200
 
 
 def wake(execution: Execution, now: float) -> Execution:
@@ -153,6 +184,7 @@ def end_execution(
         version=version,
     )
     _complete_parent(tx, execution, now)
+    reporting.execution_ended(execution, now)
     return append_events(
         tx, execution, [history.execution_ended(status.value, execution_op, now, result, error)]
     )
@@ -191,6 +223,7 @@ def _complete_parent(tx: CoreTransaction, child: Execution, now: float) -> None:
     op = op.evolve(status=status, result=result, error=error, end_time=now, version=version)
     tx.put_operations(parent.id, [op])
     parent = append_events(tx, parent.evolve(version=version), [history.operation_ended(op, now)])
+    reporting.operations_changed(parent, [op], now, {})
     tx.update_execution(wake(parent, now))
 
 

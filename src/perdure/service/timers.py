@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from perdure.protocol.records import ErrorObject, Event, Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
-from perdure.service import history, journal
+from perdure.service import history, journal, reporting
 from perdure.store.base import CoreTransaction
 
 CALLBACK_TIMEOUT = ErrorObject(message="The callback timed out.", type="Callback.Timeout")
@@ -27,6 +27,7 @@ def fire_due(tx: CoreTransaction, now: float, limit: int) -> int:
     due = tx.due_timers(now, limit)
     if not due:
         return 0
+    reporting.timers_fired(due, now)
     one_by_one = {timer.execution_id for timer in due if timer.kind is not TimerKind.WAIT}
     # Waits first: fire_each reads what it changes afresh, so an execution it ends that
     # completes a parent's chained invoke finds the parent as the waits left it.
@@ -54,6 +55,7 @@ def fire_waits(tx: CoreTransaction, due: Sequence[Timer], now: float) -> None:
         wait = waits.get((timer.execution_id, timer.operation_id))
         if wait is None or wait.execution_status.is_terminal or wait.operation_status.is_terminal:
             continue
+        reporting.wait_fired(wait, now)
         first, version, event_count = counters.get(wait.execution_id, (wait, wait.version, wait.event_count))
         counters[wait.execution_id] = (first, version + 1, event_count + 1)
         # Numbered as journal.append_events numbers it.
@@ -145,6 +147,8 @@ def _apply(tx: CoreTransaction, timer: Timer, batch: _Batch, now: float) -> None
         op = op.evolve(status=OperationStatus.TIMED_OUT, end_time=now, error=error, version=version)
         tx.delete_timers(execution.id, op.id)
         event = history.operation_ended(op, now)
+    if event is not None:
+        reporting.operations_changed(execution, [op], now, {})
     batch.operations[key] = op
     batch.operations_written.append((execution.id, op))
     changes: dict[str, object] = {"version": version}

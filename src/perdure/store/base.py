@@ -28,6 +28,7 @@ from contextlib import AbstractContextManager
 from perdure.protocol.queries import (
     ExecutionPage,
     ExecutionQuery,
+    LiveCount,
     OpenCallback,
     PurgeBatch,
     ResultScan,
@@ -241,7 +242,12 @@ class ConsoleQueries(abc.ABC):
 
     @abc.abstractmethod
     def count_by_function(self, started_after: float) -> list[StatusCount]:
-        """Counts the executions started at or after ``started_after``, by function and status."""
+        """Counts the executions started at or after ``started_after``, by function and status,
+        with what their invocations used."""
+
+    @abc.abstractmethod
+    def live_counts(self, now: float) -> list[LiveCount]:
+        """Counts the executions not ended of each function that has any, by state at ``now``."""
 
     @abc.abstractmethod
     def open_callbacks(

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
+
+from perdure.telemetry.metrics import COMMIT_SECONDS, record
 
 # More writers than this in one group would make the first wait too long for its commit.
 GROUP_LIMIT = 64
@@ -226,7 +229,9 @@ class GroupCommitter:
             self._conn.execute("ROLLBACK")
             return
         try:
+            committing = time.perf_counter()
             self._conn.execute("COMMIT")
+            record(COMMIT_SECONDS, ("sqlite",), time.perf_counter() - committing)
         except BaseException as error:
             self._abandon(group, error)
             raise

@@ -66,6 +66,7 @@ from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 from perdure.store.dialect import POSTGRES
 from perdure.store.sql import Execute, SQLTransaction, Statements
 from perdure.store.sql_keys import KeyStatements, SQLKeyStore
+from perdure.telemetry.metrics import COMMIT_SECONDS, record
 
 # Where blobs go unless ``blobs`` says otherwise: beside the default SQLite database. Several
 # machines sharing one PostgreSQL database must share one blob store: an S3 bucket, or a folder
@@ -86,7 +87,8 @@ _BLOB_LOCK = "('x' || substr({key}, 1, 16))::bit(64)::bigint"
 # go in binary (%b): psycopg escapes each element of a text array with a regular expression.
 _DUE_WAITS = (
     "SELECT o.execution_id, o.id, o.status, o.parent_id, o.name, o.sub_type, o.start_time, o.scheduled_end_time,"
-    " e.status, e.version, e.event_count, e.ready_time, e.lease_owner, e.woken_during_invocation"
+    " e.status, e.version, e.event_count, e.ready_time, e.lease_owner, e.woken_during_invocation,"
+    " e.arn, e.function_name, e.trace_parent"
     " FROM operations AS o JOIN executions AS e ON e.id = o.execution_id"
     " WHERE (o.execution_id, o.id) IN (SELECT * FROM unnest(%b::text[], %b::text[])) ORDER BY o.execution_id, o.id"
 )
@@ -334,7 +336,9 @@ class PostgresStore(SQLKeyStore, Store):
             conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
             try:
                 yield conn
+                committing = time.perf_counter()
                 conn.execute("COMMIT")
+                record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
             except BaseException:
                 _rollback(conn)
                 raise
@@ -627,7 +631,7 @@ class _PostgresTransaction(SQLTransaction):
         return [
             DueWait(
                 r[0], r[1], OperationStatus(r[2]), r[3], r[4], r[5], r[6], r[7],
-                ExecutionStatus(r[8]), r[9], r[10], r[11], r[12], r[13],
+                ExecutionStatus(r[8]), r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16],
             )
             for r in rows
         ]

@@ -53,11 +53,12 @@ EXECUTION_COLUMNS: tuple[str, ...] = (
     "invocation_secret", "invocation_start", "failed_invocations", "woken_during_invocation",
     "version", "event_count", "operation_count", "parent_arn", "parent_operation_id", "tenant_id",
     "pause_time", "pause_reason", "timeout_paused", "paused_seconds", "function_version",
+    "compute_seconds", "cpu_seconds", "gb_seconds", "trace_parent",
 )  # fmt: skip
 # An execution's identity and input never change after it starts: an update leaves them be.
 IMMUTABLE_EXECUTION_COLUMNS: tuple[str, ...] = (
     "id", "arn", "function_name", "qualifier", "name", "start_time", "input_payload", "input_payload_blob",
-    "parent_arn", "parent_operation_id", "tenant_id", "function_version",
+    "parent_arn", "parent_operation_id", "tenant_id", "function_version", "trace_parent",
 )  # fmt: skip
 MUTABLE_EXECUTION_COLUMNS: tuple[str, ...] = tuple(
     c for c in EXECUTION_COLUMNS if c not in IMMUTABLE_EXECUTION_COLUMNS
@@ -170,6 +171,10 @@ def execution_row(execution: Execution, store_payload: StorePayload, *, with_inp
         "timeout_paused": bool(execution.timeout_paused),
         "paused_seconds": execution.paused_seconds,
         "function_version": execution.function_version,
+        "compute_seconds": execution.compute_seconds,
+        "cpu_seconds": execution.cpu_seconds,
+        "gb_seconds": execution.gb_seconds,
+        "trace_parent": execution.trace_parent,
     }
 
 
@@ -210,7 +215,7 @@ _EXECUTION_PLAIN: tuple[str, ...] = (
     "id", "arn", "function_name", "qualifier", "name", "start_time", "end_time", "timeout_seconds",
     "retention_days", "ready_time", "lease_owner", "lease_expiry", "invocation", "invocation_secret",
     "invocation_start", "failed_invocations", "version", "event_count", "operation_count", "parent_arn",
-    "parent_operation_id", "tenant_id", "pause_time", "pause_reason", "function_version",
+    "parent_operation_id", "tenant_id", "pause_time", "pause_reason", "function_version", "trace_parent",
 )  # fmt: skip
 
 
@@ -223,7 +228,8 @@ def execution_from_row(row: Row, load_payload: LoadPayload) -> Execution:
     fields["error"] = error_from_text(row["error"])
     fields["woken_during_invocation"] = bool(row["woken_during_invocation"])
     fields["timeout_paused"] = bool(row["timeout_paused"])
-    fields["paused_seconds"] = float(row["paused_seconds"])
+    for name in ("paused_seconds", "compute_seconds", "cpu_seconds", "gb_seconds"):
+        fields[name] = float(row[name])
     return assemble(Execution, fields)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any
 
-from perdure.protocol.queries import ExecutionPage, ExecutionQuery, OpenCallback, StatusCount
+from perdure.protocol.queries import ExecutionPage, ExecutionQuery, LiveCount, OpenCallback, StatusCount
 from perdure.protocol.records import Execution, ExecutionStatus, Operation
 from perdure.store import rows as rowmap
 from perdure.store.base import ConsoleQueries, prefix_bounds
@@ -97,11 +97,36 @@ class SQLConsoleQueries(ConsoleQueries):
 
     def count_by_function(self, started_after: float) -> list[StatusCount]:
         sql = self._sql.dialect.spell(
-            "SELECT function_name, status, COUNT(*) AS n FROM executions WHERE start_time >= ?"
+            "SELECT function_name, status, COUNT(*) AS n, SUM(compute_seconds) AS compute,"
+            " SUM(cpu_seconds) AS cpu, SUM(gb_seconds) AS gb FROM executions WHERE start_time >= ?"
             " GROUP BY function_name, status ORDER BY function_name, status"
         )
         rows = self._execute(sql, (started_after,)).fetchall()
-        return [StatusCount(row["function_name"], ExecutionStatus(row["status"]), row["n"]) for row in rows]
+        return [
+            StatusCount(
+                row["function_name"], ExecutionStatus(row["status"]), row["n"],
+                float(row["compute"] or 0), float(row["cpu"] or 0), float(row["gb"] or 0),
+            )
+            for row in rows
+        ]  # fmt: skip
+
+    def live_counts(self, now: float) -> list[LiveCount]:
+        # Through the status index: ended executions, however many, are not read.
+        sql = self._sql.dialect.spell(
+            "SELECT function_name, COUNT(*) AS live,"
+            " SUM(CASE WHEN lease_owner IS NOT NULL THEN 1 ELSE 0 END) AS running,"
+            " SUM(CASE WHEN status = 'PAUSED' THEN 1 ELSE 0 END) AS paused,"
+            " SUM(CASE WHEN lease_owner IS NULL AND status <> 'PAUSED' AND ready_time <= ? THEN 1 ELSE 0 END) AS ready,"
+            " MIN(CASE WHEN lease_owner IS NULL AND status <> 'PAUSED' AND ready_time <= ? THEN ready_time END) AS oldest"
+            " FROM executions WHERE status IN ('RUNNING', 'PAUSING', 'PAUSED') GROUP BY function_name ORDER BY function_name"
+        )
+        counts = []
+        for row in self._execute(sql, (now, now)).fetchall():
+            running, paused, ready = int(row["running"]), int(row["paused"]), int(row["ready"])
+            counts.append(
+                LiveCount(row["function_name"], running, ready, row["oldest"], paused, int(row["live"]) - running - paused - ready)
+            )
+        return counts
 
     def open_callbacks(
         self, limit: int, after: tuple[float, str] | None, function_name: str | None

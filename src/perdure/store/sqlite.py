@@ -29,7 +29,8 @@ from perdure.store.sql_keys import KeyStatements, SQLKeyStore
 # keys are joined from (CROSS JOIN keeps that order): a row-value IN list made SQLite scan every operation.
 _DUE_WAITS = (
     "SELECT o.execution_id, o.id, o.status, o.parent_id, o.name, o.sub_type, o.start_time, o.scheduled_end_time,"
-    " e.status, e.version, e.event_count, e.ready_time, e.lease_owner, e.woken_during_invocation"
+    " e.status, e.version, e.event_count, e.ready_time, e.lease_owner, e.woken_during_invocation,"
+    " e.arn, e.function_name, e.trace_parent"
     " FROM (VALUES {}) AS k CROSS JOIN operations AS o ON o.execution_id = k.column1 AND o.id = k.column2"
     " CROSS JOIN executions AS e ON e.id = o.execution_id"
 )
@@ -553,7 +554,7 @@ class _SQLiteTransaction(SQLTransaction):
             found.extend(
                 DueWait(
                     r[0], r[1], OperationStatus(r[2]), r[3], r[4], r[5], r[6], r[7],
-                    ExecutionStatus(r[8]), r[9], r[10], r[11], r[12], bool(r[13]),
+                    ExecutionStatus(r[8]), r[9], r[10], r[11], r[12], bool(r[13]), r[14], r[15], r[16],
                 )
                 for r in cursor
             )

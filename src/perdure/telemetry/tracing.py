@@ -1,0 +1,177 @@
+"""Spans of executions, invocations and operations, exported by OpenTelemetry's SDK.
+
+Off unless the standard variables ask for it: an OTLP endpoint in
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` (over HTTP, or gRPC
+with ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``), and neither ``OTEL_SDK_DISABLED=true`` nor
+``OTEL_TRACES_EXPORTER=none``. The exporter reads its other variables (headers, timeout,
+certificates) itself; ``OTEL_SERVICE_NAME`` defaults to ``perdure``.
+
+A span is recorded once the part it stands for has ended, with its start and end times and
+the IDs ``perdure.protocol.trace_context`` derives (see there why). In a process that has no
+tracer provider of its own, Perdure's becomes the global one, so that a handler's own
+instrumentation (httpx, requests, database drivers) exports its spans too, nested under the
+step it runs in (``inside``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from perdure.protocol.trace_context import TraceContext
+
+AttributeValue = str | int | float | bool
+
+
+class _PresetIds(IdGenerator):
+    """Gives the next span (on this thread) the IDs set by ``_preset``; random ones otherwise."""
+
+    def __init__(self) -> None:
+        self._next = threading.local()
+        self._random = RandomIdGenerator()
+
+    def preset(self, trace_id: int, span_id: int) -> None:
+        self._next.trace_id, self._next.span_id = trace_id, span_id
+
+    def clear(self) -> None:
+        self._next.trace_id = self._next.span_id = 0
+
+    def generate_trace_id(self) -> int:
+        trace_id = getattr(self._next, "trace_id", 0)
+        self._next.trace_id = 0
+        return trace_id or self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        span_id = getattr(self._next, "span_id", 0)
+        self._next.span_id = 0
+        return span_id or self._random.generate_span_id()
+
+
+class _Tracing:
+    """Perdure's tracer provider, made the first time a span is recorded (None: tracing is off)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made = False
+        self.provider: TracerProvider | None = None
+        self.ids = _PresetIds()
+        self.tracer: trace.Tracer | None = None
+
+    def get(self) -> trace.Tracer | None:
+        if not self._made:
+            with self._lock:
+                if not self._made:
+                    self._make(os.environ)
+                    self._made = True
+        return self.tracer
+
+    def _make(self, environ: Mapping[str, str]) -> None:
+        exporter = _exporter(environ)
+        if exporter is None:
+            return
+        resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "perdure"})
+        self.provider = TracerProvider(resource=resource, id_generator=self.ids)
+        self.provider.add_span_processor(BatchSpanProcessor(exporter))
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            trace.set_tracer_provider(self.provider)
+        self.tracer = self.provider.get_tracer("perdure")
+
+    def flush(self) -> None:
+        if self.provider is not None:
+            self.provider.force_flush()
+
+
+_TRACING = _Tracing()
+
+
+def _exporter(environ: Mapping[str, str]) -> SpanExporter | None:
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() != "otlp":
+        return None
+    if not (environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        return None
+    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    if protocol.strip().lower() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter()
+
+
+def enabled() -> bool:
+    """Whether spans are exported (the environment is read once, when first asked)."""
+    return _TRACING.get() is not None
+
+
+def flush() -> None:
+    """Exports the spans recorded so far (before a process exits)."""
+    _TRACING.flush()
+
+
+def _parent(context: TraceContext, parent_span_id: int) -> otel_context.Context:
+    if not parent_span_id:
+        return otel_context.Context()
+    flags = TraceFlags(TraceFlags.SAMPLED if context.sampled else TraceFlags.DEFAULT)
+    parent = SpanContext(context.trace_id, parent_span_id, is_remote=True, trace_flags=flags)
+    return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+def record_span(
+    context: TraceContext,
+    span_id: int,
+    parent_span_id: int,
+    name: str,
+    start: float,
+    end: float,
+    attributes: Mapping[str, AttributeValue | None],
+    error: tuple[str, str] | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+) -> None:
+    """Records a span that has ended (times in epoch seconds); ``error`` is ``(type, message)``.
+
+    ``parent_span_id`` 0 makes it the trace's root. Attributes that are None are left out.
+    """
+    tracer = _TRACING.get()
+    if tracer is None:
+        return
+    _TRACING.ids.preset(context.trace_id, span_id)
+    span = tracer.start_span(
+        name,
+        context=_parent(context, parent_span_id),
+        kind=kind,
+        attributes={key: value for key, value in attributes.items() if value is not None},
+        start_time=int(start * 1e9),
+    )
+    # A span with a parent takes its trace ID from it, leaving the preset one unused.
+    _TRACING.ids.clear()
+    if error is not None:
+        span.set_attribute("error.type", error[0])
+        span.set_status(Status(StatusCode.ERROR, error[1]))
+    span.end(end_time=int(max(start, end) * 1e9))
+
+
+@contextmanager
+def inside(context: TraceContext | None, span_id: int) -> Iterator[None]:
+    """Makes the span ``span_id`` the current one while the block runs, so that spans its code
+    starts (a handler's own instrumentation) are its children, though it is recorded later."""
+    if context is None or _TRACING.get() is None:
+        yield
+        return
+    token = otel_context.attach(_parent(context, span_id))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
