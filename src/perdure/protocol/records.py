@@ -573,10 +573,16 @@ DEFAULT_MEMORY_MB = 128
 
 @dataclass(frozen=True)
 class Usage:
-    """What one invocation used, as its worker measured it (an invocation whose worker died has none)."""
+    """What one invocation used, as its worker measured it (an invocation whose worker died has none).
+
+    ``seconds`` is the handler's time, from its start to its end: a cold worker's start-up and
+    the hand-off are not in it, as Lambda does not bill them; None, the invocation's time from
+    lease to end counts instead.
+    """
 
     cpu_seconds: float = 0.0
     memory_mb: int = DEFAULT_MEMORY_MB
+    seconds: float | None = None
 
 
 class InvocationStatus(enum.StrEnum):

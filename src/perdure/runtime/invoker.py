@@ -174,9 +174,9 @@ def run_invocation(
     The CPU time counted is that of this thread: work the handler hands to threads of its own
     (a seed-style ``map``'s branches, an ``async`` function's operation threads) is not in it.
     """
-    started = time.thread_time()
+    began, cpu = time.monotonic(), time.thread_time()
     report = _run(service, spec, handler, invocation, codec)
-    usage = Usage(time.thread_time() - started, spec.memory_mb or DEFAULT_MEMORY_MB)
+    usage = Usage(time.thread_time() - cpu, spec.memory_mb or DEFAULT_MEMORY_MB, time.monotonic() - began)
     return dataclasses.replace(report, usage=usage)
 
 

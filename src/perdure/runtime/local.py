@@ -83,7 +83,7 @@ class LocalRunner:
         ran = 0
         for invocation in self.service.lease(self.owner, list(self.functions), 16, LEASE_SECONDS):
             function = self.functions[invocation.function_name]
-            cpu = time.thread_time()
+            began, cpu = time.monotonic(), time.thread_time()
             with capture_logs(invocation.invocation) as captured:
                 output = run_seed_invocation(
                     function,
@@ -94,7 +94,7 @@ class LocalRunner:
                     self.checkpoint_hooks,
                 )
             keep_logs(self.service, invocation.execution_arn, captured)
-            self.service.complete_invocation(invocation, output, Usage(time.thread_time() - cpu))
+            self.service.complete_invocation(invocation, output, Usage(time.thread_time() - cpu, seconds=time.monotonic() - began))
             ran += 1
         return ran
 

@@ -35,6 +35,7 @@ from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
 from perdure.telemetry import metrics, tracing
 from perdure.telemetry.metrics import Observation
+from perdure.telemetry.tracing import SpanRecord
 
 
 # An execution that ended is sent back to the pool with its invocation's end, so that a waiting
@@ -138,11 +139,14 @@ def worker_main(
     handlers = _Handlers()
     sending = threading.Lock()
 
-    def send(message: Ready | Ended) -> None:
+    def send(message: Ready | Ended | SpanRecord) -> None:
         with sending:
             if isinstance(message, Ended):
                 message = dataclasses.replace(message, observations=tuple(metrics.take_forwarded()))
             conn.send(message)
+
+    # The server exports this process's spans: one recorded here is not lost if the process dies.
+    tracing.forward(send)
 
     def run(job: Run) -> None:
         try:

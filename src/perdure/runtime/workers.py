@@ -38,7 +38,8 @@ from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.worker_process import Ended, ProcessKey, Ready, Run, WorkerSettings, process_key, worker_main
 from perdure.service.executions import DurableService
 from perdure.service.invocations import LOST_INVOCATION
-from perdure.telemetry import metrics
+from perdure.telemetry import metrics, tracing
+from perdure.telemetry.tracing import SpanRecord
 
 __all__ = ["DEFAULT_SLOTS", "PoolLoad", "WorkerPool", "WorkerSettings"]
 
@@ -334,9 +335,12 @@ class WorkerPool:
         self._place()
         while True:
             message = self._receive(worker, None)
-            if not isinstance(message, Ended):
+            if isinstance(message, SpanRecord):
+                tracing.export(message)
+            elif isinstance(message, Ended):
+                self._ended(worker, message)
+            else:
                 break
-            self._ended(worker, message)
         self._died(worker)
 
     def _start_failed(self, worker: _Process, message: object) -> None:
@@ -476,12 +480,12 @@ class WorkerPool:
                 time.sleep(STORE_RETRY_SECONDS)
 
     @staticmethod
-    def _receive(worker: _Process, timeout: float | None) -> Ready | Ended | _Silence | None:
+    def _receive(worker: _Process, timeout: float | None) -> Ready | Ended | SpanRecord | _Silence | None:
         """Returns the worker's next message, None if it died, or _TIMED_OUT."""
         try:
             if timeout is not None and not worker.conn.poll(timeout):
                 return _TIMED_OUT
-            message: Ready | Ended = worker.conn.recv()
+            message: Ready | Ended | SpanRecord = worker.conn.recv()
         except (EOFError, OSError):
             return None
         return message

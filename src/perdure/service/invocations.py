@@ -172,7 +172,7 @@ def _invocation_event(
     event = history.invocation_completed(start, now, request_id(execution), error)
     outcome = "completed" if error is None else "lost" if error.type == LOST_TYPE else "failed"
     reporting.invocation_ended(execution, now, error, outcome, usage)
-    seconds = max(0.0, now - start)
+    seconds = usage.seconds if usage.seconds is not None else max(0.0, now - start)
     execution = execution.evolve(
         compute_seconds=execution.compute_seconds + seconds,
         cpu_seconds=execution.cpu_seconds + usage.cpu_seconds,

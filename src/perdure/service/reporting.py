@@ -63,15 +63,17 @@ def execution_ended(execution: Execution, now: float) -> None:
         return
     context = trace_of(execution.id, execution.trace_parent)
     tracing.record_span(
-        context,
-        execution_span(execution.arn),
-        context.parent_span_id,
-        f"execution {execution.function_name}",
-        execution.start_time,
-        now,
-        {**_attributes(execution), "perdure.execution.status": execution.status.value},
-        _error(execution.error),
-        SpanKind.SERVER,
+        tracing.SpanRecord(
+            context,
+            execution_span(execution.arn),
+            context.parent_span_id,
+            f"execution {execution.function_name}",
+            execution.start_time,
+            now,
+            {**_attributes(execution), "perdure.execution.status": execution.status.value},
+            _error(execution.error),
+            SpanKind.SERVER,
+        )
     )
 
 
@@ -79,7 +81,7 @@ def invocation_ended(execution: Execution, now: float, error: ErrorObject | None
     """The execution's current invocation ended (``outcome``: completed, failed or lost)."""
     function = (execution.function_name,)
     start = execution.invocation_start or now
-    seconds = max(0.0, now - start)
+    seconds = usage.seconds if usage.seconds is not None else max(0.0, now - start)
     record(metrics.INVOCATIONS, (execution.function_name, outcome))
     record(metrics.INVOCATION_SECONDS, function, seconds)
     record(metrics.COMPUTE_SECONDS, function, seconds)
@@ -88,14 +90,16 @@ def invocation_ended(execution: Execution, now: float, error: ErrorObject | None
     if not tracing.enabled():
         return
     tracing.record_span(
-        trace_of(execution.id, execution.trace_parent),
-        invocation_span(execution.arn, execution.invocation),
-        execution_span(execution.arn),
-        f"invocation {execution.function_name}",
-        start,
-        now,
-        {**_attributes(execution), "perdure.invocation": execution.invocation, "perdure.invocation.outcome": outcome},
-        _error(error),
+        tracing.SpanRecord(
+            trace_of(execution.id, execution.trace_parent),
+            invocation_span(execution.arn, execution.invocation),
+            execution_span(execution.arn),
+            f"invocation {execution.function_name}",
+            start,
+            now,
+            {**_attributes(execution), "perdure.invocation": execution.invocation, "perdure.invocation.outcome": outcome},
+            _error(error),
+        )
     )
 
 
@@ -166,20 +170,22 @@ def _operation_span(
     step = op.type is OperationType.STEP
     parent = operation_span(arn, op.parent_id) if op.parent_id else execution_span(arn)
     tracing.record_span(
-        trace_of(execution_id, trace_parent),
-        operation_span(arn, op.id, op.attempt if step else 0),
-        parent,
-        f"{op.type.value.lower()} {op.name or op.id}",
-        start,
-        end,
-        {
-            **attributes,
-            "perdure.operation.id": op.id,
-            "perdure.operation.type": op.type.value,
-            "perdure.operation.name": op.name,
-            "perdure.operation.sub_type": op.sub_type,
-            "perdure.operation.attempt": op.attempt if step else None,
-            "perdure.operation.status": op.status.value,
-        },
-        _error(op.error),
+        tracing.SpanRecord(
+            trace_of(execution_id, trace_parent),
+            operation_span(arn, op.id, op.attempt if step else 0),
+            parent,
+            f"{op.type.value.lower()} {op.name or op.id}",
+            start,
+            end,
+            {
+                **attributes,
+                "perdure.operation.id": op.id,
+                "perdure.operation.type": op.type.value,
+                "perdure.operation.name": op.name,
+                "perdure.operation.sub_type": op.sub_type,
+                "perdure.operation.attempt": op.attempt if step else None,
+                "perdure.operation.status": op.status.value,
+            },
+            _error(op.error),
+        )
     )

@@ -7,7 +7,10 @@ with ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``), and neither ``OTEL_SDK_DISABLED=true
 certificates) itself; ``OTEL_SERVICE_NAME`` defaults to ``perdure``.
 
 A span is recorded once the part it stands for has ended, with its start and end times and
-the IDs ``perdure.protocol.trace_context`` derives (see there why). In a process that has no
+the IDs ``perdure.protocol.trace_context`` derives (see there why). A worker process of
+``perdure serve`` does not export the spans it records: it hands each to its server at once
+(``forward``), which exports it, so that a worker that crashes takes no recorded span with it
+(a span of an operation that is in the store is never lost with a process). In a process that has no
 tracer provider of its own, Perdure's becomes the global one, so that a handler's own
 instrumentation (httpx, requests, database drivers) exports its spans too, nested under the
 step it runs in (``inside``).
@@ -17,8 +20,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -121,6 +125,30 @@ def flush() -> None:
     _TRACING.flush()
 
 
+@dataclass(frozen=True)
+class SpanRecord:
+    """A span that has ended, as ``record_span`` takes it (times in epoch seconds)."""
+
+    context: TraceContext
+    span_id: int
+    parent_span_id: int
+    name: str
+    start: float
+    end: float
+    attributes: Mapping[str, AttributeValue | None]
+    error: tuple[str, str] | None = None
+    kind: SpanKind = SpanKind.INTERNAL
+
+
+_forward: Callable[[SpanRecord], None] | None = None
+
+
+def forward(send: Callable[[SpanRecord], None]) -> None:
+    """From now on, hands each span recorded in this process to ``send`` instead of exporting it."""
+    global _forward
+    _forward = send
+
+
 def _parent(context: TraceContext, parent_span_id: int) -> otel_context.Context:
     if not parent_span_id:
         return otel_context.Context()
@@ -129,38 +157,34 @@ def _parent(context: TraceContext, parent_span_id: int) -> otel_context.Context:
     return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
-def record_span(
-    context: TraceContext,
-    span_id: int,
-    parent_span_id: int,
-    name: str,
-    start: float,
-    end: float,
-    attributes: Mapping[str, AttributeValue | None],
-    error: tuple[str, str] | None = None,
-    kind: SpanKind = SpanKind.INTERNAL,
-) -> None:
-    """Records a span that has ended (times in epoch seconds); ``error`` is ``(type, message)``.
+def record_span(record: SpanRecord) -> None:
+    """Records a span that has ended; ``error`` is ``(type, message)``, ``parent_span_id`` 0
+    makes it the trace's root, and attributes that are None are left out."""
+    if _forward is not None:
+        _forward(record)
+    else:
+        export(record)
 
-    ``parent_span_id`` 0 makes it the trace's root. Attributes that are None are left out.
-    """
+
+def export(record: SpanRecord) -> None:
+    """Exports a span recorded here or handed on by a worker process."""
     tracer = _TRACING.get()
     if tracer is None:
         return
-    _TRACING.ids.preset(context.trace_id, span_id)
+    _TRACING.ids.preset(record.context.trace_id, record.span_id)
     span = tracer.start_span(
-        name,
-        context=_parent(context, parent_span_id),
-        kind=kind,
-        attributes={key: value for key, value in attributes.items() if value is not None},
-        start_time=int(start * 1e9),
+        record.name,
+        context=_parent(record.context, record.parent_span_id),
+        kind=record.kind,
+        attributes={key: value for key, value in record.attributes.items() if value is not None},
+        start_time=int(record.start * 1e9),
     )
     # A span with a parent takes its trace ID from it, leaving the preset one unused.
     _TRACING.ids.clear()
-    if error is not None:
-        span.set_attribute("error.type", error[0])
-        span.set_status(Status(StatusCode.ERROR, error[1]))
-    span.end(end_time=int(max(start, end) * 1e9))
+    if record.error is not None:
+        span.set_attribute("error.type", record.error[0])
+        span.set_status(Status(StatusCode.ERROR, record.error[1]))
+    span.end(end_time=int(max(record.start, record.end) * 1e9))
 
 
 @contextmanager
