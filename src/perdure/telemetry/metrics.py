@@ -11,7 +11,7 @@ busy) are read when scraped: see ``perdure.api.metrics_route``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -99,12 +99,18 @@ def record(metric: Counter | Histogram, labels: tuple[str, ...], value: float = 
     _apply(metric, labels, value)
 
 
+# Each metric's child for a set of label values, by its adding method: ``labels()`` checks and
+# locks on every call, and a step records three observations.
+_adders: dict[tuple[str, tuple[str, ...]], Callable[[float], None]] = {}
+
+
 def _apply(metric: Counter | Histogram, labels: tuple[str, ...], value: float) -> None:
-    child = metric.labels(*labels)
-    if isinstance(child, Histogram):
-        child.observe(value)
-    else:
-        child.inc(value)
+    key = (metric._name, labels)  # noqa: SLF001
+    add = _adders.get(key)
+    if add is None:
+        child = metric.labels(*labels)
+        add = _adders[key] = child.observe if isinstance(child, Histogram) else child.inc
+    add(value)
 
 
 def forward() -> None:

@@ -27,68 +27,45 @@ from dataclasses import dataclass
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from perdure.protocol.trace_context import TraceContext
 
 AttributeValue = str | int | float | bool
-
-
-class _PresetIds(IdGenerator):
-    """Gives the next span (on this thread) the IDs set by ``_preset``; random ones otherwise."""
-
-    def __init__(self) -> None:
-        self._next = threading.local()
-        self._random = RandomIdGenerator()
-
-    def preset(self, trace_id: int, span_id: int) -> None:
-        self._next.trace_id, self._next.span_id = trace_id, span_id
-
-    def clear(self) -> None:
-        self._next.trace_id = self._next.span_id = 0
-
-    def generate_trace_id(self) -> int:
-        trace_id = getattr(self._next, "trace_id", 0)
-        self._next.trace_id = 0
-        return trace_id or self._random.generate_trace_id()
-
-    def generate_span_id(self) -> int:
-        span_id = getattr(self._next, "span_id", 0)
-        self._next.span_id = 0
-        return span_id or self._random.generate_span_id()
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
 class _Tracing:
-    """Perdure's tracer provider, made the first time a span is recorded (None: tracing is off)."""
+    """Perdure's tracer provider and span processor, made the first time they are needed (None: tracing is off)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._made = False
         self.provider: TracerProvider | None = None
-        self.ids = _PresetIds()
-        self.tracer: trace.Tracer | None = None
+        self.processor: BatchSpanProcessor | None = None
+        self.scope = InstrumentationScope("perdure")
 
-    def get(self) -> trace.Tracer | None:
+    def get(self) -> TracerProvider | None:
         if not self._made:
             with self._lock:
                 if not self._made:
                     self._make(os.environ)
                     self._made = True
-        return self.tracer
+        return self.provider
 
     def _make(self, environ: Mapping[str, str]) -> None:
         exporter = _exporter(environ)
         if exporter is None:
             return
         resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "perdure"})
-        self.provider = TracerProvider(resource=resource, id_generator=self.ids)
-        self.provider.add_span_processor(BatchSpanProcessor(exporter))
+        self.provider = TracerProvider(resource=resource)
+        self.processor = BatchSpanProcessor(exporter)
+        self.provider.add_span_processor(self.processor)
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(self.provider)
-        self.tracer = self.provider.get_tracer("perdure")
 
     def flush(self) -> None:
         if self.provider is not None:
@@ -149,14 +126,6 @@ def forward(send: Callable[[SpanRecord], None]) -> None:
     _forward = send
 
 
-def _parent(context: TraceContext, parent_span_id: int) -> otel_context.Context:
-    if not parent_span_id:
-        return otel_context.Context()
-    flags = TraceFlags(TraceFlags.SAMPLED if context.sampled else TraceFlags.DEFAULT)
-    parent = SpanContext(context.trace_id, parent_span_id, is_remote=True, trace_flags=flags)
-    return trace.set_span_in_context(NonRecordingSpan(parent))
-
-
 def record_span(record: SpanRecord) -> None:
     """Records a span that has ended; ``error`` is ``(type, message)``, ``parent_span_id`` 0
     makes it the trace's root, and attributes that are None are left out."""
@@ -167,24 +136,37 @@ def record_span(record: SpanRecord) -> None:
 
 
 def export(record: SpanRecord) -> None:
-    """Exports a span recorded here or handed on by a worker process."""
-    tracer = _TRACING.get()
-    if tracer is None:
+    """Exports a span recorded here or handed on by a worker process.
+
+    The span has ended and its IDs are known, so it is handed to the span processor as the
+    finished span it is, rather than started and ended through a tracer (which would draw
+    IDs of its own, and cost four times as much).
+    """
+    provider = _TRACING.get()
+    processor = _TRACING.processor
+    if provider is None or processor is None or not record.context.sampled:
         return
-    _TRACING.ids.preset(record.context.trace_id, record.span_id)
-    span = tracer.start_span(
-        record.name,
-        context=_parent(record.context, record.parent_span_id),
-        kind=record.kind,
-        attributes={key: value for key, value in record.attributes.items() if value is not None},
-        start_time=int(record.start * 1e9),
-    )
-    # A span with a parent takes its trace ID from it, leaving the preset one unused.
-    _TRACING.ids.clear()
+    context = record.context
+    attributes = {key: value for key, value in record.attributes.items() if value is not None}
+    status = Status(StatusCode.UNSET)
     if record.error is not None:
-        span.set_attribute("error.type", record.error[0])
-        span.set_status(Status(StatusCode.ERROR, record.error[1]))
-    span.end(end_time=int(max(record.start, record.end) * 1e9))
+        attributes["error.type"] = record.error[0]
+        status = Status(StatusCode.ERROR, record.error[1])
+    span = ReadableSpan(
+        record.name,
+        context=SpanContext(context.trace_id, record.span_id, is_remote=False, trace_flags=_SAMPLED),
+        parent=SpanContext(context.trace_id, record.parent_span_id, is_remote=True, trace_flags=_SAMPLED)
+        if record.parent_span_id
+        else None,
+        resource=provider.resource,
+        attributes=attributes,
+        kind=record.kind,
+        status=status,
+        start_time=int(record.start * 1e9),
+        end_time=int(max(record.start, record.end) * 1e9),
+        instrumentation_scope=_TRACING.scope,
+    )
+    processor.on_end(span)
 
 
 @contextmanager
@@ -194,7 +176,9 @@ def inside(context: TraceContext | None, span_id: int) -> Iterator[None]:
     if context is None or _TRACING.get() is None:
         yield
         return
-    token = otel_context.attach(_parent(context, span_id))
+    flags = _SAMPLED if context.sampled else TraceFlags(TraceFlags.DEFAULT)
+    span = NonRecordingSpan(SpanContext(context.trace_id, span_id, is_remote=True, trace_flags=flags))
+    token = otel_context.attach(trace.set_span_in_context(span))
     try:
         yield
     finally:

@@ -1,0 +1,160 @@
+"""Benchmark: what metrics and traces cost per step, each on and off, in one run.
+
+Times ``seed_flows.steps`` (a loop of ``ctx.step(lambda: 1)``) in-process with
+``perdure.testing.DurableTestRunner`` on SQLite (WAL, ``synchronous=NORMAL``), as
+``seed_style.py`` does, in three modes, each in a child process of its own (tracing is set up
+once per process, from its environment):
+
+- ``off``: nothing recorded (``perdure.telemetry.metrics.record`` replaced by a no-op here, as
+  Perdure has no switch for it: its metrics are always on);
+- ``metrics``: Perdure as it runs by default, metrics on, no OTLP endpoint set;
+- ``metrics + tracing``: the same, with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set to an OTLP/HTTP
+  receiver in this process, which answers every export at once; every step, its checkpoint and
+  the invocation become spans, exported in batches by OpenTelemetry's SDK.
+
+Modes alternate in rounds (order reversed every other round); reported are the medians over
+rounds of each round's µs per step, and each mode against ``off``.
+
+    python benchmarks/telemetry_cost.py [--rounds 6] [--steps 200] [--runs 20] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from sequential_steps import write
+
+START_MARK, END_MARK = "<!-- telemetry-cost:start -->", "<!-- telemetry-cost:end -->"
+MODES = ("off", "metrics", "metrics + tracing")
+
+
+def child(mode: str, steps: int, runs: int) -> None:
+    """Runs in the child: prints the µs per step of each of ``runs`` executions, as JSON."""
+    import seed_flows
+
+    from perdure.telemetry import metrics
+    from perdure.testing import DurableTestRunner, _durable
+
+    if mode == "off":
+        metrics.record = lambda metric, labels, value=1.0: None  # type: ignore[assignment]
+    with tempfile.TemporaryDirectory() as folder, DurableTestRunner(Path(folder)) as runner:
+        per_step = []
+        for number in range(runs + 2):
+            arn = runner.local.start(_durable(seed_flows.steps), {"count": steps, "run": number}).arn
+            began = time.perf_counter()
+            runner.local.run_ready()
+            elapsed = time.perf_counter() - began
+            if runner.service.get_execution(arn).status.value != "SUCCEEDED":
+                raise RuntimeError(f"{mode}: the execution did not succeed")
+            if number >= 2:  # the first two warm up
+                per_step.append(elapsed / steps * 1e6)
+    from perdure.telemetry import tracing
+
+    tracing.flush()
+    print(json.dumps(per_step))
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """Takes every OTLP/HTTP export and answers it with an empty (successful) reply."""
+
+    received = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).received += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def run_mode(mode: str, steps: int, runs: int, endpoint: str) -> list[float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    if mode == "metrics + tracing":
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(steps), str(runs)],
+        env=env, cwd=Path(__file__).parent, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{mode}: {done.stderr}")
+    return list(json.loads(done.stdout.splitlines()[-1]))
+
+
+def report(
+    args: argparse.Namespace, medians: dict[str, float], spans_exports: int, seconds: float, load: tuple[float, float, float]
+) -> str:
+    lines = [
+        START_MARK,
+        f"`python benchmarks/telemetry_cost.py --rounds {args.rounds} --steps {args.steps} --runs {args.runs}`, "
+        f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, load {load[0]:.1f} before and "
+        f"{os.getloadavg()[0]:.1f} after; {seconds:.0f} s. "
+        f"µs per step of a {args.steps}-step seed-style loop in-process (the median over {args.rounds} rounds "
+        f"of each round's median over {args.runs} executions); the receiver took {spans_exports} exports.",
+        "",
+        "| Mode | µs per step | vs off | Target | Result |",
+        "|---|---:|---:|---|---|",
+    ]
+    targets = {"metrics": 0.05, "metrics + tracing": 0.20}
+    for mode in MODES:
+        ratio = medians[mode] / medians["off"] - 1
+        target = targets.get(mode)
+        verdict = "" if target is None else ("PASS" if ratio < target else "**MISS**")
+        lines.append(
+            f"| {mode} | {medians[mode]:.1f} | {ratio * 100:+.1f} % | "
+            f"{'' if target is None else f'< {target * 100:.0f} %'} | {verdict} |"
+        )
+    lines.append(END_MARK)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--write", type=Path, default=None, help="Markdown file whose telemetry-cost block to replace")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), int(args.child[2]))
+        return
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    began, load = time.monotonic(), os.getloadavg()
+    rounds: dict[str, list[float]] = {mode: [] for mode in MODES}
+    try:
+        for number in range(args.rounds):
+            for mode in MODES if number % 2 == 0 else reversed(MODES):
+                rounds[mode].append(statistics.median(run_mode(mode, args.steps, args.runs, endpoint)))
+                print(f"round {number + 1} {mode}: {rounds[mode][-1]:.1f} µs per step", flush=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    if _Receiver.received == 0:
+        raise RuntimeError("no spans reached the receiver: tracing was not on")
+    text = report(args, {mode: statistics.median(times) for mode, times in rounds.items()}, _Receiver.received, time.monotonic() - began, load)
+    print(text)
+    if args.write:
+        write(args.write, text, START_MARK, END_MARK)
+
+
+if __name__ == "__main__":
+    main()
