@@ -120,3 +120,26 @@ def test_without_a_traceparent_an_execution_is_a_trace_of_its_own(serve: Callabl
     assert {s.trace_id for s in spans if s.attributes.get("perdure.execution.arn") == arn} == {root.trace_id}
     header = str(_execution(server, arn)["TraceHeader"]["XAmznTraceId"])  # type: ignore[index]
     assert header.startswith(f"Root=1-{root.trace_id[:8]}-{root.trace_id[8:]};Sampled=1")
+
+
+def test_a_handler_with_aws_otel_plugin_for_its_sdk_keeps_working(serve: Callable[..., Server]) -> None:
+    with otlp_receiver() as receiver:
+        server = serve(
+            f"instrumented={HANDLERS / 'aws_otel.py'}:instrumented",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        )
+        arn = _invoke(server, "instrumented", {}, {})
+        wait_for(lambda: _execution(server, arn)["Status"] == "SUCCEEDED", timeout=60)
+        spans = receiver.wait_for(
+            lambda spans: any(s.name == "execution instrumented" for s in spans)
+            and any(s.service_name == "perdure" and s.attributes.get("perdure.execution.arn") is None for s in spans)
+        )
+    assert json.loads(str(_execution(server, arn)["Result"])) == {"reserve": "reserved", "ship": "shipped"}
+    ours = [s for s in spans if s.attributes.get("perdure.execution.arn") == arn]
+    assert {s.attributes.get("perdure.operation.name") for s in ours} >= {"reserve", "cool_down", "ship"}
+    # The plugin's own spans, exported through the provider Perdure made global in its worker.
+    # They make a trace of their own: the plugin reads the trace from the process-wide
+    # _X_AMZN_TRACE_ID, which a worker running many invocations at once cannot set for one.
+    plugins = {s.name for s in spans if s.attributes.get("perdure.execution.arn") is None}
+    assert {"Workflow", "Invocation", "ship"} <= plugins, plugins
