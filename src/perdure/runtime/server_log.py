@@ -1,8 +1,9 @@
 """The log a server process and its worker processes write on stderr: text, or JSON lines.
 
-Text is what Python does with no logging configured: each record of WARNING and above as its
-message alone (``logging.lastResort``). With ``--log-format json`` each record is one JSON
-object, for a log collector to read by field rather than parse::
+In text, the default, a server configures no logging: each record of WARNING and above is its
+message alone (Python's ``logging.lastResort``), and uvicorn writes its own lines in its own
+format. With ``--log-format json`` each record is one JSON object, for a log collector to read
+by field rather than parse::
 
     {"time": "2025-06-01T09:30:00.123Z", "level": "WARNING", "logger": "perdure.runtime.workers",
      "message": "...", "execution_arn": "arn:aws:lambda:...", "function": "orders", "invocation": 2}
@@ -48,7 +49,8 @@ def _utc(created: float) -> str:
 
 
 def _execution_fields(record: logging.LogRecord) -> dict[str, object]:
-    """The record's own fields of an execution, completed by the logging code's context when it is the same one."""
+    """The execution a record is about: the fields its log call passed, completed by the logging code's context
+    when that is about the same execution; else that context's fields."""
     context = current_log_context()
     fields: dict[str, object] = dict(context.fields()) if context is not None else {}
     arn = getattr(record, "execution_arn", None)
@@ -78,7 +80,8 @@ def log_worker_runtime(json_lines: bool) -> None:
 
     Otherwise they would reach the root logger, where ``perdure.runtime.logcapture`` keeps the
     lines of the functions running: a line logged from an invocation's thread after its
-    capture closed would go into another invocation's lines, and none to stderr.
+    capture closed would go into another invocation's lines when just one is open, and nowhere
+    when several are.
     """
     handler = logging.StreamHandler()
     # Text as ``logging.lastResort`` writes it, so text mode reads as it did before.
