@@ -47,7 +47,7 @@ def test_cli_reference_matches_help() -> None:
 
 
 def test_all_is_sorted_and_complete() -> None:
-    modules = {"api", "cli", "client", "errors", "protocol", "runtime", "sdk", "server", "service", "store", "testing"}
+    modules = {"api", "cli", "client", "errors", "protocol", "runtime", "sdk", "server", "service", "store", "telemetry", "testing"}
     public = {name for name in dir(perdure) if not name.startswith("_") and name not in modules}
     assert perdure.__all__ == sorted(perdure.__all__)
     assert public <= set(perdure.__all__), public - set(perdure.__all__)

@@ -59,6 +59,8 @@ class ServerConfig:
     dev: bool = False
     request_timeout: float = 30.0
     retention_days: int = DEFAULT_RETENTION_DAYS
+    # --log-format json: worker processes write their own log lines as JSON, as the server does.
+    json_log: bool = False
     secret: bytes | None = field(default=None, repr=False)
     # ``/metrics`` on a port of its own, unauthenticated (None: only on the API's port, authenticated).
     metrics_host: str = "127.0.0.1"
@@ -166,7 +168,7 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
         raise
     runtime = None
     if config.workers:
-        settings = WorkerSettings(config.db_url, blobs, service.config, data_dir=config.data_dir)
+        settings = WorkerSettings(config.db_url, blobs, service.config, data_dir=config.data_dir, json_log=config.json_log)
         runtime = Runtime(service, registry, settings, config.workers, config.concurrency)
         for spec in registry:
             parked = service.resume_parked(spec.name)

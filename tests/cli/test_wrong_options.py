@@ -16,6 +16,7 @@ Perdure = Callable[..., subprocess.CompletedProcess[str]]
     [
         (["serve", "--workers", "0"], "Invalid value for '--workers': 0 is not in the range 1<=x<=256."),
         (["serve", "--request-timeout", "0"], "Invalid value for '--request-timeout': 0.0 is not in the range x>0."),
+        (["worker", "--log-format", "yaml"], "Invalid value for '--log-format': 'yaml' is not one of 'text', 'json'."),
         (["purge", "--retention-days", "0"], "Invalid value for '--retention-days': 0 is not in the range x>=1."),
         (
             ["executions", "list", "--status", "DONE"],
@@ -28,7 +29,10 @@ Perdure = Callable[..., subprocess.CompletedProcess[str]]
         (["serve"], "Nothing to serve: name at least one TARGET or a --template."),
         (["keys", "create"], "Missing option '--name'."),
     ],
-    ids=["workers", "request-timeout", "retention-days", "status", "payload", "result", "run-target", "no-target", "key-name"],
+    ids=[
+        "workers", "request-timeout", "log-format", "retention-days", "status", "payload", "result", "run-target",
+        "no-target", "key-name",
+    ],  # fmt: skip
 )
 def test_a_wrong_value_exits_2_with_the_usage_and_how_to_fix_it(
     perdure: Perdure, tmp_path: Path, args: list[str], message: str

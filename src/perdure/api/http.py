@@ -7,10 +7,12 @@ this), and decoding first would split it into several segments.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -20,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from perdure.errors import PerdureError
+from perdure.protocol.log_context import LogContext, about
 from perdure.protocol.records import json_default
 from perdure.service.validation import check_json_depth, check_strings, check_text
 
@@ -125,7 +128,8 @@ class Router:
             if params is not None:
                 try:
                     _check_parameters(request, params)
-                    return await route.endpoint(request, params)
+                    with _logging_about(params):
+                        return await route.endpoint(request, params)
                 except PerdureError as error:
                     response = error_response(error.code, error.message, error.status)
                     if error.retry_after_seconds is not None:
@@ -136,6 +140,12 @@ class Router:
             f"No route for {request.method} {request.url.path}. See the Lambda API reference for its routes.",
             404,
         )
+
+
+def _logging_about(params: dict[str, str]) -> AbstractContextManager[None]:
+    """Makes the log lines of a request on one execution (a route's ``{arn}``) about that execution."""
+    arn = params.get("arn")
+    return about(LogContext.of_execution(arn)) if arn is not None else contextlib.nullcontext()
 
 
 def _check_parameters(request: Request, params: dict[str, str]) -> None:

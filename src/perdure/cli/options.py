@@ -159,16 +159,16 @@ def functions_arguments(function: F) -> F:
     return click.argument("targets", nargs=-1)(function)
 
 
-def functions(targets: tuple[str, ...], template: Path | None, verb: str) -> Registry:
+def functions(targets: tuple[str, ...], template: Path | None, verb: str, say: Callable[[str], None] = notify) -> Registry:
     """The registry of the functions named by TARGETs and --template; at least one."""
-    found = registry_of(targets, template)
+    found = registry_of(targets, template, say)
     if not len(found):
         raise click.UsageError(f"Nothing to {verb}: name at least one TARGET or a --template.")
     return found
 
 
-def registry_of(targets: tuple[str, ...], template: Path | None) -> Registry:
-    """The registry of the functions named by TARGETs and --template, perhaps none."""
+def registry_of(targets: tuple[str, ...], template: Path | None, say: Callable[[str], None] = notify) -> Registry:
+    """The registry of the functions named by TARGETs and --template, perhaps none; ``say`` tells what a template skips."""
     from perdure.runtime.registry import FunctionSpec, Registry, parse_target, seed_functions
 
     registry = Registry()
@@ -184,7 +184,7 @@ def registry_of(targets: tuple[str, ...], template: Path | None) -> Registry:
 
         loaded = load_template(template)
         for reason in loaded.skipped:
-            click.echo(f"Skipped: {reason}", err=True)
+            say(f"Skipped: {reason}")
         for spec in loaded.functions:
             registry.add(spec)
     return registry

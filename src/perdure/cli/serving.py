@@ -8,22 +8,22 @@ from typing import TYPE_CHECKING
 
 import click
 
+from perdure.cli.log_format import log_format_option, operator_messages
 from perdure.cli.options import (
     blob_options,
     db_options,
     functions,
     functions_arguments,
-    notify,
     registry_of,
-    reports_errors,
     metrics_options,
+    reports_errors,
     retention_option,
     worker_options,
 )
 from perdure.store import display_url
 
 if TYPE_CHECKING:
-    from perdure.server import Server
+    from perdure.server import Notify, Server
 
 
 @click.command()
@@ -50,10 +50,11 @@ if TYPE_CHECKING:
 @retention_option
 @metrics_options
 @reports_errors
+@log_format_option
 def serve(
     targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, concurrency: int,
     no_workers: bool, dev: bool, request_timeout: float, blobs: str | None, s3_endpoint: str | None, retention_days: int,
-    metrics_host: str, metrics_port: int | None,
+    metrics_host: str, metrics_port: int | None, json_log: bool,
 ) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
@@ -71,6 +72,7 @@ def serve(
     OTEL_EXPORTER_OTLP_ENDPOINT names, when it is set.
     """
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from perdure.api.dev_guard import is_loopback
     from perdure.api.slow_clients import uvicorn_settings
@@ -82,16 +84,17 @@ def serve(
             f"(127.0.0.1, ::1 or localhost), not {host}. Create a key with `perdure keys create --name NAME` "
             "and serve without --dev."
         )
+    notify = operator_messages(json_log)
     # Before the secret, which may make the data folder: a command that serves nothing leaves no trace.
-    registry = functions(targets, template, "serve")
+    registry = functions(targets, template, "serve", notify)
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, host=host, port=port, workers=0 if no_workers else workers,
         concurrency=concurrency, dev=dev, request_timeout=request_timeout, retention_days=retention_days,
-        metrics_host=metrics_host, metrics_port=metrics_port,
+        metrics_host=metrics_host, metrics_port=metrics_port, json_log=json_log,
     ).with_secret()
     server = open_server(config, registry, notify)
     app = server.app(notify)
-    _listen_for_metrics(server)
+    _listen_for_metrics(server, notify)
     if dev:
         notify(
             "Development mode (--dev): the API is open, with no authentication, to every user and program "
@@ -102,9 +105,13 @@ def serve(
     notify(f"Perdure serving {names} on http://{host}:{port} (database {display_url(db)}, {running})")
     signing_in = "open, as the API is" if dev else "sign in with the token of a key from `perdure keys create`"
     notify(f"Dashboard: http://{host}:{port}/ ({signing_in})")
+    # In JSON, uvicorn's loggers get no handlers of their own (log_config=None): their lines go to
+    # the JSON handler instead, log_level still keeping them to warnings and errors.
+    log_config = None if json_log else LOGGING_CONFIG
     # Waiting RequestResponse invokes must not hold a shutdown for the length of a function timeout.
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, **uvicorn_settings(request_timeout)
+        app, host=host, port=port, log_level="warning", log_config=log_config, timeout_graceful_shutdown=10,
+        **uvicorn_settings(request_timeout),
     )
 
 
@@ -120,9 +127,11 @@ def serve(
 @retention_option
 @metrics_options
 @reports_errors
+@log_format_option
 def worker(
     targets: tuple[str, ...], template: Path | None, db: str, workers: int, concurrency: int, functions: tuple[str, ...],
     blobs: str | None, s3_endpoint: str | None, retention_days: int, metrics_host: str, metrics_port: int | None,
+    json_log: bool,
 ) -> None:
     """Run the executions of functions, without serving HTTP.
 
@@ -146,15 +155,16 @@ def worker(
             "--function picks functions of the database for a worker given no code; with TARGETs "
             "or --template, name only the functions to run there."
         )
+    notify = operator_messages(json_log)
     only = frozenset(functions) or None
-    registry = registry_of(targets, template) if targets or template else Registry(everything=True, only=only)
+    registry = registry_of(targets, template, notify) if targets or template else Registry(everything=True, only=only)
     # As in `perdure serve`: a bad secret is refused here, not in every worker.
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, concurrency=concurrency,
-        retention_days=retention_days, metrics_host=metrics_host, metrics_port=metrics_port,
+        retention_days=retention_days, metrics_host=metrics_host, metrics_port=metrics_port, json_log=json_log,
     ).with_secret()
     server = open_server(config, registry, notify)
-    _listen_for_metrics(server)
+    _listen_for_metrics(server, notify)
     if only:
         names = ", ".join(sorted(only))
         stored = {version.function_name for version in server.service.newest_versions()}
@@ -175,7 +185,7 @@ def worker(
         server.close()
 
 
-def _listen_for_metrics(server: Server) -> None:
+def _listen_for_metrics(server: Server, notify: Notify) -> None:
     port = server.listen_for_metrics()
     if port is not None:
         notify(f"Metrics: http://{server.config.metrics_host}:{port}/metrics (no authentication: keep this port private)")

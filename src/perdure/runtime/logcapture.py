@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
+from perdure.protocol.log_context import LogContext
 from perdure.protocol.records import LogLine
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 # longer lines are cut.
 MAX_LINES = 10_000
 MAX_LINE_CHARS = 64 * 1024
+
+logger = logging.getLogger(__name__)
 
 
 class LogCapture:
@@ -260,7 +263,8 @@ def keep_logs(service: DurableService, arn: str, capture: LogCapture) -> None:
     try:
         service.append_logs(arn, capture.lines())
     except Exception as error:  # noqa: BLE001 - losing log lines must not lose the invocation's outcome
-        print(f"perdure: could not keep the log lines of {arn}: {error}", file=sys.stderr)
+        fields = LogContext(arn, invocation=capture.invocation).fields()
+        logger.warning("Could not keep the log lines of invocation %d of %s: %s", capture.invocation, arn, error, extra=fields)
 
 
 def read_spool(path: str, invocation: int) -> list[LogLine]:

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from perdure.protocol.log_context import LogContext
 from perdure.protocol.records import Execution, Invocation
 from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.leases import lease_owner_id
@@ -54,7 +55,9 @@ class Runtime:
             except Exception:
                 # Called from the thread that reads a worker process's messages: a listener's
                 # failure must not stop it.
-                logger.exception("A listener of ended invocations failed.")
+                fields = LogContext.of_invocation(invocation).fields()
+                message = "A listener of ended invocations failed on invocation %d of %s."
+                logger.exception(message, invocation.invocation, invocation.execution_arn, extra=fields)
         self.scheduler.poke()
 
     def poke(self) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perdure.errors import FunctionLoadError, StorageFullError
+from perdure.protocol.log_context import LogContext, about
 from perdure.protocol.records import ErrorObject, Execution, Invocation
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
@@ -29,6 +30,7 @@ from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.invoker import InvocationReport, record_report, run_invocation
 from perdure.runtime.logcapture import capture_logs, keep_logs
 from perdure.runtime.registry import FunctionSpec, load_handler
+from perdure.runtime.server_log import log_worker_runtime
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import FunctionDefaults, lookup_of
 from perdure.store import open_store
@@ -56,6 +58,8 @@ class WorkerSettings:
     # The functions a chained invoke may start (``DurableService``'s ``functions``); the
     # runtime fills them in from its registry.
     functions: tuple[FunctionDefaults, ...] = ()
+    # The server's --log-format is json: the worker's own lines on stderr are JSON lines too.
+    json_log: bool = False
 
 
 # What the pool sends a worker over its pipe, and what the worker sends back. ``token`` names an
@@ -122,6 +126,7 @@ def worker_main(
 ) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log_worker_runtime(settings.json_log)
     if key.memory_mb:
         limit = key.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
@@ -150,7 +155,8 @@ def worker_main(
 
     def run(job: Run) -> None:
         try:
-            send(_run_job(service, codec, handlers, job, Path(spool_dir) / f"{job.token}.log"))
+            with about(LogContext.of_invocation(job.invocation)):
+                send(_run_job(service, codec, handlers, job, Path(spool_dir) / f"{job.token}.log"))
         except BaseException as error:  # noqa: BLE001 - whatever happens, the pool hears of the invocation
             crash = ErrorObject(message=f"The worker failed: {error!r}", type="Runtime.WorkerError")
             send(Ended(job.token, unrecorded=InvocationReport(None, crash)))

@@ -31,6 +31,7 @@ from multiprocessing.process import BaseProcess
 from typing import Final
 
 from perdure.errors import PerdureError, StorageFullError
+from perdure.protocol.log_context import LogContext, about
 from perdure.protocol.records import DEFAULT_MEMORY_MB, ErrorObject, Execution, Invocation, Usage
 from perdure.runtime.invoker import record_report
 from perdure.runtime.logcapture import read_spool
@@ -228,7 +229,7 @@ class WorkerPool:
                 placed.append((invocation, self.registry.spec_for(invocation.function_name, invocation.function_version)))
             except PerdureError as error:
                 failure = ErrorObject(message=error.message, type=error.code)
-                self._record(functools.partial(self.service.fail_invocation, invocation, failure))
+                self._record(invocation, functools.partial(self.service.fail_invocation, invocation, failure))
                 self.on_finished(invocation, None)
         with self._lock:
             self._waiting.extend(placed)
@@ -363,7 +364,7 @@ class WorkerPool:
                 )
             else:
                 error = ErrorObject(message=failure, type="Runtime.ImportModuleError")
-            self._record(functools.partial(self.service.fail_invocation, invocation, error, lost=closed))
+            self._record(invocation, functools.partial(self.service.fail_invocation, invocation, error, lost=closed))
             self.on_finished(invocation, None)
 
     def _ended(self, worker: _Process, message: Ended) -> None:
@@ -378,10 +379,10 @@ class WorkerPool:
             invocation = running.invocation
             if message.load_failure is not None:
                 error = ErrorObject(message=message.load_failure, type="Runtime.ImportModuleError")
-                self._record(lambda: self.service.fail_invocation(invocation, error))
+                self._record(invocation, lambda: self.service.fail_invocation(invocation, error))
             elif message.unrecorded is not None:
                 report = message.unrecorded
-                self._record(lambda: record_report(self.service, invocation, report))
+                self._record(invocation, lambda: record_report(self.service, invocation, report))
             self.on_finished(invocation, message.execution)
         if drained:
             self._retire(worker)
@@ -422,9 +423,11 @@ class WorkerPool:
         # Kept before its end is recorded (and lost if the disk is full, rather than hold up the end).
         with contextlib.suppress(StorageFullError):
             self.service.append_logs(invocation.execution_arn, read_spool(running.process.spool(running.token), invocation.invocation))
+        fields = LogContext.of_invocation(invocation).fields()
+        logger.warning("Invocation %d of %s: %s", invocation.invocation, invocation.execution_arn, error.message, extra=fields)
         # Its CPU time went with its process; its time counts at its function's memory.
         usage = Usage(memory_mb=running.spec.memory_mb or DEFAULT_MEMORY_MB)
-        self._record(lambda: self.service.fail_invocation(invocation, error, lost=lost, usage=usage))
+        self._record(invocation, lambda: self.service.fail_invocation(invocation, error, lost=lost, usage=usage))
         self.on_finished(invocation, None)
 
     def _retire(self, worker: _Process) -> None:
@@ -460,24 +463,27 @@ class WorkerPool:
             if late:
                 self._place()
 
-    def _record(self, write: Callable[[], object]) -> None:
-        """Runs ``write``, which records an invocation's end, again while the store's disk is full.
+    def _record(self, invocation: Invocation, write: Callable[[], object]) -> None:
+        """Runs ``write``, which records the end of ``invocation``, again while the store's disk is full.
 
         Tried every STORE_RETRY_SECONDS until it works or the pool closes; the invocation's
         lease then lapses, and it resumes from its last checkpoint when a server runs again.
         """
         reported = False
-        while True:
-            try:
-                write()
-                return
-            except StorageFullError as error:
-                if self._closed:
+        context = LogContext.of_invocation(invocation)
+        with about(context):
+            while True:
+                try:
+                    write()
                     return
-                if not reported:
-                    logger.warning("%s The end of an invocation is recorded once it can be.", error.message)
-                    reported = True
-                time.sleep(STORE_RETRY_SECONDS)
+                except StorageFullError as error:
+                    if self._closed:
+                        return
+                    if not reported:
+                        message = "%s The end of invocation %d of %s is recorded once it can be."
+                        logger.warning(message, error.message, invocation.invocation, invocation.execution_arn, extra=context.fields())
+                        reported = True
+                    time.sleep(STORE_RETRY_SECONDS)
 
     @staticmethod
     def _receive(worker: _Process, timeout: float | None) -> Ready | Ended | SpanRecord | _Silence | None:
@@ -503,7 +509,7 @@ class WorkerPool:
             idle = [w for w in self._workers if not w.running]
         for invocation, _ in waiting:
             error = ErrorObject(message="The invocation was lost: the server stopped before it ran.", type=LOST_INVOCATION.type)
-            self._record(functools.partial(self.service.fail_invocation, invocation, error, lost=True))
+            self._record(invocation, functools.partial(self.service.fail_invocation, invocation, error, lost=True))
             self.on_finished(invocation, None)
         for worker in idle:
             worker.kill()

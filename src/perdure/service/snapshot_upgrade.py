@@ -30,6 +30,7 @@ import logging
 from dataclasses import dataclass
 
 from perdure.errors import PerdureError
+from perdure.protocol.log_context import LogContext
 from perdure.protocol.queries import StoredResult
 from perdure.protocol.records import CHECKPOINT_SUBTYPE
 from perdure.protocol.snapshots import UNBOUND_PREFIX, SnapshotCodec, SnapshotError
@@ -100,6 +101,7 @@ def upgrade_snapshots(store: ExecutionStore, codec: SnapshotCodec, now: float) -
                         "it was left as it is, and the execution will fail if it resumes from it.",
                         stored.execution_arn,
                         stored.operation_id,
+                        extra=LogContext.of_execution(stored.execution_arn, stored.operation_id).fields(),
                     )
         done = scan.last is None and not unread
         replaced: list[StoredResult] = []
@@ -140,6 +142,7 @@ def _text(store: ExecutionStore, stored: StoredResult) -> str | None:
             stored.operation_id,
             stored.blob_key,
             error,
+            extra=LogContext.of_execution(stored.execution_arn, stored.operation_id).fields(),
         )
         return None
 
