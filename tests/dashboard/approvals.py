@@ -1,4 +1,5 @@
-"""The app the dashboard tests serve: a seed-style review that checkpoints twice, then waits for a person.
+"""The app the dashboard tests serve: a seed-style review that checkpoints twice, then waits for a
+person, and a shipping function whose timeline has one bar of each kind.
 
 Each run of a body appends a line to the file PERDURE_TEST_LOG names, so a test can tell which
 parts ran again after a restart.
@@ -7,6 +8,7 @@ parts ran again after a restart.
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -68,6 +70,35 @@ def review(ctx, event):
     decision = ctx.wait_for_callback(ask_reviewer, name="approval", timeout=timedelta(hours=1))
     note(f"decided {item}")
     return {"item": item, "total": quote["total"], "checks": checks, "decision": decision, "revisions": len(history)}
+
+
+def fetch_rates(item: str) -> dict[str, float]:
+    # The first attempt for an item fails, so its timeline has a retried step to show.
+    if f"rates failed {item}" not in _notes():
+        note(f"rates failed {item}")
+        raise ConnectionError("The rates service did not answer; trying again.")
+    return {"base": 4.0}
+
+
+def pack(ctx, size: str, index: int) -> str:
+    return str(ctx.step(wrap, size, name=f"pack {size}"))
+
+
+def wrap(size: str) -> str:
+    # Long enough that the three branches, run at once, show as overlapping bars.
+    time.sleep(0.3)
+    return f"{size} wrapped"
+
+
+@durable.function(name="shipping", timeout=60)
+def shipping(ctx, event):
+    """A retried step, a wait, a map of three branches and an approval: each kind of bar on a timeline."""
+    item = event["item"]
+    rates = ctx.step(fetch_rates, item, name="fetch rates", retry=RETRY)
+    ctx.wait(seconds=2, name="cool down")
+    packed = ctx.map(["S", "M", "L"], pack, name="pack")
+    decision = ctx.wait_for_callback(ask_reviewer, name="sign-off", timeout=timedelta(hours=1))
+    return {"item": item, "rates": rates, "packed": packed, "decision": decision}
 
 
 @durable.function(name="nightly", timeout=30)

@@ -10,6 +10,7 @@ docs/ when PERDURE_SCREENSHOTS=docs).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,68 @@ def test_find_an_execution_by_name_and_read_its_operations_and_checkpoints(
     history_row.locator("details.show-all summary").click()
     expect(history_row.locator("details.show-all pre")).to_contain_text("revision 59: lamp reworded")
     page.screenshot(path=screenshot_path("dashboard-execution.png", tmp_path), full_page=True)
+
+
+# Each row of the timeline: its depth, kind and label, and its bars' classes, x and width.
+_ROWS = """[...document.querySelectorAll('#timeline svg.timeline g.row')].map(row => ({
+    depth: Number(row.dataset.depth), kind: row.dataset.kind, label: row.querySelector('text.label').firstChild.textContent,
+    bars: [...row.querySelectorAll('rect.bar')].map(bar => ({
+        cls: bar.getAttribute('class'), x: Number(bar.getAttribute('x')), width: Number(bar.getAttribute('width')),
+    })),
+}))"""
+
+
+def test_the_timeline_draws_attempts_waits_and_branches_on_one_axis(page: Any, site: Site, tmp_path: Path) -> None:
+    arn = site.start(_unique("shipping"), _unique("crate"), function="shipping")
+    callback_id = site.callback_id(arn)
+    page.goto(f"{site.url}/execution?arn={quote(arn, safe='')}")
+    # While the approval is awaited its bar runs on to now, hatched; once it comes, the page
+    # (following the execution) redraws it closed.
+    waiting = page.locator('#timeline g.row[data-kind="CALLBACK · Callback"] rect.bar')
+    expect(waiting).to_have_class("bar span live open")
+    page.wait_for_timeout(1_000)
+    site.api("POST", f"/2025-12-01/durable-execution-callbacks/{callback_id}/succeed", content=b'{"ok": true}')
+    expect(page.locator("#execution-status")).to_have_text("SUCCEEDED", timeout=60_000)
+    expect(waiting).to_have_class("bar span ok")
+    chart = page.locator("#timeline svg.timeline")
+    expect(chart).to_be_visible()
+    assert chart.bounding_box()["width"] > 900
+
+    rows = [row for row in page.evaluate(_ROWS) if row["kind"] != "CONTEXT · Checkpoint"]
+    assert [(row["depth"], row["label"]) for row in rows] == [
+        (0, "Invocations"),
+        (0, "fetch rates"),
+        (0, "cool down"),
+        (0, "pack"),
+        (1, "pack-0"),
+        (2, "pack S"),
+        (1, "pack-1"),
+        (2, "pack M"),
+        (1, "pack-2"),
+        (2, "pack L"),
+        (0, "sign-off"),
+        (1, "sign-off"),
+        (1, "sign-off submitter"),
+    ]
+    by_label = {row["label"]: row["bars"] for row in rows}
+    # Invoked at the start, after the retry's delay, after the wait and after the approval.
+    assert len(by_label["Invocations"]) == 4
+    fetch = by_label["fetch rates"]
+    assert [bar["cls"] for bar in fetch] == ["bar attempt bad", "bar delay held", "bar attempt ok"]
+    # The 2 s wait is long beside the steps, and beside the retry's 1 s delay.
+    wait = by_label["cool down"][0]
+    assert wait["width"] > 10 * max(bar["width"] for bar in by_label["pack S"] + [fetch[0], fetch[2]])
+    assert wait["width"] > 1.5 * fetch[1]["width"]
+    assert wait["x"] >= fetch[2]["x"]
+    # The approval came a second or more after the callback started.
+    assert by_label["sign-off"][0]["width"] > wait["width"] / 3
+    # The three branches ran at once: side by side over the same stretch of time.
+    branches = [row["bars"][0] for row in rows if row["kind"] == "CONTEXT · MapIteration"]
+    assert max(bar["x"] for bar in branches) < min(bar["x"] + bar["width"] for bar in branches)
+    assert min(bar["width"] for bar in branches) > 5
+    title = page.locator("#timeline rect.bar.attempt.bad title")
+    expect(title).to_have_text(re.compile(r"fetch rates · STEP · Step\nattempt 1: FAILED \(ConnectionError: The rates"))
+    page.locator("#timeline").screenshot(path=screenshot_path("dashboard-timeline.png", tmp_path))
 
 
 def test_approve_from_the_inbox_and_watch_the_execution_finish(page: Any, site: Site, tmp_path: Path) -> None:

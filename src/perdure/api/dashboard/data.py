@@ -6,6 +6,7 @@ import enum
 import time
 from dataclasses import dataclass
 
+from perdure.api.dashboard.timeline import Timeline, build_timeline
 from perdure.protocol.queries import ExecutionPage, ExecutionQuery
 from perdure.protocol.records import (
     ErrorObject,
@@ -74,6 +75,7 @@ class ExecutionDetail:
     now: float
     # The function's published versions, which "Restart from here" may carry it onto.
     code_versions: list[int]
+    timeline: Timeline
 
     @property
     def live(self) -> bool:
@@ -172,6 +174,7 @@ class DashboardData:
         tree = console.operation_tree(self.service, arn)
         history = self.service.get_history(arn, max_items=HISTORY_EVENTS)
         logs = self.service.get_logs(arn, max_items=LOG_LINES)
+        now = time.time()
         return ExecutionDetail(
             execution=execution,
             tree=tree,
@@ -181,8 +184,9 @@ class DashboardData:
             logs=logs.items,
             more_logs=logs.next_marker is not None,
             version=_page_version(execution, logs.items, logs.next_marker is not None),
-            now=time.time(),
+            now=now,
             code_versions=[v.version for v in self.service.list_versions(execution.function_name)],
+            timeline=build_timeline(execution, tree, history.items, now),
         )
 
     def execution(self, arn: str) -> Execution:
