@@ -179,3 +179,13 @@ def test_signing_in_returns_to_the_page_asked_for(app: App) -> None:
 )
 def test_durations_read_as_people_write_them(seconds: float | None, reads: str) -> None:
     assert duration(seconds) == reads
+
+
+def test_a_failed_invocation_shows_its_error() -> None:
+    from perdure.api.dashboard.data import _invocations
+    from perdure.protocol.records import ErrorObject
+    from perdure.service.history import invocation_completed
+
+    error = ErrorObject(message="The invocation crashed: exit code 3.", type="Runtime.ExitError")
+    (view,) = _invocations([invocation_completed(1.0, 2.5, "request", error)])
+    assert (view.start, view.end, view.error) == (1.0, 2.5, error)

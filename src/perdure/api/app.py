@@ -70,7 +70,7 @@ class PerdureApp:
         self.http: ASGIApp = self.router if keys is None else Authenticator(self.router, keys)
         # The dashboard signs people in with the same keys, into sessions of its own.
         secret = keys.derived_secret(SECRET_LABEL) if keys is not None else None
-        self.dashboard = Dashboard(service, registry, keys, secret)
+        self.dashboard = Dashboard(service, registry, keys, secret, wake=self.waiter.woke)
         # Bodies are capped in front of both, before authentication or sign-in reads them.
         limits = BodyLimits(api_bytes(service.config.max_payload_bytes), seconds=request_seconds)
         served: ASGIApp = BodyLimit(self._route, limits)

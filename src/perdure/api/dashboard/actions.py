@@ -18,7 +18,7 @@ from perdure.api.dashboard.data import DashboardData
 from perdure.api.dashboard.guard import Viewer
 from perdure.api.dashboard.render import page
 from perdure.errors import PerdureError
-from perdure.protocol.records import ErrorObject
+from perdure.protocol.records import ErrorObject, Execution
 from perdure.service.validation import check_json_depth
 
 
@@ -41,8 +41,12 @@ def _who(viewer: Viewer) -> str:
 
 
 class Actions:
-    def __init__(self, data: DashboardData) -> None:
+    """The dashboard's changes; ``wake`` is told of an execution they made ready to run (so that
+    it runs now, not when the runtime next looks), as the API's own routes tell it."""
+
+    def __init__(self, data: DashboardData, wake: Callable[[Execution], None]) -> None:
         self.service = data.service
+        self.wake = wake
 
     async def stop(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         arn = form.get("arn", "")
@@ -57,7 +61,7 @@ class Actions:
     async def resume(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         arn = form.get("arn", "")
         reason = f"Resumed from {_who(viewer)}."
-        return await self._run(request, arn, lambda: self.service.resume_execution(arn, reason))
+        return await self._run(request, arn, lambda: self.wake(self.service.resume_execution(arn, reason)))
 
     async def restart(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         arn, point = form.get("arn", ""), form.get("checkpoint", "")
@@ -67,6 +71,7 @@ class Actions:
             started = await run_in_threadpool(self.service.restart_execution, arn, point, None, version)
         except PerdureError as error:
             return _problem(error.message, error.status)
+        self.wake(started)
         return _go(request, execution_url(started.arn))
 
     async def callback(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
@@ -91,6 +96,7 @@ class Actions:
                 execution = await run_in_threadpool(self.service.fail_callback, callback_id, error_object)
         except PerdureError as error:
             return _problem(error.message, error.status)
+        self.wake(execution)
         if not request.headers.get("hx-request"):
             return RedirectResponse(execution_url(execution.arn), status_code=303)
         return page("_callback_done.html", outcome=outcome, execution=execution)

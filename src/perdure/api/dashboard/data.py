@@ -133,7 +133,8 @@ def _invocations(events: list[Event]) -> list[InvocationView]:
             number=index,
             start=float(event.details.get("StartTimestamp", event.timestamp)),
             end=float(event.details.get("EndTimestamp", event.timestamp)),
-            error=ErrorObject.from_wire(event.details.get("Error")),
+            # InvocationCompleted keeps the error as ``{"Payload": ErrorObject}``.
+            error=ErrorObject.from_wire((event.details.get("Error") or {}).get("Payload")),
         )
         for index, event in enumerate(ended, start=1)
     ]

@@ -21,6 +21,7 @@ from perdure.api.dashboard.render import page
 from perdure.api.dashboard.sessions import COOKIE_NAME, DEV_KEY_ID, SESSION_SECONDS, SessionSigner
 from perdure.api.keys import KeyRing
 from perdure.errors import PerdureError
+from perdure.protocol.records import Execution
 from perdure.runtime.registry import Registry
 from perdure.service.executions import DurableService
 from perdure.service.validation import check_text
@@ -71,13 +72,18 @@ class Dashboard:
     """Serves the dashboard's pages and actions; ``keys`` None means development mode (open)."""
 
     def __init__(
-        self, service: DurableService, registry: Registry, keys: KeyRing | None, secret: bytes | None = None
+        self,
+        service: DurableService,
+        registry: Registry,
+        keys: KeyRing | None,
+        secret: bytes | None = None,
+        wake: Callable[[Execution], None] = lambda execution: None,
     ) -> None:
         # Without the server secret (development mode) sessions last as long as the process.
         self.guard = Guard(SessionSigner(secret or secrets.token_bytes(32)), keys)
         data = DashboardData(service, registry)
         pages = Pages(data)
-        actions = Actions(data)
+        actions = Actions(data, wake)
         self.pages: dict[str, PageEndpoint] = {
             "/": pages.executions,
             "/execution": pages.execution,
