@@ -16,7 +16,7 @@ from perdure.protocol.records import (
     Wire,
 )
 from perdure.protocol.timers import Timer, TimerKind
-from perdure.protocol.trace_context import TraceContext, own_trace
+from perdure.protocol.trace_context import TraceContext
 from perdure.service import history, reporting
 from perdure.service.checkpoints import BatchOutcome
 from perdure.store.base import CoreTransaction
@@ -75,7 +75,7 @@ def create_execution(
         version=1,
         event_count=1,
         operation_count=max([1, *(op.position for op in copies)]),
-        trace_parent=(trace or own_trace(execution_id)).header(),
+        trace_parent=(trace or reporting.new_trace(execution_id)).header(),
     )
     tx.insert_execution(execution)
     tx.put_operations(execution.id, [start, *copies])

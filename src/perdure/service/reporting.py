@@ -9,6 +9,7 @@ children, and an operation inside a child context is the context's child.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from opentelemetry.trace import SpanKind
@@ -34,9 +35,23 @@ from perdure.telemetry import metrics, tracing
 from perdure.telemetry.metrics import record
 
 
+def new_trace(execution_id: str) -> TraceContext:
+    """The trace of an execution no caller's trace holds: its own, recorded as the sampler says."""
+    context = own_trace(execution_id)
+    return dataclasses.replace(context, sampled=tracing.samples(context.trace_id))
+
+
 def trace_of(execution_id: str, trace_parent: str | None) -> TraceContext:
     """The trace an execution's spans belong to (one started before traces were kept has its own)."""
     return stored(trace_parent) or own_trace(execution_id)
+
+
+def _traced(execution_id: str, trace_parent: str | None) -> TraceContext | None:
+    """The execution's trace if its spans are recorded (tracing on, the trace sampled), else None."""
+    if not tracing.enabled():
+        return None
+    context = trace_of(execution_id, trace_parent)
+    return context if context.sampled else None
 
 
 def _error(error: ErrorObject | None) -> tuple[str, str] | None:
@@ -59,9 +74,9 @@ def execution_started(execution: Execution) -> None:
 def execution_ended(execution: Execution, now: float) -> None:
     """``execution`` has ended (its final status and error set)."""
     record(metrics.EXECUTIONS_ENDED, (execution.function_name, execution.status.value))
-    if not tracing.enabled():
+    context = _traced(execution.id, execution.trace_parent)
+    if context is None:
         return
-    context = trace_of(execution.id, execution.trace_parent)
     tracing.record_span(
         tracing.SpanRecord(
             context,
@@ -87,11 +102,12 @@ def invocation_ended(execution: Execution, now: float, error: ErrorObject | None
     record(metrics.COMPUTE_SECONDS, function, seconds)
     record(metrics.CPU_SECONDS, function, usage.cpu_seconds)
     record(metrics.GB_SECONDS, function, seconds * usage.memory_mb / 1024)
-    if not tracing.enabled():
+    context = _traced(execution.id, execution.trace_parent)
+    if context is None:
         return
     tracing.record_span(
         tracing.SpanRecord(
-            trace_of(execution.id, execution.trace_parent),
+            context,
             invocation_span(execution.arn, execution.invocation),
             execution_span(execution.arn),
             f"invocation {execution.function_name}",
@@ -115,6 +131,7 @@ def operations_changed(
     ``attempt_starts``: when the current attempt of a step began, by operation ID, when the
     operation's ``start_time`` (its first attempt's) does not say.
     """
+    context = _traced(execution.id, execution.trace_parent)
     for op in operations:
         ended = op.status.is_terminal
         retried = op.type is OperationType.STEP and op.status is OperationStatus.PENDING
@@ -127,12 +144,8 @@ def operations_changed(
                 record(metrics.RETRIES, (execution.function_name, "step"))
         elif op.type is OperationType.CALLBACK:
             record(metrics.CALLBACK_WAIT, (execution.function_name, op.status.value), max(0.0, now - start))
-        if tracing.enabled():
-            _operation_span(execution.id, execution.trace_parent, execution.arn, _attributes(execution), op, start, now)
-
-
-def callback_completed(execution: Execution, op: Operation, now: float) -> None:
-    operations_changed(execution, [op], now, {})
+        if context is not None:
+            _operation_span(context, execution.arn, _attributes(execution), op, start, now)
 
 
 def timers_fired(due: Sequence[Timer], now: float) -> None:
@@ -142,7 +155,8 @@ def timers_fired(due: Sequence[Timer], now: float) -> None:
 
 def wait_fired(wait: DueWait, now: float) -> None:
     """A wait fell due (read in bulk, so from the fields ``DueWait`` carries)."""
-    if not tracing.enabled():
+    context = _traced(wait.execution_id, wait.trace_parent)
+    if context is None:
         return
     op = Operation(
         id=wait.operation_id,
@@ -155,12 +169,11 @@ def wait_fired(wait: DueWait, now: float) -> None:
     )
     attributes = {"perdure.function": wait.function_name, "perdure.execution.arn": wait.execution_arn}
     start = wait.start_time if wait.start_time is not None else now
-    _operation_span(wait.execution_id, wait.trace_parent, wait.execution_arn, attributes, op, start, now)
+    _operation_span(context, wait.execution_arn, attributes, op, start, now)
 
 
 def _operation_span(
-    execution_id: str,
-    trace_parent: str | None,
+    context: TraceContext,
     arn: str,
     attributes: Mapping[str, str | int | None],
     op: Operation,
@@ -171,7 +184,7 @@ def _operation_span(
     parent = operation_span(arn, op.parent_id) if op.parent_id else execution_span(arn)
     tracing.record_span(
         tracing.SpanRecord(
-            trace_of(execution_id, trace_parent),
+            context,
             operation_span(arn, op.id, op.attempt if step else 0),
             parent,
             f"{op.type.value.lower()} {op.name or op.id}",

@@ -29,6 +29,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -90,6 +91,26 @@ def _exporter(environ: Mapping[str, str]) -> SpanExporter | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
     return HttpExporter()
+
+
+def samples(trace_id: int, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a trace that starts here is recorded, as ``OTEL_TRACES_SAMPLER`` (and its
+    ``OTEL_TRACES_SAMPLER_ARG``) says: ``always_on`` (the default), ``always_off``, or
+    ``traceidratio`` with a ratio, each alone or ``parentbased_``. The decision is the trace
+    ID's, as OpenTelemetry's ``TraceIdRatioBased`` makes it, so every process agrees on it; a
+    trace the caller started keeps the caller's decision.
+    """
+    sampler = environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower().removeprefix("parentbased_")
+    if sampler == "always_off":
+        return False
+    if sampler != "traceidratio":
+        return True
+    try:
+        rate = float(environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+    except ValueError:
+        rate = 1.0
+    ratio = TraceIdRatioBased(min(1.0, max(0.0, rate)))
+    return trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < ratio.bound
 
 
 def enabled() -> bool:
