@@ -168,11 +168,13 @@ def _window(event: _Event, window: dict[str, Any]) -> int:
         raise event.error(key, f"{key}.Mode must be OFF or FLEXIBLE, not {mode!r}.")
     if mode == "OFF":
         return 0
-    minutes = event.template.positive_int(
-        event.logical_id, f"Events.{event.name}.Properties.{key}.MaximumWindowInMinutes", window.get("MaximumWindowInMinutes"), "minutes"
+    minutes = event.template.plain(
+        event.logical_id, f"Events.{event.name}.Properties.{key}.MaximumWindowInMinutes", window.get("MaximumWindowInMinutes")
     )
-    if minutes is None or minutes > 1440:
-        raise event.error(key, f"{key}.MaximumWindowInMinutes must be 1 to 1440 when Mode is FLEXIBLE, not {minutes}.")
+    if isinstance(minutes, str) and minutes.isascii() and minutes.isdigit():
+        minutes = int(minutes)
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
+        raise event.error(key, f"{key}.MaximumWindowInMinutes must be 1 to 1440 when Mode is FLEXIBLE, not {minutes!r}.")
     return minutes
 
 
