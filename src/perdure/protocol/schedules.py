@@ -14,6 +14,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 # A tick's execution is ``<schedule>-<tick as yyyymmddThhmmssZ>``: 17 characters after the name,
 # within the 64 that an execution name may have.
@@ -122,3 +123,35 @@ def scheduled_event(function_name: str, schedule_name: str, tick: float, region:
         "detail": {},
     }
     return json.dumps(event, separators=(",", ":"))
+
+
+def definition_to_wire(definition: ScheduleDefinition) -> dict[str, Any]:
+    """A definition as the API carries it, in the words of EventBridge Scheduler where it has them."""
+    wire: dict[str, Any] = {
+        "Name": definition.name,
+        "ScheduleExpression": definition.expression,
+        "ScheduleExpressionTimezone": definition.timezone,
+        "State": "ENABLED" if definition.enabled else "DISABLED",
+        "FlexibleTimeWindow": (
+            {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": definition.window_minutes}
+            if definition.window_minutes
+            else {"Mode": "OFF"}
+        ),
+        "CatchUp": definition.catch_up.value,
+    }
+    optional = {"Input": definition.input_payload, "StartDate": definition.start_time, "EndDate": definition.end_time}
+    wire.update({key: value for key, value in optional.items() if value is not None})
+    return wire
+
+
+def schedule_to_wire(schedule: Schedule) -> dict[str, Any]:
+    """A registered schedule as ``perdure schedules list`` prints it: its definition, state and fire times."""
+    return {
+        "FunctionName": schedule.function_name,
+        **definition_to_wire(schedule.definition),
+        "State": schedule.state,
+        "NextFireTime": schedule.next_due,
+        "NextTick": schedule.next_tick,
+        "LastTick": schedule.last_tick,
+        "PausedTimestamp": schedule.paused_time,
+    }
