@@ -8,6 +8,7 @@ sign-in that never sends a person to another site, and how durations read.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import html
 import json
 from collections.abc import Iterator
@@ -179,3 +180,18 @@ def test_signing_in_returns_to_the_page_asked_for(app: App) -> None:
 )
 def test_durations_read_as_people_write_them(seconds: float | None, reads: str) -> None:
     assert duration(seconds) == reads
+
+
+def test_the_functions_page_shows_each_schedule_and_its_next_fire_time(app: App) -> None:
+    from perdure.protocol.schedules import ScheduleDefinition
+    from perdure.service.schedules import Schedules
+
+    _sign_in(app)
+    schedules = Schedules(app.service)
+    (nightly,) = schedules.register("nightly", [ScheduleDefinition("schedule", "cron(0 2 * * ? *)", timezone="Europe/Berlin")])
+    schedules.register("review", [ScheduleDefinition("hourly", "rate(1 hour)")])
+    schedules.pause("review", "hourly")
+    page = html.unescape(app.client.get("/functions").text)
+    next_time = datetime.datetime.fromtimestamp(nightly.next_due or 0, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"<code>cron(0 2 * * ? *)</code> schedule: next {next_time} UTC" in page
+    assert "<code>rate(1 hour)</code> hourly: <mark>paused</mark>" in page
