@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from servers import HANDLERS, Server, wait_for
 
 from perdure.protocol.queries import ExecutionQuery
@@ -96,3 +97,22 @@ def test_schedules_commands_list_pause_resume_and_trigger(serve: Any) -> None:
     missing = server.cli("schedules", "pause", "daily", "weekly")
     assert missing.returncode == 1
     assert "Function daily has no schedule named 'weekly' (its schedules: schedule)" in missing.stderr
+
+
+def test_deploy_sends_the_schedules_the_code_declares_and_bad_ones_are_refused(serve: Any, tmp_path: Path) -> None:
+    app = tmp_path / "hourly_app.py"
+    app.write_text("import perdure as durable\n\n@durable.function(schedule='rate(1 hour)')\ndef hourly(ctx, event):\n    return 1\n")
+    server = serve(str(app))
+    assert [s["ScheduleExpression"] for s in cli(server, "schedules", "list")] == ["rate(1 hour)"]
+    app.write_text(app.read_text().replace("rate(1 hour)", "rate(2 hours)"))
+    deployed = server.cli("deploy", str(app))
+    assert deployed.returncode == 0, deployed.stderr
+    assert [s["ScheduleExpression"] for s in cli(server, "schedules", "list")] == ["rate(2 hours)"]
+
+    bad = httpx.put(
+        f"{server.endpoint}/perdure/v1/functions/hourly/schedules",
+        json={"Schedules": [{"Name": "often", "ScheduleExpression": "cron(61 * * * ? *)"}]},
+    )
+    assert bad.status_code == 400
+    assert bad.json()["message"] == "Schedules[0] (often): the minutes field has 61, which is out of its range 0-59."
+    assert [s["ScheduleExpression"] for s in cli(server, "schedules", "list")] == ["rate(2 hours)"]

@@ -59,9 +59,12 @@ def definition_from_wire(body: Any, where: str) -> ScheduleDefinition:
         except ValueError as error:
             raise InvalidParameterError(f"{where} ({name}): Input must be a JSON text: {error}.") from None
     window = body.get("FlexibleTimeWindow") or {"Mode": "OFF"}
-    minutes = window.get("MaximumWindowInMinutes", 0) if isinstance(window, dict) and window.get("Mode") == "FLEXIBLE" else 0
-    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= 1440:
-        raise InvalidParameterError(f"{where} ({name}): FlexibleTimeWindow.MaximumWindowInMinutes must be 1 to 1440.")
+    flexible = isinstance(window, dict) and window.get("Mode") == "FLEXIBLE"
+    minutes = window.get("MaximumWindowInMinutes") if flexible else 0
+    if flexible and (isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440):
+        raise InvalidParameterError(
+            f"{where} ({name}): FlexibleTimeWindow.MaximumWindowInMinutes must be 1 to 1440 when its Mode is FLEXIBLE."
+        )
     state, catch_up = body.get("State", "ENABLED"), body.get("CatchUp", "latest")
     if state not in ("ENABLED", "DISABLED") or catch_up not in {mode.value for mode in CatchUp}:
         raise InvalidParameterError(f"{where} ({name}): State is ENABLED or DISABLED, and CatchUp latest, all or none.")
