@@ -76,7 +76,7 @@ def definition_from_wire(body: Any, where: str) -> ScheduleDefinition:
         enabled=state == "ENABLED",
         start_time=_optional_time(body, "StartDate", where),
         end_time=_optional_time(body, "EndDate", where),
-        window_minutes=minutes,
+        window_minutes=minutes if isinstance(minutes, int) else 0,
         catch_up=CatchUp(catch_up),
     )
 
