@@ -70,6 +70,7 @@ def postgres_url(postgres_server: PostgresServer) -> str:
             conn.execute("DELETE FROM executions")
             conn.execute("DELETE FROM function_aliases")
             conn.execute("DELETE FROM function_versions")
+            conn.execute("DELETE FROM schedules")
     return url
 
 

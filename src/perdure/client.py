@@ -260,6 +260,28 @@ class Client:
             "POST", f"/perdure/v1/durable-executions/{_segment(arn)}/restart", json=body
         ).json()
 
+    def schedules(self, function: str | None = None) -> list[dict[str, Any]]:
+        """Every schedule (or one function's), with its state and next fire time (``NextFireTime``, epoch seconds)."""
+        params = {"FunctionName": function} if function else {}
+        return self._request("GET", "/perdure/v1/schedules", params=params).json()["Schedules"]  # type: ignore[no-any-return]
+
+    def pause_schedule(self, function: str, name: str) -> dict[str, Any]:
+        """Pauses a schedule: its ticks do not fire until it is resumed."""
+        return self._request("POST", f"/perdure/v1/schedules/{_segment(function)}/{_segment(name)}/pause").json()  # type: ignore[no-any-return]
+
+    def resume_schedule(self, function: str, name: str) -> dict[str, Any]:
+        """Resumes a paused schedule from its next tick; those missed while paused do not fire."""
+        return self._request("POST", f"/perdure/v1/schedules/{_segment(function)}/{_segment(name)}/resume").json()  # type: ignore[no-any-return]
+
+    def trigger_schedule(self, function: str, name: str) -> dict[str, Any]:
+        """Starts one execution of a schedule now, with its input; returns its ``DurableExecutionArn``."""
+        return self._request("POST", f"/perdure/v1/schedules/{_segment(function)}/{_segment(name)}/trigger").json()  # type: ignore[no-any-return]
+
+    def put_schedules(self, function: str, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Makes a function's schedules these definitions (``perdure.protocol.schedules.definition_to_wire``)."""
+        path = f"/perdure/v1/functions/{_segment(function)}/schedules"
+        return self._request("PUT", path, json={"Schedules": definitions}).json()["Schedules"]  # type: ignore[no-any-return]
+
     def succeed_callback(self, callback_id: str, result: Any = None) -> None:
         content = json.dumps(result).encode() if result is not None else b""
         self._request("POST", f"/2025-12-01/durable-execution-callbacks/{_segment(callback_id)}/succeed", content=content)

@@ -7,11 +7,13 @@ brackets)::
     PerdureError
     ├── InvalidParameterError        400 InvalidParameterValueException
     │   ├── PayloadTooLargeError     413 RequestTooLargeException
-    │   └── DecorationError          a checkpoint that cannot be resumed  [sdk.resumable]
+    │   ├── DecorationError          a checkpoint that cannot be resumed  [sdk.resumable]
+    │   └── ScheduleExpressionError  a schedule expression or time zone that cannot be used  [protocol.schedule_expressions]
     ├── NotFoundError                404 ResourceNotFoundException
     │   ├── FunctionNotFoundError
     │   ├── ExecutionNotFoundError
-    │   └── CallbackNotFoundError
+    │   ├── CallbackNotFoundError
+    │   └── ScheduleNotFoundError    [service.schedules]
     ├── ConflictError                409 ResourceConflictException
     │   ├── ExecutionAlreadyExistsError   409 DurableExecutionAlreadyStartedException
     │   ├── ExecutionEndedError      pause/resume of an ended execution  [service.pausing]

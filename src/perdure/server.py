@@ -30,6 +30,7 @@ from perdure.runtime.workers import DEFAULT_SLOTS, WorkerSettings
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import lookup_of
 from perdure.service.retention import DEFAULT_RETENTION_DAYS
+from perdure.service.schedules import Schedules
 from perdure.service.snapshot_upgrade import upgrade_snapshots
 from perdure.store import DEFAULT_DB_URL, data_dir_for, display_url, open_store
 from perdure.store.blobs import BlobConfig
@@ -160,9 +161,15 @@ class Server:
 def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Server:
     """Opens the service, publishes the registry's code as versions and, with ``config.workers``,
     opens the runtime that runs them."""
-    service, blobs = open_service(config, registry, notify)
+    # The functions given here, not those a registry of every function finds in the database.
+    given = list(registry)
+    service, blobs = open_service(config, given, notify)
     try:
         registry = registry.published(CodeVersions(service, config.data_dir / "code", _not_code(config)))
+        # Their schedules as this code declares them, for every server on the database to fire.
+        schedules = Schedules(service)
+        for spec in given:
+            schedules.register(spec.name, spec.schedules)
     except BaseException:
         service.close()
         raise

@@ -8,6 +8,7 @@ sign-in that never sends a person to another site, and how durations read.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import html
 import json
 from collections.abc import Iterator
@@ -189,3 +190,18 @@ def test_a_failed_invocation_shows_its_error() -> None:
     error = ErrorObject(message="The invocation crashed: exit code 3.", type="Runtime.ExitError")
     (view,) = _invocations([invocation_completed(1.0, 2.5, "request", error)])
     assert (view.start, view.end, view.error) == (1.0, 2.5, error)
+
+
+def test_the_functions_page_shows_each_schedule_and_its_next_fire_time(app: App) -> None:
+    from perdure.protocol.schedules import ScheduleDefinition
+    from perdure.service.schedules import Schedules
+
+    _sign_in(app)
+    schedules = Schedules(app.service)
+    (nightly,) = schedules.register("nightly", [ScheduleDefinition("schedule", "cron(0 2 * * ? *)", timezone="Europe/Berlin")])
+    schedules.register("review", [ScheduleDefinition("hourly", "rate(1 hour)")])
+    schedules.pause("review", "hourly")
+    page = html.unescape(app.client.get("/functions").text)
+    next_time = datetime.datetime.fromtimestamp(nightly.next_due or 0, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"<code>cron(0 2 * * ? *)</code> schedule: next {next_time} UTC" in page
+    assert "<code>rate(1 hour)</code> hourly: <mark>paused</mark>" in page

@@ -35,6 +35,7 @@ FLAGS = {
     ("executions", "woken_during_invocation"),
     ("executions", "timeout_paused"),
     ("operations", "replay_children"),
+    ("schedules", "enabled"),
 }
 
 # Differences that are deliberate, each as ``differences`` words it, with the reason.

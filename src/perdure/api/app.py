@@ -28,6 +28,7 @@ from perdure.api.http import Route, Router, json_response
 from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
 from perdure.api.metrics import metrics_route
+from perdure.api.schedule_routes import ScheduleRoutes
 from perdure.api.waiting import CompletionWaiter
 from perdure.runtime.registry import Registry
 from perdure.service.executions import DurableService
@@ -63,7 +64,11 @@ class PerdureApp:
         self.service = service
         self.lifespan = lifespan
         self.waiter = CompletionWaiter(service, lifespan.wake if lifespan else None)
-        routes = [*LambdaRoutes(service, registry, self.waiter).routes(), *FunctionRoutes(service, registry).routes()]
+        routes = [
+            *LambdaRoutes(service, registry, self.waiter).routes(),
+            *FunctionRoutes(service, registry).routes(),
+            *ScheduleRoutes(service, registry, self.waiter).routes(),
+        ]
         if metrics is not None:
             routes.append(metrics_route(metrics))
         self.router = Router([Route("GET", "/health", _health), *routes])

@@ -2,7 +2,7 @@
 
 Each module holds the commands of one concern: ``serving`` runs a server (built by
 ``perdure.server``), ``executions`` talks to one over HTTP, ``functions`` deploys code to one
-and lists what it serves, ``database`` works on a database directly; ``options`` holds what
+and lists what it serves, ``schedules`` pauses, resumes and triggers schedules, ``database`` works on a database directly; ``options`` holds what
 they share.
 """
 
@@ -13,6 +13,7 @@ import click
 from perdure.cli.database import keys, purge, run
 from perdure.cli.executions import callback, executions, invoke
 from perdure.cli.functions import deploy, functions_group
+from perdure.cli.schedules import schedules
 from perdure.cli.serving import serve, worker
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -24,5 +25,5 @@ def main() -> None:
     """Perdure: self-hosted durable functions for Python."""
 
 
-for command in (serve, worker, deploy, invoke, run, executions, functions_group, callback, keys, purge):
+for command in (serve, worker, deploy, invoke, run, executions, functions_group, schedules, callback, keys, purge):
     main.add_command(command)

@@ -21,8 +21,10 @@ def deploy(targets: tuple[str, ...], template: Path | None, endpoint: str) -> No
     handler file's, or the template's CodeUri) is packed, without .git, virtual environments,
     caches and .perdure, and becomes a new version of the function (the same code and
     settings again are the same version). Executions already running finish on the version
-    they started on. Prints each function's version.
+    they started on. The function's schedules become those its code or template declares.
+    Prints each function's version.
     """
+    from perdure.protocol.schedules import definition_to_wire
     from perdure.runtime.bundles import pack_folder
 
     deployed = []
@@ -32,6 +34,7 @@ def deploy(targets: tuple[str, ...], template: Path | None, endpoint: str) -> No
             module = spec.file.resolve().relative_to(folder).with_suffix("").as_posix().replace("/", ".")
             settings = {"Handler": f"{module}.{spec.attribute}", **spec.config(module).lambda_settings()}
             version = client.deploy(spec.name, pack_folder(folder).data, settings, spec.auto_publish_alias)
+            client.put_schedules(spec.name, [definition_to_wire(definition) for definition in spec.schedules])
             deployed.append({"FunctionName": spec.name, "Version": version["Version"], "CodeSha256": version["CodeSha256"]})
     print_json(deployed)
 

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
+from perdure.protocol.schedules import ScheduleDefinition
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
 from perdure.service.validation import NAME, NAME_RULE
@@ -67,6 +68,9 @@ class FunctionSpec:
     # How many of its invocations one worker process runs at once; None: the pool's default
     # (1 for a function with ``memory_mb``, whose limit is per process).
     max_concurrency: int | None = None
+    # What starts it on a clock. Not part of its versions' settings: like an EventBridge rule, a
+    # schedule triggers the function, and changing one publishes no new version.
+    schedules: tuple[ScheduleDefinition, ...] = ()
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
@@ -167,6 +171,7 @@ def seed_functions(file: Path) -> list[FunctionSpec]:
                 execution_timeout_seconds=options.max_suspension,
                 retention_days=options.retention_days,
                 max_concurrency=options.max_concurrency,
+                schedules=options.schedules,
             )
         )
     if not specs:

@@ -11,6 +11,9 @@ workers are, and on PostgreSQL an idle worker wakes for work started through ano
 machine's API within a round trip. On SQLite, which reports no commits, the store's wait polls
 the file's data version every 20 ms, so a `perdure worker` sharing the file with `perdure serve`
 sees work started there as soon (this server's own workers poke it).
+
+It also fires the due ticks of the served functions' schedules (``perdure.service.schedules``),
+and sleeps no later than the next of them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from perdure.errors import StorageFullError
 from perdure.runtime.leases import owner_is_dead
 from perdure.runtime.workers import WorkerPool
 from perdure.service.executions import DurableService
+from perdure.service.schedules import FIRE_BATCH, Schedules
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ class Scheduler:
         self.service = service
         self.pool = pool
         self.owner = owner
+        self.schedules = Schedules(service)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="perdure-scheduler", daemon=True)
@@ -153,6 +158,9 @@ class Scheduler:
         # would let the invocations it starts compete for the write lock with the firing.
         while self.service.fire_due_timers(TIMER_BATCH) == TIMER_BATCH and not self._stop.is_set():
             pass
+        # Then the schedules' due ticks, whose executions the lease below can hand out at once.
+        while self.schedules.fire_due(served).schedules == FIRE_BATCH and not self._stop.is_set():
+            pass
         free = self.pool.free_slots()
         if free > 0:
             # Every due timer has just fired: the lease need not look again.
@@ -162,9 +170,12 @@ class Scheduler:
     def _next_wakeup(self, served: list[str]) -> float | None:
         """When the loop next has something to do that no poke will announce."""
         if self.pool.free_slots() > 0:
-            return self.service.next_wakeup(served)
-        # Ready work waits for a worker, whose end pokes the loop; timers do not wait.
-        return self.service.next_timer_due()
+            work = self.service.next_wakeup(served)
+        else:
+            # Ready work waits for a worker, whose end pokes the loop; timers and ticks do not wait.
+            work = self.service.next_timer_due()
+        tick = self.schedules.next_due(served)
+        return tick if work is None else work if tick is None else min(work, tick)
 
     def _sleep_until(self, wakeup: float | None) -> float:
         """How long to sleep for a wake-up at ``wakeup`` (epoch seconds; None: nothing planned)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 from perdure.errors import InvalidParameterError
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS
 from perdure.runtime.registry import CheckpointBucket, FunctionSpec
+from perdure.runtime.template_events import schedule_events
 from perdure.service.validation import NAME, NAME_RULE
 
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
@@ -44,7 +46,19 @@ class TemplateFunctions:
 
 
 class _TemplateLoader(yaml.SafeLoader):
-    """A safe YAML loader that also reads CloudFormation's short-form intrinsics."""
+    """A safe YAML loader that also reads CloudFormation's short-form intrinsics, and keeps the
+    line of each mapping's keys (by the mapping's ``id``), so that errors can name it."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.lines: dict[int, dict[str, int]] = {}
+
+
+def _construct_located_mapping(loader: _TemplateLoader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
+    data: dict[Any, Any] = {}
+    yield data
+    data.update(loader.construct_mapping(node))
+    loader.lines[id(data)] = {str(key.value): key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
 
 
 def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
@@ -63,6 +77,7 @@ def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) 
 
 
 _TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
+_TemplateLoader.add_constructor("tag:yaml.org,2002:map", _construct_located_mapping)
 
 
 def load_template(path: Path) -> TemplateFunctions:
@@ -77,7 +92,7 @@ def load_template(path: Path) -> TemplateFunctions:
                 skipped.append(result)
             else:
                 functions.append(result)
-    return TemplateFunctions(functions, skipped)
+    return TemplateFunctions(functions, skipped + template.notes)
 
 
 def _is_intrinsic(value: Any) -> bool:
@@ -106,12 +121,18 @@ class _Template:
             raise InvalidParameterError(
                 f"The template {path} cannot be read ({error.strerror}); check the path and its permissions."
             ) from error
+        loader = _TemplateLoader(text)
         try:
-            document = yaml.load(text, Loader=_TemplateLoader)
+            document = loader.get_single_data()
         except yaml.YAMLError as error:
             raise InvalidParameterError(
                 f"The template {path} is not valid YAML or JSON; fix this and try again: {error}"
             ) from error
+        finally:
+            loader.dispose()
+        self.lines = loader.lines
+        # What the template declares that is not applied, a sentence each (see ``template_events``).
+        self.notes: list[str] = []
         resources = document.get("Resources") if isinstance(document, dict) else None
         if not isinstance(resources, dict):
             raise InvalidParameterError(
@@ -128,6 +149,10 @@ class _Template:
         globals_section = document.get("Globals")
         function_globals = globals_section.get("Function") if isinstance(globals_section, dict) else None
         self.function_globals: dict[str, Any] = function_globals if isinstance(function_globals, dict) else {}
+
+    def line(self, mapping: dict[str, Any], key: str) -> int | None:
+        """The line of ``key`` in ``mapping`` (a mapping this template holds), if known."""
+        return self.lines.get(id(mapping), {}).get(key)
 
     def error(self, logical_id: str, text: str) -> InvalidParameterError:
         return InvalidParameterError(f"{self.path}: Resource {logical_id}: {text}")
@@ -181,6 +206,7 @@ class _Template:
             checkpoint_bucket=self.checkpoint_bucket(logical_id, storage),
             code_dir=code_dir,
             auto_publish_alias=self.alias(logical_id, properties.get("AutoPublishAlias")),
+            schedules=schedule_events(self, logical_id, properties, self.notes),
         )
 
     def alias(self, logical_id: str, value: Any) -> str | None:

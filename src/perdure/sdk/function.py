@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from perdure.protocol.schedules import ScheduleDefinition
 from perdure.sdk.resumable import ResumableFunction, make_resumable
+from perdure.sdk.schedule_options import schedule_definitions
 
 # The attribute under which a decorated function carries its DurableFunction.
 MARKER = "__perdure_function__"
@@ -25,6 +27,8 @@ class FunctionOptions:
     max_suspension: int | None = None
     retention_days: int | None = None
     max_concurrency: int | None = None
+    # ``schedule=`` and its options, as the one schedule it declares (or none).
+    schedules: tuple[ScheduleDefinition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ def function(
     max_suspension: int | datetime.timedelta | None = None,
     retention_days: int | None = None,
     max_concurrency: int | None = None,
+    schedule: str | None = None,
+    schedule_input: Any = None,
+    schedule_timezone: str = "UTC",
+    catch_up: str = "latest",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
@@ -69,6 +77,10 @@ def function(
     max_suspension: int | datetime.timedelta | None = None,
     retention_days: int | None = None,
     max_concurrency: int | None = None,
+    schedule: str | None = None,
+    schedule_input: Any = None,
+    schedule_timezone: str = "UTC",
+    catch_up: str = "latest",
 ) -> Any:
     """Makes ``fn(ctx, event)`` a durable function, bare (``@durable.function``) or with options.
 
@@ -77,6 +89,10 @@ def function(
     ``max_concurrency`` bounds how many of its invocations one worker process runs at once
     (by default many, for steps that wait on I/O; 1 per process for CPU-bound steps that
     should each have a core).
+    ``schedule`` starts it on a clock, as AWS writes one (``"rate(5 minutes)"``,
+    ``"cron(0 9 * * ? *)"``), in ``schedule_timezone``, each tick with ``schedule_input`` as its
+    event (JSON-serializable; by default EventBridge's Scheduled Event); ``catch_up`` (latest,
+    all or none) says which ticks missed while no server ran fire.
     Checkpoints in places that cannot be resumed are refused here, with the file and line.
     """
 
@@ -95,14 +111,16 @@ def function(
         )
 
     def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
+        function_name = name or target.__name__
         options = FunctionOptions(
-            name=name or target.__name__,
+            name=function_name,
             timeout=_seconds(timeout) or 900,
             memory_mb=memory_mb,
             retries=retries,
             max_suspension=_seconds(max_suspension),
             retention_days=retention_days,
             max_concurrency=max_concurrency,
+            schedules=schedule_definitions(function_name, schedule, schedule_input, schedule_timezone, catch_up),
         )
         durable = DurableFunction(target, make_resumable(target), options)
 

@@ -145,34 +145,37 @@ class DurableService:
         name = request.execution_name or uuid.uuid4().hex
         if not NAME.fullmatch(name):
             raise InvalidParameterError(f"Invalid execution name {name!r}: use {NAME_RULE}.")
-        now = self.clock()
         with self.store.transaction() as tx:
-            # A name made here (a fresh UUID) is nobody's yet: only a given one is looked up.
-            existing = tx.find_execution(request.function_name, name) if request.execution_name else None
-            if existing is not None:
-                if existing.input_payload != request.input_payload:
-                    raise ExecutionAlreadyExistsError(request.function_name, name, existing.arn)
-                return StartResult(existing, created=False)
-            version = versions.resolve(tx, request.function_name, request.qualifier)
-            execution_id = uuid.uuid4().hex
-            arn = execution_arn_for(self.function_arn(request.function_name, request.qualifier), name, execution_id)
-            # A version's own settings: an older one started by number keeps those it had.
-            config = version.config if version else None
-            execution = journal.create_execution(
-                tx,
-                execution_id=execution_id,
-                arn=arn,
-                function_name=request.function_name,
-                qualifier=request.qualifier,
-                name=name,
-                now=now,
-                input_payload=request.input_payload,
-                timeout_seconds=config.execution_timeout_seconds if config else request.timeout_seconds,
-                retention_days=config.retention_days if config else request.retention_days,
-                tenant_id=request.tenant_id,
-                function_version=version.version if version else None,
-                trace=request.trace,
-            )
+            return self.start_in(tx, request, name, self.clock())
+
+    def start_in(self, tx: Transaction, request: StartRequest, name: str, now: float) -> StartResult:
+        """``start_execution`` inside a transaction of the caller's, under a checked ``name``."""
+        # A name made here (a fresh UUID) is nobody's yet: only a given one is looked up.
+        existing = tx.find_execution(request.function_name, name) if request.execution_name else None
+        if existing is not None:
+            if existing.input_payload != request.input_payload:
+                raise ExecutionAlreadyExistsError(request.function_name, name, existing.arn)
+            return StartResult(existing, created=False)
+        version = versions.resolve(tx, request.function_name, request.qualifier)
+        execution_id = uuid.uuid4().hex
+        arn = execution_arn_for(self.function_arn(request.function_name, request.qualifier), name, execution_id)
+        # A version's own settings: an older one started by number keeps those it had.
+        config = version.config if version else None
+        execution = journal.create_execution(
+            tx,
+            execution_id=execution_id,
+            arn=arn,
+            function_name=request.function_name,
+            qualifier=request.qualifier,
+            name=name,
+            now=now,
+            input_payload=request.input_payload,
+            timeout_seconds=config.execution_timeout_seconds if config else request.timeout_seconds,
+            retention_days=config.retention_days if config else request.retention_days,
+            tenant_id=request.tenant_id,
+            function_version=version.version if version else None,
+            trace=request.trace,
+        )
         return StartResult(execution, created=True)
 
     def _start_child(self, tx: Transaction, child: ChildStart, parent: Execution, now: float) -> None:
@@ -404,9 +407,12 @@ class DurableService:
                 raise versions.VersionNotFoundError(function_name, name, [], [a.name for a in versions.aliases(tx, function_name)])
 
     def delete_function(self, function_name: str, version: int | None = None) -> None:
-        """Deletes a version, or every version and alias of a function; refused while executions run them."""
+        """Deletes a version, or every version, alias and schedule of a function; refused while executions run them."""
         with self.store.transaction() as tx:
             versions.delete(tx, function_name, version)
+            if version is None:
+                for schedule in tx.list_schedules(function_name):
+                    tx.delete_schedule(function_name, schedule.name)
 
     def unfinished_by_version(self, function_name: str) -> dict[int | None, int]:
         """How many executions of the function have not ended, by the version they run."""

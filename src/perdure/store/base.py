@@ -11,6 +11,8 @@ The contract is split by role, so that a caller can name the part it uses:
   replies, history, logs, timers, leasing, one-time upgrades);
 - ``ConsoleQueries``: what the console and the list APIs read (pages and counts of executions,
   open callbacks);
+- ``VersionQueries``: function versions and aliases;
+- ``ScheduleQueries``: schedules and how far each has fired;
 - ``ExecutionStore``: transactions, snapshots, waiting for work, retention;
 - ``KeyStore``: API keys.
 
@@ -36,6 +38,7 @@ from perdure.protocol.queries import (
     StoredResult,
 )
 from perdure.protocol.records import Event, Execution, ExecutionStatus, LogLine, Operation
+from perdure.protocol.schedules import Schedule
 from perdure.protocol.timers import DueWait, FiredWait, Timer, WaitedExecution
 from perdure.protocol.versions import Alias, FunctionVersion
 from perdure.store.blobs import BlobStore
@@ -314,7 +317,38 @@ class VersionQueries(abc.ABC):
         """Deletes an alias; False if there was none."""
 
 
-class Transaction(CoreTransaction, ConsoleQueries, VersionQueries):
+class ScheduleQueries(abc.ABC):
+    """Schedules and how far each has fired (``perdure.service.schedules`` gives them their rules)."""
+
+    @abc.abstractmethod
+    def put_schedule(self, schedule: Schedule) -> None:
+        """Adds the schedule, or overwrites the one of its function and name."""
+
+    @abc.abstractmethod
+    def delete_schedule(self, function_name: str, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_schedule(self, function_name: str, name: str) -> Schedule | None:
+        """The schedule, locked against other writers until the transaction ends (PostgreSQL)."""
+
+    @abc.abstractmethod
+    def list_schedules(self, function_name: str | None = None) -> list[Schedule]:
+        """One function's schedules, or every function's, by function and name (a function's locked)."""
+
+    @abc.abstractmethod
+    def due_schedules(self, now: float, functions: Collection[str], limit: int) -> list[Schedule]:
+        """Up to ``limit`` schedules of these functions whose ``next_due`` is at or before ``now``, earliest first.
+
+        On PostgreSQL they are locked until the transaction ends, and rows another transaction
+        holds are passed over: two servers firing at once share the due schedules out.
+        """
+
+    @abc.abstractmethod
+    def next_schedule_due(self, functions: Collection[str]) -> float | None:
+        """The earliest ``next_due`` among these functions' schedules, if any is to fire."""
+
+
+class Transaction(CoreTransaction, ConsoleQueries, VersionQueries, ScheduleQueries):
     """Reads and writes inside one atomic transaction: every role of it."""
 
 

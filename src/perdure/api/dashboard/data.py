@@ -18,11 +18,13 @@ from perdure.protocol.records import (
     OperationStatus,
     OperationType,
 )
+from perdure.protocol.schedules import Schedule
 from perdure.protocol.versions import LATEST
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.service import console
 from perdure.service.console import CallbackPage, CheckpointView, FunctionStats, OperationNode
 from perdure.service.executions import DurableService
+from perdure.service.schedules import Schedules
 
 # Log lines shown on an execution's page; the rest are a command away.
 LOG_LINES = 500
@@ -100,6 +102,7 @@ class FunctionRow:
     stats: FunctionStats
     default_retention_days: int
     versions: list[VersionRow]
+    schedules: list[Schedule]
 
 
 def _version(execution: Execution) -> str:
@@ -198,6 +201,9 @@ class DashboardData:
 
     def functions(self, since: float) -> list[FunctionRow]:
         stats = {row.function_name: row for row in console.function_stats(self.service, since)}
+        schedules: dict[str, list[Schedule]] = {}
+        for schedule in Schedules(self.service).every():
+            schedules.setdefault(schedule.function_name, []).append(schedule)
         default_retention = self.service.config.retention_days
         return [
             FunctionRow(
@@ -205,6 +211,7 @@ class DashboardData:
                 stats.get(spec.name) or FunctionStats(spec.name, 0, 0, 0, 0, 0),
                 default_retention,
                 self._versions(spec.name),
+                schedules.get(spec.name, []),
             )
             for spec in self.registry
         ]
