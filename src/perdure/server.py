@@ -22,6 +22,7 @@ from perdure.api.metrics import MetricsListener, metrics_registry
 from perdure.errors import PerdureError
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime import destinations
 from perdure.runtime.code_versions import CodeVersions
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
@@ -160,6 +161,8 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
     opens the runtime that runs them."""
     service, blobs = open_service(config, registry, notify)
     try:
+        # What the code given sets (its published versions' specs no longer say), for every process that ends its executions.
+        destinations.record(service, registry)
         registry = registry.published(CodeVersions(service, config.data_dir / "code", _not_code(config)))
     except BaseException:
         service.close()

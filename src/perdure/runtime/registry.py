@@ -13,7 +13,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
+from perdure.protocol.destinations import EventInvokeConfig
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
+from perdure.runtime.destinations import Destinations, decorated
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
 from perdure.service.validation import NAME, NAME_RULE
 
@@ -67,6 +69,8 @@ class FunctionSpec:
     # How many of its invocations one worker process runs at once; None: the pool's default
     # (1 for a function with ``memory_mb``, whose limit is per process).
     max_concurrency: int | None = None
+    # The functions its ended executions start (a template's EventInvokeConfig, on_failure=...).
+    destinations: Destinations | None = None
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
@@ -167,6 +171,9 @@ def seed_functions(file: Path) -> list[FunctionSpec]:
                 execution_timeout_seconds=options.max_suspension,
                 retention_days=options.retention_days,
                 max_concurrency=options.max_concurrency,
+                destinations=decorated(
+                    EventInvokeConfig(on_success=options.on_success, on_failure=options.on_failure), file.name, options.name
+                ),
             )
         )
     if not specs:

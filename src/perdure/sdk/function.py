@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from perdure.errors import InvalidParameterError
+from perdure.protocol.destinations import parse_destination
 from perdure.sdk.resumable import ResumableFunction, make_resumable
 
 # The attribute under which a decorated function carries its DurableFunction.
@@ -25,6 +27,10 @@ class FunctionOptions:
     max_suspension: int | None = None
     retention_days: int | None = None
     max_concurrency: int | None = None
+    # The functions started with the record of each execution that succeeds, or ends otherwise
+    # (a template's EventInvokeConfig OnSuccess and OnFailure): ``name`` or ``name:qualifier``.
+    on_success: str | None = None
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,15 @@ def _seconds(value: int | float | datetime.timedelta | None) -> int | None:
     return int(value.total_seconds() if isinstance(value, datetime.timedelta) else value)
 
 
+def _destination(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return parse_destination(value, option)
+    except InvalidParameterError as error:
+        raise ValueError(f"{error.message} For example @durable.function({option}=\"notify_failure\").") from None
+
+
 @overload
 def function(fn: Callable[..., Any]) -> Callable[..., Any]: ...
 
@@ -56,6 +71,8 @@ def function(
     max_suspension: int | datetime.timedelta | None = None,
     retention_days: int | None = None,
     max_concurrency: int | None = None,
+    on_success: str | None = None,
+    on_failure: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
@@ -69,6 +86,8 @@ def function(
     max_suspension: int | datetime.timedelta | None = None,
     retention_days: int | None = None,
     max_concurrency: int | None = None,
+    on_success: str | None = None,
+    on_failure: str | None = None,
 ) -> Any:
     """Makes ``fn(ctx, event)`` a durable function, bare (``@durable.function``) or with options.
 
@@ -76,7 +95,9 @@ def function(
     ``retries`` re-runs the function from its last checkpoint after an uncaught exception.
     ``max_concurrency`` bounds how many of its invocations one worker process runs at once
     (by default many, for steps that wait on I/O; 1 per process for CPU-bound steps that
-    should each have a core).
+    should each have a core). ``on_success`` and ``on_failure`` name functions the server
+    runs: each execution that succeeds, or ends otherwise, starts the one named with Lambda's
+    destination record of it, once.
     Checkpoints in places that cannot be resumed are refused here, with the file and line.
     """
 
@@ -94,6 +115,8 @@ def function(
             "for example @durable.function(max_concurrency=1) for CPU-bound steps."
         )
 
+    success, failure = _destination(on_success, "on_success"), _destination(on_failure, "on_failure")
+
     def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
         options = FunctionOptions(
             name=name or target.__name__,
@@ -103,6 +126,8 @@ def function(
             max_suspension=_seconds(max_suspension),
             retention_days=retention_days,
             max_concurrency=max_concurrency,
+            on_success=success,
+            on_failure=failure,
         )
         durable = DurableFunction(target, make_resumable(target), options)
 
