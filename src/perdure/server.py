@@ -161,7 +161,8 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
     opens the runtime that runs them."""
     service, blobs = open_service(config, registry, notify)
     try:
-        # What the code given sets (its published versions' specs no longer say), for every process that ends its executions.
+        # The destinations the code sets (its published specs do not carry them), read by every
+        # process that ends one of its executions.
         destinations.record(service, registry)
         registry = registry.published(CodeVersions(service, config.data_dir / "code", _not_code(config)))
     except BaseException:
