@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
+import httpx
 import pytest
-from servers import HANDLERS, Server, lambda_client, wait_for
+from servers import HANDLERS, Server, lambda_client, shared_server, wait_for
 
 from perdure.client import Client
 
@@ -148,3 +149,41 @@ def test_the_cli_lists_failures_since_a_moment_and_redrives_each_once(serve: Any
     assert [r["Outcome"] for r in json.loads(again.stdout)] == ["ALREADY_REDRIVEN", "ALREADY_REDRIVEN"]
     bad = server.cli("executions", "redrive", "charge", "--since", "yesterday")
     assert bad.returncode != 0 and "is not a time: write how long ago" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "message"),
+    [
+        ("PUT", "/2019-09-25/functions/charge/event-invoke-config", {"DestinationConfig": []}, 400,
+         "InvalidParameterValueException", "DestinationConfig must be an object"),
+        ("PUT", "/2019-09-25/functions/charge/event-invoke-config", {"DestinationConfig": {"OnFailure": {"Destination": 5}}}, 400,
+         "InvalidParameterValueException", "DestinationConfig.OnFailure.Destination must name a function"),
+        ("PUT", "/2019-09-25/functions/charge/event-invoke-config",
+         {"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:123456789012:dlq"}}}, 400,
+         "InvalidParameterValueException", "an sqs ARN"),
+        ("PUT", "/2019-09-25/functions/charge/event-invoke-config", {"MaximumRetryAttempts": 5}, 400,
+         "InvalidParameterValueException", "MaximumRetryAttempts must be from 0 to 2"),
+        ("PUT", "/2019-09-25/functions/ghost/event-invoke-config", {}, 404, "ResourceNotFoundException", "Function not found: ghost"),
+        ("PUT", "/2019-09-25/functions/charge/event-invoke-config?Qualifier=9", {}, 404, "ResourceNotFoundException", "charge:9"),
+        ("GET", "/2019-09-25/functions/receipt/event-invoke-config", None, 404, "ResourceNotFoundException", "has no EventInvokeConfig"),
+        ("POST", "/perdure/v1/functions/charge/redrive", {}, 400, "InvalidParameterValueException", "StartedAfter is required"),
+        ("POST", "/perdure/v1/functions/charge/redrive", {"StartedAfter": "yesterday"}, 400,
+         "InvalidParameterValueException", "StartedAfter must be a time in epoch seconds"),
+        ("POST", "/perdure/v1/functions/charge/redrive", {"StartedAfter": 0, "Version": "nine"}, 404,
+         "ResourceNotFoundException", "charge:nine"),
+    ],
+)  # fmt: skip
+def test_bad_destination_and_redrive_requests_are_refused_naming_what_is_wrong(
+    shared: Server, method: str, path: str, body: Any, status: int, code: str, message: str
+) -> None:
+    reply = httpx.request(method, shared.endpoint + path, json=body, timeout=30)
+    assert (reply.status_code, reply.headers["x-amzn-ErrorType"]) == (status, code), reply.text
+    assert message in reply.json()["message"]
+    with Client(shared.endpoint) as client:
+        assert client.put_destinations("charge", None, "alert")["DestinationConfig"]["OnFailure"]["Destination"].endswith(":alert")
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with shared_server(tmp_path_factory, "destinations", [APP]) as server:
+        yield server

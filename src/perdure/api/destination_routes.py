@@ -10,6 +10,7 @@ a function's failed executions from their last checkpoints (``perdure executions
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,7 @@ def _settings(body: dict[str, Any]) -> dict[str, Any]:
 
 def _time(value: Any) -> float:
     """StartedAfter: epoch seconds, as the CLI sends it."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidParameterError(f"StartedAfter must be a time in epoch seconds, not {value!r}.")
     return float(value)
 

@@ -18,7 +18,6 @@ from perdure.protocol.queries import ExecutionQuery
 from perdure.protocol.records import Execution, ExecutionStatus, Operation, OperationStatus, OperationType, Wire
 from perdure.service import restarts, versions
 from perdure.service.executions import DurableService
-from perdure.service.validation import check_qualifier
 
 _PAGE = 1000
 
@@ -99,7 +98,8 @@ def redrive(
     what would be done and starts nothing.
     """
     if version is not None:
-        check_qualifier(version)
+        # Refused first: naming a version the function lacks is a mistake even with nothing to redrive.
+        service.get_version(function_name, version)
     return [_redrive_one(service, failed, version, dry_run) for failed in failed_since(service, function_name, started_after)]
 
 
