@@ -210,10 +210,15 @@ class Client:
     def functions(self) -> list[dict[str, Any]]:
         return self._request("GET", "/2015-03-31/functions/").json()["Functions"]  # type: ignore[no-any-return]
 
-    def list_executions(self, function: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        """Returns executions, newest first, of one function or of all functions."""
+    def list_executions(
+        self, function: str | None = None, status: str | None = None, started_after: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Returns executions, newest first, of one function or of all functions; only those started
+        after ``started_after`` (epoch seconds), if given."""
         names = [function] if function else [f["FunctionName"] for f in self.functions()]
-        params = {"Statuses": status} if status else {}
+        params: dict[str, Any] = {"Statuses": status} if status else {}
+        if started_after is not None:
+            params["StartedAfter"] = started_after
         found: list[dict[str, Any]] = []
         for name in names:
             path = f"/2025-12-01/functions/{_segment(name)}/durable-executions"
@@ -281,6 +286,27 @@ class Client:
         """Makes a function's schedules these definitions (``perdure.protocol.schedules.definition_to_wire``)."""
         path = f"/perdure/v1/functions/{_segment(function)}/schedules"
         return self._request("PUT", path, json={"Schedules": definitions}).json()["Schedules"]  # type: ignore[no-any-return]
+
+    def redrive(
+        self, function: str, started_after: float, version: str | None = None, dry_run: bool = False
+    ) -> list[dict[str, Any]]:
+        """Restarts each FAILED execution of ``function`` started after ``started_after`` (epoch
+        seconds) from its last checkpoint, once; returns what was done with each.
+
+        ``version`` runs them on that version's code; ``dry_run`` starts nothing.
+        """
+        body: dict[str, Any] = {"StartedAfter": started_after, "DryRun": dry_run}
+        if version is not None:
+            body["Version"] = version
+        reply = self._request("POST", f"/perdure/v1/functions/{_segment(function)}/redrive", json=body)
+        return reply.json()["Redrives"]  # type: ignore[no-any-return]
+
+    def put_destinations(self, function: str, on_success: str | None, on_failure: str | None) -> dict[str, Any]:
+        """Sets the functions ``function``'s ended executions start (PutFunctionEventInvokeConfig)."""
+        targets = {kind: {"Destination": name} for kind, name in (("OnSuccess", on_success), ("OnFailure", on_failure)) if name}
+        return self._request(  # type: ignore[no-any-return]
+            "PUT", f"/2019-09-25/functions/{_segment(function)}/event-invoke-config", json={"DestinationConfig": targets}
+        ).json()
 
     def succeed_callback(self, callback_id: str, result: Any = None) -> None:
         content = json.dumps(result).encode() if result is not None else b""

@@ -22,6 +22,7 @@ from perdure.api.metrics import MetricsListener, metrics_registry
 from perdure.errors import PerdureError
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime import destinations
 from perdure.runtime.code_versions import CodeVersions
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
@@ -165,6 +166,9 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
     given = list(registry)
     service, blobs = open_service(config, given, notify)
     try:
+        # The destinations the code sets (its published specs do not carry them), read by every
+        # process that ends one of its executions.
+        destinations.record(service, registry)
         registry = registry.published(CodeVersions(service, config.data_dir / "code", _not_code(config)))
         # Their schedules as this code declares them, for every server on the database to fire.
         schedules = Schedules(service)

@@ -12,7 +12,7 @@ Perdure = Callable[..., subprocess.CompletedProcess[str]]
 
 COMMANDS = ["callback", "deploy", "executions", "functions", "invoke", "keys", "purge", "run", "serve", "worker"]
 SUBCOMMANDS = {
-    "executions": ["delete", "get", "history", "list", "logs", "pause", "restart", "resume", "stop"],
+    "executions": ["delete", "get", "history", "list", "logs", "pause", "redrive", "restart", "resume", "stop"],
     "functions": ["list", "versions"],
     "callback": ["fail", "heartbeat", "succeed"],
     "keys": ["create", "list", "revoke"],

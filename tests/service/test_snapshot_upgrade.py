@@ -410,11 +410,12 @@ def _rewrite_as_v1(database: Path) -> int:
     blobs = database.parent / "blobs"
     count = 0
     with sqlite3.connect(database) as db:
-        # What migrations 8 to 12 added (009 changed nothing on SQLite).
+        # What migrations 8 to 12 and 14 added (009 changed nothing on SQLite).
         db.execute("DROP TABLE schedules")
         for column in ("compute_seconds", "cpu_seconds", "gb_seconds", "trace_parent"):
             db.execute(f"ALTER TABLE executions DROP COLUMN {column}")
         db.execute("DROP TABLE upgrades")
+        db.execute("DROP TABLE event_invoke_configs")
         db.execute("DROP TABLE function_aliases")
         db.execute("DROP TABLE function_versions")
         db.execute("DROP INDEX executions_by_function_version")

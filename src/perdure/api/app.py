@@ -22,6 +22,7 @@ from perdure.api.auth import Authenticator
 from perdure.api.body_limit import REQUEST_SECONDS, BodyLimit, BodyLimits, api_bytes
 from perdure.api.dashboard import Dashboard, is_dashboard_path
 from perdure.api.dashboard.sessions import SECRET_LABEL
+from perdure.api.destination_routes import DestinationRoutes
 from perdure.api.dev_guard import DevGuard
 from perdure.api.function_routes import FunctionRoutes
 from perdure.api.http import Route, Router, json_response
@@ -68,6 +69,7 @@ class PerdureApp:
             *LambdaRoutes(service, registry, self.waiter).routes(),
             *FunctionRoutes(service, registry).routes(),
             *ScheduleRoutes(service, registry, self.waiter).routes(),
+            *DestinationRoutes(service, self.waiter).routes(),
         ]
         if metrics is not None:
             routes.append(metrics_route(metrics))

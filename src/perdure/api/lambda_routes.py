@@ -302,7 +302,8 @@ class LambdaRoutes:
         body = await json_body(request)
         error = ErrorObject.from_wire(body)
         execution = await run_in_threadpool(self.service.stop_execution, params["arn"], error)
-        self.waiter.notify(execution.arn)
+        # Its end may have started its function's OnFailure destination, which is to run now.
+        self.waiter.woke(execution)
         return json_response({"StopTimestamp": execution.end_time})
 
     async def pause(self, request: Request, params: dict[str, str]) -> Response:

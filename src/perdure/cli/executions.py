@@ -19,6 +19,7 @@ from perdure.cli.options import (
     print_json,
     reports_errors,
 )
+from perdure.cli.since import since_option
 from perdure.client import Client
 
 
@@ -39,18 +40,23 @@ def invoke(function: str, payload: str | None, run_async: bool, name: str | None
 
 @click.group()
 def executions() -> None:
-    """List, inspect, stop, pause, resume, restart and delete executions."""
+    """List, inspect, stop, pause, resume, restart, redrive and delete executions."""
 
 
 @executions.command("list")
 @click.option("--function", help="Only executions of this function.")
 @click.option("--status", type=click.Choice(["RUNNING", "PAUSING", "PAUSED", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"]))
+@since_option("Only executions started since then: how long ago (30m, 2h, 7d) or a time (2026-01-31T09:00:00Z).")
 @endpoint_option
 @reports_errors
-def list_executions(function: str | None, status: str | None, endpoint: str) -> None:
-    """List executions, newest first."""
+def list_executions(function: str | None, status: str | None, since: float | None, endpoint: str) -> None:
+    """List executions, newest first.
+
+    The failed ones are a dead-letter queue that keeps itself: `--status FAILED --since 1h`
+    lists what failed lately, and `perdure executions redrive` restarts them.
+    """
     with Client(endpoint) as client:
-        print_json(client.list_executions(function, status))
+        print_json(client.list_executions(function, status, since))
 
 
 @executions.command("get")
@@ -159,6 +165,27 @@ def restart(arn: str, from_checkpoint: str, name: str | None, version: str | Non
     """
     with Client(endpoint) as client:
         print_json(decoded(client.restart(arn, from_checkpoint, name, version)))
+
+
+@executions.command("redrive")
+@click.argument("function")
+@since_option("Redrive the executions that started since then: how long ago (30m, 2h, 7d) or a time.", required=True)
+@click.option("--version", "version", help="Run them on this version of the code (a number, an alias or $LATEST).")
+@click.option("--dry-run", is_flag=True, help="Print what would be redriven, and start nothing.")
+@endpoint_option
+@reports_errors
+def redrive(function: str, since: float, version: str | None, dry_run: bool, endpoint: str) -> None:
+    """Restart every FAILED execution of FUNCTION from its last checkpoint.
+
+    Each becomes a new execution with the same input, named redrive-<its ID>, that resumes
+    right after its last checkpoint (seed style; an AWS SDK handler's after its last operation
+    that succeeded; from the beginning without either). Run it again and an execution already
+    redriven is not restarted twice (ALREADY_REDRIVEN). By default each runs the version of the
+    code it ran: once the bug that failed them is fixed and deployed, pass --version $LATEST.
+    Prints one entry per failed execution, with its Outcome and the ARN it was RestartedAs.
+    """
+    with Client(endpoint) as client:
+        print_json(client.redrive(function, since, version, dry_run))
 
 
 @executions.command("delete")

@@ -84,9 +84,12 @@ def serve(
             f"(127.0.0.1, ::1 or localhost), not {host}. Create a key with `perdure keys create --name NAME` "
             "and serve without --dev."
         )
+    from perdure.runtime import destinations
+
     notify = operator_messages(json_log)
     # Before the secret, which may make the data folder: a command that serves nothing leaves no trace.
     registry = functions(targets, template, "serve", notify)
+    destinations.check(registry)
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, host=host, port=port, workers=0 if no_workers else workers,
         concurrency=concurrency, dev=dev, request_timeout=request_timeout, retention_days=retention_days,
@@ -146,6 +149,7 @@ def worker(
     Each worker serves its own metrics on --metrics-port (Prometheus scrapes every worker, as it
     scrapes every server); traces go where OTEL_EXPORTER_OTLP_ENDPOINT says.
     """
+    from perdure.runtime import destinations
     from perdure.runtime.registry import Registry
     from perdure.runtime.runner import wait_for_stop_signal
     from perdure.server import ServerConfig, open_server
@@ -158,6 +162,7 @@ def worker(
     notify = operator_messages(json_log)
     only = frozenset(functions) or None
     registry = registry_of(targets, template, notify) if targets or template else Registry(everything=True, only=only)
+    destinations.check(registry)
     # As in `perdure serve`: a bad secret is refused here, not in every worker.
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, concurrency=concurrency,

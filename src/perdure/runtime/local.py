@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.destinations import EventInvokeConfig
 from perdure.protocol.records import (
     CODE_CHANGED_PREFIX,
     Execution,
@@ -24,11 +25,13 @@ from perdure.protocol.records import (
 )
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime import destinations
 from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.leases import lease_owner_id, owner_is_dead
 from perdure.runtime.logcapture import capture_logs, keep_logs
 from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
+from perdure.service import invoke_configs
 from perdure.service.executions import DurableService, StartRequest
 from perdure.service.functions import FunctionDefaults
 from perdure.service.snapshot_upgrade import upgrade_snapshots
@@ -43,15 +46,24 @@ class LocalRunner:
     def __init__(self, service: DurableService, codec: SnapshotCodec, functions: list[DurableFunction]) -> None:
         self.service = service
         self.codec = codec
-        self.functions = {f.options.name: f for f in functions}
+        self.functions: dict[str, DurableFunction] = {}
+        for function in functions:
+            self.add(function)
         self.owner = lease_owner_id()
         # An earlier `perdure run` that died still holds its lease: take it back now.
         service.expire_leases(owner_is_dead)
         self.checkpoint_hooks: list[Callable[[int], None]] = []
 
     def add(self, function: DurableFunction) -> None:
-        """Makes ``function`` runnable here, and a target of chained invokes; the latest code given for a name runs."""
-        self.functions[function.options.name] = function
+        """Makes ``function`` runnable here, and a target of chained invokes; the latest code given for a name runs.
+
+        Its destinations (``on_success``, ``on_failure``) are recorded, as a server start records them.
+        """
+        options = function.options
+        if self.functions.get(options.name) is not function:
+            config = EventInvokeConfig(on_success=options.on_success, on_failure=options.on_failure)
+            invoke_configs.serve(self.service, options.name, config if config.destinations else None)
+        self.functions[options.name] = function
 
     def function_defaults(self, name: str) -> FunctionDefaults | None:
         """The service's view of a function this runner runs (``DurableService``'s ``functions``)."""
@@ -127,8 +139,10 @@ def run_to_end(
     """
     from perdure.runtime.registry import load_handler, seed_functions
 
-    # Every function of the file runs here, so that one can invoke another.
-    functions = {spec.attribute: getattr(load_handler(spec), MARKER) for spec in seed_functions(file)}
+    # Every function of the file runs here, so that one can invoke another, or be another's destination.
+    specs = seed_functions(file)
+    destinations.check(specs)
+    functions = {spec.attribute: getattr(load_handler(spec), MARKER) for spec in specs}
     durable = functions.get(attribute)
     if durable is None:
         raise InvalidParameterError(f"{file} has no @durable.function named {attribute!r}.")
@@ -147,8 +161,13 @@ def run_to_end(
     announced: set[str] = set()
     while True:
         execution = runner.run_until_blocked(arn)
+        if execution.status.is_terminal:
+            # Its end started its destination, if its function has one: that runs here too, until it ends or waits.
+            while runner.run_ready():
+                pass
+            return execution
         # Paused, it waits for someone else (an operator, or the code it was suspended on).
-        if execution.status.is_terminal or execution.status is ExecutionStatus.PAUSED:
+        if execution.status is ExecutionStatus.PAUSED:
             return execution
         for op in runner.open_callbacks(arn):
             if op.callback_id and op.callback_id not in announced:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
 from perdure.protocol.schedules import ScheduleDefinition
+from perdure.protocol.destinations import EventInvokeConfig
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
+from perdure.runtime.destinations import Destinations, decorated
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
 from perdure.service.validation import NAME, NAME_RULE
 
@@ -71,6 +73,8 @@ class FunctionSpec:
     # What starts it on a clock. Not part of its versions' settings: like an EventBridge rule, a
     # schedule triggers the function, and changing one publishes no new version.
     schedules: tuple[ScheduleDefinition, ...] = ()
+    # The functions its ended executions start (a template's EventInvokeConfig, on_failure=...).
+    destinations: Destinations | None = None
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
@@ -172,6 +176,9 @@ def seed_functions(file: Path) -> list[FunctionSpec]:
                 retention_days=options.retention_days,
                 max_concurrency=options.max_concurrency,
                 schedules=options.schedules,
+                destinations=decorated(
+                    EventInvokeConfig(on_success=options.on_success, on_failure=options.on_failure), file.name, options.name
+                ),
             )
         )
     if not specs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,12 +12,16 @@ from typing import Any
 import yaml
 
 from perdure.errors import InvalidParameterError
-from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS
+from perdure.protocol.destinations import EventInvokeConfig, parse_destination
+from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, LATEST
+from perdure.runtime.destinations import Destinations
 from perdure.runtime.registry import CheckpointBucket, FunctionSpec
 from perdure.runtime.template_events import schedule_events
 from perdure.service.validation import NAME, NAME_RULE
 
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+# CloudFormation's resource for what SAM's EventInvokeConfig property writes.
+_INVOKE_CONFIG_TYPE = "AWS::Lambda::EventInvokeConfig"
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _BUCKET_ARN = re.compile(r"arn:[a-z0-9-]+:s3:::(?P<name>[a-z0-9][a-z0-9.-]*)")
 # What to write instead of an intrinsic that has no local value, by property.
@@ -34,6 +39,11 @@ _EXAMPLES = {
     "BucketArn": "!GetAtt CheckpointBucket.Arn",
     "ExpirationInDays": "30",
     "Status": "Enabled",
+    "Destination": "!GetAtt NotifyFailure.Arn",
+    "MaximumEventAgeInSeconds": "3600",
+    "MaximumRetryAttempts": "2",
+    "FunctionName": "!Ref OrderProcessor",
+    "Qualifier": "$LATEST",
 }
 
 
@@ -92,6 +102,9 @@ def load_template(path: Path) -> TemplateFunctions:
                 skipped.append(result)
             else:
                 functions.append(result)
+    for logical_id, resource in template.resources.items():
+        if isinstance(resource, dict) and resource.get("Type") == _INVOKE_CONFIG_TYPE:
+            functions = template.invoke_config_resource(logical_id, resource, functions)
     return TemplateFunctions(functions, skipped + template.notes)
 
 
@@ -207,7 +220,91 @@ class _Template:
             code_dir=code_dir,
             auto_publish_alias=self.alias(logical_id, properties.get("AutoPublishAlias")),
             schedules=schedule_events(self, logical_id, properties, self.notes),
+            destinations=self.destinations(
+                logical_id, "EventInvokeConfig.", self.mapping(logical_id, "EventInvokeConfig", properties.get("EventInvokeConfig"))
+            ),
         )
+
+    def destinations(self, logical_id: str, prefix: str, settings: dict[str, Any]) -> Destinations | None:
+        """SAM's EventInvokeConfig (or an EventInvokeConfig resource's properties): the functions that
+        ended executions start. ``prefix`` is where ``settings`` are in the resource, for messages."""
+        if not settings:
+            return None
+        targets = self.mapping(logical_id, f"{prefix}DestinationConfig", settings.get("DestinationConfig"))
+        found: dict[str, str | None] = {"OnSuccess": None, "OnFailure": None}
+        for kind in found:
+            prop = f"{prefix}DestinationConfig.{kind}"
+            entry = self.mapping(logical_id, prop, targets.get(kind))
+            if not entry:
+                continue
+            kind_type = self.plain(logical_id, f"{prop}.Type", entry.get("Type", "Lambda"))
+            if kind_type != "Lambda":
+                raise self.error(
+                    logical_id,
+                    f"{prop}.Type is {kind_type}, but Perdure sends an execution's end to another function it "
+                    "runs: write Type: Lambda and a Destination such as !GetAtt NotifyFailure.Arn.",
+                )
+            found[kind] = self.destination(logical_id, f"{prop}.Destination", entry.get("Destination"))
+        attempts_prop, age_prop = f"{prefix}MaximumRetryAttempts", f"{prefix}MaximumEventAgeInSeconds"
+        attempts = self.plain(logical_id, attempts_prop, settings.get("MaximumRetryAttempts"))
+        try:
+            config = EventInvokeConfig(
+                on_success=found["OnSuccess"],
+                on_failure=found["OnFailure"],
+                # 0 is allowed here (no retries), which positive_int refuses.
+                maximum_retry_attempts=0
+                if attempts in (0, "0")
+                else self.positive_int(logical_id, attempts_prop, attempts, "attempts"),
+                maximum_event_age_seconds=self.positive_int(
+                    logical_id, age_prop, settings.get("MaximumEventAgeInSeconds"), "seconds"
+                ),
+            )
+        except InvalidParameterError as error:
+            raise self.error(logical_id, error.message) from None
+        where = f"{self.path}: Resource {logical_id}: {prefix}DestinationConfig"
+        return Destinations(config, f"{where}.OnSuccess.Destination", f"{where}.OnFailure.Destination")
+
+    def destination(self, logical_id: str, prop: str, value: Any) -> str:
+        """A destination's function: ``!GetAtt F.Arn`` or ``!Ref F`` of a function here, a name, or a function ARN."""
+        reference = self.bucket_reference(value)
+        if reference is not None:
+            target, attribute = reference
+            resource = self.resources.get(target)
+            if not isinstance(resource, dict) or resource.get("Type") not in _FUNCTION_TYPES or attribute != "Arn":
+                raise self.error(
+                    logical_id,
+                    f"{prop} refers to {target}.{attribute}, which is not the ARN of a function in this template. "
+                    "Write !GetAtt F.Arn or !Ref F, where F is a function of this template, or the function's name.",
+                )
+            properties = self.mapping(target, "Properties", resource.get("Properties"))
+            return self.function_name(target, properties.get("FunctionName"))
+        try:
+            return parse_destination(self.plain(logical_id, prop, value), prop)
+        except InvalidParameterError as error:
+            raise self.error(logical_id, error.message) from None
+
+    def invoke_config_resource(
+        self, logical_id: str, resource: dict[str, Any], functions: list[FunctionSpec]
+    ) -> list[FunctionSpec]:
+        """``functions``, the one an AWS::Lambda::EventInvokeConfig resource names given its destinations."""
+        properties = self.mapping(logical_id, "Properties", resource.get("Properties"))
+        qualifier = self.plain(logical_id, "Qualifier", properties.get("Qualifier", LATEST))
+        if qualifier != LATEST:
+            raise self.error(
+                logical_id,
+                f"Qualifier is {qualifier!r}: a template sets the destinations of a function's $LATEST, which apply "
+                "to all its executions. Write Qualifier: $LATEST, or set a version's with PutFunctionEventInvokeConfig.",
+            )
+        name = self.destination(logical_id, "FunctionName", properties.get("FunctionName"))
+        named = [spec for spec in functions if spec.name == name]
+        if not named:
+            raise self.error(logical_id, f"FunctionName names {name!r}, which is not a durable function of this template.")
+        if named[0].destinations is not None:
+            raise self.error(
+                logical_id, f"{name} has its destinations set twice, here and in its own EventInvokeConfig: keep one."
+            )
+        destinations = self.destinations(logical_id, "", properties)
+        return [dataclasses.replace(spec, destinations=destinations) if spec.name == name else spec for spec in functions]
 
     def alias(self, logical_id: str, value: Any) -> str | None:
         """AutoPublishAlias: the alias SAM points at each version it publishes."""

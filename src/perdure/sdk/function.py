@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from perdure.protocol.schedules import ScheduleDefinition
+from perdure.errors import InvalidParameterError
+from perdure.protocol.destinations import parse_destination
 from perdure.sdk.resumable import ResumableFunction, make_resumable
 from perdure.sdk.schedule_options import schedule_definitions
 
@@ -29,6 +31,10 @@ class FunctionOptions:
     max_concurrency: int | None = None
     # ``schedule=`` and its options, as the one schedule it declares (or none).
     schedules: tuple[ScheduleDefinition, ...] = ()
+    # The functions started with the record of each execution that succeeds, or ends otherwise
+    # (a template's EventInvokeConfig OnSuccess and OnFailure): ``name`` or ``name:qualifier``.
+    on_success: str | None = None
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,15 @@ def _seconds(value: int | float | datetime.timedelta | None) -> int | None:
     if value is None:
         return None
     return int(value.total_seconds() if isinstance(value, datetime.timedelta) else value)
+
+
+def _destination(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return parse_destination(value, option)
+    except InvalidParameterError as error:
+        raise ValueError(f"{error.message} For example @durable.function({option}=\"notify_failure\").") from None
 
 
 @overload
@@ -64,6 +79,8 @@ def function(
     schedule_input: Any = None,
     schedule_timezone: str = "UTC",
     catch_up: str = "latest",
+    on_success: str | None = None,
+    on_failure: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
@@ -81,6 +98,8 @@ def function(
     schedule_input: Any = None,
     schedule_timezone: str = "UTC",
     catch_up: str = "latest",
+    on_success: str | None = None,
+    on_failure: str | None = None,
 ) -> Any:
     """Makes ``fn(ctx, event)`` a durable function, bare (``@durable.function``) or with options.
 
@@ -92,7 +111,9 @@ def function(
     ``schedule`` starts it on a clock, as AWS writes one (``"rate(5 minutes)"``,
     ``"cron(0 9 * * ? *)"``), in ``schedule_timezone``, each tick with ``schedule_input`` as its
     event (JSON-serializable; by default EventBridge's Scheduled Event); ``catch_up`` (latest,
-    all or none) says which ticks missed while no server ran fire.
+    all or none) says which ticks missed while no server ran fire. ``on_success`` and
+    ``on_failure`` name functions the server runs: each execution that succeeds, or ends
+    otherwise, starts the one named with Lambda's destination record of it, once.
     Checkpoints in places that cannot be resumed are refused here, with the file and line.
     """
 
@@ -110,6 +131,8 @@ def function(
             "for example @durable.function(max_concurrency=1) for CPU-bound steps."
         )
 
+    success, failure = _destination(on_success, "on_success"), _destination(on_failure, "on_failure")
+
     def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
         function_name = name or target.__name__
         options = FunctionOptions(
@@ -121,6 +144,8 @@ def function(
             retention_days=retention_days,
             max_concurrency=max_concurrency,
             schedules=schedule_definitions(function_name, schedule, schedule_input, schedule_timezone, catch_up),
+            on_success=success,
+            on_failure=failure,
         )
         durable = DurableFunction(target, make_resumable(target), options)
 

@@ -407,12 +407,14 @@ class DurableService:
                 raise versions.VersionNotFoundError(function_name, name, [], [a.name for a in versions.aliases(tx, function_name)])
 
     def delete_function(self, function_name: str, version: int | None = None) -> None:
-        """Deletes a version, or every version, alias and schedule of a function; refused while executions run them."""
+        """Deletes a version, or every version, alias, schedule and event invoke configuration of a
+        function; refused while executions run them."""
         with self.store.transaction() as tx:
             versions.delete(tx, function_name, version)
             if version is None:
                 for schedule in tx.list_schedules(function_name):
                     tx.delete_schedule(function_name, schedule.name)
+                tx.delete_invoke_configs(function_name)
 
     def unfinished_by_version(self, function_name: str) -> dict[int | None, int]:
         """How many executions of the function have not ended, by the version they run."""

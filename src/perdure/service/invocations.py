@@ -30,7 +30,7 @@ from perdure.protocol.records import (
     Usage,
 )
 from perdure.service import history, journal, reporting, tokens
-from perdure.store.base import CoreTransaction
+from perdure.store.base import CoreTransaction, Transaction
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def request_id(execution: Execution) -> str:
 
 
 def lease(
-    tx: CoreTransaction,
+    tx: Transaction,
     now: float,
     owner: str,
     functions: Collection[str],
@@ -182,7 +182,7 @@ def _invocation_event(
 
 
 def complete(
-    tx: CoreTransaction,
+    tx: Transaction,
     invocation: Invocation,
     output: InvocationOutput,
     now: float,
@@ -239,7 +239,7 @@ def enter_paused(tx: CoreTransaction, execution: Execution, now: float, must_run
 
 
 def fail(
-    tx: CoreTransaction,
+    tx: Transaction,
     invocation: Invocation,
     error: ErrorObject,
     now: float,
@@ -269,7 +269,7 @@ def fail(
 
 
 def _record_failure(
-    tx: CoreTransaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy, usage: Usage
+    tx: Transaction, execution: Execution, error: ErrorObject, now: float, policy: InvocationRetryPolicy, usage: Usage
 ) -> Execution:
     execution = _invocation_event(tx, execution, now, error, usage)
     failures = execution.failed_invocations + 1
@@ -281,7 +281,7 @@ def _record_failure(
 
 
 def _record_loss(
-    tx: CoreTransaction,
+    tx: Transaction,
     execution: Execution,
     error: ErrorObject,
     now: float,

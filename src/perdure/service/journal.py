@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,10 +17,10 @@ from perdure.protocol.records import (
     Wire,
 )
 from perdure.protocol.timers import Timer, TimerKind
-from perdure.protocol.trace_context import TraceContext
-from perdure.service import history, reporting
+from perdure.protocol.trace_context import TraceContext, execution_span
+from perdure.service import destinations, history, reporting
 from perdure.service.checkpoints import BatchOutcome
-from perdure.store.base import CoreTransaction
+from perdure.store.base import CoreTransaction, Transaction
 
 
 def create_execution(
@@ -41,19 +42,23 @@ def create_execution(
     copies: Sequence[Operation] = (),
     restarted_from: Wire | None = None,
     trace: TraceContext | None = None,
+    destination_of: Wire | None = None,
 ) -> Execution:
     """Stores a new execution, ready to run now: its EXECUTION operation, first event and timeout.
 
-    A start, a chained invoke's child and a restart all come through here. ``copies`` are the
-    operations a restart carries over, stored after the EXECUTION operation; ``restarted_from``
-    goes into the first event's details as ``RestartedFrom``. ``trace``: the trace it is part
-    of (a caller's); by default one of its own.
+    A start, a chained invoke's child, a restart and a destination all come through here.
+    ``copies`` are the operations a restart carries over, stored after the EXECUTION operation;
+    ``restarted_from`` and ``destination_of`` go into the first event's details as
+    ``RestartedFrom`` and ``DestinationOf``. ``trace``: the trace it is part of (a caller's); by
+    default one of its own.
     """
     start = execution_operation(execution_id, name, input_payload, now)
     event = history.execution_started(start, now, timeout_seconds)
+    # The start event says where this execution came from (the history is its audit trail).
     if restarted_from is not None:
-        # The start event says where this execution came from (the history is its audit trail).
         event = event.evolve(details={**event.details, "RestartedFrom": restarted_from})
+    if destination_of is not None:
+        event = event.evolve(details={**event.details, "DestinationOf": destination_of})
     # Inserted complete, its first event already counted: an insert and then an update of the
     # same row rewrote every index of the executions table twice.
     execution = Execution(
@@ -149,7 +154,7 @@ def wake(execution: Execution, now: float) -> Execution:
 
 
 def end_execution(
-    tx: CoreTransaction,
+    tx: Transaction,
     execution: Execution,
     status: ExecutionStatus,
     now: float,
@@ -160,7 +165,8 @@ def end_execution(
 
     Open callbacks, waits and steps are left as they are: their outcome no longer matters,
     and completing a callback of an ended execution is refused. An execution that a chained
-    invoke started completes its parent's CHAINED_INVOKE operation, in the same transaction.
+    invoke started completes its parent's CHAINED_INVOKE operation, and the function's
+    destination for this end (``perdure.service.destinations``) starts, in the same transaction.
     """
     version = execution.version + 1
     execution_op = tx.get_operations(execution.id, [execution.id])[execution.id]
@@ -184,6 +190,7 @@ def end_execution(
         version=version,
     )
     _complete_parent(tx, execution, now)
+    _start_destination(tx, execution, now)
     reporting.execution_ended(execution, now)
     return append_events(
         tx, execution, [history.execution_ended(status.value, execution_op, now, result, error)]
@@ -225,6 +232,31 @@ def _complete_parent(tx: CoreTransaction, child: Execution, now: float) -> None:
     parent = append_events(tx, parent.evolve(version=version), [history.operation_ended(op, now)])
     reporting.operations_changed(parent, [op], now, {})
     tx.update_execution(wake(parent, now))
+
+
+def _start_destination(tx: Transaction, ended: Execution, now: float) -> None:
+    """Starts the destination of ``ended``'s end, if its function has one."""
+    start = destinations.destination_for(tx, ended, now)
+    if start is None:
+        return
+    config = start.version.config if start.version else None
+    create_execution(
+        tx,
+        execution_id=start.execution_id,
+        arn=start.arn,
+        function_name=start.function_name,
+        qualifier=start.qualifier,
+        name=start.name,
+        now=now,
+        input_payload=start.input_payload,
+        timeout_seconds=config.execution_timeout_seconds if config else None,
+        retention_days=config.retention_days if config else None,
+        tenant_id=ended.tenant_id,
+        function_version=start.version.version if start.version else None,
+        # Its spans follow the ended execution's, in the same trace.
+        trace=dataclasses.replace(reporting.trace_of(ended.id, ended.trace_parent), parent_span_id=execution_span(ended.arn)),
+        destination_of=start.origin,
+    )
 
 
 def execution_operation(execution_id: str, name: str, input_payload: str | None, now: float) -> Operation:

@@ -171,7 +171,7 @@ def signed_for(copies: list[Operation], source: Execution, arn: str, codec: Snap
 def restart(
     tx: CoreTransaction,
     source: Execution,
-    from_checkpoint: str,
+    from_checkpoint: str | None,
     name: str | None,
     execution_id: str,
     now: float,
@@ -179,15 +179,18 @@ def restart(
 ) -> Execution:
     """Creates the restarted execution of ``source`` with ID ``execution_id``, ready to run now.
 
-    ``codec`` signs the copied checkpoints' snapshots for the new execution.
+    ``from_checkpoint`` None starts it from the beginning, with nothing copied. ``codec`` signs
+    the copied checkpoints' snapshots for the new execution.
     """
-    operations = all_operations(tx, source.id)
-    point = find_point(source, operations, from_checkpoint)
+    operations = all_operations(tx, source.id) if from_checkpoint is not None else []
+    point = find_point(source, operations, from_checkpoint) if from_checkpoint is not None else None
     new_name = restart_name(tx, source, name)
     arn = execution_arn_for(source.function_arn, new_name, execution_id)
-    copies = signed_for(operations_at(operations, point), source, arn, codec)
-    origin: dict[str, object] = {"DurableExecutionArn": source.arn, "OperationId": point.operation.id}
-    if point.checkpoint is not None:
+    copies = signed_for(operations_at(operations, point), source, arn, codec) if point is not None else []
+    origin: dict[str, object] = {"DurableExecutionArn": source.arn}
+    if point is not None:
+        origin["OperationId"] = point.operation.id
+    if point is not None and point.checkpoint is not None:
         origin["Checkpoint"] = point.checkpoint
     return journal.create_execution(
         tx,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from perdure.protocol.records import ErrorObject, Event, Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
 from perdure.service import history, journal, reporting
-from perdure.store.base import CoreTransaction
+from perdure.store.base import CoreTransaction, Transaction
 
 CALLBACK_TIMEOUT = ErrorObject(message="The callback timed out.", type="Callback.Timeout")
 HEARTBEAT_TIMEOUT = ErrorObject(
@@ -17,7 +17,7 @@ HEARTBEAT_TIMEOUT = ErrorObject(
 )
 
 
-def fire_due(tx: CoreTransaction, now: float, limit: int) -> int:
+def fire_due(tx: Transaction, now: float, limit: int) -> int:
     """Fires up to ``limit`` timers due at ``now``, earliest first, in the caller's transaction; returns how many.
 
     Waits, by far the most timers, fire together (``fire_waits``); an execution with a timer
@@ -78,7 +78,7 @@ def _woken(wait: DueWait, version: int, event_count: int, now: float) -> WaitedE
     return WaitedExecution(wait.execution_id, version, event_count, ready_time, wait.woken_during_invocation)
 
 
-def fire_each(tx: CoreTransaction, due: Sequence[Timer], now: float) -> None:
+def fire_each(tx: Transaction, due: Sequence[Timer], now: float) -> None:
     """Fires these due timers (read by ``due_timers`` in ``tx``, earliest first) one after another, and deletes them.
 
     The batch's executions and operations are read in two queries, kept current as each
@@ -111,7 +111,7 @@ class _Batch:
     ended: set[str] = field(default_factory=set)
 
 
-def _apply(tx: CoreTransaction, timer: Timer, batch: _Batch, now: float) -> None:
+def _apply(tx: Transaction, timer: Timer, batch: _Batch, now: float) -> None:
     """Applies a due (and deleted) timer to its execution in ``batch``."""
     execution = batch.executions[timer.execution_id]
     if execution.status.is_terminal:

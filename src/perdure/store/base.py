@@ -11,7 +11,8 @@ The contract is split by role, so that a caller can name the part it uses:
   replies, history, logs, timers, leasing, one-time upgrades);
 - ``ConsoleQueries``: what the console and the list APIs read (pages and counts of executions,
   open callbacks);
-- ``VersionQueries``: function versions and aliases;
+- ``VersionQueries`` and ``DestinationQueries``: functions' versions and aliases, and where
+  their ended executions go;
 - ``ScheduleQueries``: schedules and how far each has fired;
 - ``ExecutionStore``: transactions, snapshots, waiting for work, retention;
 - ``KeyStore``: API keys.
@@ -27,6 +28,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 
+from perdure.protocol.destinations import ConfigSource, StoredInvokeConfig
 from perdure.protocol.queries import (
     ExecutionPage,
     ExecutionQuery,
@@ -348,7 +350,28 @@ class ScheduleQueries(abc.ABC):
         """The earliest ``next_due`` among these functions' schedules, if any is to fire."""
 
 
-class Transaction(CoreTransaction, ConsoleQueries, VersionQueries, ScheduleQueries):
+class DestinationQueries(abc.ABC):
+    """Functions' event invoke configurations: where their ended executions go (``perdure.service.destinations``)."""
+
+    @abc.abstractmethod
+    def put_invoke_config(self, stored: StoredInvokeConfig) -> None:
+        """Stores the configuration of its function and qualifier, replacing the one there was."""
+
+    @abc.abstractmethod
+    def invoke_configs(self, function_name: str) -> list[StoredInvokeConfig]:
+        """The function's configurations, one per qualifier, by qualifier (an execution's end reads them)."""
+
+    @abc.abstractmethod
+    def delete_invoke_config(self, function_name: str, qualifier: str, source: ConfigSource | None = None) -> bool:
+        """Deletes the configuration of the function and qualifier (only if ``source`` set it, when
+        given); False if there was none."""
+
+    @abc.abstractmethod
+    def delete_invoke_configs(self, function_name: str) -> None:
+        """Deletes every configuration of the function (it was deleted)."""
+
+
+class Transaction(CoreTransaction, ConsoleQueries, VersionQueries, ScheduleQueries, DestinationQueries):
     """Reads and writes inside one atomic transaction: every role of it."""
 
 
