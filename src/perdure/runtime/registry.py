@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
+from perdure.protocol.function_urls import FunctionUrl
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
 from perdure.service.validation import NAME, NAME_RULE
@@ -67,6 +68,8 @@ class FunctionSpec:
     # How many of its invocations one worker process runs at once; None: the pool's default
     # (1 for a function with ``memory_mb``, whose limit is per process).
     max_concurrency: int | None = None
+    # A template's FunctionUrlConfig: a plain HTTP request to /url/NAME starts an execution.
+    function_url: FunctionUrl | None = None
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
@@ -77,6 +80,7 @@ class FunctionSpec:
             execution_timeout_seconds=self.execution_timeout_seconds,
             retention_days=self.retention_days,
             max_concurrency=self.max_concurrency,
+            function_url=self.function_url,
         )
 
     @property

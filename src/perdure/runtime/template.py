@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.function_urls import FunctionUrl
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS
 from perdure.runtime.registry import CheckpointBucket, FunctionSpec
 from perdure.service.validation import NAME, NAME_RULE
@@ -32,6 +33,8 @@ _EXAMPLES = {
     "BucketArn": "!GetAtt CheckpointBucket.Arn",
     "ExpirationInDays": "30",
     "Status": "Enabled",
+    "AuthType": "NONE",
+    "InvokeMode": "BUFFERED",
 }
 
 
@@ -181,6 +184,7 @@ class _Template:
             checkpoint_bucket=self.checkpoint_bucket(logical_id, storage),
             code_dir=code_dir,
             auto_publish_alias=self.alias(logical_id, properties.get("AutoPublishAlias")),
+            function_url=self.function_url(logical_id, properties),
         )
 
     def alias(self, logical_id: str, value: Any) -> str | None:
@@ -189,6 +193,17 @@ class _Template:
         if alias is not None and not isinstance(alias, str):
             raise self.error(logical_id, f"AutoPublishAlias must be an alias name, such as live, not {alias!r}.")
         return alias
+
+    def function_url(self, logical_id: str, properties: dict[str, Any]) -> FunctionUrl | None:
+        """FunctionUrlConfig: a URL that starts an execution (``perdure.api.function_urls``)."""
+        if "FunctionUrlConfig" not in properties:
+            return None
+        config = self.mapping(logical_id, "FunctionUrlConfig", properties["FunctionUrlConfig"])
+        settings = {key: self.plain(logical_id, f"FunctionUrlConfig.{key}", value) for key, value in config.items()}
+        try:
+            return FunctionUrl.from_settings(settings)
+        except InvalidParameterError as error:
+            raise self.error(logical_id, error.message) from None
 
     def function_name(self, logical_id: str, value: Any) -> str:
         # A computed FunctionName (usually !Sub with the stack name) has no local value, so the
