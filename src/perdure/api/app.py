@@ -6,6 +6,9 @@ address, and then only to requests that a web page could not have sent
 (``perdure.api.dev_guard``). The dashboard (``/``, ``/execution``, ``/inbox``, ... see
 ``perdure.api.dashboard``) has sign-in sessions of its own, made with the same keys' bearer
 tokens. Every body is capped before either reads it (``perdure.api.body_limit``).
+
+A function's URL (``/url/NAME``, ``perdure.api.function_urls``) is opened by what it names
+rather than by a key: open or authenticated as its ``AuthType`` says.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from perdure.api.dashboard import Dashboard, is_dashboard_path
 from perdure.api.dashboard.sessions import SECRET_LABEL
 from perdure.api.dev_guard import DevGuard
 from perdure.api.function_routes import FunctionRoutes
+from perdure.api.function_urls import FunctionUrls, is_function_url_path
 from perdure.api.http import Route, Router, json_response
 from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
@@ -71,6 +75,7 @@ class PerdureApp:
         # The dashboard signs people in with the same keys, into sessions of its own.
         secret = keys.derived_secret(SECRET_LABEL) if keys is not None else None
         self.dashboard = Dashboard(service, registry, keys, secret)
+        self.function_urls = FunctionUrls(service, registry, self.waiter, keys)
         # Bodies are capped in front of both, before authentication or sign-in reads them.
         limits = BodyLimits(api_bytes(service.config.max_payload_bytes), seconds=request_seconds)
         served: ASGIApp = BodyLimit(self._route, limits)
@@ -86,6 +91,8 @@ class PerdureApp:
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_dashboard_path(scope["path"]):
             await self.dashboard(scope, receive, send)
+        elif scope["type"] == "http" and is_function_url_path(scope["path"]):
+            await self.function_urls(scope, receive, send)
         else:
             await self.http(scope, receive, send)
 
