@@ -318,3 +318,12 @@ class Client:
 
     def heartbeat_callback(self, callback_id: str) -> None:
         self._request("POST", f"/2025-12-01/durable-execution-callbacks/{_segment(callback_id)}/heartbeat")
+
+    def callback_link(self, callback_id: str, summary: str = "", expires_seconds: float | None = None) -> dict[str, Any]:
+        """An approval link for an open callback: ``{"CallbackId", "Url", "ExpiresTimestamp"}`` (3 days by default)."""
+        body: dict[str, Any] = {"Summary": summary}
+        if expires_seconds is not None:
+            body["ExpiresInSeconds"] = expires_seconds
+        return self._request(  # type: ignore[no-any-return]
+            "POST", f"/perdure/v1/durable-execution-callbacks/{_segment(callback_id)}/link", json=body
+        ).json()

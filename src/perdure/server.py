@@ -10,6 +10,7 @@ workers sign with.
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from perdure.api.app import Lifespan, PerdureApp
 from perdure.api.keys import KeyRing, api_secret, derive_api_secret
 from perdure.api.metrics import MetricsListener, metrics_registry
 from perdure.errors import PerdureError
+from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime import destinations
@@ -67,6 +69,9 @@ class ServerConfig:
     # ``/metrics`` on a port of its own, unauthenticated (None: only on the API's port, authenticated).
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
+    # Where people reach this server: approval links (``ctx.callback_link``, ``perdure callback
+    # link``) are made under it. None: no links are made here (a ``perdure worker`` not told).
+    public_url: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -87,6 +92,17 @@ class ServerConfig:
     @property
     def service_config(self) -> ServiceConfig:
         return ServiceConfig(retention_days=self.retention_days)
+
+    def links(self) -> ApprovalLinks | None:
+        """What makes and checks approval links, with the server secret; None without a public URL."""
+        return ApprovalLinks(self.key(), self.public_url) if self.public_url else None
+
+
+def default_public_url(host: str, port: int) -> str:
+    """``http://HOST:PORT``; for a server listening on every address, with this machine's name for HOST."""
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.getfqdn()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def open_service(config: ServerConfig, specs: Iterable[FunctionSpec], notify: Notify) -> tuple[DurableService, BlobConfig]:
@@ -131,8 +147,9 @@ class Server:
         runtime = self.runtime
         lifespan = Lifespan(runtime.start, runtime.stop, runtime.poke) if runtime is not None else None
         app = PerdureApp(
-            self.service, self.registry, lifespan, keys, request_seconds=self.config.request_timeout, metrics=self.metrics
-        )
+            self.service, self.registry, lifespan, keys, request_seconds=self.config.request_timeout, metrics=self.metrics,
+            links=self.config.links(),
+        )  # fmt: skip
         if runtime is not None:
             # A RequestResponse invoke waiting in the app learns at once that its execution ended.
             runtime.add_listener(app.waiter.invocation_finished)
@@ -179,7 +196,10 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
         raise
     runtime = None
     if config.workers:
-        settings = WorkerSettings(config.db_url, blobs, service.config, data_dir=config.data_dir, json_log=config.json_log)
+        settings = WorkerSettings(
+            config.db_url, blobs, service.config, data_dir=config.data_dir, json_log=config.json_log,
+            public_url=config.public_url,
+        )
         runtime = Runtime(service, registry, settings, config.workers, config.concurrency)
         for spec in registry:
             parked = service.resume_parked(spec.name)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.records import ErrorObject, Execution
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime.local import LocalRunner
@@ -71,9 +72,17 @@ class DurableTestRunner:
     """Runs durable functions on a SQLite store in ``folder``, skipping waits.
 
     Payloads over the inline limit go to ``blobs`` (by default the folder ``blobs`` in ``folder``).
+    ``ctx.callback_link`` makes links under ``public_url``, signed with ``secret``; ``self.links``
+    reads them back (``links.read(url.rsplit("/", 1)[1]).callback_id``).
     """
 
-    def __init__(self, folder: Path, secret: bytes = b"perdure-testing-secret", blobs: BlobStore | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        secret: bytes = b"perdure-testing-secret",
+        blobs: BlobStore | None = None,
+        public_url: str = "http://127.0.0.1:8500",
+    ) -> None:
         self.clock = SkippableClock()
         codec = SnapshotCodec(secret)
         self.service = DurableService(
@@ -82,7 +91,8 @@ class DurableTestRunner:
             functions=lambda name: self.local.function_defaults(name),
             snapshots=codec,
         )
-        self.local = LocalRunner(self.service, codec, [])
+        self.links = ApprovalLinks(secret, public_url, self.clock)
+        self.local = LocalRunner(self.service, codec, [], self.links)
 
     def __enter__(self) -> DurableTestRunner:
         return self

@@ -14,7 +14,7 @@ COMMANDS = ["callback", "deploy", "executions", "functions", "invoke", "keys", "
 SUBCOMMANDS = {
     "executions": ["delete", "get", "history", "list", "logs", "pause", "redrive", "restart", "resume", "stop"],
     "functions": ["list", "versions"],
-    "callback": ["fail", "heartbeat", "succeed"],
+    "callback": ["fail", "heartbeat", "link", "succeed"],
     "keys": ["create", "list", "revoke"],
 }
 

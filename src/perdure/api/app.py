@@ -6,6 +6,11 @@ address, and then only to requests that a web page could not have sent
 (``perdure.api.dev_guard``). The dashboard (``/``, ``/execution``, ``/inbox``, ... see
 ``perdure.api.dashboard``) has sign-in sessions of its own, made with the same keys' bearer
 tokens. Every body is capped before either reads it (``perdure.api.body_limit``).
+
+Two kinds of path are opened by what they name rather than by a key: a function's URL
+(``/url/NAME``, ``perdure.api.function_urls``), open or authenticated as its ``AuthType`` says,
+and an approval link's page (``/approve/TOKEN``, served by the dashboard), which the link's
+signature opens for its one callback.
 """
 
 from __future__ import annotations
@@ -20,17 +25,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from perdure.api.auth import Authenticator
 from perdure.api.body_limit import REQUEST_SECONDS, BodyLimit, BodyLimits, api_bytes
+from perdure.api.callback_links import CallbackLinkRoutes
 from perdure.api.dashboard import Dashboard, is_dashboard_path
 from perdure.api.dashboard.sessions import SECRET_LABEL
 from perdure.api.destination_routes import DestinationRoutes
 from perdure.api.dev_guard import DevGuard
 from perdure.api.function_routes import FunctionRoutes
+from perdure.api.function_urls import FunctionUrls, is_function_url_path
 from perdure.api.http import Route, Router, json_response
 from perdure.api.keys import KeyRing
 from perdure.api.lambda_routes import LambdaRoutes
 from perdure.api.metrics import metrics_route
 from perdure.api.schedule_routes import ScheduleRoutes
 from perdure.api.waiting import CompletionWaiter
+from perdure.protocol.approval_links import ApprovalLinks
 from perdure.runtime.registry import Registry
 from perdure.service.executions import DurableService
 
@@ -51,7 +59,10 @@ class Lifespan:
 
 
 class PerdureApp:
-    """Serves the API; runs ``lifespan`` (if any) as the server starts, and stops it after."""
+    """Serves the API; runs ``lifespan`` (if any) as the server starts, and stops it after.
+
+    With ``links``, it makes approval links for callers of the API and serves their pages.
+    """
 
     def __init__(
         self,
@@ -61,6 +72,7 @@ class PerdureApp:
         keys: KeyRing | None = None,
         request_seconds: float = REQUEST_SECONDS,
         metrics: CollectorRegistry | None = None,
+        links: ApprovalLinks | None = None,
     ) -> None:
         self.service = service
         self.lifespan = lifespan
@@ -73,11 +85,14 @@ class PerdureApp:
         ]
         if metrics is not None:
             routes.append(metrics_route(metrics))
+        if links is not None:
+            routes += CallbackLinkRoutes(service, links).routes()
         self.router = Router([Route("GET", "/health", _health), *routes])
         self.http: ASGIApp = self.router if keys is None else Authenticator(self.router, keys)
         # The dashboard signs people in with the same keys, into sessions of its own.
         secret = keys.derived_secret(SECRET_LABEL) if keys is not None else None
-        self.dashboard = Dashboard(service, registry, keys, secret, wake=self.waiter.woke)
+        self.dashboard = Dashboard(service, registry, keys, secret, links, self.waiter.woke)
+        self.function_urls = FunctionUrls(service, registry, self.waiter, keys)
         # Bodies are capped in front of both, before authentication or sign-in reads them.
         limits = BodyLimits(api_bytes(service.config.max_payload_bytes), seconds=request_seconds)
         served: ASGIApp = BodyLimit(self._route, limits)
@@ -93,6 +108,8 @@ class PerdureApp:
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_dashboard_path(scope["path"]):
             await self.dashboard(scope, receive, send)
+        elif scope["type"] == "http" and is_function_url_path(scope["path"]):
+            await self.function_urls(scope, receive, send)
         else:
             await self.http(scope, receive, send)
 

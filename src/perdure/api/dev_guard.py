@@ -17,7 +17,8 @@ is not JSON (a ``Content-Type`` other than ``application/json`` or
 ``application/x-amz-json-*``). A body with no ``Content-Type`` is accepted: boto3, the AWS
 CLI and perdure's client send invoke payloads and callback results so, and a browser adds an
 ``Origin`` to such a cross-site request. The dashboard's actions have their own origin and
-CSRF checks (``perdure.api.dashboard.guard``); its pages may be opened from a link.
+CSRF checks (``perdure.api.dashboard.guard``); its pages may be opened from a link. A function
+URL (``/url/NAME``) takes a body of any type, as a webhook sends it: the other checks stand.
 
 Every refusal comes before anything reads the body or changes anything.
 """
@@ -30,6 +31,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from perdure.api.dashboard import is_dashboard_path
+from perdure.api.function_urls import is_function_url_path
 from perdure.api.http import error_response
 from perdure.errors import PerdureError
 
@@ -111,7 +113,8 @@ def check(scope: Scope) -> None:
         )
     has_body = "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
     media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-    if has_body and media_type and media_type not in _JSON_TYPES and not media_type.startswith(_JSON_PREFIX):
+    json_only = not is_function_url_path(scope["path"])
+    if json_only and has_body and media_type and media_type not in _JSON_TYPES and not media_type.startswith(_JSON_PREFIX):
         raise UnsupportedMediaTypeError(
             f"The request body is {media_type}, and the API takes JSON: send it as application/json "
             "(or with no Content-Type, as boto3 sends a payload)."

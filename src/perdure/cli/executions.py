@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
@@ -267,3 +268,36 @@ def callback_heartbeat(callback_id: str, endpoint: str, db: str | None) -> None:
         with Client(endpoint) as client:
             client.heartbeat_callback(callback_id)
     print_json({"CallbackId": callback_id, "Status": "HEARTBEAT"})
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(context: click.Context, parameter: click.Parameter, value: str | None) -> float | None:
+    """``3d``, ``12h``, ``30m``, ``90s`` or plain seconds, as seconds."""
+    if value is None:
+        return None
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise click.BadParameter(f"{value!r} is not a duration: write 3d, 12h, 30m, 90s or seconds.")
+    return seconds
+
+
+@callback.command("link")
+@click.argument("callback_id")
+@click.option("--expires", callback=_seconds, metavar="DURATION", help="How long the link works: 3d (the default), 12h, 30m, 90s.")
+@click.option("--summary", default="", help="What is being approved, shown on the link's page (up to 1,000 characters).")
+@endpoint_option
+@reports_errors
+def callback_link(callback_id: str, expires: float | None, summary: str, endpoint: str) -> None:
+    """Make a link that approves or rejects a callback in one click, to send by e-mail or chat.
+
+    The server signs it with its secret and makes it under its --public-url; it works once, until
+    it expires or the callback is completed.
+    """
+    with Client(endpoint) as client:
+        print_json(client.callback_link(callback_id, summary, expires))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ import click
 
 from perdure.cli.log_format import log_format_option, operator_messages
 from perdure.cli.options import (
+    F,
     blob_options,
     db_options,
     functions,
@@ -24,6 +26,21 @@ from perdure.store import display_url
 
 if TYPE_CHECKING:
     from perdure.server import Notify, Server
+
+
+def _check_public_url(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    from perdure.errors import InvalidParameterError
+    from perdure.protocol.approval_links import check_public_url
+
+    try:
+        return check_public_url(value) if value is not None else None
+    except InvalidParameterError as error:
+        raise click.BadParameter(error.message) from None
+
+
+def public_url_option(help: str) -> Callable[[F], F]:
+    """--public-url: the base URL approval links are made under."""
+    return click.option("--public-url", metavar="URL", callback=_check_public_url, help=help)
 
 
 @click.command()
@@ -46,6 +63,10 @@ if TYPE_CHECKING:
     metavar="SECONDS",
     help="Seconds a client may take to send a request's headers, and again its body; a slower one is cut off.",
 )
+@public_url_option(
+    "Where people reach this server (behind a proxy, its https:// address): approval links are made "
+    "under it. Default: http://HOST:PORT."
+)
 @blob_options
 @retention_option
 @metrics_options
@@ -53,14 +74,15 @@ if TYPE_CHECKING:
 @log_format_option
 def serve(
     targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, concurrency: int,
-    no_workers: bool, dev: bool, request_timeout: float, blobs: str | None, s3_endpoint: str | None, retention_days: int,
-    metrics_host: str, metrics_port: int | None, json_log: bool,
+    no_workers: bool, dev: bool, request_timeout: float, public_url: str | None, blobs: str | None,
+    s3_endpoint: str | None, retention_days: int, metrics_host: str, metrics_port: int | None, json_log: bool,
 ) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
 
     Each TARGET is either path/to/app.py, whose @durable.function functions are all served,
     or NAME=path/to/file.py:handler, naming a handler written with
-    aws-durable-execution-sdk-python.
+    aws-durable-execution-sdk-python. A template's function with a FunctionUrlConfig is also
+    started by a plain POST to /url/NAME.
 
     Requests must be signed with AWS Signature Version 4 (as boto3 and the AWS CLI sign) or
     carry a bearer token, of a key made with `perdure keys create` on the same --db; without
@@ -76,7 +98,7 @@ def serve(
 
     from perdure.api.dev_guard import is_loopback
     from perdure.api.slow_clients import uvicorn_settings
-    from perdure.server import ServerConfig, open_server
+    from perdure.server import ServerConfig, default_public_url, open_server
 
     if dev and not is_loopback(host):
         raise click.UsageError(
@@ -94,6 +116,7 @@ def serve(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, host=host, port=port, workers=0 if no_workers else workers,
         concurrency=concurrency, dev=dev, request_timeout=request_timeout, retention_days=retention_days,
         metrics_host=metrics_host, metrics_port=metrics_port, json_log=json_log,
+        public_url=public_url or default_public_url(host, port),
     ).with_secret()
     server = open_server(config, registry, notify)
     app = server.app(notify)
@@ -111,6 +134,7 @@ def serve(
     # In JSON, uvicorn's loggers get no handlers of their own (log_config=None): their lines go to
     # the JSON handler instead, log_level still keeping them to warnings and errors.
     log_config = None if json_log else LOGGING_CONFIG
+    _note_urls(server, config.public_url or "", notify)
     # Waiting RequestResponse invokes must not hold a shutdown for the length of a function timeout.
     uvicorn.run(
         app, host=host, port=port, log_level="warning", log_config=log_config, timeout_graceful_shutdown=10,
@@ -126,6 +150,7 @@ def serve(
     "--function", "functions", multiple=True, metavar="NAME",
     help="Given no TARGETs: run only this function of the database (repeat for more).",
 )  # fmt: skip
+@public_url_option("The `perdure serve --public-url` of the API: ctx.callback_link makes links under it (none without it).")
 @blob_options
 @retention_option
 @metrics_options
@@ -133,8 +158,8 @@ def serve(
 @log_format_option
 def worker(
     targets: tuple[str, ...], template: Path | None, db: str, workers: int, concurrency: int, functions: tuple[str, ...],
-    blobs: str | None, s3_endpoint: str | None, retention_days: int, metrics_host: str, metrics_port: int | None,
-    json_log: bool,
+    public_url: str | None, blobs: str | None, s3_endpoint: str | None, retention_days: int, metrics_host: str,
+    metrics_port: int | None, json_log: bool,
 ) -> None:
     """Run the executions of functions, without serving HTTP.
 
@@ -167,6 +192,7 @@ def worker(
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, concurrency=concurrency,
         retention_days=retention_days, metrics_host=metrics_host, metrics_port=metrics_port, json_log=json_log,
+        public_url=public_url,
     ).with_secret()
     server = open_server(config, registry, notify)
     _listen_for_metrics(server, notify)
@@ -188,6 +214,16 @@ def worker(
         )
     finally:
         server.close()
+
+
+def _note_urls(server: Server, public_url: str, notify: Notify) -> None:
+    """Names each function URL as callers reach it."""
+    from perdure.protocol.function_urls import AuthType
+
+    for spec in server.registry:
+        if spec.function_url is not None:
+            auth = "open to anyone" if spec.function_url.auth_type is AuthType.NONE else "authenticated as the API"
+            notify(f"Function URL of {spec.name}: POST {public_url}/url/{spec.name} ({auth})")
 
 
 def _listen_for_metrics(server: Server, notify: Notify) -> None:

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from perdure.protocol.function_urls import FunctionUrl
 # Lambda's default is 3 s, too short for a durable function: the 900 s maximum, which the
 # seed's template also sets. Memory is unlimited unless configured.
 DEFAULT_TIMEOUT_SECONDS = 900
@@ -29,6 +30,9 @@ class FunctionConfig:
     retention_days: int | None = None
     # Invocations one worker process runs at once (see ``FunctionSpec.max_concurrency``).
     max_concurrency: int | None = None
+    # Its URL (a template's FunctionUrlConfig), if it has one: kept with the version, so that
+    # an API server that only reads the database knows it too.
+    function_url: FunctionUrl | None = None
 
     @property
     def lambda_handler(self) -> str:
@@ -59,14 +63,17 @@ class FunctionConfig:
 
     @classmethod
     def from_json(cls, text: str) -> FunctionConfig:
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        if fields.get("function_url") is not None:
+            fields["function_url"] = FunctionUrl.from_json(fields["function_url"])
+        return cls(**fields)
 
     def digest(self, code_key: str) -> str:
         """What identifies code and configuration together: the same twice reuses one version."""
         return hashlib.sha256(f"{code_key}\n{self.to_json()}".encode()).hexdigest()
 
 
-_ADDED_SETTINGS = ("max_concurrency",)
+_ADDED_SETTINGS = ("max_concurrency", "function_url")
 
 
 def handler_of_lambda(handler: str) -> str:

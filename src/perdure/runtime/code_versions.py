@@ -90,6 +90,7 @@ class CodeVersions:
             execution_timeout_seconds=config.execution_timeout_seconds,
             retention_days=config.retention_days,
             max_concurrency=config.max_concurrency,
+            function_url=config.function_url,
             checkpoint_bucket=served.checkpoint_bucket if served else None,
             code_dir=folder,
             version=version.version,

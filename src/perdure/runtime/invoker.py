@@ -30,6 +30,7 @@ from aws_durable_execution_sdk_python.lambda_service import (
 )
 
 from perdure.errors import PerdureError, StaleCheckpointTokenError, StorageFullError
+from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.arns import function_arn_of
 from perdure.protocol.records import (
     DEFAULT_MEMORY_MB,
@@ -168,14 +169,17 @@ def run_invocation(
     handler: Callable[..., Any],
     invocation: Invocation,
     codec: SnapshotCodec,
+    links: ApprovalLinks | None = None,
 ) -> InvocationReport:
     """Runs the handler once and returns what it produced and used (the caller records it).
+
+    A seed-style function's ``ctx.callback_link`` makes its links with ``links``.
 
     The CPU time counted is that of this thread: work the handler hands to threads of its own
     (a seed-style ``map``'s branches, an ``async`` function's operation threads) is not in it.
     """
     began, cpu = time.monotonic(), time.thread_time()
-    report = _run(service, spec, handler, invocation, codec)
+    report = _run(service, spec, handler, invocation, codec, links)
     usage = Usage(time.thread_time() - cpu, spec.memory_mb or DEFAULT_MEMORY_MB, time.monotonic() - began)
     return dataclasses.replace(report, usage=usage)
 
@@ -186,6 +190,7 @@ def _run(
     handler: Callable[..., Any],
     invocation: Invocation,
     codec: SnapshotCodec,
+    links: ApprovalLinks | None,
 ) -> InvocationReport:
     durable = getattr(handler, MARKER, None)
     try:
@@ -193,7 +198,7 @@ def _run(
             try:
                 output = run_seed_invocation(
                     durable, service, invocation.execution_arn, invocation.checkpoint_token, codec,
-                    trace=stored(invocation.trace_parent),
+                    trace=stored(invocation.trace_parent), links=links,
                 )  # fmt: skip
             except MemoryError:
                 return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)

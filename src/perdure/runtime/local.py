@@ -23,6 +23,7 @@ from perdure.protocol.records import (
     OperationType,
     Usage,
 )
+from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime import destinations
@@ -41,11 +42,22 @@ LEASE_SECONDS = 900.0
 
 
 class LocalRunner:
-    """Starts and runs executions of some durable functions in the current process."""
+    """Starts and runs executions of some durable functions in the current process.
 
-    def __init__(self, service: DurableService, codec: SnapshotCodec, functions: list[DurableFunction]) -> None:
+    ``ctx.callback_link`` makes its links with ``links``; without them (``perdure run``, where no
+    server would open a link) it raises.
+    """
+
+    def __init__(
+        self,
+        service: DurableService,
+        codec: SnapshotCodec,
+        functions: list[DurableFunction],
+        links: ApprovalLinks | None = None,
+    ) -> None:
         self.service = service
         self.codec = codec
+        self.links = links
         self.functions: dict[str, DurableFunction] = {}
         for function in functions:
             self.add(function)
@@ -104,6 +116,7 @@ class LocalRunner:
                     invocation.checkpoint_token,
                     self.codec,
                     self.checkpoint_hooks,
+                    links=self.links,
                 )
             keep_logs(self.service, invocation.execution_arn, captured)
             self.service.complete_invocation(invocation, output, Usage(time.thread_time() - cpu, seconds=time.monotonic() - began))

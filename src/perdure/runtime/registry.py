@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
 from perdure.protocol.schedules import ScheduleDefinition
 from perdure.protocol.destinations import EventInvokeConfig
+from perdure.protocol.function_urls import FunctionUrl
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
 from perdure.runtime.destinations import Destinations, decorated
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
@@ -75,6 +76,8 @@ class FunctionSpec:
     schedules: tuple[ScheduleDefinition, ...] = ()
     # The functions its ended executions start (a template's EventInvokeConfig, on_failure=...).
     destinations: Destinations | None = None
+    # A template's FunctionUrlConfig: a plain HTTP request to /url/NAME starts an execution.
+    function_url: FunctionUrl | None = None
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
@@ -85,6 +88,7 @@ class FunctionSpec:
             execution_timeout_seconds=self.execution_timeout_seconds,
             retention_days=self.retention_days,
             max_concurrency=self.max_concurrency,
+            function_url=self.function_url,
         )
 
     @property

@@ -13,6 +13,7 @@ import yaml
 
 from perdure.errors import InvalidParameterError
 from perdure.protocol.destinations import EventInvokeConfig, parse_destination
+from perdure.protocol.function_urls import FunctionUrl
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, LATEST
 from perdure.runtime.destinations import Destinations
 from perdure.runtime.registry import CheckpointBucket, FunctionSpec
@@ -44,6 +45,8 @@ _EXAMPLES = {
     "MaximumRetryAttempts": "2",
     "FunctionName": "!Ref OrderProcessor",
     "Qualifier": "$LATEST",
+    "AuthType": "NONE",
+    "InvokeMode": "BUFFERED",
 }
 
 
@@ -223,6 +226,7 @@ class _Template:
             destinations=self.destinations(
                 logical_id, "EventInvokeConfig.", self.mapping(logical_id, "EventInvokeConfig", properties.get("EventInvokeConfig"))
             ),
+            function_url=self.function_url(logical_id, properties),
         )
 
     def destinations(self, logical_id: str, prefix: str, settings: dict[str, Any]) -> Destinations | None:
@@ -312,6 +316,17 @@ class _Template:
         if alias is not None and not isinstance(alias, str):
             raise self.error(logical_id, f"AutoPublishAlias must be an alias name, such as live, not {alias!r}.")
         return alias
+
+    def function_url(self, logical_id: str, properties: dict[str, Any]) -> FunctionUrl | None:
+        """FunctionUrlConfig: a URL that starts an execution (``perdure.api.function_urls``)."""
+        if "FunctionUrlConfig" not in properties:
+            return None
+        config = self.mapping(logical_id, "FunctionUrlConfig", properties["FunctionUrlConfig"])
+        settings = {key: self.plain(logical_id, f"FunctionUrlConfig.{key}", value) for key, value in config.items()}
+        try:
+            return FunctionUrl.from_settings(settings)
+        except InvalidParameterError as error:
+            raise self.error(logical_id, error.message) from None
 
     def function_name(self, logical_id: str, value: Any) -> str:
         # A computed FunctionName (usually !Sub with the stack name) has no local value, so the

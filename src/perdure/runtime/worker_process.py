@@ -22,6 +22,7 @@ from pathlib import Path
 
 from perdure.errors import FunctionLoadError, StorageFullError
 from perdure.protocol.log_context import LogContext, about
+from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.records import ErrorObject, Execution, Invocation
 from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
@@ -60,6 +61,8 @@ class WorkerSettings:
     functions: tuple[FunctionDefaults, ...] = ()
     # The server's --log-format is json: the worker's own lines on stderr are JSON lines too.
     json_log: bool = False
+    # The server's public base URL, under which ``ctx.callback_link`` makes links; None: no links.
+    public_url: str | None = None
 
 
 # What the pool sends a worker over its pipe, and what the worker sends back. ``token`` names an
@@ -134,7 +137,10 @@ def worker_main(
     # Nobody scrapes this process: what it records goes to the server with each invocation's end.
     metrics.forward()
     # The service's own reads of snapshots (a restart's copies) use the key the server configured.
-    codec = SnapshotCodec(load_secret(settings.data_dir))
+    secret = load_secret(settings.data_dir)
+    codec = SnapshotCodec(secret)
+    # Links are signed with the server secret, so that the server's approval page can check them.
+    links = ApprovalLinks(secret, settings.public_url) if settings.public_url else None
     service = DurableService(
         open_store(settings.db_url, settings.blobs),
         settings.service_config,
@@ -156,7 +162,7 @@ def worker_main(
     def run(job: Run) -> None:
         try:
             with about(LogContext.of_invocation(job.invocation)):
-                send(_run_job(service, codec, handlers, job, Path(spool_dir) / f"{job.token}.log"))
+                send(_run_job(service, codec, links, handlers, job, Path(spool_dir) / f"{job.token}.log"))
         except BaseException as error:  # noqa: BLE001 - whatever happens, the pool hears of the invocation
             crash = ErrorObject(message=f"The worker failed: {error!r}", type="Runtime.WorkerError")
             send(Ended(job.token, unrecorded=InvocationReport(None, crash)))
@@ -191,7 +197,9 @@ class _Handlers:
             return self._loaded[key]
 
 
-def _run_job(service: DurableService, codec: SnapshotCodec, handlers: _Handlers, job: Run, spool_path: Path) -> Ended:
+def _run_job(
+    service: DurableService, codec: SnapshotCodec, links: ApprovalLinks | None, handlers: _Handlers, job: Run, spool_path: Path
+) -> Ended:
     """Runs one invocation in this thread, records its end and says how it went."""
     try:
         handler = handlers.get(job.spec)
@@ -203,7 +211,7 @@ def _run_job(service: DurableService, codec: SnapshotCodec, handlers: _Handlers,
     spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         with capture_logs(invocation.invocation, spool) as captured:
-            report = run_invocation(service, job.spec, handler, invocation, codec)
+            report = run_invocation(service, job.spec, handler, invocation, codec, links)
         keep_logs(service, invocation.execution_arn, captured)
     finally:
         os.close(spool)

@@ -11,6 +11,7 @@ fetch``) goes back to the loop, and the operation's thread waits for it.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import inspect
 import threading
@@ -154,6 +155,13 @@ class AsyncContext:
             self._context.wait_for_callback, _in_thread(submitter), name, timeout=timeout, heartbeat_timeout=heartbeat_timeout
         )
         return await off_loop(waiting)
+
+    def callback_link(
+        self, callback: AsyncCallback | str, *, summary: str = "", expires: Duration = datetime.timedelta(days=3)
+    ) -> str:
+        """As ``Context.callback_link``; not awaited (it signs a link, and records nothing)."""
+        callback_id = callback.callback_id if isinstance(callback, AsyncCallback) else callback
+        return self._context.callback_link(callback_id, summary=summary, expires=expires)
 
     async def invoke(self, function_name: str, payload: Any = None, *, name: str | None = None, tenant_id: str | None = None) -> Any:
         return await off_loop(functools.partial(self._context.invoke, function_name, payload, name=name, tenant_id=tenant_id))

@@ -336,6 +336,25 @@ class Context:
 
         return self._child(wait_in_child, name, "WaitForCallback")
 
+    def callback_link(
+        self, callback: Callback | str, *, summary: str = "", expires: Duration = datetime.timedelta(days=3)
+    ) -> str:
+        """A signed link to a page that approves or rejects ``callback`` (a ``Callback``, or its ID) in one click.
+
+        Send it to the person who decides, by e-mail or chat, from the submitter of
+        ``wait_for_callback``; the page shows the callback's name and ``summary``. It works
+        until ``expires`` (at most a year) or until the callback is completed, whichever is first.
+        """
+        links = self.journal.links
+        if links is None:
+            raise DurableFunctionError(
+                "ctx.callback_link() needs a server to open its link: run the function under `perdure serve` "
+                "(or `perdure worker --public-url URL`), or complete the callback with `perdure callback succeed`."
+            )
+        callback_id = callback.callback_id if isinstance(callback, Callback) else callback
+        seconds = expires.total_seconds() if isinstance(expires, datetime.timedelta) else float(expires)
+        return links.make(callback_id, summary, seconds).url
+
     def invoke(self, function_name: str, payload: Any = None, *, name: str | None = None, tenant_id: str | None = None) -> Any:
         """Runs another durable function as a child execution and returns its result.
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import AsyncGeneratorType, GeneratorType
 from typing import cast
 
+from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.records import (
     CHECKPOINT_SUBTYPE,
     CODE_CHANGED_PREFIX,
@@ -205,11 +206,14 @@ def run_seed_invocation(
     codec: SnapshotCodec,
     checkpoint_hooks: list[Callable[[int], None]] | None = None,
     trace: TraceContext | None = None,
+    links: ApprovalLinks | None = None,
 ) -> InvocationOutput:
     """Loads the execution's journal and runs one invocation of ``durable``; its steps' code runs
-    inside their spans of ``trace`` (see ``perdure.telemetry.tracing.inside``)."""
+    inside their spans of ``trace`` (see ``perdure.telemetry.tracing.inside``), and
+    ``ctx.callback_link`` makes its links with ``links``."""
     journal = Journal.load(client, arn, token)
     journal.trace = trace
+    journal.links = links
     invocation = SeedInvocation(durable, journal, codec)
     invocation.checkpoint_hooks.extend(checkpoint_hooks or [])
     return invocation.run()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from typing import Any, Protocol, runtime_checkable
 
 from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError, StorageFullError
+from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.records import (
     CHECKPOINT_SUBTYPE,
     CheckpointResult,
@@ -89,6 +90,8 @@ class Journal:
         self.observers: list[Callable[[list[OperationUpdate]], None]] = []
         # The execution's trace, when its spans are recorded: the steps' code runs inside theirs.
         self.trace: TraceContext | None = None
+        # What makes approval links (``ctx.callback_link``) where a server can open them; None elsewhere.
+        self.links: ApprovalLinks | None = None
         # The branches of a ``map`` or ``parallel`` write from threads of their own; each write
         # uses the token the one before it returned.
         self._writing = threading.Lock()

@@ -16,9 +16,9 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any
 
-from perdure.errors import ExecutionNotFoundError, InvalidParameterError
+from perdure.errors import CallbackNotFoundError, ExecutionNotFoundError, InvalidParameterError
 from perdure.protocol.queries import ExecutionQuery, LiveCount, OpenCallback, StatusCount
-from perdure.protocol.records import ExecutionStatus, Operation, OperationType
+from perdure.protocol.records import ExecutionStatus, Operation, OperationStatus, OperationType
 from perdure.protocol.snapshots import HIDDEN, SnapshotCodec, SnapshotError
 from perdure.service.executions import DurableService
 from perdure.service.restarts import all_operations, checkpoint_operations
@@ -54,6 +54,23 @@ class CallbackPage:
 
     callbacks: list[PendingCallback]
     next_marker: str | None
+
+
+@dataclass(frozen=True)
+class CallbackState:
+    """One callback as an approval page shows it: its name, whose it is, and whether it can still be completed."""
+
+    callback_id: str
+    name: str | None
+    function_name: str
+    execution_arn: str
+    status: OperationStatus
+    execution_status: ExecutionStatus
+
+    @property
+    def open(self) -> bool:
+        """Started and not ended, in an execution that has not ended either."""
+        return not self.status.is_terminal and not self.execution_status.is_terminal
 
 
 @dataclass(frozen=True)
@@ -229,6 +246,17 @@ def pending_callbacks(
             )
         )
     return CallbackPage(callbacks, _encode_marker(page[-1]) if len(found) > limit else None)
+
+
+def callback_state(service: DurableService, callback_id: str) -> CallbackState:
+    """The callback with this ID, open or not; raises CallbackNotFoundError when there is none (or its execution was deleted)."""
+    with service.store.snapshot() as tx:
+        found = tx.find_callback(callback_id)
+        execution = tx.get_execution_by_id(found[0]) if found else None
+        op = tx.get_operations(found[0], [found[1]]).get(found[1]) if found else None
+    if execution is None or op is None:
+        raise CallbackNotFoundError(callback_id)
+    return CallbackState(callback_id, op.name, execution.function_name, execution.arn, op.status, execution.status)
 
 
 # -- one execution ------------------------------------------------------------------------------

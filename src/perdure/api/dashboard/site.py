@@ -1,4 +1,4 @@
-"""The dashboard as an ASGI app: its route table, sign-in and sign-out, the guard, static files."""
+"""The dashboard as an ASGI app: its route table, sign-in and sign-out, the guard, static files, approval links."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from perdure.api.dashboard.actions import Actions
+from perdure.api.dashboard.approvals import ApprovalPage
 from perdure.api.dashboard.data import DashboardData
 from perdure.api.dashboard.guard import Guard, Refused, Viewer
 from perdure.api.dashboard.pages import Pages
@@ -21,6 +22,7 @@ from perdure.api.dashboard.render import page
 from perdure.api.dashboard.sessions import COOKIE_NAME, DEV_KEY_ID, SESSION_SECONDS, SessionSigner
 from perdure.api.keys import KeyRing
 from perdure.errors import PerdureError
+from perdure.protocol.approval_links import PATH_PREFIX, ApprovalLinks
 from perdure.protocol.records import Execution
 from perdure.runtime.registry import Registry
 from perdure.service.executions import DurableService
@@ -30,7 +32,9 @@ PageEndpoint = Callable[[Request, Viewer], Awaitable[Response]]
 ActionEndpoint = Callable[[Request, Viewer, dict[str, str]], Awaitable[Response]]
 
 # The first path segments that are the dashboard's; every other path is the API's.
-SEGMENTS = frozenset({"", "signin", "signout", "execution", "inbox", "functions", "actions", "static", "favicon.ico"})
+SEGMENTS = frozenset(
+    {"", "signin", "signout", "execution", "inbox", "functions", "actions", "static", "favicon.ico", "approve"}
+)
 
 # Scripts and styles come from this server only: no inline script can run, so markup that
 # slipped through escaping could not act. htmx's own indicator styles are turned off (meta
@@ -69,7 +73,11 @@ def _load_static() -> dict[str, _Static]:
 
 
 class Dashboard:
-    """Serves the dashboard's pages and actions; ``keys`` None means development mode (open)."""
+    """Serves the dashboard's pages and actions; ``keys`` None means development mode (open).
+
+    With ``links``, it also serves the pages of approval links (``/approve/TOKEN``), which need no
+    sign-in. ``wake`` is told of each execution an action or a link's decision made ready.
+    """
 
     def __init__(
         self,
@@ -77,6 +85,7 @@ class Dashboard:
         registry: Registry,
         keys: KeyRing | None,
         secret: bytes | None = None,
+        links: ApprovalLinks | None = None,
         wake: Callable[[Execution], None] = lambda execution: None,
     ) -> None:
         # Without the server secret (development mode) sessions last as long as the process.
@@ -98,6 +107,7 @@ class Dashboard:
             "/actions/callback": actions.callback,
         }
         self.static = _load_static()
+        self.approvals = ApprovalPage(service, links, wake) if links is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -113,6 +123,8 @@ class Dashboard:
                 return Response(status_code=204)
             if path.startswith("/static/") and method == "GET":
                 return self._static(request, path.removeprefix("/static/"))
+            if path.startswith(PATH_PREFIX) and self.approvals is not None:
+                return await self._approval(request, self.approvals, path.removeprefix(PATH_PREFIX))
             if path == "/signin":
                 return await (self._sign_in(request) if method == "POST" else self._sign_in_page(request))
             if path == "/signout" and method == "POST":
@@ -159,6 +171,15 @@ class Dashboard:
         form = await _form(request)
         self.guard.check_csrf(viewer, request, form)
         return await endpoint(request, viewer, form)
+
+    async def _approval(self, request: Request, approvals: ApprovalPage, token: str) -> Response:
+        """An approval link's page (GET), or its decision (POST, from this server's page only)."""
+        if request.method == "GET":
+            return await approvals.show(token)
+        if request.method == "POST":
+            self.guard.check_origin(request)
+            return await approvals.decide(token, await _form(request))
+        return Response(status_code=405, headers={"Allow": "GET, POST"})
 
     async def _sign_in_page(self, request: Request, error: str | None = None, status: int = 200) -> Response:
         if self.guard.dev:
