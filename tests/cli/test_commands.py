@@ -10,10 +10,11 @@ import pytest
 
 Perdure = Callable[..., subprocess.CompletedProcess[str]]
 
-COMMANDS = ["callback", "deploy", "executions", "functions", "invoke", "keys", "purge", "run", "serve", "worker"]
+COMMANDS = ["callback", "deploy", "executions", "functions", "invoke", "keys", "purge", "run", "schedules", "serve", "worker"]
 SUBCOMMANDS = {
     "executions": ["delete", "get", "history", "list", "logs", "pause", "redrive", "restart", "resume", "stop"],
     "functions": ["list", "versions"],
+    "schedules": ["list", "pause", "resume", "trigger"],
     "callback": ["fail", "heartbeat", "link", "succeed"],
     "keys": ["create", "list", "revoke"],
 }
