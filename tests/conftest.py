@@ -60,7 +60,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> str:
-    """The URL of the session's test database, emptied of executions and function versions before the test."""
+    """The URL of the session's test database, emptied of executions, function versions and limits before the test."""
     url = postgres_server.url()
     with psycopg.connect(url, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass('executions') IS NOT NULL").fetchone()
@@ -70,6 +70,8 @@ def postgres_url(postgres_server: PostgresServer) -> str:
             conn.execute("DELETE FROM executions")
             conn.execute("DELETE FROM function_aliases")
             conn.execute("DELETE FROM function_versions")
+            conn.execute("DELETE FROM function_limits")
+            conn.execute("DELETE FROM tenant_starts")
     return url
 
 

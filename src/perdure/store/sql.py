@@ -20,6 +20,7 @@ from perdure.store import rows as rowmap
 from perdure.store.base import Transaction
 from perdure.store.dialect import Dialect
 from perdure.store.sql_console import SQLConsoleQueries
+from perdure.store.sql_limits import LimitStatements, SQLLimitQueries
 from perdure.store.sql_versions import SQLVersionQueries, VersionStatements
 
 # How many shapes of partial execution update a set of statements keeps: a few recur.
@@ -57,6 +58,7 @@ class Statements:
         lock = dialect.row_lock if locking else ""
         self.dialect = dialect
         self.versions = VersionStatements(dialect)
+        self.limits = LimitStatements(dialect, locking=locking)
         self._partial_updates: dict[tuple[str, ...], str] = {}
 
         self.execution_insert = spell(
@@ -141,7 +143,7 @@ class Statements:
         return sql
 
 
-class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, Transaction):
+class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLLimitQueries, Transaction):
     """The contract's methods whose SQL is the same on every backend, run through the backend's ``execute``.
 
     ``execute`` and ``execute_many`` are a connection's or cursor's own methods, bound once (no
@@ -160,6 +162,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, Transaction):
     ) -> None:
         self._sql = sql
         self._versions = sql.versions
+        self._limits = sql.limits
         self._execute = execute
         self._execute_many = execute_many
         self._store_payload = store_payload
