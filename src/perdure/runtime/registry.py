@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
+from perdure.protocol.limits import FunctionLimits
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
 from perdure.service.validation import NAME, NAME_RULE
@@ -67,6 +68,8 @@ class FunctionSpec:
     # How many of its invocations one worker process runs at once; None: the pool's default
     # (1 for a function with ``memory_mb``, whose limit is per process).
     max_concurrency: int | None = None
+    # How many of its invocations run at once on all servers, and how often one starts (issue 16).
+    limits: FunctionLimits = FunctionLimits()
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
@@ -167,6 +170,7 @@ def seed_functions(file: Path) -> list[FunctionSpec]:
                 execution_timeout_seconds=options.max_suspension,
                 retention_days=options.retention_days,
                 max_concurrency=options.max_concurrency,
+                limits=options.limits,
             )
         )
     if not specs:

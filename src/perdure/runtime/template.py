@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.limits import FunctionLimits, Rate, check_count, parse_rate
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS
 from perdure.runtime.registry import CheckpointBucket, FunctionSpec
 from perdure.service.validation import NAME, NAME_RULE
@@ -32,7 +33,14 @@ _EXAMPLES = {
     "BucketArn": "!GetAtt CheckpointBucket.Arn",
     "ExpirationInDays": "30",
     "Status": "Enabled",
+    "ReservedConcurrentExecutions": "10",
+    "TenantConcurrency": "2",
+    "RateLimit": "50/minute",
+    "TenantRateLimit": "5/second",
 }
+# Perdure's own settings of a function, in its resource's Metadata (which CloudFormation and SAM
+# keep as they are, so the template still deploys to AWS): limits Lambda has no property for.
+_PERDURE_SETTINGS = ("TenantConcurrency", "RateLimit", "TenantRateLimit")
 
 
 @dataclass(frozen=True)
@@ -181,7 +189,48 @@ class _Template:
             checkpoint_bucket=self.checkpoint_bucket(logical_id, storage),
             code_dir=code_dir,
             auto_publish_alias=self.alias(logical_id, properties.get("AutoPublishAlias")),
+            limits=self.limits(logical_id, properties, resource.get("Metadata")),
         )
+
+    def limits(self, logical_id: str, properties: dict[str, Any], metadata: Any) -> FunctionLimits:
+        """ReservedConcurrentExecutions, and Perdure's limits from ``Metadata: {Perdure: {...}}``."""
+        perdure = self.mapping(logical_id, "Metadata", metadata).get("Perdure")
+        perdure = self.mapping(logical_id, "Metadata.Perdure", perdure)
+        unknown = sorted(set(perdure) - set(_PERDURE_SETTINGS))
+        if unknown:
+            raise self.error(
+                logical_id,
+                f"Metadata.Perdure.{unknown[0]} is not a Perdure setting; use {', '.join(_PERDURE_SETTINGS[:-1])} "
+                f"or {_PERDURE_SETTINGS[-1]}.",
+            )
+        reserved = properties.get("ReservedConcurrentExecutions")
+        return FunctionLimits(
+            concurrency=self.count(logical_id, "ReservedConcurrentExecutions", reserved, 0),
+            tenant_concurrency=self.count(logical_id, "Metadata.Perdure.TenantConcurrency", perdure.get("TenantConcurrency"), 1),
+            rate=self.rate(logical_id, "Metadata.Perdure.RateLimit", perdure.get("RateLimit")),
+            tenant_rate=self.rate(logical_id, "Metadata.Perdure.TenantRateLimit", perdure.get("TenantRateLimit")),
+        )
+
+    def count(self, logical_id: str, prop: str, value: Any, minimum: int) -> int | None:
+        value = self.plain(logical_id, prop, value)
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value)
+        try:
+            return check_count(value, minimum)
+        except ValueError as error:
+            example = f"{prop.rpartition('.')[2]}: {_EXAMPLES[prop.rpartition('.')[2]]}"
+            raise self.error(logical_id, f"{prop} {error}. Write, for example, {example}.") from None
+
+    def rate(self, logical_id: str, prop: str, value: Any) -> Rate | None:
+        value = self.plain(logical_id, prop, value)
+        if value is None:
+            return None
+        try:
+            return parse_rate(value)
+        except ValueError as error:
+            raise self.error(logical_id, f"{prop} {error}.") from None
 
     def alias(self, logical_id: str, value: Any) -> str | None:
         """AutoPublishAlias: the alias SAM points at each version it publishes."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from perdure.protocol.limits import FunctionLimits, Rate, check_count, parse_rate
 from perdure.sdk.resumable import ResumableFunction, make_resumable
 
 # The attribute under which a decorated function carries its DurableFunction.
@@ -25,6 +26,7 @@ class FunctionOptions:
     max_suspension: int | None = None
     retention_days: int | None = None
     max_concurrency: int | None = None
+    limits: FunctionLimits = FunctionLimits()
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,26 @@ def _seconds(value: int | float | datetime.timedelta | None) -> int | None:
     return int(value.total_seconds() if isinstance(value, datetime.timedelta) else value)
 
 
+def _limit(function_name: str, parameter: str, value: int | None, minimum: int) -> int | None:
+    if value is None:
+        return None
+    try:
+        return check_count(value, minimum)
+    except ValueError as error:
+        raise ValueError(
+            f"@durable.function {function_name}: {parameter} {error}; for example @durable.function({parameter}=10)."
+        ) from None
+
+
+def _rate(function_name: str, parameter: str, value: str | None) -> Rate | None:
+    if value is None:
+        return None
+    try:
+        return parse_rate(value)
+    except ValueError as error:
+        raise ValueError(f"@durable.function {function_name}: {parameter} {error}.") from None
+
+
 @overload
 def function(fn: Callable[..., Any]) -> Callable[..., Any]: ...
 
@@ -56,6 +78,10 @@ def function(
     max_suspension: int | datetime.timedelta | None = None,
     retention_days: int | None = None,
     max_concurrency: int | None = None,
+    concurrency: int | None = None,
+    tenant_concurrency: int | None = None,
+    rate_limit: str | None = None,
+    tenant_rate_limit: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
@@ -69,6 +95,10 @@ def function(
     max_suspension: int | datetime.timedelta | None = None,
     retention_days: int | None = None,
     max_concurrency: int | None = None,
+    concurrency: int | None = None,
+    tenant_concurrency: int | None = None,
+    rate_limit: str | None = None,
+    tenant_rate_limit: str | None = None,
 ) -> Any:
     """Makes ``fn(ctx, event)`` a durable function, bare (``@durable.function``) or with options.
 
@@ -77,6 +107,11 @@ def function(
     ``max_concurrency`` bounds how many of its invocations one worker process runs at once
     (by default many, for steps that wait on I/O; 1 per process for CPU-bound steps that
     should each have a core).
+    ``concurrency`` bounds how many of its invocations run at once on every server and worker
+    sharing the database (Lambda's reserved concurrency; 0 holds them all),
+    ``tenant_concurrency`` how many of those one tenant (the invoke's ``TenantId``) may have,
+    and ``rate_limit`` / ``tenant_rate_limit`` how often one starts, such as ``"50/minute"``;
+    invocations held back wait, in order, and never fail for it.
     Checkpoints in places that cannot be resumed are refused here, with the file and line.
     """
 
@@ -95,14 +130,22 @@ def function(
         )
 
     def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
+        function_name = name or target.__name__
+        limits = FunctionLimits(
+            concurrency=_limit(function_name, "concurrency", concurrency, 0),
+            tenant_concurrency=_limit(function_name, "tenant_concurrency", tenant_concurrency, 1),
+            rate=_rate(function_name, "rate_limit", rate_limit),
+            tenant_rate=_rate(function_name, "tenant_rate_limit", tenant_rate_limit),
+        )
         options = FunctionOptions(
-            name=name or target.__name__,
+            name=function_name,
             timeout=_seconds(timeout) or 900,
             memory_mb=memory_mb,
             retries=retries,
             max_suspension=_seconds(max_suspension),
             retention_days=retention_days,
             max_concurrency=max_concurrency,
+            limits=limits,
         )
         durable = DurableFunction(target, make_resumable(target), options)
 
