@@ -27,6 +27,7 @@ from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
 from perdure.runtime.storage import choose_blobs
 from perdure.runtime.workers import DEFAULT_SLOTS, WorkerSettings
+from perdure.service import limits
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import lookup_of
 from perdure.service.retention import DEFAULT_RETENTION_DAYS
@@ -160,6 +161,9 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
     opens the runtime that runs them."""
     service, blobs = open_service(config, registry, notify)
     try:
+        # The code served says how many of its invocations may run at once, on every server (a
+        # worker given no code declares nothing: its registry holds nothing until published).
+        limits.declare(service, {spec.name: spec.limits for spec in registry})
         registry = registry.published(CodeVersions(service, config.data_dir / "code", _not_code(config)))
     except BaseException:
         service.close()
