@@ -22,6 +22,7 @@ from perdure.api.auth import Authenticator
 from perdure.api.body_limit import REQUEST_SECONDS, BodyLimit, BodyLimits, api_bytes
 from perdure.api.dashboard import Dashboard, is_dashboard_path
 from perdure.api.dashboard.sessions import SECRET_LABEL
+from perdure.api.concurrency_routes import ConcurrencyRoutes
 from perdure.api.dev_guard import DevGuard
 from perdure.api.function_routes import FunctionRoutes
 from perdure.api.http import Route, Router, json_response
@@ -63,7 +64,11 @@ class PerdureApp:
         self.service = service
         self.lifespan = lifespan
         self.waiter = CompletionWaiter(service, lifespan.wake if lifespan else None)
-        routes = [*LambdaRoutes(service, registry, self.waiter).routes(), *FunctionRoutes(service, registry).routes()]
+        routes = [
+            *LambdaRoutes(service, registry, self.waiter).routes(),
+            *FunctionRoutes(service, registry).routes(),
+            *ConcurrencyRoutes(service, registry).routes(),
+        ]
         if metrics is not None:
             routes.append(metrics_route(metrics))
         self.router = Router([Route("GET", "/health", _health), *routes])
