@@ -10,7 +10,10 @@ due at one moment fire together in large batches in the order they fell due, how
 workers are, and on PostgreSQL an idle worker wakes for work started through another
 machine's API within a round trip. On SQLite, which reports no commits, the store's wait polls
 the file's data version every 20 ms, so a `perdure worker` sharing the file with `perdure serve`
-sees work started there as soon (this server's own workers poke it).
+sees work started there as soon (this server's own workers poke it). Ready work that a
+function's concurrency or rate limits hold back (``perdure.service.allowance``) is not due: the
+loop looks at it again when a rate next lets one start, when an invocation here ends, and at
+least every ``HELD_RECHECK_SECONDS``.
 """
 
 from __future__ import annotations
