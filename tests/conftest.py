@@ -60,8 +60,8 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> str:
-    """The URL of the session's test database, emptied of executions, function versions and
-    event invoke configurations before the test."""
+    """The URL of the session's test database, emptied of executions, function versions, schedules,
+    event invoke configurations and limits before the test."""
     url = postgres_server.url()
     with psycopg.connect(url, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass('executions') IS NOT NULL").fetchone()
@@ -73,6 +73,8 @@ def postgres_url(postgres_server: PostgresServer) -> str:
             conn.execute("DELETE FROM function_versions")
             conn.execute("DELETE FROM schedules")
             conn.execute("DELETE FROM event_invoke_configs")
+            conn.execute("DELETE FROM function_limits")
+            conn.execute("DELETE FROM tenant_starts")
     return url
 
 

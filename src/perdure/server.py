@@ -30,6 +30,7 @@ from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
 from perdure.runtime.storage import choose_blobs
 from perdure.runtime.workers import DEFAULT_SLOTS, WorkerSettings
+from perdure.service import limits
 from perdure.service.executions import DurableService, ServiceConfig
 from perdure.service.functions import lookup_of
 from perdure.service.retention import DEFAULT_RETENTION_DAYS
@@ -186,6 +187,9 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
         # The destinations the code sets (its published specs do not carry them), read by every
         # process that ends one of its executions.
         destinations.record(service, registry)
+        # The code served says how many of its invocations may run at once, on every server (a
+        # worker given no code declares nothing: its registry holds nothing until published).
+        limits.declare(service, {spec.name: spec.limits for spec in registry})
         registry = registry.published(CodeVersions(service, config.data_dir / "code", _not_code(config)))
         # Their schedules as this code declares them, for every server on the database to fire.
         schedules = Schedules(service)

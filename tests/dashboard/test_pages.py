@@ -1,7 +1,7 @@
 """The dashboard's pages in-process (httpx over ASGI into PerdureApp, on a real SQLite store).
 
 What a browser test would be slow to cover: bad filters and unknown executions answered with
-a page that says what was wrong, the security headers, static files with their validators, a
+a page that says what was wrong, functions' limits and waiting work, the security headers, static files with their validators, a
 sign-in that never sends a person to another site, and how durations read.
 """
 
@@ -24,7 +24,9 @@ from browsing import APP
 from perdure.api.app import PerdureApp
 from perdure.api.dashboard.render import duration
 from perdure.api.keys import KeyRing
+from perdure.protocol.limits import FunctionLimits, Rate
 from perdure.runtime.registry import Registry, seed_functions
+from perdure.service import limits
 from perdure.service.executions import DurableService, StartRequest
 from perdure.store.sqlite import SQLiteStore
 
@@ -108,6 +110,20 @@ def test_filters_narrow_the_list_and_the_counts(app: App) -> None:
     assert "beta-1" not in page and "alpha-nightly" not in page
     assert 'data-status="RUNNING"><span>RUNNING</span> <b>2</b>' in page
     assert "No execution matches" in app.client.get("/?status=FAILED").text
+
+
+def test_the_functions_page_shows_limits_and_the_work_waiting(app: App) -> None:
+    _sign_in(app)
+    limits.declare(app.service, {"review": FunctionLimits(tenant_concurrency=2, rate=Rate(50, 60.0))})
+    limits.reserve(app.service, "review", 3)
+    for name in ("w-1", "w-2", "w-3"):
+        app.service.start_execution(StartRequest("review", json.dumps({"item": name}), name))
+    page = app.client.get("/functions").text
+    review = page.split("<strong>review</strong>")[1].split("</tr>")[0]
+    assert "Limits: 3 at once, 2 at once per tenant, 50/minute" in review
+    assert '<td data-label="Waiting" class="waiting">3<br><small class="muted">oldest ' in review
+    nightly = page.split("<strong>nightly</strong>")[1].split("</tr>")[0]
+    assert "Limits:" not in nightly and '<td data-label="Waiting" class="waiting">0</td>' in nightly
 
 
 def test_pages_are_paged_by_markers(app: App) -> None:

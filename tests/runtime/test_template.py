@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.limits import FunctionLimits, Rate
 from perdure.runtime.template import load_template
 
 SEED_TEMPLATE = """\
@@ -342,3 +343,73 @@ def test_missing_handler_is_refused(tmp_path: Path) -> None:
 
 def test_file_without_resources_is_refused(tmp_path: Path) -> None:
     assert "has no Resources section" in error_of(write(tmp_path, "Description: nothing here\n"))
+
+
+LIMITED = SEED_TEMPLATE.replace(
+    "  OrderProcessor:\n    Type: AWS::Serverless::Function\n",
+    "  OrderProcessor:\n    Type: AWS::Serverless::Function\n"
+    "    Metadata:\n      Perdure:\n        TenantConcurrency: 2\n        RateLimit: 50/minute\n        TenantRateLimit: 5/second\n",
+).replace("      MemorySize: 256\n", "      MemorySize: 256\n      ReservedConcurrentExecutions: 3\n")
+
+
+def test_reserved_concurrency_and_perdure_limits_are_read(tmp_path: Path) -> None:
+    (spec,) = load_template(write(tmp_path, LIMITED)).functions
+
+    assert spec.limits == FunctionLimits(3, 2, Rate(50, 60.0), Rate(5, 1.0))
+
+
+def test_reserved_concurrency_comes_from_globals_and_may_be_zero(tmp_path: Path) -> None:
+    template = "Globals:\n  Function:\n    ReservedConcurrentExecutions: 0\n" + SEED_TEMPLATE
+    (spec,) = load_template(write(tmp_path, template)).functions
+
+    assert spec.limits == FunctionLimits(concurrency=0)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (
+            "ReservedConcurrentExecutions: 3",
+            "ReservedConcurrentExecutions: -1",
+            "ReservedConcurrentExecutions must be a whole number from 0 to 1000000, not -1. "
+            "Write, for example, ReservedConcurrentExecutions: 10.",
+        ),
+        (
+            "ReservedConcurrentExecutions: 3",
+            "ReservedConcurrentExecutions: [3]",
+            "ReservedConcurrentExecutions must be a whole number from 0 to 1000000, not [3].",
+        ),
+        (
+            "TenantConcurrency: 2",
+            "TenantConcurrency: 0",
+            "Metadata.Perdure.TenantConcurrency must be a whole number from 1 to 1000000, not 0.",
+        ),
+        (
+            "RateLimit: 50/minute",
+            "RateLimit: fast",
+            'Metadata.Perdure.RateLimit must be a whole number of starts per second, minute, hour or day, such as '
+            '"50/minute" or "10/second", not \'fast\'.',
+        ),
+        ("TenantRateLimit: 5/second", "TenantRateLimit: 5/week", "Metadata.Perdure.TenantRateLimit must be"),
+        (
+            "RateLimit: 50/minute",
+            "Ratelimit: 50/minute",
+            "Metadata.Perdure.Ratelimit is not a Perdure setting; use TenantConcurrency, RateLimit or TenantRateLimit.",
+        ),
+        (
+            "      Perdure:\n        TenantConcurrency: 2\n        RateLimit: 50/minute\n        TenantRateLimit: 5/second\n",
+            "      Perdure: 10/second\n",
+            "Metadata.Perdure must be a mapping of settings, not '10/second'.",
+        ),
+    ],
+    ids=["negative", "list", "tenant-zero", "rate-word", "rate-unit", "unknown-key", "not-a-mapping"],
+)
+def test_a_limit_that_cannot_be_used_is_refused_naming_the_resource_and_property(
+    tmp_path: Path, before: str, after: str, expected: str
+) -> None:
+    path = write(tmp_path, LIMITED.replace(before, after))
+
+    message = error_of(path)
+
+    assert message.startswith(f"{path}: Resource OrderProcessor: "), message
+    assert expected in message

@@ -410,8 +410,11 @@ def _rewrite_as_v1(database: Path) -> int:
     blobs = database.parent / "blobs"
     count = 0
     with sqlite3.connect(database) as db:
-        # What migrations 8 to 12 and 14 added (009 changed nothing on SQLite).
+        # What migrations 8 to 14 added (009 changed nothing on SQLite).
         db.execute("DROP TABLE schedules")
+        db.execute("DROP TABLE function_limits")
+        db.execute("DROP TABLE tenant_starts")
+        db.execute("DROP INDEX executions_ready_by_function")
         for column in ("compute_seconds", "cpu_seconds", "gb_seconds", "trace_parent"):
             db.execute(f"ALTER TABLE executions DROP COLUMN {column}")
         db.execute("DROP TABLE upgrades")

@@ -29,6 +29,7 @@ from perdure.api.callback_links import CallbackLinkRoutes
 from perdure.api.dashboard import Dashboard, is_dashboard_path
 from perdure.api.dashboard.sessions import SECRET_LABEL
 from perdure.api.destination_routes import DestinationRoutes
+from perdure.api.concurrency_routes import ConcurrencyRoutes
 from perdure.api.dev_guard import DevGuard
 from perdure.api.function_routes import FunctionRoutes
 from perdure.api.function_urls import FunctionUrls, is_function_url_path
@@ -82,6 +83,7 @@ class PerdureApp:
             *FunctionRoutes(service, registry).routes(),
             *ScheduleRoutes(service, registry, self.waiter).routes(),
             *DestinationRoutes(service, self.waiter).routes(),
+            *ConcurrencyRoutes(service, registry).routes(),
         ]
         if metrics is not None:
             routes.append(metrics_route(metrics))

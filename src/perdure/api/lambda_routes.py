@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from perdure.api.concurrency_routes import listing_extras
 from perdure.api.http import BadRequest, Route, json_body, json_response
 from perdure.api.waiting import CompletionWaiter
 from perdure.errors import InvalidParameterError, PayloadTooLargeError
@@ -215,12 +216,14 @@ class LambdaRoutes:
 
     async def list_functions(self, request: Request, params: dict[str, str]) -> Response:
         functions = []
+        extras = await run_in_threadpool(listing_extras, self.service)
         for spec in self.registry:
             entry: dict[str, Any] = {
                 "FunctionName": spec.name,
                 "FunctionArn": self.service.function_arn(spec.name, qualifier=None),
                 "Handler": spec.target,
                 **spec.config(spec.target).lambda_settings(),
+                **extras(spec.name),
             }
             functions.append(entry)
         return json_response({"Functions": functions})

@@ -42,7 +42,8 @@ class _Live(Collector):
             "perdure_executions", "Executions not ended, by state.", labels=["function", "state"]
         )
         oldest = GaugeMetricFamily(
-            "perdure_ready_oldest_age_seconds", "How long the oldest execution ready to run has waited for a worker.",
+            "perdure_ready_oldest_age_seconds",
+            "How long the oldest execution ready to run has waited (for a worker, or for its function's limits).",
             labels=["function"],
         )
         for count in console.live_counts(self._service):

@@ -54,7 +54,13 @@ def functions_group() -> None:
 @endpoint_option
 @reports_errors
 def list_functions(endpoint: str) -> None:
-    """List the functions the server serves."""
+    """List the functions the server serves, with their limits and waiting work.
+
+    Besides Lambda's settings, each function has PerdureLimits (its concurrency and rate
+    limits, as they hold on every server) and PerdureQueue: its executions running, ready but
+    waiting for a worker or for its limits (and OldestReadySeconds, how long the oldest of
+    those has waited), suspended and paused.
+    """
     with Client(endpoint) as client:
         print_json(client.functions())
 

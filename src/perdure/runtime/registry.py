@@ -13,9 +13,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from perdure.errors import FunctionLoadError, FunctionNotFoundError, InvalidParameterError
-from perdure.protocol.schedules import ScheduleDefinition
 from perdure.protocol.destinations import EventInvokeConfig
 from perdure.protocol.function_urls import FunctionUrl
+from perdure.protocol.limits import FunctionLimits
+from perdure.protocol.schedules import ScheduleDefinition
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
 from perdure.runtime.destinations import Destinations, decorated
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
@@ -78,6 +79,8 @@ class FunctionSpec:
     destinations: Destinations | None = None
     # A template's FunctionUrlConfig: a plain HTTP request to /url/NAME starts an execution.
     function_url: FunctionUrl | None = None
+    # How many of its invocations run at once on all servers, and how often one starts (issue 16).
+    limits: FunctionLimits = FunctionLimits()
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
@@ -183,6 +186,7 @@ def seed_functions(file: Path) -> list[FunctionSpec]:
                 destinations=decorated(
                     EventInvokeConfig(on_success=options.on_success, on_failure=options.on_failure), file.name, options.name
                 ),
+                limits=options.limits,
             )
         )
     if not specs:

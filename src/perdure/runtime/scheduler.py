@@ -10,7 +10,10 @@ due at one moment fire together in large batches in the order they fell due, how
 workers are, and on PostgreSQL an idle worker wakes for work started through another
 machine's API within a round trip. On SQLite, which reports no commits, the store's wait polls
 the file's data version every 20 ms, so a `perdure worker` sharing the file with `perdure serve`
-sees work started there as soon (this server's own workers poke it).
+sees work started there as soon (this server's own workers poke it). Ready work that a
+function's concurrency or rate limits hold back (``perdure.service.allowance``) is not due: the
+loop looks at it again when a rate next lets one start, when an invocation here ends, and at
+least every ``HELD_RECHECK_SECONDS``.
 
 It also fires the due ticks of the served functions' schedules (``perdure.service.schedules``),
 and sleeps no later than the next of them.
@@ -43,6 +46,9 @@ WATCH_SECONDS = 1.0
 RECHECK_SECONDS = 0.05
 # How soon to try again after the loop failed (a database that cannot be reached, say).
 RETRY_SECONDS = 1.0
+# How often to look again at ready work a function's concurrency holds back while no invocation
+# of it ends here: its running invocations may be another server's, whose ends wake nobody here.
+HELD_RECHECK_SECONDS = 1.0
 # How often the watcher looks for leases held by processes of this host that died after this
 # one started: ``owner_is_dead`` knows at once that a local process is gone, where its leases
 # would otherwise lapse only after LEASE_SECONDS. One indexed read, without a write lock, when
@@ -68,6 +74,9 @@ class Scheduler:
         # functions is found dead at every check until then, and said so once (issue 11, finding 16).
         self._reported_dead: set[str] = set()
         self._store_full = False
+        # What the last lease left to functions' limits (``Leased.held``): the wake-up looks
+        # past their ready executions, to when a rate next lets one start.
+        self._held: dict[str, float | None] = {}
 
     def start(self) -> None:
         """Starts the loop and the watcher, and returns at once.
@@ -148,6 +157,8 @@ class Scheduler:
             for invocation in self.pool.running():
                 self.service.renew_lease(invocation, LEASE_SECONDS)
         served = [spec.name for spec in self.pool.registry]
+        # Whatever woke this pass (an invocation's end, a rate's next start) may let held work start.
+        self._held = {}
         # One read without the write lock says whether anything is due at all: most passes
         # (each invocation's end pokes one) find nothing, and then take no write lock, which
         # the workers' checkpoints and the API's starts wait on.
@@ -164,13 +175,17 @@ class Scheduler:
         free = self.pool.free_slots()
         if free > 0:
             # Every due timer has just fired: the lease need not look again.
-            self.pool.submit(*self.service.lease(self.owner, served, free, LEASE_SECONDS, fire_timers=False))
+            leased = self.service.lease_batch(self.owner, served, free, LEASE_SECONDS, fire_timers=False)
+            self.pool.submit(*leased.invocations)
+            self._held = leased.held
         return self._sleep_until(self._next_wakeup(served))
 
     def _next_wakeup(self, served: list[str]) -> float | None:
         """When the loop next has something to do that no poke will announce."""
         if self.pool.free_slots() > 0:
-            work = self.service.next_wakeup(served)
+            # Ready work that limits hold back is not due: a rate says when it is.
+            wakeup = self.service.next_wakeup([name for name in served if name not in self._held])
+            work = min((t for t in (wakeup, *self._held.values()) if t is not None), default=None)
         else:
             # Ready work waits for a worker, whose end pokes the loop; timers and ticks do not wait.
             work = self.service.next_timer_due()
@@ -180,6 +195,8 @@ class Scheduler:
     def _sleep_until(self, wakeup: float | None) -> float:
         """How long to sleep for a wake-up at ``wakeup`` (epoch seconds; None: nothing planned)."""
         limit = RENEW_SECONDS if self.pool.running() else RENEW_SECONDS * 3
+        if self._held:
+            limit = min(limit, HELD_RECHECK_SECONDS)
         if wakeup is None:
             return limit
         until = wakeup - self.service.clock()

@@ -14,6 +14,7 @@ import yaml
 from perdure.errors import InvalidParameterError
 from perdure.protocol.destinations import EventInvokeConfig, parse_destination
 from perdure.protocol.function_urls import FunctionUrl
+from perdure.protocol.limits import FunctionLimits, Rate, check_count, parse_rate
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, LATEST
 from perdure.runtime.destinations import Destinations
 from perdure.runtime.registry import CheckpointBucket, FunctionSpec
@@ -47,7 +48,14 @@ _EXAMPLES = {
     "Qualifier": "$LATEST",
     "AuthType": "NONE",
     "InvokeMode": "BUFFERED",
+    "ReservedConcurrentExecutions": "10",
+    "TenantConcurrency": "2",
+    "RateLimit": "50/minute",
+    "TenantRateLimit": "5/second",
 }
+# Perdure's own settings of a function, in its resource's Metadata (which CloudFormation and SAM
+# keep as they are, so the template still deploys to AWS): limits Lambda has no property for.
+_PERDURE_SETTINGS = ("TenantConcurrency", "RateLimit", "TenantRateLimit")
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,7 @@ class _Template:
                 logical_id, "EventInvokeConfig.", self.mapping(logical_id, "EventInvokeConfig", properties.get("EventInvokeConfig"))
             ),
             function_url=self.function_url(logical_id, properties),
+            limits=self.limits(logical_id, properties, resource.get("Metadata")),
         )
 
     def destinations(self, logical_id: str, prefix: str, settings: dict[str, Any]) -> Destinations | None:
@@ -309,6 +318,46 @@ class _Template:
             )
         destinations = self.destinations(logical_id, "", properties)
         return [dataclasses.replace(spec, destinations=destinations) if spec.name == name else spec for spec in functions]
+
+    def limits(self, logical_id: str, properties: dict[str, Any], metadata: Any) -> FunctionLimits:
+        """ReservedConcurrentExecutions, and Perdure's limits from ``Metadata: {Perdure: {...}}``."""
+        perdure = self.mapping(logical_id, "Metadata", metadata).get("Perdure")
+        perdure = self.mapping(logical_id, "Metadata.Perdure", perdure)
+        unknown = sorted(set(perdure) - set(_PERDURE_SETTINGS))
+        if unknown:
+            raise self.error(
+                logical_id,
+                f"Metadata.Perdure.{unknown[0]} is not a Perdure setting; use {', '.join(_PERDURE_SETTINGS[:-1])} "
+                f"or {_PERDURE_SETTINGS[-1]}.",
+            )
+        reserved = properties.get("ReservedConcurrentExecutions")
+        return FunctionLimits(
+            concurrency=self.count(logical_id, "ReservedConcurrentExecutions", reserved, 0),
+            tenant_concurrency=self.count(logical_id, "Metadata.Perdure.TenantConcurrency", perdure.get("TenantConcurrency"), 1),
+            rate=self.rate(logical_id, "Metadata.Perdure.RateLimit", perdure.get("RateLimit")),
+            tenant_rate=self.rate(logical_id, "Metadata.Perdure.TenantRateLimit", perdure.get("TenantRateLimit")),
+        )
+
+    def count(self, logical_id: str, prop: str, value: Any, minimum: int) -> int | None:
+        value = self.plain(logical_id, prop, value)
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value)
+        try:
+            return check_count(value, minimum)
+        except ValueError as error:
+            example = f"{prop.rpartition('.')[2]}: {_EXAMPLES[prop.rpartition('.')[2]]}"
+            raise self.error(logical_id, f"{prop} {error}. Write, for example, {example}.") from None
+
+    def rate(self, logical_id: str, prop: str, value: Any) -> Rate | None:
+        value = self.plain(logical_id, prop, value)
+        if value is None:
+            return None
+        try:
+            return parse_rate(value)
+        except ValueError as error:
+            raise self.error(logical_id, f"{prop} {error}.") from None
 
     def alias(self, logical_id: str, value: Any) -> str | None:
         """AutoPublishAlias: the alias SAM points at each version it publishes."""

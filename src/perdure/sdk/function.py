@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from perdure.protocol.schedules import ScheduleDefinition
 from perdure.errors import InvalidParameterError
 from perdure.protocol.destinations import parse_destination
+from perdure.protocol.limits import FunctionLimits, Rate, check_count, parse_rate
+from perdure.protocol.schedules import ScheduleDefinition
 from perdure.sdk.resumable import ResumableFunction, make_resumable
 from perdure.sdk.schedule_options import schedule_definitions
 
@@ -35,6 +36,7 @@ class FunctionOptions:
     # (a template's EventInvokeConfig OnSuccess and OnFailure): ``name`` or ``name:qualifier``.
     on_success: str | None = None
     on_failure: str | None = None
+    limits: FunctionLimits = FunctionLimits()
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,26 @@ def _destination(value: str | None, option: str) -> str | None:
         raise ValueError(f"{error.message} For example @durable.function({option}=\"notify_failure\").") from None
 
 
+def _limit(function_name: str, parameter: str, value: int | None, minimum: int) -> int | None:
+    if value is None:
+        return None
+    try:
+        return check_count(value, minimum)
+    except ValueError as error:
+        raise ValueError(
+            f"@durable.function {function_name}: {parameter} {error}; for example @durable.function({parameter}=10)."
+        ) from None
+
+
+def _rate(function_name: str, parameter: str, value: str | None) -> Rate | None:
+    if value is None:
+        return None
+    try:
+        return parse_rate(value)
+    except ValueError as error:
+        raise ValueError(f"@durable.function {function_name}: {parameter} {error}.") from None
+
+
 @overload
 def function(fn: Callable[..., Any]) -> Callable[..., Any]: ...
 
@@ -81,6 +103,10 @@ def function(
     catch_up: str = "latest",
     on_success: str | None = None,
     on_failure: str | None = None,
+    concurrency: int | None = None,
+    tenant_concurrency: int | None = None,
+    rate_limit: str | None = None,
+    tenant_rate_limit: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
@@ -100,6 +126,10 @@ def function(
     catch_up: str = "latest",
     on_success: str | None = None,
     on_failure: str | None = None,
+    concurrency: int | None = None,
+    tenant_concurrency: int | None = None,
+    rate_limit: str | None = None,
+    tenant_rate_limit: str | None = None,
 ) -> Any:
     """Makes ``fn(ctx, event)`` a durable function, bare (``@durable.function``) or with options.
 
@@ -114,6 +144,11 @@ def function(
     all or none) says which ticks missed while no server ran fire. ``on_success`` and
     ``on_failure`` name functions the server runs: each execution that succeeds, or ends
     otherwise, starts the one named with Lambda's destination record of it, once.
+    ``concurrency`` bounds how many of its invocations run at once on every server and worker
+    sharing the database (Lambda's reserved concurrency; 0 holds them all),
+    ``tenant_concurrency`` how many of those one tenant (the invoke's ``TenantId``) may have,
+    and ``rate_limit`` / ``tenant_rate_limit`` how often one starts, such as ``"50/minute"``;
+    invocations held back wait, in order, and never fail for it.
     Checkpoints in places that cannot be resumed are refused here, with the file and line.
     """
 
@@ -135,6 +170,12 @@ def function(
 
     def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
         function_name = name or target.__name__
+        limits = FunctionLimits(
+            concurrency=_limit(function_name, "concurrency", concurrency, 0),
+            tenant_concurrency=_limit(function_name, "tenant_concurrency", tenant_concurrency, 1),
+            rate=_rate(function_name, "rate_limit", rate_limit),
+            tenant_rate=_rate(function_name, "tenant_rate_limit", tenant_rate_limit),
+        )
         options = FunctionOptions(
             name=function_name,
             timeout=_seconds(timeout) or 900,
@@ -146,6 +187,7 @@ def function(
             schedules=schedule_definitions(function_name, schedule, schedule_input, schedule_timezone, catch_up),
             on_success=success,
             on_failure=failure,
+            limits=limits,
         )
         durable = DurableFunction(target, make_resumable(target), options)
 

@@ -545,8 +545,15 @@ class DurableService:
 
         A process leases only the functions it serves, so servers with different functions can
         share a database without failing each other's executions. A caller that has just fired
-        every due timer itself passes ``fire_timers=False``.
+        every due timer itself passes ``fire_timers=False``. Functions' concurrency and rate
+        limits hold (``perdure.service.invocations.lease``).
         """
+        return self.lease_batch(owner, functions, limit, lease_seconds, fire_timers).invocations
+
+    def lease_batch(
+        self, owner: str, functions: Collection[str], limit: int, lease_seconds: float, fire_timers: bool = True
+    ) -> invocations.Leased:
+        """``lease``, saying too which functions' limits (concurrency, rate) left ready executions waiting."""
         if fire_timers:
             self.fire_due_timers()
         with self.store.transaction() as tx:

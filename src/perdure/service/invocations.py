@@ -30,6 +30,7 @@ from perdure.protocol.records import (
     Usage,
 )
 from perdure.service import history, journal, reporting, tokens
+from perdure.service.allowance import UNBOUNDED, Allowance
 from perdure.store.base import CoreTransaction, Transaction
 
 
@@ -72,6 +73,18 @@ def request_id(execution: Execution) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution.arn}#{execution.invocation}"))
 
 
+@dataclass(frozen=True)
+class Leased:
+    """What a lease took, and the functions of which it may have left ready executions to a limit.
+
+    ``held`` maps each such function to when a rate next lets one of them start (epoch
+    seconds), or None when only an invocation of it that ends makes room.
+    """
+
+    invocations: list[Invocation]
+    held: dict[str, float | None]
+
+
 def lease(
     tx: Transaction,
     now: float,
@@ -80,46 +93,122 @@ def lease(
     limit: int,
     lease_seconds: float,
     policy: InvocationRetryPolicy,
-) -> list[Invocation]:
-    """Leases up to ``limit`` ready executions of ``functions`` to ``owner``; an expired lease counts as a crash."""
+) -> Leased:
+    """Leases up to ``limit`` ready executions of ``functions`` to ``owner``; an expired lease counts as a crash.
+
+    Functions with limits (``perdure.service.allowance``) go first, each as far as its limits
+    let it; the others share what is left, oldest ready first.
+    """
     leased: list[Invocation] = []
-    for execution in tx.ready_executions(now, limit, functions):
-        stored = execution
-        if execution.lease_owner is None and _parent_still_invoking(tx, execution, now):
-            continue
-        if execution.lease_owner is not None:
-            pausing = execution.status is ExecutionStatus.PAUSING
-            # Its lease lapsed (a wait already served) or its owner's process died: retried at once.
-            execution = _record_loss(tx, execution, LOST_INVOCATION, now, policy)
-            if pausing and not execution.status.is_terminal:
-                # Its pause waited for this invocation, which is gone: it pauses now.
-                execution = enter_paused(tx, execution, now, must_run=True)
-            if execution.status is not ExecutionStatus.RUNNING or execution.ready_time is None or execution.ready_time > now:
-                tx.update_execution(execution)
+    held: dict[str, float | None] = {}
+    limited = [stored for stored in tx.function_limits(functions) if stored.effective.limited]
+    for stored in limited:
+        if len(leased) < limit:
+            name = stored.function_name
+            allowance = Allowance(stored, tx.leased_counts(name), tx.tenant_next_starts(name, now), now)
+            if _lease_within(tx, allowance, owner, limit - len(leased), lease_seconds, policy, leased):
+                held[name] = allowance.resumes_at()
+            allowance.save(tx)
+    free = set(functions).difference(stored.function_name for stored in limited)
+    if len(leased) < limit and free:
+        for execution in tx.ready_executions(now, limit - len(leased), free):
+            taken = _recover(tx, execution, now, policy)
+            if taken is not None and not _parent_still_invoking(tx, taken, now):
+                leased.append(_grant(tx, taken, execution, now, owner, lease_seconds))
+    return Leased(leased, held)
+
+
+def _lease_within(
+    tx: Transaction,
+    allowance: Allowance,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    policy: InvocationRetryPolicy,
+    leased: list[Invocation],
+) -> bool:
+    """Leases ready executions of one limited function, up to ``limit`` in all, into ``leased``.
+
+    Returns whether ready executions of it are left waiting for its limits.
+    """
+    now, name = allowance.now, allowance.function_name
+    # Lapsed leases first: their invocations are gone, which frees their places, and those
+    # retried at once are first in line.
+    candidates: list[tuple[Execution, Execution]] = []
+    for stored in tx.lapsed_executions(now, UNBOUNDED, [name]):
+        allowance.release(stored.tenant_id)
+        taken = _recover(tx, stored, now, policy)
+        if taken is not None:
+            candidates.append((taken, stored))
+    held = False
+    while True:
+        wanted = min(limit - len(leased), allowance.room())
+        if not candidates:
+            if wanted <= 0:
+                break
+            candidates = [(e, e) for e in tx.ready_of_function(now, name, wanted, allowance.held_tenants())]
+        if not candidates:
+            break
+        took = False
+        for execution, stored in candidates:
+            if execution is stored and _parent_still_invoking(tx, execution, now):
                 continue
-        execution = execution.evolve(
-            invocation=execution.invocation + 1,
-            invocation_secret=tokens.new_secret(),
-            invocation_start=now,
-            lease_owner=owner,
-            lease_expiry=now + lease_seconds,
-            ready_time=None,
-            woken_during_invocation=False,
-        )
-        # Only the columns the lease changed: rewriting them all touched every index of the row.
-        tx.update_execution(execution, before=stored)
-        leased.append(
-            Invocation(
-                execution_arn=execution.arn,
-                function_name=execution.function_name,
-                checkpoint_token=tokens.issue(execution),
-                invocation=execution.invocation,
-                lease_owner=owner,
-                function_version=execution.function_version,
-                trace_parent=execution.trace_parent,
-            )
-        )
-    return leased
+            if len(leased) < limit and allowance.admits(execution.tenant_id):
+                allowance.take(execution.tenant_id)
+                leased.append(_grant(tx, execution, stored, now, owner, lease_seconds))
+                took = True
+            else:
+                held = True
+                if execution is not stored:
+                    # Recovered from a lapsed lease, it waits ready for its turn.
+                    tx.update_execution(execution, before=stored)
+        candidates = []
+        if not took:
+            break
+    if held or not (allowance.room() == 0 or allowance.held_tenants()):
+        return held
+    # Every place taken, or some tenants held: whether anything waits for them.
+    return bool(tx.ready_of_function(now, name, 1, ()))
+
+
+def _recover(tx: Transaction, execution: Execution, now: float, policy: InvocationRetryPolicy) -> Execution | None:
+    """The execution, ready to lease now; one whose lease lapsed is first recorded lost (None if it is not to run now)."""
+    if execution.lease_owner is None:
+        return execution
+    pausing = execution.status is ExecutionStatus.PAUSING
+    # Its lease lapsed (a wait already served) or its owner's process died: retried at once.
+    execution = _record_loss(tx, execution, LOST_INVOCATION, now, policy)
+    if pausing and not execution.status.is_terminal:
+        # Its pause waited for this invocation, which is gone: it pauses now.
+        execution = enter_paused(tx, execution, now, must_run=True)
+    if execution.status is not ExecutionStatus.RUNNING or execution.ready_time is None or execution.ready_time > now:
+        tx.update_execution(execution)
+        return None
+    return execution
+
+
+def _grant(tx: Transaction, execution: Execution, stored: Execution, now: float, owner: str, lease_seconds: float) -> Invocation:
+    """Leases the execution (``stored`` as read) to ``owner``, with a fresh checkpoint token."""
+    execution = execution.evolve(
+        invocation=execution.invocation + 1,
+        invocation_secret=tokens.new_secret(),
+        invocation_start=now,
+        lease_owner=owner,
+        lease_expiry=now + lease_seconds,
+        ready_time=None,
+        woken_during_invocation=False,
+    )
+    # Only the columns the lease changed: rewriting them all touched every index of the row.
+    tx.update_execution(execution, before=stored)
+    return Invocation(
+        execution_arn=execution.arn,
+        function_name=execution.function_name,
+        checkpoint_token=tokens.issue(execution),
+        invocation=execution.invocation,
+        lease_owner=owner,
+        function_version=execution.function_version,
+        trace_parent=execution.trace_parent,
+    )
 
 
 def _parent_still_invoking(tx: CoreTransaction, execution: Execution, now: float) -> bool:

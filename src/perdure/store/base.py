@@ -14,6 +14,7 @@ The contract is split by role, so that a caller can name the part it uses:
 - ``VersionQueries`` and ``DestinationQueries``: functions' versions and aliases, and where
   their ended executions go;
 - ``ScheduleQueries``: schedules and how far each has fired;
+- ``LimitQueries``: functions' concurrency and rate limits, and leasing within them;
 - ``ExecutionStore``: transactions, snapshots, waiting for work, retention;
 - ``KeyStore``: API keys.
 
@@ -39,6 +40,7 @@ from perdure.protocol.queries import (
     StatusCount,
     StoredResult,
 )
+from perdure.protocol.limits import FunctionLimits, StoredLimits
 from perdure.protocol.records import Event, Execution, ExecutionStatus, LogLine, Operation
 from perdure.protocol.schedules import Schedule
 from perdure.protocol.timers import DueWait, FiredWait, Timer, WaitedExecution
@@ -371,7 +373,63 @@ class DestinationQueries(abc.ABC):
         """Deletes every configuration of the function (it was deleted)."""
 
 
-class Transaction(CoreTransaction, ConsoleQueries, VersionQueries, ScheduleQueries, DestinationQueries):
+class LimitQueries(abc.ABC):
+    """Functions' concurrency and rate limits (``perdure.service.allowance`` applies them), and leasing within them."""
+
+    @abc.abstractmethod
+    def function_limits(self, functions: Collection[str] | None = None) -> list[StoredLimits]:
+        """The limits stored for these functions (every function's when None), by name.
+
+        In a write transaction on PostgreSQL the rows read stay locked until it ends, so that
+        servers leasing a limited function at once take turns (each then counts what the one
+        before it leased).
+        """
+
+    @abc.abstractmethod
+    def declare_limits(self, function_name: str, limits: FunctionLimits) -> None:
+        """Stores the limits the function's served code declares, keeping a reserved concurrency and rate state.
+
+        Declaring no limit where nothing else is stored leaves no row.
+        """
+
+    @abc.abstractmethod
+    def put_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
+        """Sets (or, with None, removes) the function's ReservedConcurrentExecutions."""
+
+    @abc.abstractmethod
+    def put_next_start(self, function_name: str, next_start: float) -> None:
+        """Records when the function's rate next lets an invocation start; its row exists."""
+
+    @abc.abstractmethod
+    def leased_counts(self, function_name: str) -> dict[str, int]:
+        """How many executions of the function are leased (a lapsed lease too), by tenant (``NO_TENANT`` for none)."""
+
+    @abc.abstractmethod
+    def tenant_next_starts(self, function_name: str, now: float) -> dict[str, float]:
+        """The tenants of the function whose rate lets no invocation start before a time after ``now``, with that time."""
+
+    @abc.abstractmethod
+    def put_tenant_next_starts(self, function_name: str, starts: dict[str, float], now: float) -> None:
+        """Records these tenants' next start times, and forgets the function's that are ``now`` or earlier."""
+
+    @abc.abstractmethod
+    def ready_of_function(self, now: float, function_name: str, limit: int, skip_tenants: Collection[str]) -> list[Execution]:
+        """Up to ``limit`` running executions of the function ready at ``now`` and not leased, oldest ready first.
+
+        Those of ``skip_tenants`` (``NO_TENANT`` for none) are left out. On PostgreSQL, rows
+        that another transaction holds are skipped, and those returned stay locked, as
+        ``ready_executions`` locks them.
+        """
+
+    @abc.abstractmethod
+    def lapsed_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
+        """Up to ``limit`` executions of ``functions`` leased by an invocation whose lease ran out by ``now``.
+
+        The part of ``ready_executions`` that finds lapsed leases, oldest expiry first, locked alike.
+        """
+
+
+class Transaction(CoreTransaction, ConsoleQueries, VersionQueries, ScheduleQueries, DestinationQueries, LimitQueries):
     """Reads and writes inside one atomic transaction: every role of it."""
 
 
@@ -484,6 +542,12 @@ class Store(ExecutionStore, KeyStore):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+
+def readiness(execution: Execution) -> tuple[float, str]:
+    """Since when an execution has waited to be leased (its ready time, or when its lease lapsed), then its ID."""
+    since = execution.ready_time if execution.ready_time is not None else execution.lease_expiry
+    return (since or 0.0, execution.id)
 
 
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:

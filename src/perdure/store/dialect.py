@@ -24,6 +24,9 @@ class Dialect(abc.ABC):
 
     # What a read inside a write transaction appends to lock the rows it reads against other writers.
     row_lock: str = ""
+    # What a read inside a write transaction appends to lock the rows it reads, passing over
+    # rows another transaction holds (as leasing reads ready executions).
+    skip_locked: str = ""
     # A join that the planner must do in the order written.
     ordered_join: str = "JOIN"
     # ``a {null_safe_equal} b``: whether two values are equal, NULL being equal to NULL.
@@ -55,6 +58,10 @@ class Dialect(abc.ABC):
         """``column`` compared in byte order, as SQLite compares text."""
         return column
 
+    def indexed_by(self, index: str) -> str:
+        """What follows a table's name to make the planner read it through ``index``, where the database can be told."""
+        return ""
+
     @abc.abstractmethod
     def starts_with(self, column: str, prefix: str) -> str:
         """A test that ``column`` starts with the named parameter ``prefix``."""
@@ -83,12 +90,18 @@ class SQLiteDialect(Dialect):
     def starts_with(self, column: str, prefix: str) -> str:
         return f"substr({column}, 1, length(:{prefix})) = :{prefix}"
 
+    def indexed_by(self, index: str) -> str:
+        # SQLite's planner prefers an index on a column it tests for equality (function_name),
+        # then reads every match, where the partial index holds only the few rows wanted.
+        return f" INDEXED BY {index}"
+
 
 class PostgresDialect(Dialect):
     """PostgreSQL: row locks, arrays, row values and collations (see ``perdure.store.postgres``)."""
 
     # The lock an UPDATE of non-key columns takes: it waits for any other writer of the row.
     row_lock = " FOR NO KEY UPDATE"
+    skip_locked = " FOR NO KEY UPDATE SKIP LOCKED"
     schema_package = "perdure.store.pg_schema"
 
     def spell(self, sql: str) -> str:

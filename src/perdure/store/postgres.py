@@ -61,7 +61,7 @@ from perdure.protocol.records import Execution, ExecutionStatus, Operation, Oper
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
 from perdure.store import purging
 from perdure.store import rows as rowmap
-from perdure.store.base import Store, Transaction
+from perdure.store.base import Store, Transaction, readiness
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 from perdure.store.dialect import POSTGRES
 from perdure.store.sql import Execute, SQLTransaction, Statements
@@ -466,6 +466,7 @@ _WRITE_STATEMENTS = Statements(POSTGRES, locking=True)
 _READ_STATEMENTS = Statements(POSTGRES, locking=False)
 
 
+
 class _PostgresTransaction(SQLTransaction):
     """A transaction on a pooled connection: the shared SQL, with PostgreSQL's locks, leasing and timer firing."""
 
@@ -531,12 +532,12 @@ class _PostgresTransaction(SQLTransaction):
     def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
         if not functions:
             return []
-        # Two cases: ready and unleased, or leased by an invocation whose lease ran out. Each is
-        # read in the order of its own partial index and stops at ``limit`` (one query ordered
-        # by COALESCE would fetch and sort every ready row on each lease). SKIP LOCKED hands
-        # rows that another transaction holds to nobody here, so concurrent leasers never share
-        # one; a row that changed after this statement's snapshot is re-checked before it is
-        # locked. Rows locked here but not leased are let go at commit.
+        # Two cases: ready and unleased, or leased by an invocation whose lease ran out
+        # (``lapsed_executions``). Each is read in the order of its own partial index and stops
+        # at ``limit`` (one query ordered by COALESCE would fetch and sort every ready row on
+        # each lease). SKIP LOCKED hands rows that another transaction holds to nobody here, so
+        # concurrent leasers never share one; a row that changed after this statement's snapshot
+        # is re-checked before it is locked. Rows locked here but not leased are let go at commit.
         skip = " FOR NO KEY UPDATE SKIP LOCKED" if self._writable else ""
         params = {"functions": sorted(functions), "now": now, "limit": limit}
         ready = self._all(
@@ -545,14 +546,8 @@ class _PostgresTransaction(SQLTransaction):
             f" ORDER BY ready_time LIMIT %(limit)s{skip}",
             params,
         )
-        lapsed = self._all(
-            "SELECT * FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry <= %(now)s"
-            " AND status IN ('RUNNING', 'PAUSING') AND function_name = ANY(%(functions)s)"
-            f" ORDER BY lease_expiry LIMIT %(limit)s{skip}",
-            params,
-        )
-        rows = sorted([*ready, *lapsed], key=lambda r: (r["ready_time"] if r["ready_time"] is not None else r["lease_expiry"], r["id"]))
-        return [self._execution(r) for r in rows[:limit]]
+        found = [*(self._execution(r) for r in ready), *self.lapsed_executions(now, limit, functions)]
+        return sorted(found, key=readiness)[:limit]
 
     def next_wakeup(self, functions: Collection[str] | None = None) -> float | None:
         served = "" if functions is None else " AND function_name = ANY(%(functions)s)"

@@ -20,8 +20,9 @@ from perdure.store import rows as rowmap
 from perdure.store.base import Transaction
 from perdure.store.dialect import Dialect
 from perdure.store.sql_console import SQLConsoleQueries
-from perdure.store.sql_schedules import ScheduleStatements, SQLScheduleQueries
 from perdure.store.sql_destinations import DestinationStatements, SQLDestinationQueries
+from perdure.store.sql_limits import LimitStatements, SQLLimitQueries
+from perdure.store.sql_schedules import ScheduleStatements, SQLScheduleQueries
 from perdure.store.sql_versions import SQLVersionQueries, VersionStatements
 
 # How many shapes of partial execution update a set of statements keeps: a few recur.
@@ -61,6 +62,7 @@ class Statements:
         self.versions = VersionStatements(dialect)
         self.schedules = ScheduleStatements(dialect, lock)
         self.destinations = DestinationStatements(dialect)
+        self.limits = LimitStatements(dialect, locking=locking)
         self._partial_updates: dict[tuple[str, ...], str] = {}
 
         self.execution_insert = spell(
@@ -145,7 +147,7 @@ class Statements:
         return sql
 
 
-class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, SQLDestinationQueries, Transaction):
+class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, SQLDestinationQueries, SQLLimitQueries, Transaction):
     """The contract's methods whose SQL is the same on every backend, run through the backend's ``execute``.
 
     ``execute`` and ``execute_many`` are a connection's or cursor's own methods, bound once (no
@@ -166,6 +168,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         self._versions = sql.versions
         self._schedules = sql.schedules
         self._destinations = sql.destinations
+        self._limits = sql.limits
         self._execute = execute
         self._execute_many = execute_many
         self._store_payload = store_payload

@@ -18,7 +18,7 @@ from perdure.protocol.records import Execution, ExecutionStatus, Operation, Oper
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
 from perdure.store import make_data_dir, purging
 from perdure.store import rows as rowmap
-from perdure.store.base import Store, Transaction, chunks
+from perdure.store.base import Store, Transaction, chunks, readiness
 from perdure.store.blobs import BlobStore, FileBlobStore
 from perdure.store.dialect import SQLITE
 from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter, Membership
@@ -457,24 +457,19 @@ class _SQLiteTransaction(SQLTransaction):
             return []
         names = sorted(functions)
         served = f"function_name IN ({', '.join('?' for _ in names)})"
-        # Two cases: ready and unleased, or leased by an invocation whose lease ran out. Each is
-        # read in the order of its own partial index and stops at ``limit``, so neither
-        # suspended executions nor a backlog of ready ones is read in full (a single query
-        # ordered by COALESCE would sort every ready row on each lease). INDEXED BY, because
-        # SQLite's planner prefers an index on (function_name, status) and then sorts every
-        # match: with 10,000 executions ready, each lease read them all.
+        # Two cases: ready and unleased, or leased by an invocation whose lease ran out
+        # (``lapsed_executions``). Each is read in the order of its own partial index and stops
+        # at ``limit``, so neither suspended executions nor a backlog of ready ones is read in
+        # full (a single query ordered by COALESCE would sort every ready row on each lease).
+        # INDEXED BY, because SQLite's planner prefers an index on (function_name, status) and
+        # then sorts every match: with 10,000 executions ready, each lease read them all.
         ready = self._conn.execute(
             "SELECT * FROM executions INDEXED BY executions_ready WHERE ready_time IS NOT NULL AND ready_time <= ?"
             f" AND lease_owner IS NULL AND status = 'RUNNING' AND {served} ORDER BY ready_time LIMIT ?",
             [now, *names, limit],
         ).fetchall()
-        lapsed = self._conn.execute(
-            "SELECT * FROM executions INDEXED BY executions_leased WHERE lease_owner IS NOT NULL AND lease_expiry <= ?"
-            f" AND status IN ('RUNNING', 'PAUSING') AND {served} ORDER BY lease_expiry LIMIT ?",
-            [now, *names, limit],
-        ).fetchall()
-        rows = sorted([*ready, *lapsed], key=lambda r: r["ready_time"] if r["ready_time"] is not None else r["lease_expiry"])
-        return [self._execution(r) for r in rows[:limit]]
+        found = [*(self._execution(r) for r in ready), *self.lapsed_executions(now, limit, names)]
+        return sorted(found, key=readiness)[:limit]
 
     def next_wakeup(self, functions: Collection[str] | None = None) -> float | None:
         timer = self.next_timer_due()

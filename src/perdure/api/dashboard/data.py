@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from perdure.api.dashboard.timeline import Timeline, build_timeline
+from perdure.protocol.limits import FunctionLimits
 from perdure.protocol.queries import ExecutionPage, ExecutionQuery
 from perdure.protocol.records import (
     ErrorObject,
@@ -21,7 +22,7 @@ from perdure.protocol.records import (
 from perdure.protocol.schedules import Schedule
 from perdure.protocol.versions import LATEST
 from perdure.runtime.registry import FunctionSpec, Registry
-from perdure.service import console
+from perdure.service import console, limits
 from perdure.service.console import CallbackPage, CheckpointView, FunctionStats, OperationNode
 from perdure.service.executions import DurableService
 from perdure.service.schedules import Schedules
@@ -103,6 +104,11 @@ class FunctionRow:
     default_retention_days: int
     versions: list[VersionRow]
     schedules: list[Schedule]
+    # The limits that hold for it (issue 16), and its executions ready but waiting (for them or
+    # for a worker): how many, and how long the oldest has waited (seconds; None: none waits).
+    limits: FunctionLimits = FunctionLimits()
+    waiting: int = 0
+    oldest_wait: float | None = None
 
 
 def _version(execution: Execution) -> str:
@@ -205,16 +211,24 @@ class DashboardData:
         for schedule in Schedules(self.service).every():
             schedules.setdefault(schedule.function_name, []).append(schedule)
         default_retention = self.service.config.retention_days
-        return [
-            FunctionRow(
+        stored = limits.every(self.service)
+        live = {count.function_name: count for count in console.live_counts(self.service)}
+        now = self.service.clock()
+        rows = []
+        for spec in self.registry:
+            count = live.get(spec.name)
+            oldest = count.oldest_ready_time if count else None
+            rows.append(FunctionRow(
                 spec,
                 stats.get(spec.name) or FunctionStats(spec.name, 0, 0, 0, 0, 0),
                 default_retention,
                 self._versions(spec.name),
                 schedules.get(spec.name, []),
-            )
-            for spec in self.registry
-        ]
+                stored[spec.name].effective if spec.name in stored else FunctionLimits(),
+                count.ready if count else 0,
+                max(0.0, now - oldest) if oldest is not None else None,
+            ))  # fmt: skip
+        return rows
 
     def _versions(self, function_name: str) -> list[VersionRow]:
         """The function's versions, newest first."""
