@@ -161,7 +161,7 @@ def export(record: SpanRecord) -> None:
 
     The span has ended and its IDs are known, so it is handed to the span processor as the
     finished span it is, rather than started and ended through a tracer (which would draw
-    IDs of its own, and cost four times as much).
+    IDs of its own, sample it again, and cost more than the rest of a traced step).
     """
     provider = _TRACING.get()
     processor = _TRACING.processor
