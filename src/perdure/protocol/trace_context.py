@@ -10,6 +10,7 @@ span recorded by a worker and the execution's span recorded a week later by the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ def parse_xray(text: str | None) -> TraceContext | None:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def stored(header: str | None) -> TraceContext | None:
     """The trace context an execution stored (``TraceContext.header``), or None if it has none."""
     match = _TRACEPARENT.fullmatch(header or "")

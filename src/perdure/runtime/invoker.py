@@ -49,6 +49,7 @@ from perdure.sdk.function import MARKER, DurableFunction
 from perdure.sdk.journal import StoreUnavailable
 from perdure.service.executions import DurableService
 from perdure.service.invocations import LOST_INVOCATION, NO_USAGE
+from perdure.telemetry import tracing
 
 
 def _classify(error: PerdureError) -> DurableApiErrorCategory:
@@ -198,7 +199,7 @@ def _run(
             try:
                 output = run_seed_invocation(
                     durable, service, invocation.execution_arn, invocation.checkpoint_token, codec,
-                    trace=stored(invocation.trace_parent), links=links,
+                    trace=tracing.recorded(stored(invocation.trace_parent)), links=links,
                 )  # fmt: skip
             except MemoryError:
                 return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)

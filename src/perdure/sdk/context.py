@@ -217,9 +217,12 @@ class Context:
             self._write(*start)
             start = []
         try:
-            # Spans the step's code starts (a handler's own instrumentation) nest under the step's.
-            with tracing.inside(self.journal.trace, operation_span(self.journal.arn, op_id, attempt)):
+            if self.journal.trace is None:
                 value = fn(*args, **kwargs)
+            else:
+                # Spans the step's code starts (a handler's own instrumentation) nest under the step's.
+                with tracing.inside(self.journal.trace, operation_span(self.journal.arn, op_id, attempt)):
+                    value = fn(*args, **kwargs)
         except Exception as error:
             self._fail_attempt(op_id, name, attempt, policy, error_object(error), error, start)
         payload = _dumps(value, f"step {name!r}")

@@ -209,7 +209,7 @@ def run_seed_invocation(
     links: ApprovalLinks | None = None,
 ) -> InvocationOutput:
     """Loads the execution's journal and runs one invocation of ``durable``; its steps' code runs
-    inside their spans of ``trace`` (see ``perdure.telemetry.tracing.inside``), and
+    inside their spans of ``trace``, a recorded trace or None (see ``perdure.telemetry.tracing``), and
     ``ctx.callback_link`` makes its links with ``links``."""
     journal = Journal.load(client, arn, token)
     journal.trace = trace

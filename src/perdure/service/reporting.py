@@ -48,10 +48,7 @@ def trace_of(execution_id: str, trace_parent: str | None) -> TraceContext:
 
 def _traced(execution_id: str, trace_parent: str | None) -> TraceContext | None:
     """The execution's trace if its spans are recorded (tracing on, the trace sampled), else None."""
-    if not tracing.enabled():
-        return None
-    context = trace_of(execution_id, trace_parent)
-    return context if context.sampled else None
+    return tracing.recorded(trace_of(execution_id, trace_parent)) if tracing.enabled() else None
 
 
 def _error(error: ErrorObject | None) -> tuple[str, str] | None:

@@ -113,6 +113,11 @@ def samples(trace_id: int, environ: Mapping[str, str] = os.environ) -> bool:
     return trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < ratio.bound
 
 
+def recorded(context: TraceContext | None) -> TraceContext | None:
+    """``context`` if its spans are recorded here (tracing on, the trace sampled), else None."""
+    return context if context is not None and context.sampled and enabled() else None
+
+
 def enabled() -> bool:
     """Whether spans are exported (the environment is read once, when first asked)."""
     return _TRACING.get() is not None
@@ -191,14 +196,11 @@ def export(record: SpanRecord) -> None:
 
 
 @contextmanager
-def inside(context: TraceContext | None, span_id: int) -> Iterator[None]:
-    """Makes the span ``span_id`` the current one while the block runs, so that spans its code
-    starts (a handler's own instrumentation) are its children, though it is recorded later."""
-    if context is None or _TRACING.get() is None:
-        yield
-        return
-    flags = _SAMPLED if context.sampled else TraceFlags(TraceFlags.DEFAULT)
-    span = NonRecordingSpan(SpanContext(context.trace_id, span_id, is_remote=True, trace_flags=flags))
+def inside(context: TraceContext, span_id: int) -> Iterator[None]:
+    """Makes the span ``span_id`` of a recorded trace (see ``recorded``) the current one while the
+    block runs, so that spans its code starts (a handler's own instrumentation) are its children,
+    though it is recorded later."""
+    span = NonRecordingSpan(SpanContext(context.trace_id, span_id, is_remote=True, trace_flags=_SAMPLED))
     token = otel_context.attach(trace.set_span_in_context(span))
     try:
         yield
