@@ -19,10 +19,7 @@ another derived key, so a form of one link's page cannot be posted to another li
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -30,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.signed_tokens import SignedTokens
 
 PATH_PREFIX = "/approve/"
 DEFAULT_EXPIRES_SECONDS = 3 * 86400
@@ -100,8 +98,7 @@ class ApprovalLinks:
     """Makes and reads approval links with keys derived from the server secret, under ``public_url``."""
 
     def __init__(self, server_secret: bytes, public_url: str, clock: Callable[[], float] = time.time) -> None:
-        self._mac_key = hmac.new(server_secret, _LINK_LABEL, hashlib.sha256).digest()
-        self._csrf_key = hmac.new(server_secret, _CSRF_LABEL, hashlib.sha256).digest()
+        self._tokens = SignedTokens(server_secret, _LINK_LABEL, _CSRF_LABEL)
         self.public_url = check_public_url(public_url)
         self.clock = clock
 
@@ -109,20 +106,18 @@ class ApprovalLinks:
         """A link that approves or rejects ``callback_id`` until ``expires_seconds`` from now."""
         expires = round(self.clock() + check_expires(expires_seconds))
         body = json.dumps({"c": callback_id, "e": expires, "s": check_summary(summary)}, separators=(",", ":"), ensure_ascii=False)
-        payload = _b64(body.encode())
-        return ApprovalLink(f"{self.public_url}{PATH_PREFIX}v1.{payload}.{self._mac(payload)}", expires)
+        return ApprovalLink(f"{self.public_url}{PATH_PREFIX}{self._tokens.sign(body)}", expires)
 
     def read(self, token: str) -> LinkClaims:
         """What a link's token says; raises ``LinkRefused`` for one this server did not make, or that has expired."""
-        version, _, rest = token.partition(".")
-        payload, _, mac = rest.partition(".")
-        if version != "v1" or not hmac.compare_digest(self._mac(payload), mac):
-            raise LinkRefused(
-                "This approval link is not valid: it was changed, cut short, or made by another server. "
-                "Ask for a new link."
-            )
         try:
-            data = json.loads(_unb64(payload))
+            payload = self._tokens.payload(token)
+            if payload is None:
+                raise LinkRefused(
+                    "This approval link is not valid: it was changed, cut short, or made by another server. "
+                    "Ask for a new link."
+                )
+            data = json.loads(payload)
             claims = LinkClaims(str(data["c"]), float(data["e"]), str(data["s"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise LinkRefused("This approval link is not valid. Ask for a new link.") from None
@@ -132,18 +127,7 @@ class ApprovalLinks:
 
     def csrf_token(self, token: str) -> str:
         """The token the approval page's form carries, tied to this one link."""
-        return _b64(hmac.new(self._csrf_key, token.encode(), hashlib.sha256).digest())
+        return self._tokens.csrf_token(token)
 
     def check_csrf(self, token: str, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(self.csrf_token(token), given or "")
-
-    def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._mac_key, payload.encode(), hashlib.sha256).digest())
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return self._tokens.check_csrf(token, given)

@@ -14,15 +14,14 @@ of another site cannot read it (same-origin policy), so it cannot forge an actio
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
-import hmac
 import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from perdure.protocol.signed_tokens import SignedTokens
 
 COOKIE_NAME = "perdure_session"
 # What keeps the dashboard's use of the server secret apart from its other uses (KeyRing.derived_secret).
@@ -46,8 +45,7 @@ class SessionSigner:
     """Makes and checks session cookies and CSRF tokens with keys derived from ``secret``."""
 
     def __init__(self, secret: bytes, clock: Callable[[], float] = time.time) -> None:
-        self._mac_key = hmac.new(secret, b"perdure dashboard session v1", hashlib.sha256).digest()
-        self._csrf_key = hmac.new(secret, b"perdure dashboard csrf v1", hashlib.sha256).digest()
+        self._tokens = SignedTokens(secret, b"perdure dashboard session v1", b"perdure dashboard csrf v1")
         self.clock = clock
 
     def issue(self, access_key_id: str, generation: int) -> tuple[Session, str]:
@@ -56,37 +54,24 @@ class SessionSigner:
         body = json.dumps(
             {"k": session.access_key_id, "g": session.generation, "s": session.session_id, "e": session.expires}
         )
-        payload = _b64(body.encode())
-        return session, f"v1.{payload}.{self._mac(payload)}"
+        return session, self._tokens.sign(body)
 
     def read(self, cookie: str | None) -> Session | None:
         """The session a cookie proves, or None when it is missing, forged, malformed or expired."""
         if not cookie:
             return None
-        version, _, rest = cookie.partition(".")
-        payload, _, mac = rest.partition(".")
-        if version != "v1" or not hmac.compare_digest(self._mac(payload), mac):
-            return None
         try:
-            data = json.loads(_unb64(payload))
+            payload = self._tokens.payload(cookie)
+            if payload is None:
+                return None
+            data = json.loads(payload)
             session = Session(str(data["k"]), int(data["g"]), str(data["s"]), float(data["e"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             return None
         return session if session.expires > self.clock() else None
 
     def csrf_token(self, session: Session) -> str:
-        return _b64(hmac.new(self._csrf_key, session.session_id.encode(), hashlib.sha256).digest())
+        return self._tokens.csrf_token(session.session_id)
 
     def check_csrf(self, session: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf_token(session), token or "")
-
-    def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._mac_key, payload.encode(), hashlib.sha256).digest())
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return self._tokens.check_csrf(session.session_id, token)
