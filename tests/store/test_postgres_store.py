@@ -330,10 +330,18 @@ def test_connections_the_server_dropped_are_replaced_without_failing_a_transacti
 ) -> None:
     insert(pg_store, execution("e1"))
     with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        terminated = [
+            row[0]
+            for row in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (terminated,))
+        # Dropped: the server has closed them (pg_terminate_backend only asks a backend to end).
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (terminated,)).fetchone()[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
     with pg_store.transaction() as tx:
         assert tx.get_execution_by_id("e1") == execution("e1")
     with pg_store.snapshot() as tx:

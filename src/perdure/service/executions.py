@@ -471,16 +471,18 @@ class DurableService:
         started = time.perf_counter()
         now = self.clock()
         with self.store.transaction() as tx:
-            execution = stored = self._require(tx, arn)
-            if client_token:
-                reply = tx.get_checkpoint_reply(execution.id, client_token)
-                if reply is not None:
-                    return self._replay_reply(tx, execution, reply)
+            # Read at once: on PostgreSQL, one round trip.
+            reads = tx.checkpoint_reads(arn, ids_touched(updates), client_token)
+            if reads.execution is None:
+                raise ExecutionNotFoundError(arn)
+            execution = stored = reads.execution
+            if reads.reply is not None:
+                return self._replay_reply(tx, execution, reads.reply)
             claims = tokens.verify(execution, checkpoint_token)
             # After the token: an invocation that lost the execution is told so, whatever it sent.
             for update in updates:
                 _check_size(f"payload of operation {update.id!r}", update.payload, self.config.max_payload_bytes)
-            existing = tx.get_operations(execution.id, ids_touched(updates))
+            existing = reads.operations
             version = execution.version + 1
             outcome = apply_batch(
                 arn, execution.id, existing, updates, execution.operation_count, version, now,

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 
 from perdure.protocol.destinations import ConfigSource, StoredInvokeConfig
 from perdure.protocol.queries import (
@@ -52,6 +53,17 @@ from perdure.store.keys import ApiKey
 def prefix_bounds(prefix: str) -> tuple[str, str]:
     """``(low, high)``: a name starts with ``prefix`` when ``low <= name < high`` (byte order)."""
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+@dataclass(frozen=True)
+class CheckpointReads:
+    """What a checkpoint reads before it applies its batch (see ``CoreTransaction.checkpoint_reads``)."""
+
+    execution: Execution | None
+    # The batch's operations that exist, by ID (empty when there is no execution).
+    operations: dict[str, Operation] = field(default_factory=dict)
+    # The stored reply of a checkpoint sent before with the same client token, if any.
+    reply: str | None = None
 
 
 class CoreTransaction(abc.ABC):
@@ -207,6 +219,18 @@ class CoreTransaction(abc.ABC):
 
     @abc.abstractmethod
     def put_checkpoint_reply(self, execution_id: str, client_token: str, reply: str) -> None: ...
+
+    def checkpoint_reads(self, arn: str, operation_ids: Iterable[str], client_token: str | None) -> CheckpointReads:
+        """The execution at ``arn`` (locked as ``get_execution`` locks), those of ``operation_ids``
+        that exist (as ``get_operations``) and the reply stored for ``client_token``.
+
+        One call, so that a backend whose every read is a round trip (PostgreSQL) sends them together.
+        """
+        execution = self.get_execution(arn)
+        if execution is None:
+            return CheckpointReads(None)
+        reply = self.get_checkpoint_reply(execution.id, client_token) if client_token else None
+        return CheckpointReads(execution, self.get_operations(execution.id, operation_ids), reply)
 
     # -- one-time upgrades of stored data (perdure.service.snapshot_upgrade) --
 

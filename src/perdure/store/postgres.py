@@ -43,6 +43,7 @@ sets a timer: it runs with its execution leased and the execution's ready time c
 from __future__ import annotations
 
 import errno
+import select
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
@@ -53,6 +54,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row, tuple_row
+from psycopg import Pipeline
 from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError, StorageFullError
@@ -61,10 +63,10 @@ from perdure.protocol.records import Execution, ExecutionStatus, Operation, Oper
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
 from perdure.store import purging
 from perdure.store import rows as rowmap
-from perdure.store.base import Store, Transaction, readiness
+from perdure.store.base import CheckpointReads, Store, Transaction, readiness
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 from perdure.store.dialect import POSTGRES
-from perdure.store.sql import Execute, SQLTransaction, Statements
+from perdure.store.sql import Cursor, Execute, SQLTransaction, Statements
 from perdure.store.sql_keys import KeyStatements, SQLKeyStore
 from perdure.telemetry.metrics import COMMIT_SECONDS, record
 
@@ -105,6 +107,17 @@ _WAITED_EXECUTIONS = (
     " woken_during_invocation = f.woken"
     " FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::float8[], %b::boolean[])"
     " AS f (id, version, event_count, ready_time, woken) WHERE e.id = f.id"
+)
+
+
+# What a checkpoint reads besides its execution (``checkpoint_reads``), found by the execution's ARN.
+_REPLY_BY_ARN = (
+    "SELECT reply FROM checkpoint_replies"
+    " WHERE execution_id = (SELECT id FROM executions WHERE arn = %s) AND client_token = %s"
+)
+_OPERATIONS_BY_ARN = (
+    "SELECT * FROM operations WHERE execution_id = (SELECT id FROM executions WHERE arn = %s)"
+    " AND id = ANY(%s) ORDER BY id"
 )
 
 
@@ -158,6 +171,14 @@ def _disk_full(error: BaseException | None) -> psycopg.errors.DiskFull | OSError
             return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def _hung_up(conn: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection has something to read: then the server has closed it."""
+    if conn.closed:
+        return True
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return bool(readable)
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
@@ -243,24 +264,60 @@ class PostgresStore(SQLKeyStore, Store):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._committed() as conn:
-            tx = _PostgresTransaction(conn, self, writable=True)
-            yield tx
-            if tx.wakes_scheduler:
-                # Delivered only if the transaction commits; repeats within it are folded.
-                conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        # In pipeline mode: BEGIN goes with the first read, and the writes, the NOTIFY and the
+        # COMMIT go together at the end; a transaction costs a round trip per read it waits
+        # for, plus one (see ``_PostgresTransaction``).
+        with self._full_as_unavailable():
+            conn = self._take()
+            try:
+                with conn.pipeline() as pipeline:
+                    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    tx = _PostgresTransaction(conn, self, writable=True, pipeline=pipeline)
+                    yield tx
+                    if tx.wakes_scheduler:
+                        # Delivered only if the transaction commits; repeats within it are folded.
+                        conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+                    committing = time.perf_counter()
+                    conn.execute("COMMIT")
+                # Leaving the pipeline sent the writes and the COMMIT, and waited for them.
+                record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                self._pool.putconn(conn)
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
         # Reads can need the disk too: a sort or hash too big for work_mem spills to temporary
         # files, in the database's tablespace unless temp_tablespaces says otherwise.
         with self._full_as_unavailable():
-            conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn = self._take()
             try:
-                yield _PostgresTransaction(conn, self, writable=False)
+                with conn.pipeline() as pipeline:
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    yield _PostgresTransaction(conn, self, writable=False, pipeline=pipeline)
+                    conn.execute("ROLLBACK")
             finally:
                 _rollback(conn)
                 self._pool.putconn(conn)
+
+    def _take(self) -> psycopg.Connection[DictRow]:
+        """Takes a pooled connection that the server has not dropped, without a round trip.
+
+        An idle connection has nothing to read: one whose socket is readable was closed by the
+        server (a restart, a failover, an idle timeout, ``pg_terminate_backend``), which sent its
+        reason and hung up. It is closed and handed back, so that the pool replaces it, and the
+        next one is tried. (``_begin`` learns the same from a failed BEGIN, which costs a round
+        trip that a pipelined transaction does not wait for.)
+        """
+        for _ in range(self._pool.max_size):
+            conn = self._pool.getconn()
+            if not _hung_up(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)
+        return self._pool.getconn()
 
     def _begin(self, begin: str) -> psycopg.Connection[DictRow]:
         """Takes a pooled connection and begins a transaction on it.
@@ -468,12 +525,23 @@ _READ_STATEMENTS = Statements(POSTGRES, locking=False)
 
 
 class _PostgresTransaction(SQLTransaction):
-    """A transaction on a pooled connection: the shared SQL, with PostgreSQL's locks, leasing and timer firing."""
+    """A transaction on a pooled connection: the shared SQL, with PostgreSQL's locks, leasing and timer firing.
 
-    def __init__(self, conn: psycopg.Connection[DictRow], store: PostgresStore, writable: bool) -> None:
+    The connection is in pipeline mode: a statement is sent without waiting for its result,
+    and the first fetch of a result waits for every statement sent before it. So writes cost
+    no round trip of their own, and an error of a write is raised by the next read or by the
+    commit (which then rolls everything back, as before). What must know a write's outcome
+    before going on syncs: ``_synced_rowcount``, and the blob lock taken before a blob is written.
+    """
+
+    def __init__(
+        self, conn: psycopg.Connection[DictRow], store: PostgresStore, writable: bool, pipeline: Pipeline
+    ) -> None:
         cur = conn.cursor()
         sql = _WRITE_STATEMENTS if writable else _READ_STATEMENTS
-        super().__init__(sql, cur.execute, cur.executemany, self._locked_payload, store.load_payload)
+        super().__init__(sql, cur.execute, cur.executemany, self._locked_payload, store.load_payload, self._synced_rowcount)
+        self._conn = conn
+        self._pipeline = pipeline
         self._cur = cur
         self._store = store
         self._writable = writable
@@ -489,9 +557,35 @@ class _PostgresTransaction(SQLTransaction):
         if key not in self._locked_blobs:
             # Held until commit, so that a purge cannot delete the blob before this row refers to it.
             self._cur.execute(f"SELECT pg_advisory_xact_lock_shared({_BLOB_LOCK.format(key='%s')})", (key,))
+            self._pipeline.sync()  # The lock must be held before the blob is written.
             self._locked_blobs.add(key)
             self._store.blobs.put(data)
         return None, key
+
+    def _synced_rowcount(self, cursor: Cursor) -> int:
+        self._pipeline.sync()
+        return cursor.rowcount
+
+    def checkpoint_reads(self, arn: str, operation_ids: Iterable[str], client_token: str | None) -> CheckpointReads:
+        # Sent together, run in order: the execution's lock is taken before its operations'.
+        # The later two find the execution by ARN themselves, so none waits for another's result.
+        execution = self._conn.cursor()
+        execution.execute(self._sql.execution_by_arn, (arn,))
+        reply = None
+        if client_token:
+            reply = self._conn.cursor()
+            reply.execute(_REPLY_BY_ARN, (arn, client_token))
+        operations = self._conn.cursor()
+        operations.execute(_OPERATIONS_BY_ARN + self._lock, (arn, sorted(set(operation_ids))))
+        row = execution.fetchone()
+        if row is None:
+            return CheckpointReads(None)
+        reply_row = reply.fetchone() if reply is not None else None
+        return CheckpointReads(
+            self._execution(row),
+            {op["id"]: self._operation(op) for op in operations.fetchall()},
+            reply_row["reply"] if reply_row else None,
+        )
 
     def _one(self, sql: str, params: Any) -> DictRow | None:
         return self._cur.execute(sql, params).fetchone()
@@ -526,7 +620,7 @@ class _PostgresTransaction(SQLTransaction):
             " ORDER BY id FOR NO KEY UPDATE)",
             {"owner": owner, "now": now},
         )
-        if self._cur.rowcount:
+        if self._synced_rowcount(self._cur):
             self.wakes_scheduler = True
 
     def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:

@@ -42,6 +42,13 @@ class Cursor(Protocol):
 
 Execute = Callable[[str, Any], Cursor]
 ExecuteMany = Callable[[str, Any], object]
+# How many rows the statement a cursor ran changed (PostgreSQL in pipeline mode knows only once it has synced).
+RowCount = Callable[[Cursor], int]
+
+
+def plain_rowcount(cursor: Cursor) -> int:
+    """The rowcount a cursor holds as soon as its statement ran."""
+    return cursor.rowcount
 
 
 def _columns(columns: Iterable[str]) -> str:
@@ -151,7 +158,8 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
     """The contract's methods whose SQL is the same on every backend, run through the backend's ``execute``.
 
     ``execute`` and ``execute_many`` are a connection's or cursor's own methods, bound once (no
-    layer between the shared code and the driver). ``store_payload`` and ``load_payload`` move
+    layer between the shared code and the driver); ``rowcount`` reads how many rows a statement
+    changed. ``store_payload`` and ``load_payload`` move
     payloads over the inline limit to and from blobs. ``wakes_scheduler`` says whether the
     transaction made work ready or moved a timer (PostgreSQL notifies its listeners of it).
     """
@@ -163,6 +171,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         execute_many: ExecuteMany,
         store_payload: rowmap.StorePayload,
         load_payload: rowmap.LoadPayload,
+        rowcount: RowCount = plain_rowcount,
     ) -> None:
         self._sql = sql
         self._versions = sql.versions
@@ -171,6 +180,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         self._limits = sql.limits
         self._execute = execute
         self._execute_many = execute_many
+        self._rowcount = rowcount
         self._store_payload = store_payload
         self._load_payload = load_payload
         self.wakes_scheduler = False
@@ -346,7 +356,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
             self._sql.result_replace,
             (inline, key, stored.execution_id, stored.operation_id, stored.inline, stored.blob_key),
         )
-        return cursor.rowcount == 1
+        return self._rowcount(cursor) == 1
 
     def upgrade_done(self, name: str) -> float | None:
         row = self._execute(self._sql.upgrade_done, (name,)).fetchone()

@@ -9,7 +9,7 @@ from perdure.store.base import DestinationQueries
 from perdure.store.dialect import Dialect
 
 if TYPE_CHECKING:
-    from perdure.store.sql import Execute
+    from perdure.store.sql import Execute, RowCount
 
 
 class DestinationStatements:
@@ -46,6 +46,7 @@ class SQLDestinationQueries(DestinationQueries):
 
     _destinations: DestinationStatements
     _execute: Execute
+    _rowcount: RowCount
 
     def put_invoke_config(self, stored: StoredInvokeConfig) -> None:
         row = (stored.function_name, stored.qualifier, stored.config.to_json(), stored.source.value, stored.last_modified)
@@ -56,8 +57,8 @@ class SQLDestinationQueries(DestinationQueries):
 
     def delete_invoke_config(self, function_name: str, qualifier: str, source: ConfigSource | None = None) -> bool:
         if source is None:
-            return bool(self._execute(self._destinations.delete, (function_name, qualifier)).rowcount)
-        return bool(self._execute(self._destinations.delete_of_source, (function_name, qualifier, source.value)).rowcount)
+            return bool(self._rowcount(self._execute(self._destinations.delete, (function_name, qualifier))))
+        return bool(self._rowcount(self._execute(self._destinations.delete_of_source, (function_name, qualifier, source.value))))
 
     def delete_invoke_configs(self, function_name: str) -> None:
         self._execute(self._destinations.delete_of_function, (function_name,))

@@ -10,7 +10,7 @@ from perdure.store.base import VersionQueries
 from perdure.store.dialect import Dialect
 
 if TYPE_CHECKING:
-    from perdure.store.sql import Execute
+    from perdure.store.sql import Execute, RowCount
 
 # A version in use is one an execution that has not ended runs.
 _UNFINISHED = tuple(s.value for s in ExecutionStatus if not s.is_terminal)
@@ -66,10 +66,11 @@ class SQLVersionQueries(VersionQueries):
 
     _versions: VersionStatements
     _execute: Execute
+    _rowcount: RowCount
 
     def insert_version(self, version: FunctionVersion, digest: str) -> bool:
         row = (version.function_name, version.version, digest, version.code_key, version.config.to_json(), version.created_time)
-        return bool(self._execute(self._versions.insert, row).rowcount)
+        return bool(self._rowcount(self._execute(self._versions.insert, row)))
 
     def find_version(self, function_name: str, digest: str) -> FunctionVersion | None:
         row = self._execute(self._versions.by_digest, (function_name, digest)).fetchone()
@@ -114,4 +115,4 @@ class SQLVersionQueries(VersionQueries):
         return [_alias(row) for row in self._execute(self._versions.aliases, (function_name,)).fetchall()]
 
     def delete_alias(self, function_name: str, name: str) -> bool:
-        return bool(self._execute(self._versions.alias_delete, (function_name, name)).rowcount)
+        return bool(self._rowcount(self._execute(self._versions.alias_delete, (function_name, name))))
