@@ -1,6 +1,6 @@
 """Perdure side by side with DBOS Transact and AWS's local runner, on the same machine, in one run.
 
-    benchmarks/compare [--quick] [--write docs/benchmarks.md] [--only a,g,c,d,f,e,b,h]
+    benchmarks/compare [--quick] [--write docs/benchmarks.md] [--only a,g,c,d,f,e,b,h,p]
 
 (``benchmarks/compare`` is ``python benchmarks/compare.py``.) The rivals are not Perdure's
 dependencies: the first run makes ``.venv-compare/`` beside ``.venv/``, installs the pinned
@@ -21,7 +21,8 @@ Workloads: (a) 10-step workflows one at a time; (b) 1,000 10-step workflows star
 execution running again; (e) 100,000 suspended executions: server memory and listing time;
 (f) 10,000 timers due in the same second: lateness; (h) 100, 1,000 and 5,000 executions of one
 step that sleeps 1 s (an LLM or HTTP call's stand-in) started at once: wall time and peak memory
-(``compare_io.py``, ``rivals/dbos_io.py``). ``--quick`` shrinks every size.
+(``compare_io.py``, ``rivals/dbos_io.py``); (p) (a) and (b) again with Perdure and DBOS on one
+PostgreSQL server (``compare_pg.py``; needs PostgreSQL installed). ``--quick`` shrinks every size.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import compare_pg
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -86,7 +90,8 @@ class Runner:
         self.base = base
         self.count = 0
 
-    def __call__(self, target: str, folder: bool = True, **kwargs: Any) -> dict[str, Any]:
+    def __call__(self, target: str, folder: bool = True, source: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Runs ``target``; with ``source``, the Perdure whose ``src`` folder that is, rather than this one."""
         self.count += 1
         work = self.base / f"run-{self.count}"
         work.mkdir()
@@ -96,7 +101,8 @@ class Runner:
         log = work / "child.log"
         command = [sys.executable, __file__, "--child", target, json.dumps(kwargs), str(out)]
         with log.open("wb") as stream:
-            done = subprocess.run(command, stdout=stream, stderr=stream, timeout=CHILD_TIMEOUT, check=False)
+            env = {**os.environ, "PYTHONPATH": source} if source else None
+            done = subprocess.run(command, stdout=stream, stderr=stream, timeout=CHILD_TIMEOUT, check=False, env=env)
         if done.returncode != 0 or not out.exists():
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{target} {kwargs} failed with exit status {done.returncode}:\n{tail}")
@@ -643,7 +649,9 @@ def versions() -> list[tuple[str, str]]:
     return [(name, metadata.version(name)) for name in ("dbos", "SQLAlchemy", "aws-durable-execution-sdk-python-testing")]
 
 
-def report(args: argparse.Namespace, sizes: Sizes, r: Results, rows: list[tuple[str, str]], seconds: float) -> str:
+def report(
+    args: argparse.Namespace, sizes: Sizes, r: Results, pg: compare_pg.PgResults, rows: list[tuple[str, str]], seconds: float
+) -> str:
     targets = Targets()
     lines = [
         START_MARK,
@@ -671,6 +679,10 @@ def report(args: argparse.Namespace, sizes: Sizes, r: Results, rows: list[tuple[
         report_timers(r, lines, targets)
     if "h" in args.only:
         report_io(r, sizes, lines, targets)
+    if "p" in args.only:
+        import compare_pg
+
+        compare_pg.report_pg(pg, lines, targets, seq_summary, ms, STEPS)
     lines += [
         "### Targets",
         "",
@@ -688,12 +700,14 @@ def report(args: argparse.Namespace, sizes: Sizes, r: Results, rows: list[tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a run of a minute or two")
-    parser.add_argument("--only", default="a,b,c,d,e,f,h", help="workloads to run, comma-separated (default all; g comes with a)")
+    parser.add_argument("--only", default="a,b,c,d,e,f,h,p", help="workloads to run, comma-separated (default all; g comes with a)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds of (a) and (c) (full: 3, quick: 2)")
     parser.add_argument("--timers", type=int, default=None, help="timers falling due together in (f) (full: 10,000)")
     parser.add_argument("--suspended", type=int, default=None, help="suspended executions in (e) (full: 100,000)")
     parser.add_argument("--dir", type=Path, default=None, help="where to make the temporary folder (default: the system's)")
     parser.add_argument("--write", type=Path, default=None, help="Markdown file whose compare block to replace")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="(p) also runs the Perdure in this src folder (e.g. of a copy of main), beside this one")
     parser.add_argument("--child", nargs=3, metavar=("TARGET", "KWARGS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -701,6 +715,7 @@ def main() -> None:
         return
     ensure_venv()
     sys.path.insert(0, str(HERE))
+    import compare_pg
     from seed_style import source
     from sequential_steps import machine
 
@@ -712,6 +727,7 @@ def main() -> None:
     began = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="perdure-compare-", dir=args.dir))
     results = Results()
+    pg = compare_pg.PgResults()
     run = Runner(base)
     try:
         if "a" in args.only:
@@ -728,9 +744,12 @@ def main() -> None:
             run_concurrent(run, sizes, results)
         if "h" in args.only:
             run_io(run, sizes, results)
+        if "p" in args.only:
+            compare_pg.run_pg(run, sizes, pg, lambda what, action: attempt(results, what, action), say, rounds_of,
+                              alternate, STEPS, WARMUP, args.base)
         rows = [row for row in machine(base, load_before) if row[0] != "SQLite durability"]
         rows += [source(), *versions()]
-        block = report(args, sizes, results, rows, time.monotonic() - began)
+        block = report(args, sizes, results, pg, rows, time.monotonic() - began)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     sys.stdout.write(block)

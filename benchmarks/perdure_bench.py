@@ -73,10 +73,14 @@ def durability(db: Path, conn: sqlite3.Connection | None = None) -> str:
 class Harness:
     """A ``Runtime`` with worker processes on its own SQLite database, told of every invocation's end."""
 
-    def __init__(self, folder: Path, style: str, workers: int = 2) -> None:
+    def __init__(self, folder: Path, style: str, workers: int = 2, db_url: str | None = None) -> None:
         os.environ["PERDURE_SECRET"] = SECRET
         self.db = folder / f"perdure-{style}.db"
-        db_url = f"sqlite:///{self.db}"
+        self.db_url = db_url
+        if db_url is None:
+            db_url = f"sqlite:///{self.db}"
+        else:
+            os.chdir(folder)  # PostgreSQL's blob folder, .perdure/blobs, is made in the current one
         self.service = DurableService(open_store(db_url))
         settings = WorkerSettings(db_url, service_config=self.service.config, data_dir=folder)
         self.runtime = Runtime(self.service, Registry(_specs(style)), settings, workers=workers)
@@ -124,6 +128,8 @@ class Harness:
         return ids[0]
 
     def durability(self) -> str:
+        if self.db_url is not None:
+            return pg_durability(self.db_url)
         store = self.service.store
         assert isinstance(store, SQLiteStore)
         return durability(self.db, store._conn)
@@ -133,9 +139,20 @@ class Harness:
         self.service.store.close()
 
 
-def seq(folder: str, style: str, workflows: int, steps: int, warmup: int) -> dict[str, Any]:
-    """(a) ``workflows`` workflows of ``steps`` steps, one at a time: each one's time, start to end."""
-    harness = Harness(Path(folder), style)
+def pg_durability(url: str) -> str:
+    """The settings that make a PostgreSQL commit durable, as the server reports them."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        show = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in ("fsync", "synchronous_commit")}  # type: ignore[index]
+    return f"fsync={show['fsync']}, synchronous_commit={show['synchronous_commit']}"
+
+
+def seq(folder: str, style: str, workflows: int, steps: int, warmup: int, db_url: str | None = None) -> dict[str, Any]:
+    """(a) ``workflows`` workflows of ``steps`` steps, one at a time: each one's time, start to end.
+
+    On SQLite by default; ``db_url`` names an empty PostgreSQL database to run on instead."""
+    harness = Harness(Path(folder), style, db_url=db_url)
     try:
         times = []
         for number in range(warmup + workflows):
@@ -174,9 +191,9 @@ def seq_seed_inprocess(folder: str, synchronous: str, workflows: int, steps: int
         store.close()
 
 
-def concurrent(folder: str, style: str, workflows: int, steps: int) -> dict[str, Any]:
+def concurrent(folder: str, style: str, workflows: int, steps: int, db_url: str | None = None) -> dict[str, Any]:
     """(b) ``workflows`` workflows of ``steps`` steps started at once: time from the first start to the last end."""
-    harness = Harness(Path(folder), style)
+    harness = Harness(Path(folder), style, db_url=db_url)
     try:
         harness.wait(harness.start("steps", {"count": steps, "run": -1}))  # warm-up
         began = time.perf_counter()

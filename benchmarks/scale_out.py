@@ -24,6 +24,7 @@ replace the block between the ``scale-out`` markers of that file, leaving the re
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -79,15 +80,17 @@ def _free_port() -> int:
 class Cluster:
     """The processes of one run; ``close`` ends them."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, source: Path | None = None) -> None:
         self.folder = folder
+        # Another Perdure's src folder to run instead of this one (``--base``).
+        self.env = {**os.environ, "PYTHONPATH": str(source)} if source else None
         self.processes: list[subprocess.Popen[bytes]] = []
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def spawn(self, *args: str) -> None:
         log = open(self.folder / f"process-{len(self.processes)}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.processes.append(subprocess.Popen([*PERDURE, *args], cwd=self.folder, stdout=log, stderr=log))
+        self.processes.append(subprocess.Popen([*PERDURE, *args], cwd=self.folder, stdout=log, stderr=log, env=self.env))
 
     def serve(self, db_url: str, *options: str) -> None:
         self.spawn("serve", TARGET, "--db", db_url, "--port", str(self.port), "--dev", *options)
@@ -166,8 +169,10 @@ class Database:
         return float(last or 0) - float(first or 0), int(succeeded or 0)
 
 
-def run_once(backend: str, processes: int, slots: int, db_url: str, folder: Path, args: argparse.Namespace) -> Result:
-    cluster = Cluster(folder)
+def run_once(
+    backend: str, processes: int, slots: int, db_url: str, folder: Path, args: argparse.Namespace, source: Path | None = None
+) -> Result:
+    cluster = Cluster(folder, source)
     database = Database(db_url)
     try:
         if backend.startswith("PostgreSQL"):
@@ -242,7 +247,7 @@ def report(
         "|---:|---|---:|---:|---:|---:|",
     ]
     for processes in args.processes:
-        for backend in BACKENDS:
+        for backend in dict.fromkeys(r.backend for r in results):
             r = best(backend, processes)
             shape = (
                 f"{processes} × `perdure worker --workers {args.slots}` + `perdure serve --no-workers`"
@@ -274,7 +279,11 @@ def main() -> None:
     parser.add_argument("--pg-url", help="an existing PostgreSQL server's URL (its databases are made per run)")
     parser.add_argument("--dir", type=Path, default=None, help="where to make the temporary folder")
     parser.add_argument("--write", type=Path, default=None, help="Markdown file to put the results in")
+    parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS, help="backends to run (default all)")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="also runs the Perdure in this src folder (e.g. of a copy of main), alternating with this one")
     args = parser.parse_args()
+    sources: list[Path | None] = [None] if args.base is None else [None, args.base]
 
     load_before = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="perdure-scale-", dir=args.dir))
@@ -291,16 +300,18 @@ def main() -> None:
         results: list[Result] = []
         for round_number in range(args.rounds):
             for processes in args.processes:
-                order = BACKENDS if round_number % 2 == 0 else BACKENDS[::-1]
-                for backend in order:
-                    run_folder = folder / f"{backend.split()[0]}-{processes}-{round_number}"
+                runs = [(backend, source) for backend in args.backends for source in sources]
+                for backend, source in runs if round_number % 2 == 0 else runs[::-1]:
+                    run_folder = folder / f"{backend.split()[0]}-{processes}-{round_number}-{uuid.uuid4().hex[:6]}"
                     run_folder.mkdir()
                     if backend.startswith("PostgreSQL"):
                         db_url = _create_database(admin_url, f"bench_{uuid.uuid4().hex[:8]}", backend == ASYNC_PG)
                     else:
                         db_url = f"sqlite:///{run_folder / 'perdure.db'}"
-                    result = run_once(backend, processes, args.slots, db_url, run_folder, args)
-                    print(f"{backend} {processes}: {result.workflows_per_s:.1f} workflows/s", file=sys.stderr)
+                    result = run_once(backend, processes, args.slots, db_url, run_folder, args, source)
+                    if source is not None:
+                        result = dataclasses.replace(result, backend=f"{backend} [{source.parent.name}]")
+                    print(f"{result.backend} {processes}: {result.workflows_per_s:.1f} workflows/s", file=sys.stderr)
                     results.append(result)
         rows = [*machine(folder, load_before), *_pg_settings(admin_url)]
         floors = {mode: commit_floor(admin_url, mode) for mode in ("on", "off")}

@@ -45,21 +45,26 @@ def _use_wal() -> None:
     _sys_db_sqlite.SQLiteSystemDatabase._create_engine = create_wal  # type: ignore[method-assign]
 
 
-def _launch(db: Path, wal: bool) -> None:
+def _launch(db: Path, wal: bool, url: str | None = None) -> None:
+    """Launches DBOS on the SQLite file ``db``, or on the PostgreSQL database ``url`` (which DBOS creates)."""
     if wal:
         _use_wal()
-    config: DBOSConfig = {"name": "compare", "system_database_url": f"sqlite:///{db}", "log_level": "WARNING"}
+    config: DBOSConfig = {"name": "compare", "system_database_url": url or f"sqlite:///{db}", "log_level": "WARNING"}
     DBOS(config=config)
     DBOS.launch()
 
 
 def durability() -> str:
-    """The journal mode and synchronous setting of a connection DBOS's engine opens."""
+    """The journal mode and synchronous setting of a connection DBOS's engine opens (on PostgreSQL:
+    fsync and synchronous_commit)."""
     from dbos._dbos import _get_dbos_instance
 
     with _get_dbos_instance()._sys_db.engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         assert raw is not None
+        if conn.dialect.name == "postgresql":
+            show = {name: conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("fsync", "synchronous_commit")}
+            return f"fsync={show['fsync']}, synchronous_commit={show['synchronous_commit']}"
         mode = raw.execute("PRAGMA journal_mode").fetchone()[0]
         sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[raw.execute("PRAGMA synchronous").fetchone()[0]]
     return f"journal_mode={mode.upper()}, synchronous={sync}"
@@ -114,9 +119,11 @@ def mark_then_hang(marks: str, hang_seconds: float) -> str:
     return "done"
 
 
-def seq(folder: str, wal: bool, workflows: int, steps: int, warmup: int) -> dict[str, Any]:
-    """(a) ``workflows`` workflows of ``steps`` steps, one at a time, each called and run to its end."""
-    _launch(Path(folder) / "dbos.sqlite", wal)
+def seq(folder: str, wal: bool, workflows: int, steps: int, warmup: int, db_url: str | None = None) -> dict[str, Any]:
+    """(a) ``workflows`` workflows of ``steps`` steps, one at a time, each called and run to its end.
+
+    On SQLite by default; ``db_url`` names a PostgreSQL database to run on instead."""
+    _launch(Path(folder) / "dbos.sqlite", wal, db_url)
     try:
         times = []
         for number in range(warmup + workflows):
@@ -129,9 +136,9 @@ def seq(folder: str, wal: bool, workflows: int, steps: int, warmup: int) -> dict
         DBOS.destroy()
 
 
-def concurrent(folder: str, wal: bool, workflows: int, steps: int) -> dict[str, Any]:
+def concurrent(folder: str, wal: bool, workflows: int, steps: int, db_url: str | None = None) -> dict[str, Any]:
     """(b) ``workflows`` workflows started at once (``DBOS.start_workflow``, a thread each), until the last ends."""
-    _launch(Path(folder) / "dbos.sqlite", wal)
+    _launch(Path(folder) / "dbos.sqlite", wal, db_url)
     try:
         steps_workflow(steps)  # warm-up
         began = time.perf_counter()

@@ -59,7 +59,7 @@ from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError, StorageFullError
 from perdure.protocol.queries import PurgeBatch
-from perdure.protocol.records import Execution, ExecutionStatus, Operation, OperationStatus
+from perdure.protocol.records import Event, Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
 from perdure.store import purging
 from perdure.store import rows as rowmap
@@ -99,7 +99,8 @@ _WAITS_SUCCEEDED = (
     " FROM unnest(%b::text[], %b::text[], %b::float8[], %b::bigint[]) AS f (execution_id, id, end_time, version)"
     " WHERE o.execution_id = f.execution_id AND o.id = f.id"
 )
-_WAIT_EVENTS = (
+# Events in bulk: those of fired waits, or of a checkpoint (``append_events_of``).
+_EVENTS_INSERT = (
     "INSERT INTO events (execution_id, event_id, body) SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[])"
 )
 _WAITED_EXECUTIONS = (
@@ -599,6 +600,20 @@ class _PostgresTransaction(SQLTransaction):
             self._cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (function_name, name))
         return super().find_execution(function_name, name)
 
+    def append_events(self, execution_id: str, events: Iterable[Event]) -> None:
+        self.append_events_of((execution_id, event) for event in events)
+
+    def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
+        rows = [rowmap.event_row(eid, event) for eid, event in events]
+        if len(rows) > 1:
+            # One statement over arrays: a checkpoint's events (a step's start and end) in one insert.
+            self._cur.execute(
+                _EVENTS_INSERT,
+                ([r["execution_id"] for r in rows], [r["event_id"] for r in rows], [r["body"] for r in rows]),
+            )
+        elif rows:
+            self._cur.execute(self._sql.event_insert, rows[0])
+
     def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
         wanted = sorted(set(ids))
         if not wanted:
@@ -740,7 +755,7 @@ class _PostgresTransaction(SQLTransaction):
                 ),
             )
             bodies = [rowmap.event_row(w.execution_id, w.event)["body"] for w in fired]
-            self._cur.execute(_WAIT_EVENTS, (ids, [w.event.event_id for w in fired], bodies))
+            self._cur.execute(_EVENTS_INSERT, (ids, [w.event.event_id for w in fired], bodies))
         woken = list(executions)
         if woken:
             self._cur.execute(
