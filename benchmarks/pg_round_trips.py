@@ -1,8 +1,10 @@
-"""Counts the statements and round trips a ten-step workflow costs on PostgreSQL, per step.
+"""Counts the statements, round trips and commits a ten-step workflow costs on PostgreSQL, per step.
 
-Runs seed-style ten-step workflows (``benchmarks/seed_flows.py:steps``) in this process
-(``LocalRunner``: start, lease, run, checkpoint each step, complete) on a throwaway PostgreSQL
-server, with libpq's protocol trace on for every connection of the store's pool. From the trace:
+Runs ten-step workflows in this process, each started, leased, run (a checkpoint a step) and
+completed as a worker does, on a throwaway PostgreSQL server, with libpq's protocol trace on for
+every connection of the store's pool: seed style (``benchmarks/seed_flows.py:steps``, through
+``LocalRunner``) or, with ``--style aws``, the AWS-SDK handler ``benchmarks/handlers.py:steps``
+(through the worker's ``run_invocation``). From the trace:
 
 - statements: the client's ``Query`` (simple protocol) and ``Execute`` (extended) messages;
 - commits: the server's answers to ``COMMIT``;
@@ -10,7 +12,9 @@ server, with libpq's protocol trace on for every connection of the store's pool.
   client messages followed by server messages counts one; a pipeline sends many statements
   before it reads, and so counts one).
 
-    python benchmarks/pg_round_trips.py [--workflows 20] [--steps 10]
+    python benchmarks/pg_round_trips.py [--style seed|aws] [--workflows 20] [--steps 10] [--keep]
+
+``--keep`` leaves the traces in the folder it prints, to read what was sent.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +40,11 @@ from pg_server import find_pg_bindir, start_server  # noqa: E402
 import seed_flows  # noqa: E402
 
 from perdure.protocol.snapshots import SnapshotCodec  # noqa: E402
+from perdure.runtime import sdk_tuning  # noqa: E402
+from perdure.runtime.invoker import record_report, run_invocation  # noqa: E402
 from perdure.runtime.local import LocalRunner  # noqa: E402
-from perdure.service.executions import DurableService  # noqa: E402
+from perdure.runtime.registry import FunctionSpec  # noqa: E402
+from perdure.service.executions import DurableService, StartRequest  # noqa: E402
 from perdure.store.blobs import FileBlobStore  # noqa: E402
 from perdure.store.postgres import PostgresStore  # noqa: E402
 from perdure.testing import _durable  # noqa: E402
@@ -63,7 +71,43 @@ def count(trace: str) -> tuple[int, int, int]:
     return statements, round_trips, commits
 
 
-def measure(url: str, folder: Path, workflows: int, steps: int) -> dict[str, Any]:
+def _seed(store: PostgresStore) -> Callable[[dict[str, Any]], None]:
+    """Runs a seed-style workflow to its end, as ``perdure run`` does."""
+    local: LocalRunner | None = None
+    service = DurableService(store, functions=lambda name: local.function_defaults(name) if local else None)
+    local = LocalRunner(service, SnapshotCodec(SECRET), [])
+    function = _durable(seed_flows.steps)
+
+    def run(event: dict[str, Any]) -> None:
+        local.start(function, event)
+        if local.run_ready() != 1:
+            raise RuntimeError("a workflow did not run in one invocation")
+
+    return run
+
+
+def _aws(store: PostgresStore) -> Callable[[dict[str, Any]], None]:
+    """Runs an AWS-SDK workflow to its end, as a worker process does (lease, run, record)."""
+    sdk_tuning.apply()
+    import handlers
+
+    service = DurableService(store)
+    spec = FunctionSpec("steps", ROOT / "benchmarks" / "handlers.py", "steps")
+    codec = SnapshotCodec(SECRET)
+
+    def run(event: dict[str, Any]) -> None:
+        service.start_execution(StartRequest("steps", json.dumps(event)))
+        leased = service.lease("round-trips", ["steps"], 16, 60.0)
+        if len(leased) != 1:
+            raise RuntimeError(f"{len(leased)} invocations leased instead of one")
+        execution = record_report(service, leased[0], run_invocation(service, spec, handlers.steps, leased[0], codec))
+        if execution is None or execution.status.value != "SUCCEEDED":
+            raise RuntimeError(f"a workflow did not end in one invocation: {execution}")
+
+    return run
+
+
+def measure(url: str, folder: Path, workflows: int, steps: int, style: str) -> dict[str, Any]:
     store = PostgresStore(url, blobs=FileBlobStore(folder / "blobs"), pool_size=2)
     traces: list[Any] = []
     getconn = store._pool.getconn
@@ -80,19 +124,14 @@ def measure(url: str, folder: Path, workflows: int, steps: int) -> dict[str, Any
         return conn
 
     store._pool.getconn = traced_getconn  # type: ignore[method-assign]
-    local: LocalRunner | None = None
-    service = DurableService(store, functions=lambda name: local.function_defaults(name) if local else None)
-    local = LocalRunner(service, SnapshotCodec(SECRET), [])
-    function = _durable(seed_flows.steps)
-    local.start(function, {"count": steps})
-    local.run_ready()  # warm-up: prepared statements, caches
+    run = _seed(store) if style == "seed" else _aws(store)
+    for number in range(3):
+        run({"count": steps, "warm-up": number})  # prepared statements, caches
     for out in traces:
         out.flush()
     offsets = {out.name: os.path.getsize(out.name) for out in traces}
     for number in range(workflows):
-        local.start(function, {"count": steps, "run": number})
-        if local.run_ready() != 1:
-            raise RuntimeError("a workflow did not run in one invocation")
+        run({"count": steps, "run": number})
     statements = round_trips = commits = 0
     for out in traces:
         out.flush()
@@ -106,6 +145,7 @@ def measure(url: str, folder: Path, workflows: int, steps: int) -> dict[str, Any
     store.close()
     total = workflows * steps
     return {
+        "style": style,
         "workflows": workflows,
         "steps": steps,
         "statements_per_step": statements / total,
@@ -118,6 +158,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workflows", type=int, default=20)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--style", choices=("seed", "aws"), default="seed")
+    parser.add_argument("--keep", action="store_true", help="keep the traces")
     parser.add_argument("--pg-url", help="an empty database to use instead of a throwaway server")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="perdure-round-trips-"))
@@ -130,15 +172,15 @@ def main() -> None:
                 raise SystemExit("PostgreSQL is not installed here (no initdb/pg_ctl found); pass --pg-url.")
             server = start_server(bindir)
             url = server.create_database("round_trips")
-        print(json.dumps(measure(url, folder, args.workflows, args.steps)))
+        print(json.dumps(measure(url, folder, args.workflows, args.steps, args.style)))
     finally:
         if server is not None:
             server.check("pg_ctl", "stop", "-D", str(server.data), "-m", "immediate")
             shutil.rmtree(server.root, ignore_errors=True)
-        if not os.environ.get("KEEP_TRACE"):
-            shutil.rmtree(folder, ignore_errors=True)
+        if args.keep:
+            print(f"traces in {folder}")
         else:
-            print(folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

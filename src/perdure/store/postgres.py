@@ -649,13 +649,17 @@ class _PostgresTransaction(SQLTransaction):
         # is re-checked before it is locked. Rows locked here but not leased are let go at commit.
         skip = " FOR NO KEY UPDATE SKIP LOCKED" if self._writable else ""
         params = {"functions": sorted(functions), "now": now, "limit": limit}
-        ready = self._all(
+        ready = self._conn.cursor()
+        ready.execute(
             "SELECT * FROM executions WHERE ready_time IS NOT NULL AND ready_time <= %(now)s"
             " AND lease_owner IS NULL AND status = 'RUNNING' AND function_name = ANY(%(functions)s)"
             f" ORDER BY ready_time LIMIT %(limit)s{skip}",
             params,
         )
-        found = [*(self._execution(r) for r in ready), *self.lapsed_executions(now, limit, functions)]
+        # Sent with the first: one round trip for both.
+        lapsed = self._conn.cursor()
+        lapsed.execute(*self._lapsed_query(now, limit, functions))
+        found = [self._execution(r) for r in [*ready.fetchall(), *lapsed.fetchall()]]
         return sorted(found, key=readiness)[:limit]
 
     def next_wakeup(self, functions: Collection[str] | None = None) -> float | None:

@@ -147,6 +147,11 @@ class SQLLimitQueries(LimitQueries):
     def lapsed_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
         if not functions:
             return []
+        query, params = self._lapsed_query(now, limit, functions)
+        return [self._execution(row) for row in self._execute(query, params).fetchall()]
+
+    def _lapsed_query(self, now: float, limit: int, functions: Collection[str]) -> tuple[str, list[Any]]:
+        """The statement of ``lapsed_executions`` (``functions`` not empty), and its parameters."""
         sql = self._limits
         served, names = sql.dialect.member("function_name", sorted(functions))
         # In the order of the partial index executions_leased, stopping at ``limit``.
@@ -155,4 +160,4 @@ class SQLLimitQueries(LimitQueries):
             " WHERE lease_owner IS NOT NULL AND lease_expiry <= ? AND status IN ('RUNNING', 'PAUSING')"
             f" AND {served} ORDER BY lease_expiry LIMIT ?{sql.skip_locked}"
         )
-        return [self._execution(row) for row in self._execute(query, [now, *names, limit]).fetchall()]
+        return query, [now, *names, limit]
