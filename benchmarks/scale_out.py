@@ -238,7 +238,8 @@ def report(
         START_MARK,
         f"Measured {datetime.date.today().isoformat()}: {args.workflows} workflows of {args.steps} steps per run, "
         f"after {args.warmup} warm-up workflows; {args.rounds} round(s) of every configuration, alternating "
-        "PostgreSQL and SQLite; the table shows each configuration's best round (and the median of its rounds).",
+        f"{' and '.join(dict.fromkeys(r.backend for r in results))} (in reverse order every other round); the table "
+        "shows each configuration's best round (and the median of its rounds).",
         "",
         "| | |", "|---|---|",
         *(f"| {name} | {value} |" for name, value in rows),
