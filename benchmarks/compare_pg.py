@@ -75,7 +75,15 @@ def run_pg(run: Any, sizes: Any, results: PgResults, attempt: Any, say: Any, rou
     from scale_out import _pg_settings, commit_floor
 
     systems = results.systems = with_base(base)
-    server = start()
+    try:
+        server = start()
+    except RuntimeError as error:
+        # Reported in the notes, as any failed measurement: the other workloads' figures stand.
+        def fail(error: RuntimeError = error) -> None:
+            raise error
+
+        attempt("(p) PostgreSQL rows", fail)
+        return
     databases = 0
 
     def fresh() -> str:
