@@ -20,7 +20,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the throwaway server the tests use
 
-from pg_server import PostgresServer, find_pg_bindir, start_server  # noqa: E402
+from pg_server import PostgresServer, find_pg_bindir, start_server
 
 # key, label, (p1) target, (p2) target, keyword arguments of both
 SYSTEMS = [
@@ -75,15 +75,12 @@ def run_pg(run: Any, sizes: Any, results: PgResults, attempt: Any, say: Any, rou
     from scale_out import _pg_settings, commit_floor
 
     systems = results.systems = with_base(base)
-    try:
-        server = start()
-    except RuntimeError as error:
-        # Reported in the notes, as any failed measurement: the other workloads' figures stand.
-        def fail(error: RuntimeError = error) -> None:
-            raise error
-
-        attempt("(p) PostgreSQL rows", fail)
+    started: list[PostgresServer] = []
+    # A missing server is reported in the notes, as any failed measurement: the other workloads' figures stand.
+    attempt("(p) PostgreSQL rows", lambda: started.append(start()))
+    if not started:
         return
+    server = started[0]
     databases = 0
 
     def fresh() -> str:
@@ -98,8 +95,9 @@ def run_pg(run: Any, sizes: Any, results: PgResults, attempt: Any, say: Any, rou
             for key, label, seq_target, _, kwargs in alternate(systems, number):
                 say(f"(p1) round {number + 1}/{sizes.rounds}: {label}")
 
-                def one(key: str = key, target: str = seq_target, kwargs: dict[str, Any] = kwargs) -> None:
-                    got = run(target, workflows=plans[number], steps=steps, warmup=warmup, db_url=fresh(), **kwargs)
+                def one(key: str = key, target: str = seq_target, kwargs: dict[str, Any] = kwargs,
+                        workflows: int = plans[number]) -> None:
+                    got = run(target, workflows=workflows, steps=steps, warmup=warmup, db_url=fresh(), **kwargs)
                     results.seq.setdefault(key, []).extend(got["times"])
                     results.durability[key] = got["durability"]
 
@@ -142,8 +140,10 @@ def report_pg(r: PgResults, lines: list[str], targets: Any, summary: Any, ms: An
     if floor is not None:
         lines += [
             "",
-            "| Floor: one small INSERT committed on its own over TCP (synchronous_commit=on), median of 500, "
-            "median over the rounds | |",
+            (
+                "| Floor: one small INSERT committed on its own over TCP (synchronous_commit=on), median of 500, "
+                "median over the rounds | |"
+            ),
             "|---|---:|",
             f"| PostgreSQL | {floor:.0f} µs |",
         ]

@@ -35,19 +35,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pg_server import find_pg_bindir, start_server  # noqa: E402
+import seed_flows
+from pg_server import find_pg_bindir, start_server
 
-import seed_flows  # noqa: E402
-
-from perdure.protocol.snapshots import SnapshotCodec  # noqa: E402
-from perdure.runtime import sdk_tuning  # noqa: E402
-from perdure.runtime.invoker import record_report, run_invocation  # noqa: E402
-from perdure.runtime.local import LocalRunner  # noqa: E402
-from perdure.runtime.registry import FunctionSpec  # noqa: E402
-from perdure.service.executions import DurableService, StartRequest  # noqa: E402
-from perdure.store.blobs import FileBlobStore  # noqa: E402
-from perdure.store.postgres import PostgresStore  # noqa: E402
-from perdure.testing import _durable  # noqa: E402
+from perdure.protocol.snapshots import SnapshotCodec
+from perdure.runtime import sdk_tuning
+from perdure.runtime.invoker import record_report, run_invocation
+from perdure.runtime.local import LocalRunner
+from perdure.runtime.registry import FunctionSpec
+from perdure.service.executions import DurableService, StartRequest
+from perdure.store.blobs import FileBlobStore
+from perdure.store.postgres import PostgresStore
+from perdure.testing import _durable
 
 SECRET = b"round-trip-benchmark-secret-of-32-bytes"
 

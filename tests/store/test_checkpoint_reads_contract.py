@@ -50,3 +50,22 @@ def test_an_update_given_the_execution_as_read_writes_what_changed_and_keeps_the
     with store.snapshot() as tx:
         final = tx.get_execution_by_id("e1")
         assert final is not None and (final.status, final.result, final.version) == (ExecutionStatus.SUCCEEDED, None, 7)
+
+
+def test_checkpoint_reads_are_the_execution_the_batchs_operations_and_the_reply_to_its_client_token(store: Store) -> None:
+    insert(store, execution("e1"), execution("e2"))
+    with store.transaction() as tx:
+        tx.put_operations("e1", [operation("1", 1), operation("2", 2)])
+        tx.put_operations("e2", [operation("3", 1)])
+        tx.put_checkpoint_reply("e1", "token-a", '{"token": "t"}')
+    e1 = execution("e1")
+    with store.transaction() as tx:
+        reads = tx.checkpoint_reads(e1.arn, ["2", "3", "missing"], "token-a")
+        assert reads.execution == e1
+        # Only this execution's operations, only those asked for.
+        assert sorted(reads.operations) == ["2"] and reads.operations["2"].position == 2
+        assert reads.reply == '{"token": "t"}'
+        assert tx.checkpoint_reads(e1.arn, ["1"], "token-b").reply is None
+        assert tx.checkpoint_reads(e1.arn, ["1"], None).reply is None
+        missing = tx.checkpoint_reads(e1.arn.replace("e1", "nope"), ["1"], "token-a")
+        assert missing.execution is None and missing.operations == {} and missing.reply is None

@@ -14,10 +14,22 @@ from typing import Any
 
 import psycopg
 import pytest
-from store_backends import INLINE_LIMIT, NOW, PostgresServer, execution, insert
+from store_backends import (
+    INLINE_LIMIT,
+    NOW,
+    PostgresServer,
+    execution,
+    insert,
+    operation,
+)
 
 from perdure.errors import PerdureError
-from perdure.protocol.records import ExecutionStatus, InvocationOutput, InvocationStatus, OperationUpdate
+from perdure.protocol.records import (
+    ExecutionStatus,
+    InvocationOutput,
+    InvocationStatus,
+    OperationUpdate,
+)
 from perdure.protocol.timers import Timer, TimerKind
 from perdure.service.executions import DurableService, StartRequest
 from perdure.store import open_store
@@ -445,3 +457,23 @@ class SteppingClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self.now += seconds
+
+
+def test_a_write_that_fails_in_a_pipelined_transaction_fails_the_transaction_and_keeps_none_of_it(
+    pg_store: PostgresStore,
+) -> None:
+    # Writes are sent without waiting for their results: the error of one comes back with the
+    # commit (or the next read), and the transaction still keeps nothing.
+    insert(pg_store, execution("e1"))
+    with pytest.raises(psycopg.errors.UniqueViolation), pg_store.transaction() as tx:
+        tx.put_operations("e1", [operation("1", 1)])
+        tx.insert_execution(execution("e1"))
+    with pg_store.snapshot() as tx:
+        assert tx.get_operations("e1", ["1"]) == {}
+    with pytest.raises(psycopg.errors.UniqueViolation), pg_store.transaction() as tx:
+        tx.insert_execution(execution("e1"))
+        tx.put_operations("e1", [operation("1", 1)])
+        tx.get_execution_by_id("e1")  # the read raises the write's error
+        raise AssertionError("not reached")
+    with pg_store.snapshot() as tx:
+        assert tx.get_operations("e1", ["1"]) == {}
