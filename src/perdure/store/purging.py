@@ -31,8 +31,9 @@ def expired_sqls(param: Callable[[str], str]) -> tuple[str, str]:
     """Select expired executions, at most ``limit`` each: first of the default retention, then of their own.
 
     Take ``now``, ``days`` (the default), ``bound`` (``expiry_bound``) and ``limit``. Each is a
-    range of one partial index (migration 019) that holds only finished executions, in the
-    order they expired, so a purge reads no execution that is not expired.
+    range of one partial index (migration 019) that holds only finished executions, so a purge
+    reads no execution that is not expired. The first comes oldest end first; the second in no
+    order, since ordering it lets PostgreSQL choose to read and sort every expired one on each batch.
     """
     default = (
         f"SELECT {_COLUMNS}, {param('days')} AS retention FROM executions"
@@ -42,7 +43,7 @@ def expired_sqls(param: Callable[[str], str]) -> tuple[str, str]:
     own = (
         f"SELECT {_COLUMNS}, retention_days AS retention FROM executions"
         f" WHERE retention_days IS NOT NULL AND end_time IS NOT NULL AND {_EXPIRY} <= {param('now')}"
-        f" AND status <> 'RUNNING' ORDER BY {_EXPIRY} LIMIT {param('limit')}"
+        f" AND status <> 'RUNNING' LIMIT {param('limit')}"
     )
     return default, own
 

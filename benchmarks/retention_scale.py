@@ -1,0 +1,347 @@
+"""Benchmark: retention and checkpoints on a store of 1,000,000 finished executions (issue 17).
+
+Fills a store (SQLite, and a throwaway PostgreSQL server started as tests/pg_server.py does,
+with PostgreSQL's durable defaults) with ``--executions`` finished executions of three steps
+and five history events each, inserted by SQL in bulk, ended over the last 59 days:
+
+- 80 % kept for the default 30 days, ended 0–29 days before ``NOW``;
+- 9 % kept for the default, ended 30.5–31 days before ``NOW``: expired at ``NOW``;
+- 1 % kept 7 days of their own, ended 7.5–8 days before ``NOW``: expired at ``NOW``;
+- 10 % kept 90 days of their own, ended 0–59 days before ``NOW``.
+
+Then it times, with whichever ``perdure`` is imported (run it with ``PYTHONPATH`` of another
+source tree to time that one):
+
+1. checkpoint latency (``DurableService.checkpoint``, each call timed) of ``--workflows``
+   ten-step workflows run in this process, on the empty store and then on the full one;
+2. a purge (``service.retention.purge_expired``) at ``NOW`` less a day, when nothing is expired;
+3. a purge at ``NOW``: the 10 % expired (100,000 of 1,000,000), each of its transactions timed;
+4. transactions of several sizes (``--batches``) of ``Store.purge_expired`` at ``NOW`` plus
+   four days, when about 100,000 more of the 80 % have expired;
+
+and prints the size of the store, and the plans (EXPLAIN) of the purge's statements on the full
+table when the imported perdure has them (``store.purging.expired_sqls``).
+
+    PYTHONPATH=src python benchmarks/retention_scale.py [--executions 1000000] [--backend both]
+    git archive main | tar -x -C /tmp/ret-base
+    PYTHONPATH=/tmp/ret-base/src python benchmarks/retention_scale.py   # the code before
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the throwaway server the tests use
+
+import perdure as durable  # noqa: E402
+from perdure.runtime.local import LocalRunner  # noqa: E402
+from perdure.protocol.snapshots import SnapshotCodec  # noqa: E402
+from perdure.service import retention  # noqa: E402
+from perdure.service.executions import DurableService  # noqa: E402
+from perdure.store import purging  # noqa: E402
+from perdure.store.base import Store  # noqa: E402
+from perdure.store.blobs import FileBlobStore  # noqa: E402
+from perdure.store.postgres import PostgresStore  # noqa: E402
+from perdure.store.sqlite import SQLiteStore  # noqa: E402
+from perdure.testing import _durable  # noqa: E402
+from pg_server import find_pg_bindir, start_server  # noqa: E402
+
+DAY = 86400
+NOW = 1_900_000_000.0
+STEPS = 10
+
+
+def _noop(number: int) -> int:
+    return number
+
+
+@durable.function(name="ten_steps")
+def ten_steps(ctx: Any, event: Any) -> int:
+    total = 0
+    for number in range(STEPS):
+        total += ctx.step(_noop, number, name=f"step{number}")
+    return total
+
+
+def fill_sql(count: int, series: str) -> list[str]:
+    """The statements that insert ``count`` finished executions; ``series`` selects ``i`` from 0 to count - 1."""
+    frac = f"(i * 1.0 / {count})"
+    kind = "(i % 100)"  # 0-79 default kept, 80-88 default expired, 89 own expired, 90-99 own kept
+    retention = f"CASE WHEN {kind} = 89 THEN 7 WHEN {kind} >= 90 THEN 90 ELSE NULL END"
+    age = (
+        f"CASE WHEN {kind} < 80 THEN {frac} * 29 WHEN {kind} < 89 THEN 30.5 + {frac} * 0.5"
+        f" WHEN {kind} = 89 THEN 7.5 + {frac} * 0.5 ELSE {frac} * 59 END"
+    )
+    executions = (
+        "INSERT INTO executions (id, arn, function_name, qualifier, name, status, start_time, end_time,"
+        " input_payload, result, retention_days, version, event_count, operation_count)"
+        f" SELECT 'x' || i, 'arn:aws:lambda:us-east-1:000000000000:function:order:$LATEST/durable-execution/o' || i,"
+        f" 'order', '$LATEST', 'o' || i, 'SUCCEEDED', {NOW} - ({age}) * {DAY} - 5, {NOW} - ({age}) * {DAY},"
+        f" '{{\"order_id\": \"A-' || i || '\"}}', '{{\"status\": \"completed\"}}', {retention}, 5, 5, 3"
+        f" FROM {series}"
+    )
+    operations = (
+        "INSERT INTO operations (execution_id, id, position, type, status, name, start_time, end_time, result, version)"
+        " SELECT e.id, k.n || '', k.n, 'STEP', 'SUCCEEDED', 'step' || k.n, e.start_time, e.start_time + 1,"
+        " '{\"total\": 52.5}', 1 FROM executions AS e CROSS JOIN (SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3) AS k"
+        " WHERE e.function_name = 'order'"
+    )
+    events = (
+        "INSERT INTO events (execution_id, event_id, body)"
+        " SELECT e.id, k.n, '{\"EventType\": \"StepSucceeded\", \"EventTimestamp\": ' || e.start_time"
+        " || ', \"Id\": \"' || k.n || '\", \"StepSucceededDetails\": {\"Result\": {\"Payload\": \"{}\"}}}'"
+        " FROM executions AS e CROSS JOIN (SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3"
+        " UNION ALL SELECT 4 UNION ALL SELECT 5) AS k WHERE e.function_name = 'order'"
+    )
+    return [executions, operations, events]
+
+
+class Backend:
+    """A store of one backend, a connection beside it for SQL of the benchmark's own, and its size."""
+
+    name: str
+    store: Store
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def fill(self, count: int) -> None:
+        raise NotImplementedError
+
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def explain(self, sql: str, params: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def param(self, name: str) -> str:
+        raise NotImplementedError
+
+    def member(self, ids: list[str]) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+
+class SQLiteBackend(Backend):
+    name = "SQLite"
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "perdure.db"
+        self.store = SQLiteStore(self.path, blobs=FileBlobStore(folder / "blobs"))
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self.conn.execute("PRAGMA busy_timeout = 60000")
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql).fetchall()
+
+    def fill(self, count: int) -> None:
+        series = f"(WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {count - 1}) SELECT i FROM n)"
+        self.conn.execute("BEGIN IMMEDIATE")
+        for statement in fill_sql(count, series):
+            self.conn.execute(statement)
+        self.conn.execute("COMMIT")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.path.parent.glob("perdure.db*"))
+
+    def explain(self, sql: str, params: dict[str, Any]) -> str:
+        return "\n".join(row[-1] for row in self.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+    def param(self, name: str) -> str:
+        return f":{name}"
+
+    def member(self, ids: list[str]) -> tuple[str, dict[str, Any]]:
+        names = {f"k{n}": value for n, value in enumerate(ids)}
+        return "IN (" + ", ".join(f":{n}" for n in names) + ")", names
+
+    def close(self) -> None:
+        self.conn.close()
+        self.store.close()
+
+
+class PostgresBackend(Backend):
+    name = "PostgreSQL"
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.store = PostgresStore(url, blobs=FileBlobStore(folder / "blobs"))
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        cur = self.conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+    def fill(self, count: int) -> None:
+        with self.conn.transaction():
+            for statement in fill_sql(count, f"generate_series(0, {count - 1}) AS i"):
+                self.conn.execute(statement)
+        # As autovacuum would have by the time a table is this big.
+        self.conn.execute("VACUUM ANALYZE")
+
+    def size(self) -> int:
+        return int(self.conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
+
+    def explain(self, sql: str, params: dict[str, Any]) -> str:
+        rows = self.conn.execute("EXPLAIN " + sql, params).fetchall()
+        return "\n".join(row[0] for row in rows)
+
+    def param(self, name: str) -> str:
+        return f"%({name})s"
+
+    def member(self, ids: list[str]) -> tuple[str, dict[str, Any]]:
+        return "= ANY(%(ids)s)", {"ids": ids}
+
+    def close(self) -> None:
+        self.conn.close()
+        self.store.close()
+
+
+def checkpoint_latency(store: Store, workflows: int) -> list[float]:
+    """Runs ten-step workflows in this process; returns the seconds of each ``DurableService.checkpoint``."""
+    service = DurableService(store, clock=lambda: NOW)
+    runner = LocalRunner(service, SnapshotCodec(b"retention-scale"), [_durable(ten_steps)])
+    times: list[float] = []
+    checkpoint = service.checkpoint
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return checkpoint(*args, **kwargs)
+        finally:
+            times.append(time.perf_counter() - began)
+
+    service.checkpoint = timed  # type: ignore[method-assign]
+    for number in range(workflows + 10):
+        if number == 10:
+            times.clear()  # the first ones warm up
+        arn = runner.start(_durable(ten_steps), {"n": number}).arn
+        runner.run_ready()
+        if service.get_execution(arn).status.value != "SUCCEEDED":
+            raise RuntimeError(f"workflow {number} did not succeed")
+    return times
+
+
+@contextmanager
+def timed_purges(store: Store) -> Iterator[list[tuple[int, float]]]:
+    """Times each ``store.purge_expired`` call while inside: (executions purged, seconds)."""
+    calls: list[tuple[int, float]] = []
+    purge = store.purge_expired
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        batch = purge(*args, **kwargs)
+        calls.append((len(batch.executions), time.perf_counter() - began))
+        return batch
+
+    store.purge_expired = timed  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        del store.purge_expired
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def summary(calls: list[tuple[int, float]]) -> str:
+    durations = sorted(s for _, s in calls)
+    purged = sum(n for n, _ in calls)
+    total = sum(durations)
+    return (
+        f"{purged} executions in {total:.2f} s ({purged / total:.0f}/s), {len(calls)} transactions:"
+        f" median {ms(statistics.median(durations))}, max {ms(durations[-1])}"
+    )
+
+
+def explain_purge(backend: Backend) -> None:
+    """Prints the plan of every statement of a purge, as the store writes them, on the full table."""
+    if not hasattr(purging, "expired_sqls"):
+        print("  (this perdure has no purging.expired_sqls: plans not shown)")
+        return
+    params = {"now": NOW, "days": 30, "bound": purging.expiry_bound(NOW, 30), "limit": 1000}
+    member, ids = backend.member(["x1", "x2"])
+    for sql in [*purging.expired_sqls(backend.param), *purging.delete_sqls(member)]:
+        plan = backend.explain(sql, {**params, **ids})
+        print(f"  {sql[:110]}\n    " + plan.replace("\n", "\n    "))
+
+
+def run(backend: Backend, count: int, workflows: int, batches: list[int]) -> None:
+    print(f"\n== {backend.name}: {count} finished executions (perdure from {Path(purging.__file__).parents[2]})")
+    empty = checkpoint_latency(backend.store, workflows)
+    began = time.perf_counter()
+    backend.fill(count)
+    print(f"fill: {time.perf_counter() - began:.0f} s; size {backend.size() / 2**20:.0f} MiB")
+    full = checkpoint_latency(backend.store, workflows)
+    for label, times in (("empty", empty), ("full", full)):
+        ordered = sorted(times)
+        print(
+            f"checkpoint latency, {label} table: median {ms(statistics.median(ordered))},"
+            f" p90 {ms(ordered[int(len(ordered) * 0.9)])} ({len(ordered)} checkpoints)"
+        )
+    explain_purge(backend)
+    with timed_purges(backend.store) as calls:
+        began = time.perf_counter()
+        report = retention.purge_expired(backend.store, NOW - DAY, 30)
+        print(f"purge, nothing expired: {time.perf_counter() - began:.3f} s ({len(report.executions)} purged)")
+    with timed_purges(backend.store) as calls:
+        began = time.perf_counter()
+        report = retention.purge_expired(backend.store, NOW, 30)
+        elapsed = time.perf_counter() - began
+        print(f"purge of the expired, batch {retention.PURGE_BATCH}: {elapsed:.1f} s; {summary(calls)}")
+    for batch in batches:
+        with timed_purges(backend.store) as calls:
+            for _ in range(max(1, 20_000 // batch)):
+                backend.store.purge_expired(NOW + 4 * DAY, 30, batch)
+            print(f"transactions of {batch}: {summary(calls)}")
+    print(f"size after: {backend.size() / 2**20:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--executions", type=int, default=1_000_000)
+    parser.add_argument("--workflows", type=int, default=50, help="ten-step workflows timed on each table")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--batches", default="100,1000,5000", help="transaction sizes to time; empty for none")
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batches.split(",") if b]
+    folder = Path(tempfile.mkdtemp(prefix="perdure-retention-"))
+    try:
+        if args.backend in ("sqlite", "both"):
+            sqlite_backend = SQLiteBackend(folder / "sqlite")
+            try:
+                run(sqlite_backend, args.executions, args.workflows, batches)
+            finally:
+                sqlite_backend.close()
+        if args.backend in ("postgres", "both"):
+            bindir = find_pg_bindir()
+            if bindir is None:
+                raise SystemExit("PostgreSQL is not installed (set PERDURE_PG_BINDIR)")
+            server = start_server(bindir, durable=True)
+            try:
+                pg_backend = PostgresBackend(server.create_database("retention"), folder / "pg")
+                try:
+                    run(pg_backend, args.executions, args.workflows, batches)
+                finally:
+                    pg_backend.close()
+            finally:
+                server.run("pg_ctl", "stop", "-D", str(server.data), "-m", "fast", "-w")
+                shutil.rmtree(server.root, ignore_errors=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
