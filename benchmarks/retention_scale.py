@@ -30,6 +30,8 @@ table when the imported perdure has them (``store.purging.expired_sqls``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import shutil
 import sqlite3
 import statistics
@@ -124,6 +126,9 @@ class Backend:
     def size(self) -> int:
         raise NotImplementedError
 
+    def compact(self) -> None:
+        raise NotImplementedError
+
     def explain(self, sql: str, params: dict[str, Any]) -> str:
         raise NotImplementedError
 
@@ -155,7 +160,11 @@ class SQLiteBackend(Backend):
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def size(self) -> int:
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return sum(p.stat().st_size for p in self.path.parent.glob("perdure.db*"))
+
+    def compact(self) -> None:
+        self.conn.execute("VACUUM")
 
     def explain(self, sql: str, params: dict[str, Any]) -> str:
         return "\n".join(row[-1] for row in self.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
@@ -191,7 +200,15 @@ class PostgresBackend(Backend):
         self.conn.execute("VACUUM ANALYZE")
 
     def size(self) -> int:
-        return int(self.conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
+        """The bytes of the schema's tables, with their indexes and TOAST."""
+        row = self.conn.execute(
+            "SELECT sum(pg_total_relation_size(oid)) FROM pg_class"
+            " WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def compact(self) -> None:
+        self.conn.execute("VACUUM FULL")
 
     def explain(self, sql: str, params: dict[str, Any]) -> str:
         rows = self.conn.execute("EXPLAIN " + sql, params).fetchall()
@@ -206,6 +223,50 @@ class PostgresBackend(Backend):
     def close(self) -> None:
         self.conn.close()
         self.store.close()
+
+
+def run_orders(runner: LocalRunner, count: int) -> None:
+    """Runs ``count`` executions of examples/order_processing.py's order workflow, approved, to their end."""
+    order = _durable(_order_workflow())
+    with contextlib.redirect_stdout(io.StringIO()):  # its steps print what they do
+        for number in range(count):
+            arn = runner.start(order, {"order_id": "A-1"}, f"order-{number}").arn
+            runner.run_until_blocked(arn)
+            callback = runner.open_callbacks(arn)[0]
+            runner.service.succeed_callback(callback.callback_id or "", '{"approved": true}')
+            if runner.run_until_blocked(arn).status.value != "SUCCEEDED":
+                raise RuntimeError(f"order {number} did not succeed")
+
+
+def _order_workflow() -> Any:
+    sys.path.insert(0, str(ROOT / "examples"))
+    import order_processing
+
+    return order_processing.process_order
+
+
+def storage(backend: Backend, count: int) -> None:
+    """Prints the bytes an execution of the order workflow and of a ten-step one adds to the store."""
+    service = DurableService(backend.store)
+    runner = LocalRunner(service, SnapshotCodec(b"retention-scale"), [_durable(ten_steps)])
+    backend.compact()
+    for label, work in (
+        ("order workflow (examples/order_processing.py, approved)", lambda: run_orders(runner, count)),
+        ("ten-step workflow", lambda: _run_ten_steps(runner, count)),
+    ):
+        before = backend.size()
+        work()
+        written = backend.size() - before
+        backend.compact()  # what stays once the space of updated rows' old versions is reused
+        kept = backend.size() - before
+        print(f"{label}, {count} executions: {written / count:.0f} B each as written, {kept / count:.0f} B compacted")
+
+
+def _run_ten_steps(runner: LocalRunner, count: int) -> None:
+    for number in range(count):
+        arn = runner.start(_durable(ten_steps), {"n": number}, f"ten-{number}").arn
+        if runner.run_until_blocked(arn).status.value != "SUCCEEDED":
+            raise RuntimeError(f"ten-step workflow {number} did not succeed")
 
 
 def checkpoint_latency(store: Store, workflows: int) -> list[float]:
@@ -309,20 +370,28 @@ def run(backend: Backend, count: int, workflows: int, batches: list[int]) -> Non
     print(f"size after: {backend.size() / 2**20:.0f} MiB")
 
 
+def measure(backend: Backend, args: argparse.Namespace) -> None:
+    if args.storage:
+        print(f"\n== {backend.name}: storage")
+        storage(backend, args.storage)
+    else:
+        run(backend, args.executions, args.workflows, [int(b) for b in args.batches.split(",") if b])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--executions", type=int, default=1_000_000)
     parser.add_argument("--workflows", type=int, default=50, help="ten-step workflows timed on each table")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--batches", default="100,1000,5000", help="transaction sizes to time; empty for none")
+    parser.add_argument("--storage", type=int, default=0, help="only measure the bytes of this many real executions")
     args = parser.parse_args()
-    batches = [int(b) for b in args.batches.split(",") if b]
     folder = Path(tempfile.mkdtemp(prefix="perdure-retention-"))
     try:
         if args.backend in ("sqlite", "both"):
             sqlite_backend = SQLiteBackend(folder / "sqlite")
             try:
-                run(sqlite_backend, args.executions, args.workflows, batches)
+                measure(sqlite_backend, args)
             finally:
                 sqlite_backend.close()
         if args.backend in ("postgres", "both"):
@@ -333,7 +402,7 @@ def main() -> None:
             try:
                 pg_backend = PostgresBackend(server.create_database("retention"), folder / "pg")
                 try:
-                    run(pg_backend, args.executions, args.workflows, batches)
+                    measure(pg_backend, args)
                 finally:
                     pg_backend.close()
             finally:
