@@ -138,6 +138,9 @@ class Backend:
     def member(self, ids: list[str]) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError
 
+    def close(self) -> None:
+        raise NotImplementedError
+
 
 class SQLiteBackend(Backend):
     name = "SQLite"
@@ -284,8 +287,8 @@ def checkpoint_latency(store: Store, workflows: int) -> list[float]:
             times.append(time.perf_counter() - began)
 
     service.checkpoint = timed  # type: ignore[method-assign]
-    for number in range(workflows + 10):
-        if number == 10:
+    for number in range(workflows + 2):
+        if number == 2:
             times.clear()  # the first ones warm up
         arn = runner.start(_durable(ten_steps), {"n": number}).arn
         runner.run_ready()
@@ -339,72 +342,82 @@ def explain_purge(backend: Backend) -> None:
         print(f"  {sql[:110]}\n    " + plan.replace("\n", "\n    "))
 
 
-def run(backend: Backend, count: int, workflows: int, batches: list[int]) -> None:
-    print(f"\n== {backend.name}: {count} finished executions (perdure from {Path(purging.__file__).parents[2]})")
-    empty = checkpoint_latency(backend.store, workflows)
+ROUNDS = 5
+
+
+def run(full: Backend, empty: Backend | None, count: int, workflows: int, batches: list[int]) -> None:
+    """Fills ``full``, times checkpoints on it and on ``empty`` (if any), then times purges of ``full``."""
+    print(f"\n== {full.name}: {count} finished executions (perdure from {Path(purging.__file__).parents[2]})")
     began = time.perf_counter()
-    backend.fill(count)
-    print(f"fill: {time.perf_counter() - began:.0f} s; size {backend.size() / 2**20:.0f} MiB")
-    full = checkpoint_latency(backend.store, workflows)
-    for label, times in (("empty", empty), ("full", full)):
-        ordered = sorted(times)
-        print(
-            f"checkpoint latency, {label} table: median {ms(statistics.median(ordered))},"
-            f" p90 {ms(ordered[int(len(ordered) * 0.9)])} ({len(ordered)} checkpoints)"
-        )
-    explain_purge(backend)
-    with timed_purges(backend.store) as calls:
+    full.fill(count)
+    print(f"fill: {time.perf_counter() - began:.0f} s; size {full.size() / 2**20:.0f} MiB")
+    if empty is not None:
+        # Alternated in rounds, so that what else runs on the machine weighs on both alike.
+        times: dict[str, list[float]] = {"empty": [], "full": []}
+        for number in range(ROUNDS):
+            order = [("empty", empty), ("full", full)]
+            for label, backend in order if number % 2 == 0 else reversed(order):
+                times[label].extend(checkpoint_latency(backend.store, workflows // ROUNDS))
+        for label, durations in times.items():
+            ordered = sorted(durations)
+            print(
+                f"checkpoint latency, {label} table: median {ms(statistics.median(ordered))},"
+                f" p90 {ms(ordered[int(len(ordered) * 0.9)])} ({len(ordered)} checkpoints, {ROUNDS} rounds)"
+            )
+    explain_purge(full)
+    with timed_purges(full.store) as calls:
         began = time.perf_counter()
-        report = retention.purge_expired(backend.store, NOW - DAY, 30)
+        report = retention.purge_expired(full.store, NOW - DAY, 30)
         print(f"purge, nothing expired: {time.perf_counter() - began:.3f} s ({len(report.executions)} purged)")
-    with timed_purges(backend.store) as calls:
+    with timed_purges(full.store) as calls:
         began = time.perf_counter()
-        report = retention.purge_expired(backend.store, NOW, 30)
+        report = retention.purge_expired(full.store, NOW, 30)
         elapsed = time.perf_counter() - began
         print(f"purge of the expired, batch {retention.PURGE_BATCH}: {elapsed:.1f} s; {summary(calls)}")
     for batch in batches:
-        with timed_purges(backend.store) as calls:
+        with timed_purges(full.store) as calls:
             for _ in range(max(1, 20_000 // batch)):
-                backend.store.purge_expired(NOW + 4 * DAY, 30, batch)
+                full.store.purge_expired(NOW + 4 * DAY, 30, batch)
             print(f"transactions of {batch}: {summary(calls)}")
-    print(f"size after: {backend.size() / 2**20:.0f} MiB")
+    print(f"size after: {full.size() / 2**20:.0f} MiB")
 
 
-def measure(backend: Backend, args: argparse.Namespace) -> None:
-    if args.storage:
-        print(f"\n== {backend.name}: storage")
-        storage(backend, args.storage)
-    else:
-        run(backend, args.executions, args.workflows, [int(b) for b in args.batches.split(",") if b])
+def measure(open_backend: Callable[[str], Backend], args: argparse.Namespace) -> None:
+    """Runs what ``args`` ask for on backends that ``open_backend`` opens (given a name), then closes them."""
+    opened = [open_backend("full")]
+    try:
+        if args.storage:
+            print(f"\n== {opened[0].name}: storage")
+            storage(opened[0], args.storage)
+            return
+        if args.workflows:
+            opened.append(open_backend("empty"))
+        batches = [int(b) for b in args.batches.split(",") if b]
+        run(opened[0], opened[1] if args.workflows else None, args.executions, args.workflows, batches)
+    finally:
+        for backend in opened:
+            backend.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--executions", type=int, default=1_000_000)
-    parser.add_argument("--workflows", type=int, default=50, help="ten-step workflows timed on each table")
+    parser.add_argument("--workflows", type=int, default=100, help="ten-step workflows timed on each table (0: none)")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--batches", default="100,1000,5000", help="transaction sizes to time; empty for none")
+    parser.add_argument("--batches", default="100,500,1000,5000", help="transaction sizes to time; empty for none")
     parser.add_argument("--storage", type=int, default=0, help="only measure the bytes of this many real executions")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="perdure-retention-"))
     try:
         if args.backend in ("sqlite", "both"):
-            sqlite_backend = SQLiteBackend(folder / "sqlite")
-            try:
-                measure(sqlite_backend, args)
-            finally:
-                sqlite_backend.close()
+            measure(lambda name: SQLiteBackend(folder / "sqlite" / name), args)
         if args.backend in ("postgres", "both"):
             bindir = find_pg_bindir()
             if bindir is None:
                 raise SystemExit("PostgreSQL is not installed (set PERDURE_PG_BINDIR)")
             server = start_server(bindir, durable=True)
             try:
-                pg_backend = PostgresBackend(server.create_database("retention"), folder / "pg")
-                try:
-                    measure(pg_backend, args)
-                finally:
-                    pg_backend.close()
+                measure(lambda name: PostgresBackend(server.create_database(name), folder / "pg" / name), args)
             finally:
                 server.run("pg_ctl", "stop", "-D", str(server.data), "-m", "fast", "-w")
                 shutil.rmtree(server.root, ignore_errors=True)

@@ -32,8 +32,8 @@ def expired_sqls(param: Callable[[str], str]) -> tuple[str, str]:
 
     Take ``now``, ``days`` (the default), ``bound`` (``expiry_bound``) and ``limit``. Each is a
     range of one partial index (migration 019) that holds only finished executions, so a purge
-    reads no execution that is not expired. The first comes oldest end first; the second in no
-    order, since ordering it lets PostgreSQL choose to read and sort every expired one on each batch.
+    reads no execution that is not expired. Each comes in the order of its index: without the
+    ORDER BY, PostgreSQL may rather read the table until it has found ``limit`` expired ones.
     """
     default = (
         f"SELECT {_COLUMNS}, {param('days')} AS retention FROM executions"
@@ -43,7 +43,7 @@ def expired_sqls(param: Callable[[str], str]) -> tuple[str, str]:
     own = (
         f"SELECT {_COLUMNS}, retention_days AS retention FROM executions"
         f" WHERE retention_days IS NOT NULL AND end_time IS NOT NULL AND {_EXPIRY} <= {param('now')}"
-        f" AND status <> 'RUNNING' LIMIT {param('limit')}"
+        f" AND status <> 'RUNNING' ORDER BY {_EXPIRY} LIMIT {param('limit')}"
     )
     return default, own
 
