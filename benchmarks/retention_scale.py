@@ -13,7 +13,8 @@ Then it times, with whichever ``perdure`` is imported (run it with ``PYTHONPATH`
 source tree to time that one):
 
 1. checkpoint latency (``DurableService.checkpoint``, each call timed) of ``--workflows``
-   ten-step workflows run in this process, on the empty store and then on the full one;
+   ten-step workflows run in this process, on an empty store and on the full one, alternately
+   in rounds;
 2. a purge (``service.retention.purge_expired``) at ``NOW`` less a day, when nothing is expired;
 3. a purge at ``NOW``: the 10 % expired (100,000 of 1,000,000), each of its transactions timed;
 4. transactions of several sizes (``--batches``) of ``Store.purge_expired`` at ``NOW`` plus
@@ -22,7 +23,13 @@ source tree to time that one):
 and prints the size of the store, and the plans (EXPLAIN) of the purge's statements on the full
 table when the imported perdure has them (``store.purging.expired_sqls``).
 
+With ``--storage N`` it does none of that, but runs N executions each of the order workflow
+(examples/order_processing.py, approved), a one-step and a ten-step workflow on an empty store,
+and prints the bytes each adds: as written, and once compacted (``VACUUM FULL``; SQLite's
+``VACUUM``), which is what stays once the old versions of updated rows are reused.
+
     PYTHONPATH=src python benchmarks/retention_scale.py [--executions 1000000] [--backend both]
+    PYTHONPATH=src python benchmarks/retention_scale.py --storage 500
     git archive main | tar -x -C /tmp/ret-base
     PYTHONPATH=/tmp/ret-base/src python benchmarks/retention_scale.py   # the code before
 """
@@ -68,6 +75,11 @@ STEPS = 10
 
 def _noop(number: int) -> int:
     return number
+
+
+@durable.function(name="one_step")
+def one_step(ctx: Any, event: Any) -> int:
+    return int(ctx.step(_noop, 1, name="step0"))
 
 
 @durable.function(name="ten_steps")
@@ -251,11 +263,12 @@ def _order_workflow() -> Any:
 def storage(backend: Backend, count: int) -> None:
     """Prints the bytes an execution of the order workflow and of a ten-step one adds to the store."""
     service = DurableService(backend.store)
-    runner = LocalRunner(service, SnapshotCodec(b"retention-scale"), [_durable(ten_steps)])
+    runner = LocalRunner(service, SnapshotCodec(b"retention-scale"), [_durable(one_step), _durable(ten_steps)])
     backend.compact()
     for label, work in (
         ("order workflow (examples/order_processing.py, approved)", lambda: run_orders(runner, count)),
-        ("ten-step workflow", lambda: _run_ten_steps(runner, count)),
+        ("one-step workflow", lambda: _run(runner, one_step, count)),
+        ("ten-step workflow", lambda: _run(runner, ten_steps, count)),
     ):
         before = backend.size()
         work()
@@ -265,11 +278,11 @@ def storage(backend: Backend, count: int) -> None:
         print(f"{label}, {count} executions: {written / count:.0f} B each as written, {kept / count:.0f} B compacted")
 
 
-def _run_ten_steps(runner: LocalRunner, count: int) -> None:
+def _run(runner: LocalRunner, function: Any, count: int) -> None:
     for number in range(count):
-        arn = runner.start(_durable(ten_steps), {"n": number}, f"ten-{number}").arn
+        arn = runner.start(_durable(function), {"n": number}, f"{number}").arn
         if runner.run_until_blocked(arn).status.value != "SUCCEEDED":
-            raise RuntimeError(f"ten-step workflow {number} did not succeed")
+            raise RuntimeError(f"workflow {number} of {function} did not succeed")
 
 
 def checkpoint_latency(store: Store, workflows: int) -> list[float]:
