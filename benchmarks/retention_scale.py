@@ -153,6 +153,10 @@ class Backend:
     def close(self) -> None:
         raise NotImplementedError
 
+    def wal_position(self) -> int:
+        """Bytes written to the write-ahead log so far (0 where this is not measured)."""
+        return 0
+
 
 class SQLiteBackend(Backend):
     name = "SQLite"
@@ -224,6 +228,10 @@ class PostgresBackend(Backend):
 
     def compact(self) -> None:
         self.conn.execute("VACUUM FULL")
+
+    def wal_position(self) -> int:
+        row = self.conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+        return int(row[0]) if row else 0
 
     def explain(self, sql: str, params: dict[str, Any]) -> str:
         rows = self.conn.execute("EXPLAIN " + sql, params).fetchall()
@@ -367,15 +375,19 @@ def run(full: Backend, empty: Backend | None, count: int, workflows: int, batche
     if empty is not None:
         # Alternated in rounds, so that what else runs on the machine weighs on both alike.
         times: dict[str, list[float]] = {"empty": [], "full": []}
+        wal = {"empty": 0, "full": 0}  # PostgreSQL: the server's WAL, which only this writes meanwhile
         for number in range(ROUNDS):
             order = [("empty", empty), ("full", full)]
             for label, backend in order if number % 2 == 0 else reversed(order):
+                before = backend.wal_position()
                 times[label].extend(checkpoint_latency(backend.store, workflows // ROUNDS))
+                wal[label] += backend.wal_position() - before
         for label, durations in times.items():
             ordered = sorted(durations)
+            written = f", {wal[label] / len(ordered):.0f} B of WAL each" if wal[label] else ""
             print(
                 f"checkpoint latency, {label} table: median {ms(statistics.median(ordered))},"
-                f" p90 {ms(ordered[int(len(ordered) * 0.9)])} ({len(ordered)} checkpoints, {ROUNDS} rounds)"
+                f" p90 {ms(ordered[int(len(ordered) * 0.9)])} ({len(ordered)} checkpoints, {ROUNDS} rounds{written})"
             )
     explain_purge(full)
     with timed_purges(full.store) as calls:
