@@ -110,7 +110,26 @@ def _index_column(text: str) -> str:
     # an index column in "C" on PostgreSQL is the plain column on SQLite.
     text = re.sub(r'^\((.*) COLLATE "C"\)$', r"\1", text)
     # A column named by a keyword comes back quoted ("position").
-    return re.sub(r'^"(\w+)"$', r"\1", text)
+    text = re.sub(r'^"(\w+)"$', r"\1", text)
+    # An expression comes back in parentheses, with casts: compared as a predicate is.
+    return text if re.fullmatch(r"\w+", text) else _predicate(text)
+
+
+def _sqlite_index_terms(index_sql: str) -> list[str]:
+    """The terms of a SQLite index (columns or expressions) as its CREATE INDEX statement writes them."""
+    start = re.search(r"\bON\s+\w+\s*\(", index_sql, re.IGNORECASE)
+    assert start, index_sql
+    terms, depth, term = [], 0, ""
+    for char in index_sql[start.end() :]:
+        if char == ")" and depth == 0:
+            break
+        if char == "," and depth == 0:
+            terms.append(term)
+            term = ""
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        term += char
+    return [*terms, term]
 
 
 # -- SQLite ---------------------------------------------------------------------------------
@@ -158,9 +177,13 @@ def _read_sqlite_table(conn: sqlite3.Connection, table: str, sql: str, schema: S
         elif origin == "c":
             index_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
             where = re.search(r"\bWHERE\b(.*)$", index_sql, re.IGNORECASE | re.DOTALL)
+            terms = _sqlite_index_terms(index_sql)
             schema.indexes[name] = Index(
                 table=table,
-                columns=tuple(c["name"] + (" DESC" if c["desc"] else "") for c in key),
+                # An expression has no name (its cid is -2): it is read from the statement.
+                columns=tuple(
+                    (c["name"] or _predicate(terms[c["seqno"]])) + (" DESC" if c["desc"] else "") for c in key
+                ),
                 unique=bool(entry["unique"]),
                 predicate=_predicate(where.group(1)) if where else None,
             )

@@ -501,9 +501,10 @@ class ExecutionStore(abc.ABC):
 
         An execution is expired when it is not RUNNING and ``end_time`` plus its
         ``retention_days`` (``default_retention_days`` when it has none) is at or before
-        ``now``. Up to ``limit`` of them (all when None), oldest end first, are deleted with
-        everything under them (operations, events, timers, checkpoint replies) in one
-        transaction. Blobs go before that transaction commits, and only those that no remaining
+        ``now``. Up to ``limit`` of them (all when None), those kept for the default period
+        first, oldest end first, are deleted with everything under them (operations, events,
+        timers, checkpoint replies, logs) in one transaction. It reads no execution that is not
+        expired (store/purging.py). Blobs go before that transaction commits, and only those that no remaining
         row references: a blob shared with a kept execution stays. A writer storing the same
         blob meanwhile either waits for the purge to commit and stores it anew, or makes the
         purge keep it (SQLite: the one write lock; PostgreSQL: a lock per blob key). If the

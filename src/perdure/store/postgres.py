@@ -435,16 +435,14 @@ class PostgresStore(SQLKeyStore, Store):
             try:
                 cur = conn.cursor()
                 # SKIP LOCKED: an execution another transaction holds waits for the next purge.
-                rows = cur.execute(
-                    purging.expired_sql(lambda name: f"%({name})s") + " LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
-                    {
-                        "now": now,
-                        "days": default_retention_days,
-                        "bound": purging.expiry_bound(now, default_retention_days),
-                        "limit": limit,  # LIMIT NULL is no limit.
-                    },
-                ).fetchall()
-                expired = [purging.expired_from_row(row) for row in rows]
+                expired = purging.select_expired(
+                    lambda query, params: cur.execute(query + " FOR UPDATE SKIP LOCKED", params).fetchall(),
+                    lambda name: f"%({name})s",
+                    now,
+                    default_retention_days,
+                    limit,
+                    no_limit=None,  # LIMIT NULL is no limit.
+                )
                 batch = PurgeBatch(expired, self._delete_rows(cur, [e.id for e in expired], dry_run))
                 if dry_run:
                     conn.execute("ROLLBACK")
@@ -463,7 +461,8 @@ class PostgresStore(SQLKeyStore, Store):
         """Deletes executions' rows; returns the keys of the blobs no remaining row references, sorted."""
         ids = {"ids": execution_ids}
         keys = {row["blob"] for row in cur.execute(purging.blobs_of_sql("= ANY(%(ids)s)"), ids)}
-        cur.execute("DELETE FROM executions WHERE id = ANY(%(ids)s)", ids)
+        for statement in purging.delete_sqls("= ANY(%(ids)s)"):
+            cur.execute(statement, ids)
         candidates = sorted(keys)
         if not dry_run and candidates:
             # A key whose lock a writer holds is being stored again: keep that blob.

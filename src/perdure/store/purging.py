@@ -7,35 +7,80 @@ in SQLite, ``%(name)s`` in PostgreSQL), and ``member``, a test of membership in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from perdure.protocol.queries import ExpiredExecution
 from perdure.protocol.records import ExecutionStatus
 from perdure.store.rows import Row
 
-DAY_SECONDS = 86400.0
+DAY_SECONDS = 86400
 # Every payload column pair keeps a blob key in these columns (see rows.py).
 _BLOB_COLUMNS = ("input_payload_blob", "result_blob")
 _TABLES = (("executions", "id"), ("operations", "execution_id"))
+# The tables whose rows belong to an execution, each deleted with its execution by a range of
+# an index led by ``execution_id`` (its primary key; logs_by_execution for logs). Their foreign
+# keys cascade too, but a cascade deletes row by row behind the statement, out of EXPLAIN's sight.
+CHILD_TABLES = ("operations", "events", "timers", "checkpoint_replies", "logs")
+# When an execution with a retention of its own expires: written exactly as migration 019's
+# index executions_expiring is, so that the index serves the query.
+_EXPIRY = f"end_time + retention_days * {DAY_SECONDS}"
+_COLUMNS = "id, arn, function_name, name, status, end_time"
 
 
-def expired_sql(param: Callable[[str], str]) -> str:
-    """Selects expired executions, oldest end first; takes ``now``, ``days`` (the default) and ``bound``.
+def expired_sqls(param: Callable[[str], str]) -> tuple[str, str]:
+    """Select expired executions, at most ``limit`` each: first of the default retention, then of their own.
 
-    ``bound`` (``now`` less the shortest retention possible) lets the index on ``end_time``
-    skip the executions that ended too recently to be expired, which are most of them.
+    Take ``now``, ``days`` (the default), ``bound`` (``expiry_bound``) and ``limit``. Each is a
+    range of one partial index (migration 019) that holds only finished executions, so a purge
+    reads no execution that is not expired. Each comes in the order of its index: without the
+    ORDER BY, PostgreSQL may rather read the table until it has found ``limit`` expired ones.
     """
-    days = f"COALESCE(retention_days, {param('days')})"
-    return (
-        f"SELECT id, arn, function_name, name, status, end_time, {days} AS retention FROM executions"
-        f" WHERE end_time IS NOT NULL AND end_time <= {param('bound')} AND status <> 'RUNNING'"
-        f" AND end_time + {days} * {DAY_SECONDS} <= {param('now')} ORDER BY end_time, id"
+    default = (
+        f"SELECT {_COLUMNS}, {param('days')} AS retention FROM executions"
+        f" WHERE retention_days IS NULL AND end_time IS NOT NULL AND end_time <= {param('bound')}"
+        f" AND status <> 'RUNNING' ORDER BY end_time LIMIT {param('limit')}"
     )
+    own = (
+        f"SELECT {_COLUMNS}, retention_days AS retention FROM executions"
+        f" WHERE retention_days IS NOT NULL AND end_time IS NOT NULL AND {_EXPIRY} <= {param('now')}"
+        f" AND status <> 'RUNNING' ORDER BY {_EXPIRY} LIMIT {param('limit')}"
+    )
+    return default, own
+
+
+def select_expired(
+    run: Callable[[str, dict[str, object]], Iterable[Row]],
+    param: Callable[[str], str],
+    now: float,
+    default_retention_days: int,
+    limit: int | None,
+    no_limit: object,
+) -> list[ExpiredExecution]:
+    """Runs ``expired_sqls``' queries with ``run``; returns at most ``limit`` expired executions (None: all).
+
+    ``no_limit`` is what the backend's LIMIT reads as none.
+    """
+    params: dict[str, object] = {"now": now, "days": default_retention_days}
+    params["bound"] = expiry_bound(now, default_retention_days)
+    expired: list[ExpiredExecution] = []
+    for query in expired_sqls(param):
+        left = no_limit if limit is None else limit - len(expired)
+        if left == 0:
+            break
+        expired.extend(expired_from_row(row) for row in run(query, {**params, "limit": left}))
+    return expired
 
 
 def expiry_bound(now: float, default_retention_days: int) -> float:
-    """The latest end time an expired execution can have: retention is at least a day."""
-    return now - DAY_SECONDS * min(1, default_retention_days)
+    """The latest end time of an expired execution kept for the default period."""
+    return now - DAY_SECONDS * default_retention_days
+
+
+def delete_sqls(member: str) -> list[str]:
+    """Delete the executions whose IDs are ``member``, and every row of theirs, children first."""
+    return [f"DELETE FROM {table} WHERE execution_id {member}" for table in CHILD_TABLES] + [
+        f"DELETE FROM executions WHERE id {member}"
+    ]
 
 
 def expired_from_row(row: Row) -> ExpiredExecution:

@@ -262,16 +262,14 @@ class SQLiteStore(SQLKeyStore, Store):
 
     def _purge(self, now: float, default_retention_days: int, limit: int | None) -> PurgeBatch:
         """Deletes the expired executions' rows and returns them with the blobs left unreferenced."""
-        rows = self._conn.execute(
-            purging.expired_sql(lambda name: f":{name}") + " LIMIT :limit",
-            {
-                "now": now,
-                "days": default_retention_days,
-                "bound": purging.expiry_bound(now, default_retention_days),
-                "limit": -1 if limit is None else limit,  # SQLite reads a negative LIMIT as none.
-            },
-        ).fetchall()
-        expired = [purging.expired_from_row(row) for row in rows]
+        expired = purging.select_expired(
+            lambda query, params: self._conn.execute(query, params).fetchall(),
+            lambda name: f":{name}",
+            now,
+            default_retention_days,
+            limit,
+            no_limit=-1,  # SQLite reads a negative LIMIT as none.
+        )
         return PurgeBatch(expired, self._delete_rows([e.id for e in expired]))
 
     def _delete_rows(self, execution_ids: list[str]) -> list[str]:
@@ -280,7 +278,8 @@ class SQLiteStore(SQLKeyStore, Store):
         for ids in chunks(execution_ids, 200):
             member, params = _member(ids)
             keys.update(row["blob"] for row in self._conn.execute(purging.blobs_of_sql(member), params))
-            self._conn.execute(f"DELETE FROM executions WHERE id {member}", params)
+            for statement in purging.delete_sqls(member):
+                self._conn.execute(statement, params)
         unreferenced = set(keys)
         for batch in chunks(sorted(keys), 200):
             member, params = _member(batch)
