@@ -410,7 +410,7 @@ def _rewrite_as_v1(database: Path) -> int:
     blobs = database.parent / "blobs"
     count = 0
     with sqlite3.connect(database) as db:
-        # What migration 19 changed: the indexes a purge reads, as they were.
+        # What migration 15 changed: the indexes a purge reads, as they were.
         db.execute("DROP INDEX executions_expiring")
         db.execute("DROP INDEX executions_ended_by_default")
         db.execute("CREATE INDEX executions_by_end ON executions (end_time) WHERE end_time IS NOT NULL")

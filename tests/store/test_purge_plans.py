@@ -2,7 +2,7 @@
 
 Not a timing test: it asks each database how it would run the purge's statements (EXPLAIN), so
 a statement that would read a whole table, or expired executions found other than by the two
-partial indexes of migration 019, fails here at any size. PostgreSQL is told to avoid
+partial indexes of migration 015, fails here at any size. PostgreSQL is told to avoid
 sequential scans, which it rightly prefers on tables this small: the test is whether an index
 can serve each statement, not which plan a tiny table gets.
 """

@@ -21,7 +21,7 @@ _TABLES = (("executions", "id"), ("operations", "execution_id"))
 # an index led by ``execution_id`` (its primary key; logs_by_execution for logs). Their foreign
 # keys cascade too, but a cascade deletes row by row behind the statement, out of EXPLAIN's sight.
 CHILD_TABLES = ("operations", "events", "timers", "checkpoint_replies", "logs")
-# When an execution with a retention of its own expires: written exactly as migration 019's
+# When an execution with a retention of its own expires: written exactly as migration 015's
 # index executions_expiring is, so that the index serves the query.
 _EXPIRY = f"end_time + retention_days * {DAY_SECONDS}"
 _COLUMNS = "id, arn, function_name, name, status, end_time"
@@ -31,7 +31,7 @@ def expired_sqls(param: Callable[[str], str]) -> tuple[str, str]:
     """Select expired executions, at most ``limit`` each: first of the default retention, then of their own.
 
     Take ``now``, ``days`` (the default), ``bound`` (``expiry_bound``) and ``limit``. Each is a
-    range of one partial index (migration 019) that holds only finished executions, so a purge
+    range of one partial index (migration 015) that holds only finished executions, so a purge
     reads no execution that is not expired. Each comes in the order of its index: without the
     ORDER BY, PostgreSQL may rather read the table until it has found ``limit`` expired ones.
     """
