@@ -16,8 +16,9 @@ recorded between them, are bounded too, by the larger ``max_lost_invocations``.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from perdure.protocol.limits import StoredLimits
@@ -179,6 +180,25 @@ class _Lease:
         for allowance in self._allowances.values():
             allowance.save(self.tx)
         return Leased(self.leased, self.held)
+
+
+def lease_new(
+    tx: Transaction, executions: Sequence[Execution], now: float, owner: str, lease_seconds: float, limit: int
+) -> dict[str, Invocation]:
+    """Leases up to ``limit`` executions just started in ``tx`` to ``owner``, by ARN; those of functions with limits are left ready."""
+    names = {execution.function_name for execution in executions}
+    limited = {stored.function_name for stored in tx.function_limits(names) if stored.effective.limited}
+    leased: dict[str, Invocation] = {}
+    for execution in executions:
+        if len(leased) >= limit:
+            break
+        if execution.function_name in limited or execution.ready_time is None or execution.ready_time > now:
+            continue
+        invocation = _grant(tx, execution, execution, now, owner, lease_seconds)
+        # All it has is the EXECUTION operation, as ``journal.create_execution`` stored it.
+        start = journal.execution_operation(execution.id, execution.name, execution.input_payload, execution.start_time)
+        leased[execution.arn] = dataclasses.replace(invocation, journal=(start,))
+    return leased
 
 
 def _lease_within(
