@@ -34,7 +34,10 @@ def test_started_executions_run_at_once_and_limited_ones_wait_for_the_scheduler(
         started = runtime.start_executions([StartRequest("urgent", f'{{"n": {n}}}') for n in range(3)])
         held = runtime.start_execution(StartRequest("bulk", '{"n": 0}'))
         arns = [result.execution.arn for result in started]
-        assert {service.get_execution(arn).lease_owner for arn in arns} == {runtime.scheduler.owner}, "leased as they started"
+        for arn in arns:
+            execution = service.get_execution(arn)
+            # Leased as it started (or, on a fast machine, run to its end already).
+            assert execution.lease_owner == runtime.scheduler.owner or execution.status is ExecutionStatus.SUCCEEDED
         deadline = time.monotonic() + 60
         while any(service.get_execution(arn).status is ExecutionStatus.RUNNING for arn in arns):
             assert time.monotonic() < deadline, "the handed-off executions did not end"
