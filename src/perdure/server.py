@@ -146,7 +146,7 @@ class Server:
         """The ASGI app over this server, open in ``dev`` mode, else checking the database's API keys."""
         keys = None if self.config.dev else server_keys(self, notify)
         runtime = self.runtime
-        lifespan = Lifespan(runtime.start, runtime.stop, runtime.poke) if runtime is not None else None
+        lifespan = Lifespan(runtime.start, runtime.stop, runtime.poke, runtime.start_execution) if runtime is not None else None
         app = PerdureApp(
             self.service, self.registry, lifespan, keys, request_seconds=self.config.request_timeout, metrics=self.metrics,
             links=self.config.links(),

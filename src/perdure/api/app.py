@@ -41,7 +41,7 @@ from perdure.api.schedule_routes import ScheduleRoutes
 from perdure.api.waiting import CompletionWaiter
 from perdure.protocol.approval_links import ApprovalLinks
 from perdure.runtime.registry import Registry
-from perdure.service.executions import DurableService
+from perdure.service.executions import DurableService, StartRequest, StartResult
 
 
 async def _health(request: Request, params: dict[str, str]) -> Response:
@@ -57,6 +57,9 @@ class Lifespan:
     # Called when the API made an execution ready (started, or a callback completed), so that it
     # runs now rather than when the runtime next looks.
     wake: Callable[[], None]
+    # Starts an execution, handing it to a free worker at once where the runtime can (see
+    # ``perdure.runtime.runner.Runtime.start_execution``); None: the API starts it and wakes the runtime.
+    start: Callable[[StartRequest], StartResult] | None = None
 
 
 class PerdureApp:
@@ -77,7 +80,7 @@ class PerdureApp:
     ) -> None:
         self.service = service
         self.lifespan = lifespan
-        self.waiter = CompletionWaiter(service, lifespan.wake if lifespan else None)
+        self.waiter = CompletionWaiter(service, lifespan.wake if lifespan else None, lifespan.start if lifespan else None)
         routes = [
             *LambdaRoutes(service, registry, self.waiter).routes(),
             *FunctionRoutes(service, registry).routes(),

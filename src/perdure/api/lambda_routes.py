@@ -191,7 +191,7 @@ class LambdaRoutes:
         if invocation_type == "DryRun":
             return Response(status_code=204)
         result = await run_in_threadpool(
-            self.service.start_execution,
+            self.waiter.start,
             StartRequest(
                 function_name=spec.name,
                 input_payload=payload,
@@ -204,7 +204,6 @@ class LambdaRoutes:
                 trace=parse_traceparent(request.headers.get("traceparent")) or parse_xray(request.headers.get("x-amzn-trace-id")),
             ),
         )
-        self.waiter.started()
         execution = result.execution
         # As Lambda answers: $LATEST as such, an alias as the version it points at.
         version = str(execution.function_version) if qualifier != LATEST and execution.function_version else qualifier

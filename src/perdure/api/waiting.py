@@ -11,7 +11,7 @@ from collections.abc import Callable
 from starlette.concurrency import run_in_threadpool
 
 from perdure.protocol.records import Execution, Invocation
-from perdure.service.executions import DurableService
+from perdure.service.executions import DurableService, StartRequest, StartResult
 
 # Some endings reach no listener (an execution timeout fired by a timer, a stop sent to another
 # server sharing the database), so a waiter also looks at the store this often.
@@ -25,13 +25,27 @@ RECENT_ENDINGS = 1000
 class CompletionWaiter:
     """Wakes coroutines waiting on an execution when an invocation of it ends."""
 
-    def __init__(self, service: DurableService, poke_runtime: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        service: DurableService,
+        poke_runtime: Callable[[], None] | None = None,
+        start_in_runtime: Callable[[StartRequest], StartResult] | None = None,
+    ) -> None:
         self.service = service
         self._poke = poke_runtime
+        self._start = start_in_runtime
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._recent: OrderedDict[str, Execution] = OrderedDict()
         self._recent_lock = threading.Lock()
+
+    def start(self, request: StartRequest) -> StartResult:
+        """Starts an execution (blocking: call it in a thread), through the runtime where it can run it at once."""
+        if self._start is not None:
+            return self._start(request)
+        result = self.service.start_execution(request)
+        self.started()
+        return result
 
     def started(self) -> None:
         """Tells the runtime that an execution is ready to run."""

@@ -565,6 +565,9 @@ class Invocation:
     function_version: int | None = None
     # The execution's trace (``Execution.trace_parent``), for the spans its handler's code makes.
     trace_parent: str | None = None
+    # The execution's whole journal, when the lease knew it (a new execution, leased as it
+    # started): the worker then reads nothing before running the handler. None: read it.
+    journal: tuple[Operation, ...] | None = None
 
 
 # Lambda's default MemorySize: the memory GB-seconds count for a function that sets none.

@@ -39,6 +39,7 @@ from perdure.protocol.records import (
     Invocation,
     InvocationOutput,
     OperationUpdate,
+    Page,
     Usage,
 )
 from perdure.protocol.snapshots import SnapshotCodec
@@ -199,7 +200,7 @@ def _run(
             try:
                 output = run_seed_invocation(
                     durable, service, invocation.execution_arn, invocation.checkpoint_token, codec,
-                    trace=tracing.recorded(stored(invocation.trace_parent)), links=links,
+                    trace=tracing.recorded(stored(invocation.trace_parent)), links=links, known=invocation.journal,
                 )  # fmt: skip
             except MemoryError:
                 return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
@@ -220,7 +221,10 @@ def _checked(spec: FunctionSpec, output: InvocationOutput) -> InvocationReport:
 def _run_aws_handler(
     service: DurableService, spec: FunctionSpec, handler: Callable[..., Any], invocation: Invocation
 ) -> InvocationReport:
-    page = service.get_state(invocation.execution_arn, invocation.checkpoint_token)
+    if invocation.journal is not None:
+        page = Page(list(invocation.journal), None)
+    else:
+        page = service.get_state(invocation.execution_arn, invocation.checkpoint_token)
     client = InProcessServiceClient(service)
     event = DurableExecutionInvocationInputWithClient(
         durable_execution_arn=invocation.execution_arn,

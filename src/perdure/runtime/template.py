@@ -52,10 +52,12 @@ _EXAMPLES = {
     "TenantConcurrency": "2",
     "RateLimit": "50/minute",
     "TenantRateLimit": "5/second",
+    "MaxConcurrency": "50",
 }
 # Perdure's own settings of a function, in its resource's Metadata (which CloudFormation and SAM
-# keep as they are, so the template still deploys to AWS): limits Lambda has no property for.
-_PERDURE_SETTINGS = ("TenantConcurrency", "RateLimit", "TenantRateLimit")
+# keep as they are, so the template still deploys to AWS): limits Lambda has no property for, and
+# how many invocations of it one worker process runs at once (``FunctionSpec.max_concurrency``).
+_PERDURE_SETTINGS = ("TenantConcurrency", "RateLimit", "TenantRateLimit", "MaxConcurrency")
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,9 @@ class _Template:
         """The line of ``key`` in ``mapping`` (a mapping this template holds), if known."""
         return self.lines.get(id(mapping), {}).get(key)
 
-    def error(self, logical_id: str, text: str) -> InvalidParameterError:
-        return InvalidParameterError(f"{self.path}: Resource {logical_id}: {text}")
+    def error(self, logical_id: str, text: str, line: int | None = None) -> InvalidParameterError:
+        at = f", line {line}" if line else ""
+        return InvalidParameterError(f"{self.path}{at}: Resource {logical_id}: {text}")
 
     def function(self, logical_id: str, resource: dict[str, Any]) -> FunctionSpec | str:
         """Returns the function's spec, or a sentence saying why it is not registered."""
@@ -219,6 +222,7 @@ class _Template:
             )
             or bucket_days
         )
+        perdure = self.perdure_settings(logical_id, resource.get("Metadata"))
         return FunctionSpec(
             name=self.function_name(logical_id, properties.get("FunctionName")),
             file=file,
@@ -235,7 +239,10 @@ class _Template:
                 logical_id, "EventInvokeConfig.", self.mapping(logical_id, "EventInvokeConfig", properties.get("EventInvokeConfig"))
             ),
             function_url=self.function_url(logical_id, properties),
-            limits=self.limits(logical_id, properties, resource.get("Metadata")),
+            limits=self.limits(logical_id, properties, perdure),
+            max_concurrency=self.count(
+                logical_id, "Metadata.Perdure.MaxConcurrency", perdure.get("MaxConcurrency"), 1, self.line(perdure, "MaxConcurrency")
+            ),
         )
 
     def destinations(self, logical_id: str, prefix: str, settings: dict[str, Any]) -> Destinations | None:
@@ -319,8 +326,8 @@ class _Template:
         destinations = self.destinations(logical_id, "", properties)
         return [dataclasses.replace(spec, destinations=destinations) if spec.name == name else spec for spec in functions]
 
-    def limits(self, logical_id: str, properties: dict[str, Any], metadata: Any) -> FunctionLimits:
-        """ReservedConcurrentExecutions, and Perdure's limits from ``Metadata: {Perdure: {...}}``."""
+    def perdure_settings(self, logical_id: str, metadata: Any) -> dict[str, Any]:
+        """Perdure's own settings of the function, ``Metadata: {Perdure: {...}}``, each one Perdure knows."""
         perdure = self.mapping(logical_id, "Metadata", metadata).get("Perdure")
         perdure = self.mapping(logical_id, "Metadata.Perdure", perdure)
         unknown = sorted(set(perdure) - set(_PERDURE_SETTINGS))
@@ -329,16 +336,26 @@ class _Template:
                 logical_id,
                 f"Metadata.Perdure.{unknown[0]} is not a Perdure setting; use {', '.join(_PERDURE_SETTINGS[:-1])} "
                 f"or {_PERDURE_SETTINGS[-1]}.",
+                self.line(perdure, unknown[0]),
             )
+        return perdure
+
+    def limits(self, logical_id: str, properties: dict[str, Any], perdure: dict[str, Any]) -> FunctionLimits:
+        """ReservedConcurrentExecutions, and Perdure's limits from its settings (``perdure_settings``)."""
         reserved = properties.get("ReservedConcurrentExecutions")
         return FunctionLimits(
             concurrency=self.count(logical_id, "ReservedConcurrentExecutions", reserved, 0),
-            tenant_concurrency=self.count(logical_id, "Metadata.Perdure.TenantConcurrency", perdure.get("TenantConcurrency"), 1),
-            rate=self.rate(logical_id, "Metadata.Perdure.RateLimit", perdure.get("RateLimit")),
-            tenant_rate=self.rate(logical_id, "Metadata.Perdure.TenantRateLimit", perdure.get("TenantRateLimit")),
-        )
+            tenant_concurrency=self.count(
+                logical_id, "Metadata.Perdure.TenantConcurrency", perdure.get("TenantConcurrency"), 1,
+                self.line(perdure, "TenantConcurrency"),
+            ),
+            rate=self.rate(logical_id, "Metadata.Perdure.RateLimit", perdure.get("RateLimit"), self.line(perdure, "RateLimit")),
+            tenant_rate=self.rate(
+                logical_id, "Metadata.Perdure.TenantRateLimit", perdure.get("TenantRateLimit"), self.line(perdure, "TenantRateLimit")
+            ),
+        )  # fmt: skip
 
-    def count(self, logical_id: str, prop: str, value: Any, minimum: int) -> int | None:
+    def count(self, logical_id: str, prop: str, value: Any, minimum: int, line: int | None = None) -> int | None:
         value = self.plain(logical_id, prop, value)
         if value is None:
             return None
@@ -348,16 +365,16 @@ class _Template:
             return check_count(value, minimum)
         except ValueError as error:
             example = f"{prop.rpartition('.')[2]}: {_EXAMPLES[prop.rpartition('.')[2]]}"
-            raise self.error(logical_id, f"{prop} {error}. Write, for example, {example}.") from None
+            raise self.error(logical_id, f"{prop} {error}. Write, for example, {example}.", line) from None
 
-    def rate(self, logical_id: str, prop: str, value: Any) -> Rate | None:
+    def rate(self, logical_id: str, prop: str, value: Any, line: int | None = None) -> Rate | None:
         value = self.plain(logical_id, prop, value)
         if value is None:
             return None
         try:
             return parse_rate(value)
         except ValueError as error:
-            raise self.error(logical_id, f"{prop} {error}.") from None
+            raise self.error(logical_id, f"{prop} {error}.", line) from None
 
     def alias(self, logical_id: str, value: Any) -> str | None:
         """AutoPublishAlias: the alias SAM points at each version it publishes."""

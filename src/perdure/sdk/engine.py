@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import AsyncGeneratorType, GeneratorType
 from typing import cast
 
@@ -20,6 +20,7 @@ from perdure.protocol.records import (
     ErrorObject,
     InvocationOutput,
     InvocationStatus,
+    Operation,
     OperationAction,
     OperationStatus,
     OperationType,
@@ -207,11 +208,12 @@ def run_seed_invocation(
     checkpoint_hooks: list[Callable[[int], None]] | None = None,
     trace: TraceContext | None = None,
     links: ApprovalLinks | None = None,
+    known: Sequence[Operation] | None = None,
 ) -> InvocationOutput:
     """Loads the execution's journal and runs one invocation of ``durable``; its steps' code runs
     inside their spans of ``trace``, a recorded trace or None (see ``perdure.telemetry.tracing``), and
-    ``ctx.callback_link`` makes its links with ``links``."""
-    journal = Journal.load(client, arn, token)
+    ``ctx.callback_link`` makes its links with ``links``. ``known``: the whole journal, read already."""
+    journal = Journal.load(client, arn, token, known)
     journal.trace = trace
     journal.links = links
     invocation = SeedInvocation(durable, journal, codec)

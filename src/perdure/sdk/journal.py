@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError, StorageFullError
@@ -97,13 +97,15 @@ class Journal:
         self._writing = threading.Lock()
 
     @classmethod
-    def load(cls, client: ServiceClient, arn: str, token: str) -> Journal:
-        """Reads the journal from its latest checkpoint on when the client can, or else whole.
+    def load(cls, client: ServiceClient, arn: str, token: str, known: Sequence[Operation] | None = None) -> Journal:
+        """Reads the journal from its latest checkpoint on when the client can, or else whole; ``known``: the whole journal, read already.
 
         Operation IDs follow the order the function reaches its operations, and a resumed run
         starts at the latest checkpoint, so what it asks for by ID was started after it. A
         resume then costs what followed the checkpoint, however long the journal before it.
         """
+        if known is not None:
+            return cls(client, arn, token, list(known), complete=True)
         latest = client.latest_operation(arn, token, CHECKPOINT_SUBTYPE) if isinstance(client, ResumingClient) else None
         # Positions are the state's page markers: a page after this one starts at the checkpoint.
         operations = _pages(client, arn, token, str(latest.position - 1) if latest else None)

@@ -16,10 +16,12 @@ recorded between them, are bounded too, by the larger ``max_lost_invocations``.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from perdure.protocol.limits import StoredLimits
 from perdure.protocol.records import (
     ErrorObject,
     Execution,
@@ -29,7 +31,7 @@ from perdure.protocol.records import (
     InvocationStatus,
     Usage,
 )
-from perdure.service import history, journal, reporting, tokens
+from perdure.service import fairness, history, journal, reporting, tokens
 from perdure.service.allowance import UNBOUNDED, Allowance
 from perdure.store.base import CoreTransaction, Transaction
 
@@ -96,26 +98,107 @@ def lease(
 ) -> Leased:
     """Leases up to ``limit`` ready executions of ``functions`` to ``owner``; an expired lease counts as a crash.
 
-    Functions with limits (``perdure.service.allowance``) go first, each as far as its limits
-    let it; the others share what is left, oldest ready first.
+    Functions with limits (``perdure.service.allowance``) lease only as far as their limits let
+    them. When more is ready than fits, the places are shared among the functions
+    (``perdure.service.fairness``); otherwise limited functions go first and the others take
+    the rest, oldest ready first.
     """
-    leased: list[Invocation] = []
-    held: dict[str, float | None] = {}
-    limited = [stored for stored in tx.function_limits(functions) if stored.effective.limited]
-    for stored in limited:
-        if len(leased) < limit:
-            name = stored.function_name
-            allowance = Allowance(stored, tx.leased_counts(name), tx.tenant_next_starts(name, now), now)
-            if _lease_within(tx, allowance, owner, limit - len(leased), lease_seconds, policy, leased):
-                held[name] = allowance.resumes_at()
-            allowance.save(tx)
-    free = set(functions).difference(stored.function_name for stored in limited)
-    if len(leased) < limit and free:
-        for execution in tx.ready_executions(now, limit - len(leased), free):
-            taken = _recover(tx, execution, now, policy)
-            if taken is not None and not _parent_still_invoking(tx, taken, now):
-                leased.append(_grant(tx, taken, execution, now, owner, lease_seconds))
-    return Leased(leased, held)
+    lease = _Lease(tx, now, owner, limit, lease_seconds, policy)
+    limited = {stored.function_name: stored for stored in tx.function_limits(functions) if stored.effective.limited}
+    free = set(functions).difference(limited)
+    if tx.count_ready(now, functions, limit + 1) > limit:
+        lease.fairly(sorted(functions), limited, free)
+    else:
+        for name in limited:
+            lease.limited(limited[name], limit)
+        if len(lease.leased) < limit and free:
+            for execution in tx.ready_executions(now, limit - len(lease.leased), free):
+                lease.free(execution)
+    return lease.done()
+
+
+class _Lease:
+    """The executions one lease takes, into ``leased``, and the limits it applied."""
+
+    def __init__(
+        self, tx: Transaction, now: float, owner: str, limit: int, lease_seconds: float, policy: InvocationRetryPolicy
+    ) -> None:
+        self.tx, self.now, self.owner, self.limit = tx, now, owner, limit
+        self.lease_seconds, self.policy = lease_seconds, policy
+        self.leased: list[Invocation] = []
+        self.held: dict[str, float | None] = {}
+        self._allowances: dict[str, Allowance] = {}
+
+    def fairly(self, functions: list[str], limited: dict[str, StoredLimits], free: set[str]) -> None:
+        """Shares the places among ``functions`` in rounds, until they are full or nothing more is ready."""
+        tx, now = self.tx, self.now
+        # Lapsed leases first: their executions were running, and recovering them frees their places.
+        for execution in tx.lapsed_executions(now, self.limit, free):
+            self.free(execution)
+        running = tx.leased_by_function(functions)
+        wanting = functions
+        while len(self.leased) < self.limit and wanting:
+            quotas = fairness.shares(running, wanting, self.limit - len(self.leased))
+            still: list[str] = []
+            for name in wanting:
+                before = len(self.leased)
+                if quotas[name] == 0:
+                    still.append(name)
+                elif name in limited:
+                    self.limited(limited[name], before + quotas[name])
+                else:
+                    for execution in tx.ready_of_function(now, name, quotas[name], ()):
+                        self.free(execution)
+                took = len(self.leased) - before
+                running[name] = running.get(name, 0) + took
+                if quotas[name] and took == quotas[name]:
+                    still.append(name)  # it may have more ready
+            # Each round leases something, or drops a function that had less ready than its share.
+            wanting = still
+
+    def limited(self, stored: StoredLimits, limit: int) -> None:
+        """Leases ready executions of one limited function, as far as its limits let it, until ``leased`` holds ``limit``."""
+        name = stored.function_name
+        allowance = self._allowances.get(name)
+        if allowance is None:
+            tx = self.tx
+            allowance = Allowance(stored, tx.leased_counts(name), tx.tenant_next_starts(name, self.now), self.now)
+            self._allowances[name] = allowance
+        if len(self.leased) < limit and _lease_within(
+            self.tx, allowance, self.owner, limit, self.lease_seconds, self.policy, self.leased
+        ):
+            self.held[name] = allowance.resumes_at()
+
+    def free(self, execution: Execution) -> None:
+        """Leases one ready execution of a function without limits (one whose lease lapsed is recovered first)."""
+        taken = _recover(self.tx, execution, self.now, self.policy)
+        if taken is not None and not _parent_still_invoking(self.tx, taken, self.now):
+            self.leased.append(_grant(self.tx, taken, execution, self.now, self.owner, self.lease_seconds))
+
+    def done(self) -> Leased:
+        """What the lease took; the rate state of the limited functions it leased is saved."""
+        for allowance in self._allowances.values():
+            allowance.save(self.tx)
+        return Leased(self.leased, self.held)
+
+
+def lease_new(
+    tx: Transaction, executions: Sequence[Execution], now: float, owner: str, lease_seconds: float, limit: int
+) -> dict[str, Invocation]:
+    """Leases up to ``limit`` executions just started in ``tx`` to ``owner``, by ARN; those of functions with limits are left ready."""
+    names = {execution.function_name for execution in executions}
+    limited = {stored.function_name for stored in tx.function_limits(names) if stored.effective.limited}
+    leased: dict[str, Invocation] = {}
+    for execution in executions:
+        if len(leased) >= limit:
+            break
+        if execution.function_name in limited or execution.ready_time is None or execution.ready_time > now:
+            continue
+        invocation = _grant(tx, execution, execution, now, owner, lease_seconds)
+        # All it has is the EXECUTION operation, as ``journal.create_execution`` stored it.
+        start = journal.execution_operation(execution.id, execution.name, execution.input_payload, execution.start_time)
+        leased[execution.arn] = dataclasses.replace(invocation, journal=(start,))
+    return leased
 
 
 def _lease_within(

@@ -446,6 +446,14 @@ class LimitQueries(abc.ABC):
         """
 
     @abc.abstractmethod
+    def count_ready(self, now: float, functions: Collection[str], at_most: int) -> int:
+        """How many running executions of ``functions`` are ready at ``now`` and not leased, counted up to ``at_most``."""
+
+    @abc.abstractmethod
+    def leased_by_function(self, functions: Collection[str]) -> dict[str, int]:
+        """How many executions of each of ``functions`` are leased (a lapsed lease too); one with none is left out."""
+
+    @abc.abstractmethod
     def lapsed_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
         """Up to ``limit`` executions of ``functions`` leased by an invocation whose lease ran out by ``now``.
 

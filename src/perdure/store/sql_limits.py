@@ -144,6 +144,30 @@ class SQLLimitQueries(LimitQueries):
         )
         return [self._execution(row) for row in self._execute(query, [*params, limit]).fetchall()]
 
+    def count_ready(self, now: float, functions: Collection[str], at_most: int) -> int:
+        if not functions:
+            return 0
+        sql = self._limits
+        served, names = sql.dialect.member("function_name", sorted(functions))
+        # In the order of executions_ready, stopping at ``at_most``: a backlog is not counted in full.
+        query = sql.dialect.spell(
+            f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM executions{sql.dialect.indexed_by('executions_ready')}"
+            " WHERE ready_time IS NOT NULL AND ready_time <= ? AND lease_owner IS NULL AND status = 'RUNNING'"
+            f" AND {served} ORDER BY ready_time LIMIT ?) AS ready"
+        )
+        return int(self._execute(query, [now, *names, at_most]).fetchone()["n"])
+
+    def leased_by_function(self, functions: Collection[str]) -> dict[str, int]:
+        if not functions:
+            return {}
+        sql = self._limits
+        served, names = sql.dialect.member("function_name", sorted(functions))
+        query = sql.dialect.spell(
+            f"SELECT function_name, COUNT(*) AS n FROM executions{sql.dialect.indexed_by('executions_leased')}"
+            f" WHERE lease_owner IS NOT NULL AND {served} GROUP BY function_name"
+        )
+        return {row["function_name"]: int(row["n"]) for row in self._execute(query, names).fetchall()}
+
     def lapsed_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
         if not functions:
             return []
