@@ -136,6 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        code: str | None
         if not self.owner.allows(self.headers.get("Authorization") or ""):
             status, answer, code = 403, {"message": "The request is not signed with this worker's key."}, "AccessDeniedException"
         else:
