@@ -77,7 +77,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     template = workdir / "template.yaml"
     template.write_text(TEMPLATE.format(node=node_handlers(), python=python))
     env = {**os.environ, "PERDURE_TEST_LOG": str(workdir / "side-effects.log"), "PERDURE_NODE": node22()}
-    server = Server(["--template", str(template)], workdir, env)
+    # It builds the TypeScript function with esbuild and packs a folder with node_modules first.
+    server = Server(["--template", str(template)], workdir, env, start_timeout=120)
     server.start()
     yield server
     server.stop()
