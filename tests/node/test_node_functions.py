@@ -52,6 +52,9 @@ Resources:
   NodeEcho:
     Type: AWS::Serverless::Function
     Properties: {{FunctionName: node-echo, Handler: workflows.echo}}
+  Hungry:
+    Type: AWS::Serverless::Function
+    Properties: {{FunctionName: node-hungry, Handler: workflows.hungry, MemorySize: 128}}
   Broken:
     Type: AWS::Serverless::Function
     Properties: {{FunctionName: node-broken, Handler: broken.handler}}
@@ -272,3 +275,12 @@ def test_a_node_execution_restarts_after_a_finished_step(server: Server, client:
     lines = logs(server, again["DurableExecutionArn"])
     # The first step was copied, not run again: its line is not in the new execution's logs.
     assert not any(line["Message"] == "running first" for line in lines)
+
+
+def test_memory_size_limits_a_node_functions_heap_and_says_so(client: Any) -> None:
+    execution = ended(client, start(client, "node-hungry", {"megabytes": 400}), timeout=120)
+    assert execution["Status"] == "FAILED"
+    assert execution["Error"]["ErrorType"] == "Runtime.OutOfMemory"
+    assert "limited to 128 MB (MemorySize)" in execution["Error"]["ErrorMessage"]
+    small = ended(client, start(client, "node-hungry", {"megabytes": 8}))
+    assert small["Status"] == "SUCCEEDED" and result(small) == 8

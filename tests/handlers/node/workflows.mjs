@@ -70,3 +70,12 @@ export const napper = withDurableExecution(async (event, context) => {
   });
   return "rested";
 });
+
+// Holds `event.megabytes` of memory in a step, and returns how much it held.
+export const hungry = withDurableExecution(async (event, context) => {
+  return await context.step("eat", async () => {
+    const held = [];
+    for (let i = 0; i < event.megabytes; i++) held.push(new Array(128 * 1024).fill(i));
+    return held.length;
+  });
+});
