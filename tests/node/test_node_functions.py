@@ -198,7 +198,12 @@ def test_a_node_handler_past_its_timeout_is_stopped_and_resumes_from_its_last_st
 ) -> None:
     execution = ended(client, start(client, "node-slow", {"key": key}))
     assert execution["Status"] == "SUCCEEDED", execution
-    assert recorded(server, key) == ["before", "slept", "after"]
+    lines = recorded(server, key)
+    # "before" completed before the timeout and is not run again. (On a loaded machine a retry
+    # may pass its 2 s too, after running "after" but before checkpointing it: a step not yet
+    # checkpointed runs again, at least once, as on Lambda.)
+    assert lines[:3] == ["before", "slept", "after"] and set(lines) == {"before", "slept", "after"}
+    assert lines.count("before") == 1
     errors = [
         e["InvocationCompletedDetails"].get("Error", {}).get("Payload", {})
         for e in history(client, execution["DurableExecutionArn"])
