@@ -25,7 +25,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -174,6 +173,10 @@ class NodeChild:
                 if pending is not None and "log" not in message:
                     del self._pending[message["id"]]
             if pending is None:
+                if "log" in message:
+                    # Written after its invocation ended (a timer it left behind): the worker's log keeps it.
+                    _, text = message["log"]
+                    _stderr(f"[node, after invocation {message.get('id')} ended] {text}\n".encode())
                 continue
             if "log" in message:
                 stream, text = message["log"]
@@ -188,11 +191,12 @@ class NodeChild:
             return
         # Its invocations are the pool's to record, as for a worker process that died: a SIGKILL
         # (the out-of-memory killer, an operator) loses them; any other end crashed them.
-        os.kill(os.getpid(), signal.SIGKILL if code == -signal.SIGKILL else signal.SIGABRT) if code < 0 else os._exit(code or 1)
+        os.kill(os.getpid(), signal.SIGKILL if code == -signal.SIGKILL else signal.SIGABRT) if code < 0 else os._exit(code)
 
     def _ran_out_of_heap(self) -> None:
         """Ends the child's invocations as out of memory: one alone is charged for it, several are lost."""
         self.dead = True
+        self.endpoint.close()
         with self._lock:
             pending, self._pending = list(self._pending.values()), {}
         answer: dict[str, Any] = {"outOfHeap": True} if len(pending) == 1 else {"lost": len(pending)}
@@ -206,9 +210,13 @@ class NodeChild:
         for raw in self.process.stderr:
             if any(sign in raw for sign in _OUT_OF_HEAP):
                 self._out_of_heap.set()
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.buffer.write(raw)
-                sys.stderr.flush()
+            _stderr(raw)
+
+
+def _stderr(raw: bytes) -> None:
+    """Writes to this worker process's stderr (the server's log), past any invocation's capture of ``sys.stderr``."""
+    with contextlib.suppress(OSError):
+        os.write(2, raw)
 
 
 def _report(spec: FunctionSpec, answer: dict[str, Any], usage: Usage) -> InvocationReport:
