@@ -16,7 +16,6 @@ import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -34,7 +34,13 @@ from typing import Any
 
 from perdure.errors import FunctionLoadError
 from perdure.protocol.arns import function_arn_of
-from perdure.protocol.records import DEFAULT_MEMORY_MB, ErrorObject, Invocation, InvocationOutput, Usage
+from perdure.protocol.records import (
+    DEFAULT_MEMORY_MB,
+    ErrorObject,
+    Invocation,
+    InvocationOutput,
+    Usage,
+)
 from perdure.runtime.invoker import InvocationReport, out_of_memory
 from perdure.runtime.logcapture import LogCapture
 from perdure.runtime.node_binary import find_node
@@ -96,7 +102,9 @@ class NodeChild:
             env=environment,
             # The child dies with this process even when stuck in a handler's loop, which the end of
             # its stdin would not stop (PR_SET_PDEATHSIG; see _die_with_parent in worker_process).
-            preexec_fn=lambda: libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL),
+            # preexec_fn runs between fork and exec, where another thread's lock could be held:
+            # this one takes none (libc was loaded before the fork, prctl is a system call).
+            preexec_fn=lambda: libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL),  # noqa: PLW1509
         )
         os.close(answers_write)
         self._answers = os.fdopen(answers_read, "rb")
