@@ -31,10 +31,19 @@ class CodeVersions:
         self._specs: dict[tuple[str, int], FunctionSpec] = {}
         self._lock = threading.Lock()
 
-    def publish(self, spec: FunctionSpec) -> FunctionSpec:
-        """Publishes the spec's code and settings; returns the spec of that version, run from the cache."""
+    def publish(self, spec: FunctionSpec, packed: dict[Path, Bundle] | None = None) -> FunctionSpec:
+        """Publishes the spec's code and settings; returns the spec of that version, run from the cache.
+
+        ``packed`` holds the bundles of folders already packed by the caller's earlier calls: the
+        functions of a template share their CodeUri, and packing it (a Node function's
+        node_modules is thousands of files) once for each of them made start-up take minutes.
+        """
         folder = spec.code_folder.resolve()
-        bundle = pack_folder(folder, leave_out=self.leave_out)
+        bundle = packed.get(folder) if packed is not None else None
+        if bundle is None:
+            bundle = pack_folder(folder, leave_out=self.leave_out)
+            if packed is not None:
+                packed[folder] = bundle
         handler = f"{spec.file.resolve().relative_to(folder).as_posix()}:{spec.attribute}"
         version = self.service.publish_version(spec.name, bundle.data, spec.config(handler))
         if spec.auto_publish_alias:
