@@ -577,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     requirements = load_extensions(TESTS_DIR).discover_requirements("all")
     runs = [plan_runtime(runtime, requirements, args, workdir / runtime.name) for runtime in runtimes]
     if any(run.runtime is NODE and run.to_run for run in runs):
-        install_node_packages()
+        install_node_packages(args.node)
 
     perdure = find_perdure(args.perdure)
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "conformance", "AWS_SECRET_ACCESS_KEY": "conformance"}
