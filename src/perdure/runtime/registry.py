@@ -24,7 +24,6 @@ from perdure.service.functions import FunctionDefaults, FunctionRef, parse_funct
 from perdure.service.validation import NAME, NAME_RULE
 
 if TYPE_CHECKING:
-    from perdure.runtime.bundles import Bundle
     from perdure.runtime.code_versions import CodeVersions
 
 __all__ = [
@@ -228,8 +227,7 @@ class Registry:
 
     def published(self, code: CodeVersions) -> Registry:
         """This registry's functions published as versions, each run from its unpacked bundle."""
-        packed: dict[Path, Bundle] = {}  # a folder several functions share is packed once
-        return Registry([code.publish(spec, packed) for spec in self], code, self._everything, self._only)
+        return Registry([code.publish(spec) for spec in self], code, self._everything, self._only)
 
     def install(self, spec: FunctionSpec) -> None:
         """Serves ``spec`` from now on, in place of the function's spec if it has one (a deploy)."""
