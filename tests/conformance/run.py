@@ -5,7 +5,7 @@
     python tests/conformance/run.py --case 1-11 4-3 # some cases
     python tests/conformance/run.py --ci            # what CI runs: without the cases listed slow
     python tests/conformance/run.py --runtime node  # the Node.js handlers (handlers_js/*.mjs)
-    python tests/conformance/run.py --runtime python node  # both at once, a server each
+    python tests/conformance/run.py --runtime python node  # both, one after the other
 
 Each case of ``aws-durable-execution-conformance-tests`` (155 in 10 suites) has a handler here,
 written from the case's prose in ``handlers/<suite>.py`` as ``case_S_N``, and one for Node.js in
@@ -550,8 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ci", action="store_true", help="leave out the cases the expectations list as slow")
     parser.add_argument("--parallel", type=int, default=16, help="cases validated at once, per runtime (default 16)")
+    parser.add_argument("--workers", type=int, default=24, help="perdure serve --workers (default 24; --at-once shares them)")
     parser.add_argument(
-        "--workers", type=int, default=24, help="worker processes in all, shared by the runtimes' servers (default 24)"
+        "--at-once", action="store_true", help="with several runtimes, run their servers side by side, not one after the other"
     )
     parser.add_argument("--perdure", help="the perdure command (default .venv/bin/perdure)")
     parser.add_argument("--node", help="the Node.js (22 or newer) the node handlers run on (perdure serve's PERDURE_NODE)")
@@ -590,21 +591,23 @@ def main(argv: list[str] | None = None) -> int:
     started_at = time.time()
     local = threading.local()
     serving = [run for run in runs if run.to_run]
-    # Two servers at once start twice the worker processes: on two cores, as many as one server
-    # has alone is what starts within the workers' start-up time.
-    workers = max(2, args.workers // max(1, len(serving)))
-    with ExitStack() as servers:
-        targets = {
-            run.runtime.name: connect(servers.enter_context(perdure_server(perdure, run.template, run.workdir, workers, env)), run)
-            for run in serving
-        }
-        real_stdout, real_stderr = sys.stdout, sys.stderr
-        sys.stdout = _PerThreadOutput(real_stdout, local)  # type: ignore[assignment]
-        sys.stderr = _PerThreadOutput(real_stderr, local)  # type: ignore[assignment]
-        try:
-            _run_cases(runs, targets, local, args.parallel, real_stdout, len(runs) > 1)
-        finally:
-            sys.stdout, sys.stderr = real_stdout, real_stderr
+    # One runtime after the other, each on a server of its own; --at-once runs their servers
+    # side by side, sharing the worker processes: on two cores that starts worker processes
+    # (a Node one is a Python process and a Node child) too slowly for the cases' timing.
+    for group in [serving] if args.at_once else [[run] for run in serving]:
+        workers = max(2, args.workers // len(group))
+        with ExitStack() as servers:
+            targets = {
+                run.runtime.name: connect(servers.enter_context(perdure_server(perdure, run.template, run.workdir, workers, env)), run)
+                for run in group
+            }
+            real_stdout, real_stderr = sys.stdout, sys.stderr
+            sys.stdout = _PerThreadOutput(real_stdout, local)  # type: ignore[assignment]
+            sys.stderr = _PerThreadOutput(real_stderr, local)  # type: ignore[assignment]
+            try:
+                _run_cases(group, targets, local, args.parallel, real_stdout, len(runs) > 1)
+            finally:
+                sys.stdout, sys.stderr = real_stdout, real_stderr
 
     elapsed = time.time() - started_at
     outcomes = sorted((o for run in runs for o in run.outcomes), key=lambda o: (case_key(o.case_id), o.runtime))
@@ -645,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_cases(
     runs: list[RuntimeRun], targets: dict[str, CaseTarget], local: threading.local, parallel: int, out: Any, with_runtime: bool
 ) -> None:
-    """Validates every runtime's cases at once, adding each one's outcome to its runtime's run."""
+    """Validates the cases of ``runs`` at once, adding each one's outcome to its runtime's run."""
     # Longest first: the cases that check logs wait about 20 s for them (as for CloudWatch's
     # ingestion), then those that suspend and resume; the quick synchronous ones fill in.
     items = sorted(
