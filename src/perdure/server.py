@@ -26,6 +26,7 @@ from perdure.protocol.secret import load_secret
 from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime import destinations
 from perdure.runtime.code_versions import CodeVersions
+from perdure.runtime.node_binary import find_node, is_node_runtime
 from perdure.runtime.registry import FunctionSpec, Registry
 from perdure.runtime.runner import Runtime
 from perdure.runtime.storage import choose_blobs
@@ -73,6 +74,8 @@ class ServerConfig:
     # Where people reach this server: approval links (``ctx.callback_link``, ``perdure callback
     # link``) are made under it. None: no links are made here (a ``perdure worker`` not told).
     public_url: str | None = None
+    # The Node.js binary of Node functions (``--node`` or PERDURE_NODE); None: ``node`` on PATH.
+    node: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -200,9 +203,18 @@ def open_server(config: ServerConfig, registry: Registry, notify: Notify) -> Ser
         raise
     runtime = None
     if config.workers:
+        if any(is_node_runtime(spec.runtime) for spec in given):
+            # Checked once here, so that a missing or old Node stops the server with how to get one,
+            # rather than fail each invocation. (A worker that finds Node functions in the database
+            # later fails their invocations with the same message.)
+            try:
+                find_node(config.node)
+            except BaseException:
+                service.close()
+                raise
         settings = WorkerSettings(
             config.db_url, blobs, service.config, data_dir=config.data_dir, json_log=config.json_log,
-            public_url=config.public_url,
+            public_url=config.public_url, node=config.node,
         )
         runtime = Runtime(service, registry, settings, config.workers, config.concurrency)
         for spec in registry:

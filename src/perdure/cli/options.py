@@ -89,6 +89,14 @@ def worker_options(function: F) -> F:
     )(function)  # fmt: skip
 
 
+def node_option(function: F) -> F:
+    """--node: the Node.js binary that runs Node functions."""
+    return click.option(
+        "--node", envvar="PERDURE_NODE", metavar="PATH",
+        help="The Node.js (22 or newer) that runs Node functions (or set PERDURE_NODE). Default: node on PATH.",
+    )(function)  # fmt: skip
+
+
 def metrics_options(function: F) -> F:
     """--metrics-host and --metrics-port: /metrics on a port of its own, unauthenticated."""
     function = click.option(
@@ -169,6 +177,7 @@ def functions(targets: tuple[str, ...], template: Path | None, verb: str, say: C
 
 def registry_of(targets: tuple[str, ...], template: Path | None, say: Callable[[str], None] = notify) -> Registry:
     """The registry of the functions named by TARGETs and --template, perhaps none; ``say`` tells what a template skips."""
+    from perdure.runtime.node_binary import DEFAULT_NODE_RUNTIME, NODE_SUFFIXES
     from perdure.runtime.registry import FunctionSpec, Registry, parse_target, seed_functions
 
     registry = Registry()
@@ -178,7 +187,8 @@ def registry_of(targets: tuple[str, ...], template: Path | None, say: Callable[[
                 registry.add(spec)
             continue
         name, file, attribute = parse_target(target)
-        registry.add(FunctionSpec(name, file.resolve(), attribute))
+        node = file.suffix in NODE_SUFFIXES
+        registry.add(FunctionSpec(name, file.resolve(), attribute, runtime=DEFAULT_NODE_RUNTIME if node else None))
     if template is not None:
         from perdure.runtime.template import load_template
 

@@ -18,6 +18,7 @@ from perdure.cli.options import (
     functions_arguments,
     registry_of,
     metrics_options,
+    node_option,
     reports_errors,
     retention_option,
     worker_options,
@@ -49,6 +50,7 @@ def public_url_option(help: str) -> Callable[[F], F]:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8500, show_default=True, type=int)
 @worker_options
+@node_option
 @click.option("--no-workers", is_flag=True, help="Serve the API only; `perdure worker` processes on the same --db run the executions.")
 @click.option(
     "--dev",
@@ -74,7 +76,7 @@ def public_url_option(help: str) -> Callable[[F], F]:
 @log_format_option
 def serve(
     targets: tuple[str, ...], template: Path | None, db: str, host: str, port: int, workers: int, concurrency: int,
-    no_workers: bool, dev: bool, request_timeout: float, public_url: str | None, blobs: str | None,
+    node: str | None, no_workers: bool, dev: bool, request_timeout: float, public_url: str | None, blobs: str | None,
     s3_endpoint: str | None, retention_days: int, metrics_host: str, metrics_port: int | None, json_log: bool,
 ) -> None:
     """Serve functions over the Lambda-compatible HTTP API and run their executions.
@@ -116,7 +118,7 @@ def serve(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, host=host, port=port, workers=0 if no_workers else workers,
         concurrency=concurrency, dev=dev, request_timeout=request_timeout, retention_days=retention_days,
         metrics_host=metrics_host, metrics_port=metrics_port, json_log=json_log,
-        public_url=public_url or default_public_url(host, port),
+        public_url=public_url or default_public_url(host, port), node=node,
     ).with_secret()
     server = open_server(config, registry, notify)
     app = server.app(notify)
@@ -146,6 +148,7 @@ def serve(
 @functions_arguments
 @db_options("Database URL (the one the API's `perdure serve` uses).")
 @worker_options
+@node_option
 @click.option(
     "--function", "functions", multiple=True, metavar="NAME",
     help="Given no TARGETs: run only this function of the database (repeat for more).",
@@ -157,7 +160,8 @@ def serve(
 @reports_errors
 @log_format_option
 def worker(
-    targets: tuple[str, ...], template: Path | None, db: str, workers: int, concurrency: int, functions: tuple[str, ...],
+    targets: tuple[str, ...], template: Path | None, db: str, workers: int, concurrency: int, node: str | None,
+    functions: tuple[str, ...],
     public_url: str | None, blobs: str | None, s3_endpoint: str | None, retention_days: int, metrics_host: str,
     metrics_port: int | None, json_log: bool,
 ) -> None:
@@ -192,7 +196,7 @@ def worker(
     config = ServerConfig(
         db_url=db, blobs=blobs, s3_endpoint=s3_endpoint, workers=workers, concurrency=concurrency,
         retention_days=retention_days, metrics_host=metrics_host, metrics_port=metrics_port, json_log=json_log,
-        public_url=public_url,
+        public_url=public_url, node=node,
     ).with_secret()
     server = open_server(config, registry, notify)
     _listen_for_metrics(server, notify)

@@ -94,4 +94,5 @@ class CodeVersions:
             checkpoint_bucket=served.checkpoint_bucket if served else None,
             code_dir=folder,
             version=version.version,
+            runtime=config.runtime,
         )

@@ -19,6 +19,7 @@ from perdure.protocol.limits import FunctionLimits
 from perdure.protocol.schedules import ScheduleDefinition
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, FunctionConfig
 from perdure.runtime.destinations import Destinations, decorated
+from perdure.runtime.node_binary import NODE_SUFFIXES
 from perdure.service.functions import FunctionDefaults, FunctionRef, parse_function_name
 from perdure.service.validation import NAME, NAME_RULE
 
@@ -81,11 +82,14 @@ class FunctionSpec:
     function_url: FunctionUrl | None = None
     # How many of its invocations run at once on all servers, and how often one starts (issue 16).
     limits: FunctionLimits = FunctionLimits()
+    # Its Lambda runtime (``nodejs22.x`` runs it in Node.js); None: Python.
+    runtime: str | None = None
 
     def config(self, handler: str) -> FunctionConfig:
         """Its settings as a version keeps them, with ``handler`` (``file.py:attribute``, in its code)."""
         return FunctionConfig(
             handler=handler,
+            runtime=self.runtime,
             timeout_seconds=self.timeout_seconds,
             memory_mb=self.memory_mb,
             execution_timeout_seconds=self.execution_timeout_seconds,
@@ -109,13 +113,13 @@ class FunctionSpec:
 
 
 def parse_target(target: str) -> tuple[str, Path, str]:
-    """Parses ``NAME=path/to/file.py:attribute`` into its three parts."""
+    """Parses ``NAME=path/to/file.py:attribute`` (or a Node module's ``.mjs``, ``.cjs``, ``.js``) into its three parts."""
     name, sep, location = target.partition("=")
     file, colon, attribute = location.rpartition(":")
-    if not sep or not colon or not file.endswith(".py") or not attribute:
+    if not sep or not colon or not file.endswith((".py", *NODE_SUFFIXES)) or not attribute:
         raise InvalidParameterError(
             f"Invalid target {target!r}: write NAME=path/to/file.py:handler, "
-            "for example orders=examples/orders.py:handler."
+            "for example orders=examples/orders.py:handler (or a Node.js module, orders=app.mjs:handler)."
         )
     if not NAME.fullmatch(name):
         raise InvalidParameterError(f"Invalid function name {name!r}: use {NAME_RULE}.")

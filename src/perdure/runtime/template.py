@@ -17,6 +17,8 @@ from perdure.protocol.function_urls import FunctionUrl
 from perdure.protocol.limits import FunctionLimits, Rate, check_count, parse_rate
 from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, LATEST
 from perdure.runtime.destinations import Destinations
+from perdure.runtime.node_binary import NODE_RUNTIMES, is_node_runtime
+from perdure.runtime.node_template import node_handler
 from perdure.runtime.registry import CheckpointBucket, FunctionSpec
 from perdure.runtime.template_events import schedule_events
 from perdure.service.validation import NAME, NAME_RULE
@@ -200,10 +202,11 @@ class _Template:
         if "DurableConfig" not in properties and not enabled:
             return f"{not_registered} DurableFunction.Enabled is false; set it to true to run it as a durable function."
         runtime = self.plain(logical_id, "Runtime", properties.get("Runtime"))
-        if runtime is not None and not str(runtime).startswith("python"):
-            return f"{not_registered} its Runtime is {runtime}; Perdure runs Python handlers only."
+        if runtime is not None and not str(runtime).startswith("python") and runtime not in NODE_RUNTIMES:
+            runtimes = ", ".join(NODE_RUNTIMES)
+            return f"{not_registered} its Runtime is {runtime}; Perdure runs Python handlers and Node.js ones ({runtimes})."
 
-        file, attribute, code_dir = self.handler(logical_id, serverless, properties)
+        file, attribute, code_dir = self.handler(logical_id, serverless, properties, runtime, resource.get("Metadata"))
         timeout = self.positive_int(logical_id, "Timeout", properties.get("Timeout"), "seconds")
         execution_timeout = self.positive_int(
             logical_id, "DurableConfig.ExecutionTimeout", aws_config.get("ExecutionTimeout"), "seconds"
@@ -236,6 +239,7 @@ class _Template:
             ),
             function_url=self.function_url(logical_id, properties),
             limits=self.limits(logical_id, properties, resource.get("Metadata")),
+            runtime=runtime if is_node_runtime(runtime) else None,
         )
 
     def destinations(self, logical_id: str, prefix: str, settings: dict[str, Any]) -> Destinations | None:
@@ -389,7 +393,9 @@ class _Template:
             )
         return value
 
-    def handler(self, logical_id: str, serverless: bool, properties: dict[str, Any]) -> tuple[Path, str, Path]:
+    def handler(
+        self, logical_id: str, serverless: bool, properties: dict[str, Any], runtime: str | None, metadata: Any
+    ) -> tuple[Path, str, Path]:
         """Finds the handler's file, attribute and code folder from Handler and CodeUri (or Code)."""
         handler = self.plain(logical_id, "Handler", properties.get("Handler"))
         if handler is None:
@@ -397,6 +403,13 @@ class _Template:
                 logical_id,
                 "Handler is missing. Add Handler: module.function, for example Handler: handler.process_order.",
             )
+        if is_node_runtime(runtime):
+            folder = self.code_folder(logical_id, serverless, properties)
+            found = node_handler(
+                self.path, logical_id, str(handler), folder, self.mapping(logical_id, "Metadata", metadata),
+                lambda text: self.error(logical_id, text),
+            )  # fmt: skip
+            return found.file, found.attribute, found.code_dir
         module, _, attribute = str(handler).rpartition(".")
         if not module or not attribute.isidentifier():
             raise self.error(
@@ -404,6 +417,19 @@ class _Template:
                 f"Handler must be module.function, not {handler!r}. For example, "
                 "Handler: handler.process_order runs process_order from handler.py.",
             )
+        key = "CodeUri" if serverless else "Code"
+        code_dir = self.code_folder(logical_id, serverless, properties)
+        file = code_dir / (module.replace(".", "/") + ".py")
+        if not file.is_file():
+            raise self.error(
+                logical_id,
+                f"Handler {handler!r} needs the file {file}, which does not exist. "
+                f"Check Handler and {key}, or create the file.",
+            )
+        return file, attribute, code_dir
+
+    def code_folder(self, logical_id: str, serverless: bool, properties: dict[str, Any]) -> Path:
+        """The folder CodeUri (or Code) names, relative to the template."""
         key = "CodeUri" if serverless else "Code"
         folder = self.plain(logical_id, key, properties.get(key, "."))
         if not isinstance(folder, str) or "://" in folder:
@@ -413,15 +439,7 @@ class _Template:
                 f"{key} is {shown}, but Perdure loads handlers from local files. Write {key}: ./src, "
                 "the folder (relative to the template) that holds the handler's module.",
             )
-        code_dir = (self.path.parent / folder).resolve()
-        file = code_dir / (module.replace(".", "/") + ".py")
-        if not file.is_file():
-            raise self.error(
-                logical_id,
-                f"Handler {handler!r} needs the file {file}, which does not exist. "
-                f"Check Handler and {key}, or create the file.",
-            )
-        return file, attribute, code_dir
+        return (self.path.parent / folder).resolve()
 
     def bucket_retention(self, logical_id: str, arn: Any) -> int | None:
         """Returns the retention the checkpoint bucket's lifecycle rules give, if it is in the template."""

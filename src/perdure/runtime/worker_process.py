@@ -29,7 +29,9 @@ from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime import sdk_tuning
 from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.invoker import InvocationReport, record_report, run_invocation
-from perdure.runtime.logcapture import capture_logs, keep_logs
+from perdure.runtime.logcapture import LogCapture, capture_logs, keep_logs
+from perdure.runtime.node_binary import is_node_runtime
+from perdure.runtime.node_worker import NodeRuns
 from perdure.runtime.registry import FunctionSpec, load_handler
 from perdure.runtime.server_log import log_worker_runtime
 from perdure.service.executions import DurableService, ServiceConfig
@@ -63,6 +65,8 @@ class WorkerSettings:
     json_log: bool = False
     # The server's public base URL, under which ``ctx.callback_link`` makes links; None: no links.
     public_url: str | None = None
+    # The Node.js binary of Node functions (``--node``); None: PERDURE_NODE, else ``node`` on PATH.
+    node: str | None = None
 
 
 # What the pool sends a worker over its pipe, and what the worker sends back. ``token`` names an
@@ -148,6 +152,8 @@ def worker_main(
         snapshots=codec,
     )
     handlers = _Handlers()
+    # Node functions of this code folder run in one Node child, started when the first is sent.
+    node = NodeRuns(settings.node, service, key.memory_mb)
     sending = threading.Lock()
 
     def send(message: Ready | Ended | SpanRecord) -> None:
@@ -162,7 +168,7 @@ def worker_main(
     def run(job: Run) -> None:
         try:
             with about(LogContext.of_invocation(job.invocation)):
-                send(_run_job(service, codec, links, handlers, job, Path(spool_dir) / f"{job.token}.log"))
+                send(_run_job(service, codec, links, handlers, node, job, Path(spool_dir) / f"{job.token}.log"))
         except BaseException as error:  # noqa: BLE001 - whatever happens, the pool hears of the invocation
             crash = ErrorObject(message=f"The worker failed: {error!r}", type="Runtime.WorkerError")
             send(Ended(job.token, unrecorded=InvocationReport(None, crash)))
@@ -198,21 +204,32 @@ class _Handlers:
 
 
 def _run_job(
-    service: DurableService, codec: SnapshotCodec, links: ApprovalLinks | None, handlers: _Handlers, job: Run, spool_path: Path
+    service: DurableService,
+    codec: SnapshotCodec,
+    links: ApprovalLinks | None,
+    handlers: _Handlers,
+    node: NodeRuns,
+    job: Run,
+    spool_path: Path,
 ) -> Ended:
     """Runs one invocation in this thread, records its end and says how it went."""
-    try:
-        handler = handlers.get(job.spec)
-    except FunctionLoadError as error:
-        return Ended(job.token, load_failure=error.message)
     invocation = job.invocation
     # Each line is written here at once, so that the parent can keep the lines of an invocation
     # whose process died (see ``LogCapture``); removed once the invocation's end is recorded.
     spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        with capture_logs(invocation.invocation, spool) as captured:
-            report = run_invocation(service, job.spec, handler, invocation, codec, links)
+        if is_node_runtime(job.spec.runtime):
+            captured = LogCapture(invocation.invocation, spool)
+            report = node.run(job.spec, invocation, captured)
+        else:
+            handler = handlers.get(job.spec)
+            with capture_logs(invocation.invocation, spool) as captured:
+                report = run_invocation(service, job.spec, handler, invocation, codec, links)
         keep_logs(service, invocation.execution_arn, captured)
+    except FunctionLoadError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(spool_path)
+        return Ended(job.token, load_failure=error.message)
     finally:
         os.close(spool)
     try:
