@@ -40,9 +40,17 @@ class Server:
     """
 
     def __init__(
-        self, args: list[str], workdir: Path, env: dict[str, str], db_url: str | None = None, dev: bool = True
+        self,
+        args: list[str],
+        workdir: Path,
+        env: dict[str, str],
+        db_url: str | None = None,
+        dev: bool = True,
+        start_timeout: float = 30.0,
     ) -> None:
         self.args = [*args, "--dev"] if dev else args
+        # How long it may take to answer /health: longer where it builds or packs much code first.
+        self.start_timeout = start_timeout
         self.workdir = workdir
         self.env = env
         self.port = free_port()
@@ -55,7 +63,7 @@ class Server:
         command = [*PERDURE, "serve", *self.args, "--db", self.db_url, "--port", str(self.port)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"perdure serve exited early:\n{self.log.read_text()}")

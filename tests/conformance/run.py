@@ -555,7 +555,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ci", action="store_true", help="leave out the cases the expectations list as slow")
     parser.add_argument("--parallel", type=int, default=16, help="cases validated at once, per runtime (default 16)")
-    parser.add_argument("--workers", type=int, default=24, help="perdure serve --workers (default 24)")
+    parser.add_argument(
+        "--workers", type=int, default=24, help="worker processes in all, shared by the runtimes' servers (default 24)"
+    )
     parser.add_argument("--perdure", help="the perdure command (default .venv/bin/perdure)")
     parser.add_argument("--node", help="the Node.js (22 or newer) the node handlers run on (perdure serve's PERDURE_NODE)")
     parser.add_argument("--workdir", type=Path, help="keep the databases, server logs and histories here")
@@ -577,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     requirements = load_extensions(TESTS_DIR).discover_requirements("all")
     runs = [plan_runtime(runtime, requirements, args, workdir / runtime.name) for runtime in runtimes]
     if any(run.runtime is NODE and run.to_run for run in runs):
-        install_node_packages()
+        install_node_packages(args.node)
 
     perdure = find_perdure(args.perdure)
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "conformance", "AWS_SECRET_ACCESS_KEY": "conformance"}
@@ -592,13 +594,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"conformance: against perdure serve (harness on Python {python_version}; work folder {workdir})", flush=True)
     started_at = time.time()
     local = threading.local()
+    serving = [run for run in runs if run.to_run]
+    # Two servers at once start twice the worker processes: on two cores, as many as one server
+    # has alone is what starts within the workers' start-up time.
+    workers = max(2, args.workers // max(1, len(serving)))
     with ExitStack() as servers:
         targets = {
             run.runtime.name: connect(
-                servers.enter_context(perdure_server(perdure, run.template, run.workdir, args.workers, env)), run, perdure, env
+                servers.enter_context(perdure_server(perdure, run.template, run.workdir, workers, env)), run, perdure, env
             )
-            for run in runs
-            if run.to_run
+            for run in serving
         }
         real_stdout, real_stderr = sys.stdout, sys.stderr
         sys.stdout = _PerThreadOutput(real_stdout, local)  # type: ignore[assignment]

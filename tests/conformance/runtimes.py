@@ -18,6 +18,7 @@ This module needs only the standard library.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -68,11 +69,12 @@ NODE = Runtime(
 RUNTIMES = {runtime.name: runtime for runtime in (PYTHON, NODE)}
 
 
-def install_node_packages(folder: Path = NODE.handlers) -> None:
+def install_node_packages(node: str | None, folder: Path = NODE.handlers) -> None:
     """Installs the handlers' npm packages (the SDK) with ``npm ci``, unless the lock file's are there.
 
-    A marker in ``node_modules`` holds the digest of the lock file it was installed from, so a
-    second run starts at once and a changed lock file installs again.
+    npm runs on ``node`` (Node 22 or newer; None: the one on PATH), as the SDK asks. A marker in
+    ``node_modules`` holds the digest of the lock file it was installed from, so a second run
+    starts at once and a changed lock file installs again.
     """
     lock = folder / "package-lock.json"
     marker = folder / "node_modules" / ".perdure-installed"
@@ -89,6 +91,7 @@ def install_node_packages(folder: Path = NODE.handlers) -> None:
     done = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
         cwd=folder,
+        env={**os.environ, "PATH": os.pathsep.join([str(Path(node).parent), os.environ.get("PATH", "")])} if node else None,
         capture_output=True,
         text=True,
         timeout=600,

@@ -6,8 +6,8 @@ own environment (Python 3.13 or newer, made on first use, see environment.py). E
 test fails when one of its cases that is expected to pass does not. The cases known not to pass
 are listed, each with its reason, in expectations.yaml and expectations_node.yaml.
 
-The Node.js handlers need Node 22 or newer: ``PERDURE_NODE``, else ``node`` on PATH if it is
-recent enough, else the one scripts/node22 installs from npm.
+The Node.js handlers need Node 22 or newer: ``PERDURE_NODE``, else the one scripts/node22
+installs from npm (tests/node_env.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from node_env import node22
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -43,30 +42,16 @@ def _perdure() -> str:
     return str(beside) if beside.exists() else "perdure"
 
 
-def _node_major(node: str) -> int | None:
-    try:
-        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.match(r"v(\d+)\.", version.strip())
-    return int(match[1]) if match else None
-
-
 def find_node() -> tuple[str | None, str]:
     """A Node.js of 22 or newer for the Node handlers, or None and why there is none."""
     explicit = os.environ.get("PERDURE_NODE")
     if explicit:
         return explicit, ""
-    on_path = shutil.which("node")
-    if on_path and (_node_major(on_path) or 0) >= 22:
-        return on_path, ""
-    script = ROOT / "scripts" / "node22"
-    if not script.exists():
-        return None, "no Node.js 22 or newer: set PERDURE_NODE to one"
-    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        return None, f"scripts/node22 could not install Node.js 22 (exit {done.returncode}): {done.stderr.strip()[-500:]}"
-    return done.stdout.strip(), ""
+    try:
+        return node22(), ""
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or ""
+        return None, f"scripts/node22 could not install Node.js 22: {error} {detail.strip()[-500:]}"
 
 
 @dataclass(frozen=True)

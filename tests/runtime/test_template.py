@@ -215,9 +215,9 @@ def test_functions_without_durable_config_are_skipped_with_a_reason(tmp_path: Pa
               Handler: handler.process_order
               CodeUri: src
               DurableFunction: {Enabled: false}
-          Node:
+          Java:
             Type: AWS::Serverless::Function
-            Properties: {Handler: index.handler, Runtime: nodejs22.x, DurableConfig: {}}
+            Properties: {Handler: example.Handler, Runtime: java21, DurableConfig: {}}
           Bucket:
             Type: AWS::S3::Bucket
         """)
@@ -225,10 +225,10 @@ def test_functions_without_durable_config_are_skipped_with_a_reason(tmp_path: Pa
     loaded = load_template(path)
 
     assert loaded.functions == []
-    plain, disabled, node = loaded.skipped
+    plain, disabled, java = loaded.skipped
     assert "Resource Plain is not registered because it has no DurableConfig or DurableFunction section" in plain
     assert "Resource Disabled is not registered because DurableFunction.Enabled is false" in disabled
-    assert "Resource Node is not registered because its Runtime is nodejs22.x" in node
+    assert "Resource Java is not registered because its Runtime is java21; Perdure runs Python handlers and Node.js ones" in java
 
 
 def test_json_template_with_long_form_intrinsics_and_parameter_defaults(tmp_path: Path) -> None:

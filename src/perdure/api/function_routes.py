@@ -21,9 +21,19 @@ from starlette.responses import Response
 
 from perdure.api.http import Route, json_body, json_response
 from perdure.errors import ConflictError, FunctionNotFoundError, InvalidParameterError
-from perdure.protocol.versions import DEFAULT_TIMEOUT_SECONDS, LATEST, Alias, FunctionConfig, FunctionVersion, handler_of_lambda
+from perdure.protocol.versions import (
+    DEFAULT_TIMEOUT_SECONDS,
+    LATEST,
+    NODE_EXTENSIONS,
+    Alias,
+    FunctionConfig,
+    FunctionVersion,
+    handler_of_lambda,
+    is_node,
+)
 from perdure.runtime.bundles import Bundle, member_names, repack_zip
 from perdure.runtime.code_versions import CodeVersions
+from perdure.runtime.node_binary import NODE_RUNTIMES
 from perdure.runtime.registry import Registry
 from perdure.service.executions import DurableService
 from perdure.service.validation import NAME, NAME_RULE, check_qualifier
@@ -77,8 +87,11 @@ def _zip(body: dict[str, Any]) -> bytes:
 def _config(body: dict[str, Any], base: FunctionConfig) -> FunctionConfig:
     """``base`` with the settings a CreateFunction or UpdateFunctionConfiguration body gives."""
     runtime = _text(body, "Runtime")
-    if runtime is not None and not runtime.startswith("python"):
-        raise InvalidParameterError(f"Runtime {runtime} is not one Perdure runs: deploy Python handlers (python3.13, python3.14).")
+    if runtime is not None and not runtime.startswith("python") and runtime not in NODE_RUNTIMES:
+        raise InvalidParameterError(
+            f"Runtime {runtime} is not one Perdure runs: deploy Python handlers (python3.13, python3.14) "
+            f"or Node.js ones ({', '.join(NODE_RUNTIMES)})."
+        )
     handler = _text(body, "Handler")
     if handler is not None and "." not in handler:
         raise InvalidParameterError(f"Handler must be module.function, not {handler!r}: for example handler.process_order.")
@@ -86,7 +99,7 @@ def _config(body: dict[str, Any], base: FunctionConfig) -> FunctionConfig:
     if not isinstance(durable, dict):
         raise InvalidParameterError("DurableConfig must be an object.")
     changes: dict[str, Any] = {
-        "handler": handler_of_lambda(handler) if handler else None,
+        "handler": handler_of_lambda(handler, runtime or base.runtime) if handler else None,
         "runtime": runtime,
         "timeout_seconds": _seconds(body, "Timeout"),
         "memory_mb": _seconds(body, "MemorySize"),
@@ -96,16 +109,21 @@ def _config(body: dict[str, Any], base: FunctionConfig) -> FunctionConfig:
     return dataclasses.replace(base, **{key: value for key, value in changes.items() if value is not None})
 
 
-def _checked_bundle(data: bytes, config: FunctionConfig) -> Bundle:
-    """The uploaded zip as a bundle, once its handler is known to be in it."""
+def _checked_bundle(data: bytes, config: FunctionConfig) -> tuple[Bundle, FunctionConfig]:
+    """The uploaded zip as a bundle, once its handler is known to be in it; ``config`` with a Node handler's file found."""
     bundle = repack_zip(data)
     file = config.handler.rpartition(":")[0]
-    if file not in member_names(bundle):
+    members = member_names(bundle)
+    if is_node(config.runtime):
+        stem, attribute = file.rpartition(".")[0], config.handler.rpartition(":")[2]
+        found = next((stem + extension for extension in NODE_EXTENSIONS if stem + extension in members), file)
+        file, config = found, dataclasses.replace(config, handler=f"{found}:{attribute}")
+    if file not in members:
         raise InvalidParameterError(
             f"The Handler {config.lambda_handler!r} needs the file {file} in the zip, which it does not hold. "
             "Zip the folder's contents (not the folder itself), or fix Handler."
         )
-    return bundle
+    return bundle, config
 
 
 @dataclass
@@ -172,7 +190,7 @@ class FunctionRoutes:
         return version
 
     async def _deploy(self, function_name: str, data: bytes, config: FunctionConfig) -> FunctionVersion:
-        bundle = await run_in_threadpool(_checked_bundle, data, config)
+        bundle, config = await run_in_threadpool(_checked_bundle, data, config)
         version, spec = await run_in_threadpool(self._code.publish_bundle, function_name, bundle, config)
         self.registry.install(spec)
         return version

@@ -33,7 +33,9 @@ def deploy(targets: tuple[str, ...], template: Path | None, endpoint: str) -> No
     with Client(endpoint) as client:
         for spec in specs:
             folder = spec.code_folder.resolve()
-            module = spec.file.resolve().relative_to(folder).with_suffix("").as_posix().replace("/", ".")
+            module = spec.file.resolve().relative_to(folder).with_suffix("").as_posix()
+            # Lambda names a Python handler's module with dots, a Node one's by its path.
+            module = module if spec.runtime else module.replace("/", ".")
             settings = {"Handler": f"{module}.{spec.attribute}", **spec.config(module).lambda_settings()}
             version = client.deploy(spec.name, pack_folder(folder).data, settings, spec.auto_publish_alias)
             client.put_schedules(spec.name, [definition_to_wire(definition) for definition in spec.schedules])

@@ -36,8 +36,10 @@ class FunctionConfig:
 
     @property
     def lambda_handler(self) -> str:
-        """The handler as Lambda writes it: ``pkg/app.py:handler`` is ``pkg.app.handler``."""
+        """The handler as Lambda writes it: ``pkg/app.py:handler`` is ``pkg.app.handler``; Node's ``src/app.mjs:handler`` is ``src/app.handler``."""
         file, _, attribute = self.handler.rpartition(":")
+        if is_node(self.runtime):
+            return f"{file.rpartition('.')[0]}.{attribute}"
         return f"{file.removesuffix('.py').replace('/', '.')}.{attribute}"
 
     def lambda_settings(self) -> dict[str, Any]:
@@ -48,6 +50,8 @@ class FunctionConfig:
         if self.retention_days:
             durable["RetentionPeriodInDays"] = self.retention_days
         settings: dict[str, Any] = {"Timeout": self.timeout_seconds, "DurableConfig": durable}
+        if self.runtime:
+            settings["Runtime"] = self.runtime
         if self.memory_mb:
             settings["MemorySize"] = self.memory_mb
         return settings
@@ -76,10 +80,25 @@ class FunctionConfig:
 _ADDED_SETTINGS = ("max_concurrency", "function_url")
 
 
-def handler_of_lambda(handler: str) -> str:
-    """Lambda's ``pkg.app.handler`` as a ``FunctionConfig.handler``: ``pkg/app.py:handler``."""
+def handler_of_lambda(handler: str, runtime: str | None = None) -> str:
+    """Lambda's ``pkg.app.handler`` as a ``FunctionConfig.handler``: ``pkg/app.py:handler``.
+
+    A Node runtime's ``src/app.handler`` is ``src/app.js:handler``, whose file a deploy then
+    looks for as Lambda does: ``.js``, else ``.mjs``, else ``.cjs`` (``NODE_EXTENSIONS``).
+    """
     module, _, attribute = handler.rpartition(".")
+    if is_node(runtime):
+        return f"{module}{NODE_EXTENSIONS[0]}:{attribute}"
     return f"{module.replace('.', '/')}.py:{attribute}"
+
+
+# What Lambda's Node runtimes try, in order, for a handler's module.
+NODE_EXTENSIONS = (".js", ".mjs", ".cjs")
+
+
+def is_node(runtime: str | None) -> bool:
+    """Whether a Lambda runtime name (``nodejs22.x``) is one of Node.js."""
+    return runtime is not None and runtime.startswith("nodejs")
 
 
 @dataclass(frozen=True)

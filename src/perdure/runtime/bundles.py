@@ -125,6 +125,9 @@ def _files(folder: Path, skipped: frozenset[Path]) -> Iterator[Path]:
         path = Path(entry.path)
         if entry.name in EXCLUDED_NAMES or entry.name.endswith(".pyc") or path in skipped:
             continue
+        if entry.name == ".bin" and path.parent.name == "node_modules":
+            # npm's links to packages' commands: a handler imports packages, it runs none of these.
+            continue
         if entry.is_symlink():
             raise BundleError(f"{path} is a symbolic link: a bundle holds files only. Copy what it points at, or remove it.")
         if entry.is_dir():

@@ -29,12 +29,20 @@ class CodeVersions:
         # Not code, though it may sit in a code folder: the server's database and data.
         self.leave_out = tuple(leave_out)
         self._specs: dict[tuple[str, int], FunctionSpec] = {}
+        # Each folder is packed once, however many functions share it: a Node folder's
+        # node_modules holds thousands of files (packing 20 MB of them takes a second or more).
+        self._packed: dict[Path, Bundle] = {}
         self._lock = threading.Lock()
 
     def publish(self, spec: FunctionSpec) -> FunctionSpec:
         """Publishes the spec's code and settings; returns the spec of that version, run from the cache."""
         folder = spec.code_folder.resolve()
-        bundle = pack_folder(folder, leave_out=self.leave_out)
+        with self._lock:
+            bundle = self._packed.get(folder)
+        if bundle is None:
+            bundle = pack_folder(folder, leave_out=self.leave_out)
+            with self._lock:
+                self._packed[folder] = bundle
         handler = f"{spec.file.resolve().relative_to(folder).as_posix()}:{spec.attribute}"
         version = self.service.publish_version(spec.name, bundle.data, spec.config(handler))
         if spec.auto_publish_alias:

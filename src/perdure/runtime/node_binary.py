@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perdure.errors import PerdureError
+from perdure.protocol.versions import NODE_EXTENSIONS, is_node
 
 __all__ = ["DEFAULT_NODE_RUNTIME", "MIN_NODE_MAJOR", "NODE_RUNTIMES", "NODE_SUFFIXES", "NodeBinary", "NodeNotFoundError", "find_node", "is_node_runtime"]
 
@@ -19,7 +20,7 @@ MIN_NODE_MAJOR = 22
 # The Lambda runtimes of Node functions Perdure runs (those the SDK supports).
 NODE_RUNTIMES = ("nodejs22.x", "nodejs24.x")
 # The files of Node modules, as a handler target names them (``orders=app.mjs:handler``).
-NODE_SUFFIXES = (".mjs", ".cjs", ".js")
+NODE_SUFFIXES = NODE_EXTENSIONS
 # The runtime of a Node function given as a file rather than by a template.
 DEFAULT_NODE_RUNTIME = "nodejs22.x"
 _VERSION = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)")
@@ -39,7 +40,7 @@ class NodeNotFoundError(PerdureError):
 
 def is_node_runtime(runtime: str | None) -> bool:
     """Whether a Lambda runtime name (``nodejs22.x``) is one of Node.js."""
-    return runtime is not None and runtime.startswith("nodejs")
+    return is_node(runtime)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from perdure.errors import InvalidParameterError
+from perdure.protocol.versions import NODE_EXTENSIONS
 
 __all__ = ["ESBUILD_VERSION", "NodeHandler", "esbuild_binary", "node_handler"]
 
 # The esbuild npm installs on demand (into the cache folder), pinned so that builds repeat.
 ESBUILD_VERSION = "0.28.2"
-# What Lambda's Node runtimes try, in order, for a handler's module.
-_EXTENSIONS = (".js", ".mjs", ".cjs")
 # SAM's BuildProperties for esbuild, and the esbuild flag each becomes.
 _FLAGS = {
     "Format": "--format",
@@ -64,11 +63,11 @@ def node_handler(template: Path, logical_id: str, handler: str, code_dir: Path, 
         if method != "esbuild":
             raise fail(f"Metadata.BuildMethod is {method!r}; Perdure builds Node functions with esbuild only: write BuildMethod: esbuild.")
         code_dir = _build(template, logical_id, code_dir, metadata.get("BuildProperties") or {}, fail)
-    for extension in _EXTENSIONS:
+    for extension in NODE_EXTENSIONS:
         file = code_dir / (module + extension)
         if file.is_file():
             return NodeHandler(file, attribute, code_dir)
-    tried = ", ".join(str(code_dir / (module + extension)) for extension in _EXTENSIONS)
+    tried = ", ".join(str(code_dir / (module + extension)) for extension in NODE_EXTENSIONS)
     raise fail(f"Handler {handler!r} needs one of the files {tried}, and none exists. Check Handler and CodeUri, or create the file.")
 
 

@@ -9,6 +9,10 @@ const GREET = "target_greet";
 const SIZE = "target_size";
 const FAIL = "target_fail";
 
+// Every call is named: the SDK tells invoke(name, function, input) from invoke(function, input)
+// by the type of its second argument, so an unnamed call whose input is a string would take the
+// input for the function to invoke.
+
 export const target_echo = withDurableExecution(async (event) => event);
 
 export const target_greet = withDurableExecution(async (event) => `Hello, ${event}!`);
@@ -20,7 +24,7 @@ export const target_fail = withDurableExecution(async () => {
 });
 
 export const case_5_1 = withDurableExecution(async (event, context) => {
-  return context.invoke(ECHO, event);
+  return context.invoke("echo", ECHO, event);
 });
 
 export const case_5_2 = withDurableExecution(async (event, context) => {
@@ -28,20 +32,20 @@ export const case_5_2 = withDurableExecution(async (event, context) => {
 });
 
 export const case_5_3 = withDurableExecution(async (event, context) => {
-  return context.invoke(ECHO, event);
+  return context.invoke("echo", ECHO, event);
 });
 
 export const case_5_4 = withDurableExecution(async (event, context) => {
-  return context.invoke(ECHO, null);
+  return context.invoke("echo", ECHO, null);
 });
 
 export const case_5_5 = withDurableExecution(async (event, context) => {
-  return context.invoke(FAIL, event);
+  return context.invoke("fail", FAIL, event);
 });
 
 export const case_5_6 = withDurableExecution(async (event, context) => {
   try {
-    return await context.invoke(FAIL, event);
+    return await context.invoke("fail", FAIL, event);
   } catch (error) {
     if (!(error instanceof InvokeError)) throw error;
     return "fallback";
@@ -50,15 +54,15 @@ export const case_5_6 = withDurableExecution(async (event, context) => {
 
 export const case_5_7 = withDurableExecution(async (event, context) => {
   // Near the 256 KB limit of an asynchronous invocation's payload.
-  return context.invoke(SIZE, { data: "x".repeat(240 * 1024) });
+  return context.invoke("size", SIZE, { data: "x".repeat(240 * 1024) });
 });
 
 export const case_5_8 = withDurableExecution(async (event, context) => {
-  return context.invoke(ECHO, event.payload, { tenantId: event.tenantId });
+  return context.invoke("echo", ECHO, event.payload, { tenantId: event.tenantId });
 });
 
 export const case_5_9 = withDurableExecution(async (event, context) => {
-  const result = await context.invoke(ECHO, "cached");
+  const result = await context.invoke("echo", ECHO, "cached");
   await context.wait({ seconds: 1 });
   return result;
 });
@@ -66,7 +70,7 @@ export const case_5_9 = withDurableExecution(async (event, context) => {
 export const case_5_10 = withDurableExecution(async (event, context) => {
   let result;
   try {
-    result = await context.invoke(FAIL, event);
+    result = await context.invoke("fail", FAIL, event);
   } catch (error) {
     if (!(error instanceof InvokeError)) throw error;
     result = "caught";
@@ -77,21 +81,21 @@ export const case_5_10 = withDurableExecution(async (event, context) => {
 
 export const case_5_11 = withDurableExecution(async (event, context) => {
   const value = await context.step("prepare", async () => "from the step");
-  return context.invoke(ECHO, value);
+  return context.invoke("echo", ECHO, value);
 });
 
 export const case_5_12 = withDurableExecution(async (event, context) => {
-  const result = await context.invoke(ECHO, "from the invoke");
+  const result = await context.invoke("echo", ECHO, "from the invoke");
   return context.step("process", async () => `processed ${result}`);
 });
 
 export const case_5_13 = withDurableExecution(async (event, context) => {
-  return context.runInChildContext("child", async (ctx) => ctx.invoke(ECHO, "inside the child"));
+  return context.runInChildContext("child", async (ctx) => ctx.invoke("echo", ECHO, "inside the child"));
 });
 
 export const case_5_14 = withDurableExecution(async (event, context) => {
-  const first = await context.invoke(ECHO, "first");
-  const second = await context.invoke(GREET, first);
+  const first = await context.invoke("echo", ECHO, "first");
+  const second = await context.invoke("greet", GREET, first);
   return [first, second];
 });
 
@@ -108,7 +112,7 @@ const uppercasePayload = {
 };
 
 export const case_5_15 = withDurableExecution(async (event, context) => {
-  return context.invoke(ECHO, event, { payloadSerdes: uppercasePayload });
+  return context.invoke("echo", ECHO, event, { payloadSerdes: uppercasePayload });
 });
 
 // Reads the result as its raw text in upper case (no JSON parsing).
@@ -118,5 +122,5 @@ const uppercaseResult = {
 };
 
 export const case_5_16 = withDurableExecution(async (event, context) => {
-  return context.invoke(ECHO, event, { resultSerdes: uppercaseResult });
+  return context.invoke("echo", ECHO, event, { resultSerdes: uppercaseResult });
 });
