@@ -34,9 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from node_env import node22, node_handlers  # noqa: E402
-from servers import Server, lambda_client  # noqa: E402
-from sequential_steps import machine, write  # noqa: E402
+from node_env import node22, node_handlers
+from sequential_steps import machine, write
+from servers import Server, lambda_client
 
 START_MARK, END_MARK = "<!-- node-results:start -->", "<!-- node-results:end -->"
 TEMPLATE = """
@@ -120,9 +120,11 @@ def main() -> None:
     node_version = subprocess.run([node22(), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     lines = [
         START_MARK,
-        f"Measured {datetime.date.today().isoformat()}: {args.rounds} alternating rounds of {args.sequential} workflows one at a "
-        f"time and {args.burst} started at once per runtime, on one `perdure serve --workers 2` (SQLite); figures are "
-        "medians over the rounds.",
+        (
+            f"Measured {datetime.date.today().isoformat()}: {args.rounds} alternating rounds of {args.sequential} workflows "
+            f"one at a time and {args.burst} started at once per runtime, on one `perdure serve --workers 2` (SQLite); "
+            "figures are medians over the rounds."
+        ),
         "",
         "| | |",
         "|---|---|",

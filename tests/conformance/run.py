@@ -5,7 +5,7 @@
     python tests/conformance/run.py --case 1-11 4-3 # some cases
     python tests/conformance/run.py --ci            # what CI runs: without the cases listed slow
     python tests/conformance/run.py --runtime node  # the Node.js handlers (handlers_js/*.mjs)
-    python tests/conformance/run.py --runtime python node  # both at once, a server each
+    python tests/conformance/run.py --runtime python node  # both, one after the other
 
 Each case of ``aws-durable-execution-conformance-tests`` (155 in 10 suites) has a handler here,
 written from the case's prose in ``handlers/<suite>.py`` as ``case_S_N``, and one for Node.js in
@@ -19,7 +19,8 @@ until the end, and checks the result and the event history with the package's
 ``EventHistoryMatcher`` (and the logs with its ``CloudWatchLogValidator``). The package talks to
 Perdure through boto3 pointed at the local endpoint; where it would ask CloudFormation which
 function a logical ID deployed to, or CloudWatch for an execution's log lines, two small
-stand-ins answer from the template and from ``perdure executions logs``.
+stand-ins answer from the template and from the execution's logs (the API ``perdure executions
+logs`` reads).
 
 It prints a table (one line per case), the failures' details, and a total; it exits non-zero
 when a case that is expected to pass does not. ``expectations.yaml`` (Python) and
@@ -44,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -220,52 +222,45 @@ class LogsUnavailable(Exception):
 
 
 class ExecutionLogs:
-    """Answers the package's CloudWatch ``FilterLogEvents`` from ``perdure executions logs ARN``.
+    """Answers the package's CloudWatch ``FilterLogEvents`` from the execution's logs in Perdure.
 
     The package asks for the records whose ``durableExecutionArn`` or ``executionArn`` is the
     execution's; Perdure keeps each execution's log lines apart, so the answer is that
-    execution's lines, in the order Perdure gives them.
+    execution's lines, in the order Perdure gives them. They are read from the API that
+    ``perdure executions logs ARN`` reads, over HTTP: the package asks about once a second for
+    each case that checks logs, and a command a time is a Python start-up a time, which on two
+    cores delays the very invocations whose order the cases check.
     """
 
     _ARN = re.compile(r'durableExecutionArn = "((?:[^"\\]|\\.)*)"')
 
-    def __init__(self, perdure: list[str], endpoint: str, env: dict[str, str]) -> None:
-        self.perdure = perdure
+    def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.env = env
 
     def filter_log_events(self, **kwargs: Any) -> dict[str, Any]:
         match = self._ARN.search(kwargs.get("filterPattern") or "")
         if match is None:
             raise NotImplementedError("FilterLogEvents without an execution ARN filter")
         arn = match[1].replace('\\"', '"').replace("\\\\", "\\")
-        done = subprocess.run(
-            [*self.perdure, "executions", "logs", arn, "--endpoint", self.endpoint],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=60,
-        )
-        if done.returncode != 0:
-            detail = " ".join((done.stderr or done.stdout).split())[-300:]
-            raise LogsUnavailable(f"perdure executions logs failed (exit {done.returncode}): {detail}")
-        return {"events": [{"timestamp": i, "ingestionTime": i, "message": line} for i, line in enumerate(_log_lines(done.stdout))]}
+        return {"events": [{"timestamp": i, "ingestionTime": i, "message": line} for i, line in enumerate(self._lines(arn))]}
 
-
-def _log_lines(output: str) -> list[str]:
-    """The messages in ``perdure executions logs`` output: a JSON object a line, with its Message."""
-    lines: list[str] = []
-    for raw in output.splitlines():
-        if not raw.strip():
-            continue
-        try:
-            item = json.loads(raw)
-        except ValueError:
-            lines.append(raw)
-            continue
-        message = item.get("Message") if isinstance(item, dict) else None
-        lines.append(message if isinstance(message, str) else raw)
-    return lines
+    def _lines(self, arn: str) -> list[str]:
+        """The messages of the execution's log lines, following ``NextMarker`` through every page."""
+        lines: list[str] = []
+        query: dict[str, str] = {"MaxItems": "1000"}
+        while True:
+            url = f"{self.endpoint}/perdure/v1/durable-executions/{urllib.parse.quote(arn, safe='')}/logs?{urllib.parse.urlencode(query)}"
+            try:
+                with urllib.request.urlopen(url, timeout=60) as reply:
+                    body = json.load(reply)
+            except (OSError, ValueError) as error:
+                raise LogsUnavailable(f"GET {url} failed: {error}") from error
+            for item in body["Logs"]:
+                message = item.get("Message")
+                lines.append(message if isinstance(message, str) else json.dumps(item))
+            if not body.get("NextMarker"):
+                return lines
+            query["Marker"] = body["NextMarker"]
 
 
 # endregion
@@ -528,7 +523,7 @@ class CaseTarget:
     clients: AwsClients
 
 
-def connect(endpoint: str, run: RuntimeRun, perdure: list[str], env: dict[str, str]) -> CaseTarget:
+def connect(endpoint: str, run: RuntimeRun) -> CaseTarget:
     lam = boto3.client(
         "lambda",
         endpoint_url=endpoint,
@@ -538,7 +533,7 @@ def connect(endpoint: str, run: RuntimeRun, perdure: list[str], env: dict[str, s
         config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=600, max_pool_connections=64),
     )
     stack = TemplateStack({logical_id(h.name): h.name for h in run.handlers})
-    clients = AwsClients({"lambda": lam, "cloudformation": stack, "logs": ExecutionLogs(perdure, endpoint, env)})
+    clients = AwsClients({"lambda": lam, "cloudformation": stack, "logs": ExecutionLogs(endpoint)})
     return CaseTarget(Invoker(stack_name="perdure", region=REGION, lambda_client=lam, cfn_client=stack), clients)
 
 
@@ -555,8 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ci", action="store_true", help="leave out the cases the expectations list as slow")
     parser.add_argument("--parallel", type=int, default=16, help="cases validated at once, per runtime (default 16)")
+    parser.add_argument("--workers", type=int, default=24, help="perdure serve --workers (default 24; --at-once shares them)")
     parser.add_argument(
-        "--workers", type=int, default=24, help="worker processes in all, shared by the runtimes' servers (default 24)"
+        "--at-once", action="store_true", help="with several runtimes, run their servers side by side, not one after the other"
     )
     parser.add_argument("--perdure", help="the perdure command (default .venv/bin/perdure)")
     parser.add_argument("--node", help="the Node.js (22 or newer) the node handlers run on (perdure serve's PERDURE_NODE)")
@@ -595,23 +591,23 @@ def main(argv: list[str] | None = None) -> int:
     started_at = time.time()
     local = threading.local()
     serving = [run for run in runs if run.to_run]
-    # Two servers at once start twice the worker processes: on two cores, as many as one server
-    # has alone is what starts within the workers' start-up time.
-    workers = max(2, args.workers // max(1, len(serving)))
-    with ExitStack() as servers:
-        targets = {
-            run.runtime.name: connect(
-                servers.enter_context(perdure_server(perdure, run.template, run.workdir, workers, env)), run, perdure, env
-            )
-            for run in serving
-        }
-        real_stdout, real_stderr = sys.stdout, sys.stderr
-        sys.stdout = _PerThreadOutput(real_stdout, local)  # type: ignore[assignment]
-        sys.stderr = _PerThreadOutput(real_stderr, local)  # type: ignore[assignment]
-        try:
-            _run_cases(runs, targets, local, args.parallel, real_stdout, len(runs) > 1)
-        finally:
-            sys.stdout, sys.stderr = real_stdout, real_stderr
+    # One runtime after the other, each on a server of its own; --at-once runs their servers
+    # side by side, sharing the worker processes: on two cores that starts worker processes
+    # (a Node one is a Python process and a Node child) too slowly for the cases' timing.
+    for group in [serving] if args.at_once else [[run] for run in serving]:
+        workers = max(2, args.workers // len(group))
+        with ExitStack() as servers:
+            targets = {
+                run.runtime.name: connect(servers.enter_context(perdure_server(perdure, run.template, run.workdir, workers, env)), run)
+                for run in group
+            }
+            real_stdout, real_stderr = sys.stdout, sys.stderr
+            sys.stdout = _PerThreadOutput(real_stdout, local)  # type: ignore[assignment]
+            sys.stderr = _PerThreadOutput(real_stderr, local)  # type: ignore[assignment]
+            try:
+                _run_cases(group, targets, local, args.parallel, real_stdout, len(runs) > 1)
+            finally:
+                sys.stdout, sys.stderr = real_stdout, real_stderr
 
     elapsed = time.time() - started_at
     outcomes = sorted((o for run in runs for o in run.outcomes), key=lambda o: (case_key(o.case_id), o.runtime))
@@ -652,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_cases(
     runs: list[RuntimeRun], targets: dict[str, CaseTarget], local: threading.local, parallel: int, out: Any, with_runtime: bool
 ) -> None:
-    """Validates every runtime's cases at once, adding each one's outcome to its runtime's run."""
+    """Validates the cases of ``runs`` at once, adding each one's outcome to its runtime's run."""
     # Longest first: the cases that check logs wait about 20 s for them (as for CloudWatch's
     # ingestion), then those that suspend and resume; the quick synchronous ones fill in.
     items = sorted(

@@ -1,7 +1,7 @@
 """AWS's conformance cases against ``perdure serve``, as part of the test suite.
 
-Runs ``tests/conformance/run.py --ci`` once, for the Python handlers (handlers/) and the Node.js
-ones (handlers_js/) at once, each runtime on a server of its own, in the conformance package's
+Runs ``tests/conformance/run.py --ci`` once, for the Python handlers (handlers/) and then the
+Node.js ones (handlers_js/), each runtime on a server of its own, in the conformance package's
 own environment (Python 3.13 or newer, made on first use, see environment.py). Each runtime's
 test fails when one of its cases that is expected to pass does not. The cases known not to pass
 are listed, each with its reason, in expectations.yaml and expectations_node.yaml.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perdure.runtime.bundles import Bundle, BundleError, pack_folder, repack_zip, unpack
+from perdure.runtime.bundles import NOT_PYTHON_CODE, Bundle, BundleError, pack_folder, repack_zip, unpack
 
 
 def app(folder: Path) -> Path:
@@ -122,3 +122,15 @@ def test_what_the_server_keeps_beside_the_code_is_left_out(tmp_path: Path) -> No
         (folder / name).write_text("data")
     bundle = pack_folder(folder, leave_out=[folder / "perdure.db", folder / "perdure.db-wal", folder / "blobs"])
     assert names(bundle) == ["handler.py", "pkg/__init__.py", "run.sh"]
+
+
+def test_npm_command_links_stay_out_and_a_python_functions_bundle_leaves_node_modules_out(tmp_path: Path) -> None:
+    folder = app(tmp_path / "app")
+    (folder / "node_modules" / "sdk").mkdir(parents=True)
+    (folder / "node_modules" / "sdk" / "index.js").write_text("module.exports = {};\n")
+    (folder / "node_modules" / ".bin").mkdir()
+    (folder / "node_modules" / ".bin" / "sdk").symlink_to("../sdk/index.js")
+
+    assert "node_modules/sdk/index.js" in names(pack_folder(folder))
+    assert not any(name.startswith("node_modules/.bin") for name in names(pack_folder(folder)))
+    assert not any(name.startswith("node_modules") for name in names(pack_folder(folder, leave_out_names=NOT_PYTHON_CODE)))

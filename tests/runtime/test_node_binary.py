@@ -52,7 +52,7 @@ def test_serve_with_a_node_function_stops_at_once_when_node_is_too_old(tmp_path:
     env = {**os.environ, "PERDURE_NODE": str(fake_node(tmp_path / "bin", "v20.19.2"))}
     served = subprocess.run(
         [sys.executable, "-m", "perdure", "serve", "orders=app.mjs:handler", "--dev", "--db", f"sqlite:///{tmp_path / 'p.db'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
     assert served.returncode == 1

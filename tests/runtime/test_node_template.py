@@ -90,3 +90,33 @@ def test_other_runtimes_are_still_skipped_with_a_reason(tmp_path: Path) -> None:
 
     assert loaded.functions == []
     assert "its Runtime is nodejs18.x; Perdure runs Python handlers and Node.js ones (nodejs22.x, nodejs24.x)" in loaded.skipped[0]
+
+
+def test_esbuild_builds_typescript_into_the_sam_build_folder_with_the_settings_given(tmp_path: Path) -> None:
+    metadata = """\
+        Metadata:
+          BuildMethod: esbuild
+          BuildProperties: {EntryPoints: [app.ts], Format: esm, Minify: true, External: [left-pad], Target: es2022}
+        """
+    path = write(tmp_path, "Runtime: nodejs22.x\nHandler: app.handler", metadata)
+    (tmp_path / "src" / "app.ts").write_text(
+        'import pad from "left-pad";\nexport const handler = async (event: {n: number}): Promise<string> => pad(String(event.n), 3);\n'
+    )
+
+    (spec,) = load_template(path).functions
+
+    built = tmp_path / ".aws-sam" / "build" / "Orders"
+    assert (spec.file, spec.code_folder) == (built / "app.js", built)
+    code = spec.file.read_text()
+    assert 'from"left-pad"' in code.replace(" ", "")  # left external, and minified
+    assert "Promise<string>" not in code
+    # An ES module bundle in a .js file: Node reads it as one under this package.json.
+    assert (built / "package.json").read_text().strip() == '{"type": "module"}'
+
+
+def test_a_typescript_error_fails_the_build_naming_the_function(tmp_path: Path) -> None:
+    path = write(tmp_path, "Runtime: nodejs22.x\nHandler: app.handler", "Metadata: {BuildMethod: esbuild, BuildProperties: {EntryPoints: [app.ts]}}")
+    (tmp_path / "src" / "app.ts").write_text("export const handler = async ( => 1;\n")
+
+    with pytest.raises(InvalidParameterError, match=r"Resource Orders: esbuild could not build app.ts"):
+        load_template(path)

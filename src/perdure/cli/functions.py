@@ -19,14 +19,14 @@ def deploy(targets: tuple[str, ...], template: Path | None, endpoint: str) -> No
 
     Takes the same TARGETs and --template as `perdure serve`. Each function's folder (the
     handler file's, or the template's CodeUri) is packed, without .git, virtual environments,
-    caches and .perdure, and becomes a new version of the function (the same code and
+    caches and .perdure (and, for a Python function, node_modules), and becomes a new version of the function (the same code and
     settings again are the same version). Executions already running finish on the version
     they started on. The function's schedules become those its code or template declares;
     destinations (a template's EventInvokeConfig, on_failure=...) are set with
     PutFunctionEventInvokeConfig. Prints each function's version.
     """
     from perdure.protocol.schedules import definition_to_wire
-    from perdure.runtime.bundles import pack_folder
+    from perdure.runtime.bundles import NOT_PYTHON_CODE, pack_folder
 
     deployed = []
     specs = list(functions(targets, template, "deploy"))
@@ -37,7 +37,8 @@ def deploy(targets: tuple[str, ...], template: Path | None, endpoint: str) -> No
             # Lambda names a Python handler's module with dots, a Node one's by its path.
             module = module if spec.runtime else module.replace("/", ".")
             settings = {"Handler": f"{module}.{spec.attribute}", **spec.config(module).lambda_settings()}
-            version = client.deploy(spec.name, pack_folder(folder).data, settings, spec.auto_publish_alias)
+            code = pack_folder(folder, leave_out_names=() if spec.runtime else NOT_PYTHON_CODE)
+            version = client.deploy(spec.name, code.data, settings, spec.auto_publish_alias)
             client.put_schedules(spec.name, [definition_to_wire(definition) for definition in spec.schedules])
             deployed.append({"FunctionName": spec.name, "Version": version["Version"], "CodeSha256": version["CodeSha256"]})
         # Once all are deployed, since a destination may be one of them; the server checks each.

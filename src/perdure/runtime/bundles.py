@@ -28,6 +28,9 @@ MAX_UNPACKED_BYTES = 250 * 1024 * 1024
 # Left out when a folder is packed: version control, virtual environments, caches and Perdure's
 # own data folder. A Node function's node_modules is not among them: it travels, as in a Lambda zip.
 EXCLUDED_NAMES = frozenset({".git", ".hg", ".svn", ".perdure", "__pycache__", ".mypy_cache", ".pytest_cache", ".venv"})
+# Left out of a Python function's bundle besides: npm's packages, which no Python handler imports
+# and which can be thousands of files (a Node function beside it in the folder has its own bundle).
+NOT_PYTHON_CODE = frozenset({"node_modules"})
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -47,17 +50,20 @@ class Bundle:
         return cls(data, hashlib.sha256(data).hexdigest())
 
 
-def pack_folder(folder: Path, max_bytes: int = MAX_BUNDLE_BYTES, leave_out: Collection[Path] = ()) -> Bundle:
+def pack_folder(
+    folder: Path, max_bytes: int = MAX_BUNDLE_BYTES, leave_out: Collection[Path] = (), leave_out_names: Collection[str] = ()
+) -> Bundle:
     """Packs ``folder`` into a bundle, leaving out ``EXCLUDED_NAMES``, virtual environments and ``leave_out``.
 
     ``leave_out`` names files and folders (absolute paths) that are not code: the server's own
-    database and data, when they sit beside the handler.
+    database and data, when they sit beside the handler. ``leave_out_names`` names more files
+    and folders to leave out wherever they are (``NOT_PYTHON_CODE`` for a Python function).
     """
     if not folder.is_dir():
         raise BundleError(f"The code folder {folder} does not exist: point CodeUri (or the handler's file) at it.")
     folder = folder.resolve()
     skipped = frozenset(path.resolve() for path in leave_out)
-    files = sorted(_files(folder, skipped), key=lambda path: path.relative_to(folder).as_posix())
+    files = sorted(_files(folder, skipped, frozenset(leave_out_names)), key=lambda path: path.relative_to(folder).as_posix())
     total = sum(path.stat().st_size for path in files)
     if total > MAX_UNPACKED_BYTES:
         raise BundleError(_too_large(folder, files, total, MAX_UNPACKED_BYTES, "unpacked"))
@@ -118,12 +124,12 @@ def unpack(bundle: Bundle, cache: Path) -> Path:
     return target
 
 
-def _files(folder: Path, skipped: frozenset[Path]) -> Iterator[Path]:
+def _files(folder: Path, skipped: frozenset[Path], names: frozenset[str]) -> Iterator[Path]:
     with os.scandir(folder) as scan:
         entries = list(scan)
     for entry in entries:
         path = Path(entry.path)
-        if entry.name in EXCLUDED_NAMES or entry.name.endswith(".pyc") or path in skipped:
+        if entry.name in EXCLUDED_NAMES or entry.name in names or entry.name.endswith(".pyc") or path in skipped:
             continue
         if entry.name == ".bin" and path.parent.name == "node_modules":
             # npm's links to packages' commands: a handler imports packages, it runs none of these.
@@ -133,7 +139,7 @@ def _files(folder: Path, skipped: frozenset[Path]) -> Iterator[Path]:
         if entry.is_dir():
             if (path / "pyvenv.cfg").exists():  # a virtual environment, whatever its name
                 continue
-            yield from _files(path, skipped)
+            yield from _files(path, skipped, names)
         elif entry.is_file():
             yield path
 

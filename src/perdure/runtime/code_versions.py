@@ -15,7 +15,8 @@ from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
 from perdure.protocol.versions import FunctionConfig, FunctionVersion
-from perdure.runtime.bundles import Bundle, pack_folder, unpack
+from perdure.runtime.bundles import NOT_PYTHON_CODE, Bundle, pack_folder, unpack
+from perdure.runtime.node_binary import is_node_runtime
 from perdure.runtime.registry import FunctionSpec
 from perdure.service.executions import DurableService
 
@@ -31,18 +32,19 @@ class CodeVersions:
         self._specs: dict[tuple[str, int], FunctionSpec] = {}
         # Each folder is packed once, however many functions share it: a Node folder's
         # node_modules holds thousands of files (packing 20 MB of them takes a second or more).
-        self._packed: dict[Path, Bundle] = {}
+        self._packed: dict[tuple[Path, frozenset[str]], Bundle] = {}
         self._lock = threading.Lock()
 
     def publish(self, spec: FunctionSpec) -> FunctionSpec:
         """Publishes the spec's code and settings; returns the spec of that version, run from the cache."""
         folder = spec.code_folder.resolve()
+        names = frozenset() if is_node_runtime(spec.runtime) else NOT_PYTHON_CODE
         with self._lock:
-            bundle = self._packed.get(folder)
+            bundle = self._packed.get((folder, names))
         if bundle is None:
-            bundle = pack_folder(folder, leave_out=self.leave_out)
+            bundle = pack_folder(folder, leave_out=self.leave_out, leave_out_names=names)
             with self._lock:
-                self._packed[folder] = bundle
+                self._packed[(folder, names)] = bundle
         handler = f"{spec.file.resolve().relative_to(folder).as_posix()}:{spec.attribute}"
         version = self.service.publish_version(spec.name, bundle.data, spec.config(handler))
         if spec.auto_publish_alias:

@@ -131,7 +131,8 @@ class LambdaContext:
         print(msg, end="")
 
 
-def _out_of_memory(spec: FunctionSpec) -> ErrorObject:
+def out_of_memory(spec: FunctionSpec) -> ErrorObject:
+    """The error of an invocation that ran past its function's MemorySize."""
     return ErrorObject(
         message=(
             f"Function {spec.name!r} ran out of memory: it is limited to {spec.memory_mb} MB "
@@ -202,7 +203,7 @@ def _run(
                     trace=tracing.recorded(stored(invocation.trace_parent)), links=links,
                 )  # fmt: skip
             except MemoryError:
-                return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
+                return InvocationReport(None, out_of_memory(spec), out_of_memory=True)
             return _checked(spec, output)
         return _run_aws_handler(service, spec, handler, invocation)
     except StorageFullError as error:
@@ -213,7 +214,7 @@ def _run(
 
 def _checked(spec: FunctionSpec, output: InvocationOutput) -> InvocationReport:
     if output.error is not None and "MemoryError" in (output.error.type or ""):
-        return InvocationReport(InvocationOutput(output.status, error=_out_of_memory(spec)), out_of_memory=True)
+        return InvocationReport(InvocationOutput(output.status, error=out_of_memory(spec)), out_of_memory=True)
     return InvocationReport(output)
 
 
@@ -241,7 +242,7 @@ def _run_aws_handler(
     try:
         raw = handler(event, context)
     except MemoryError:
-        return InvocationReport(None, _out_of_memory(spec), out_of_memory=True)
+        return InvocationReport(None, out_of_memory(spec), out_of_memory=True)
     except Exception as error:
         if client.storage_full is not None:
             return InvocationReport(None, lost=client.storage_full.message)

@@ -26,7 +26,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from perdure.errors import InvalidParameterError, PerdureError, StaleCheckpointTokenError
+from perdure.errors import (
+    InvalidParameterError,
+    PerdureError,
+    StaleCheckpointTokenError,
+)
 from perdure.protocol.records import OperationUpdate, json_default
 from perdure.service.executions import DurableService
 

@@ -97,7 +97,7 @@ def _build(template: Path, logical_id: str, source: Path, properties: Any, fail:
                 if str(item).lower() == "true":
                     command.append(flag)
             else:
-                command.append(f"{flag}{':' if name in ('Loader', 'OutExtension', 'Banner') else '='}{item}")
+                command.append(f"{flag}{':' if name in ('External', 'Loader', 'OutExtension', 'Banner') else '='}{item}")
     built = subprocess.run(command, cwd=source, capture_output=True, text=True, check=False)
     if built.returncode != 0:
         raise fail(f"esbuild could not build {', '.join(entries)} (in {source}):\n{built.stderr.strip()}")

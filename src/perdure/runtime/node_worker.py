@@ -11,10 +11,14 @@ The child lives and dies with its worker process, so the pool's handling of a wo
 to Node functions unchanged: it dies with the worker (its parent-death signal, and the end of
 its stdin), and when it dies on its own the worker process dies the same way (a SIGKILL for a
 SIGKILL), so that the pool records its invocations as lost or crashed as for Python handlers.
+The exception is a child that ran out of heap (V8 aborts it, saying so on its stderr): its
+invocations end as out of memory, as a Python handler's ``MemoryError`` does, and the worker
+process is retired.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
 import json
@@ -30,8 +34,14 @@ from typing import Any
 
 from perdure.errors import FunctionLoadError
 from perdure.protocol.arns import function_arn_of
-from perdure.protocol.records import DEFAULT_MEMORY_MB, ErrorObject, Invocation, InvocationOutput, Usage
-from perdure.runtime.invoker import InvocationReport
+from perdure.protocol.records import (
+    DEFAULT_MEMORY_MB,
+    ErrorObject,
+    Invocation,
+    InvocationOutput,
+    Usage,
+)
+from perdure.runtime.invoker import InvocationReport, out_of_memory
 from perdure.runtime.logcapture import LogCapture
 from perdure.runtime.node_binary import find_node
 from perdure.runtime.node_endpoint import NodeEndpoint
@@ -41,6 +51,8 @@ from perdure.service.executions import DurableService
 __all__ = ["NodeChild", "NodeRuns"]
 
 _PR_SET_PDEATHSIG = 1
+# What V8 writes to stderr as it aborts for want of memory (its heap limit, or the process limit).
+_OUT_OF_HEAP = (b"JavaScript heap out of memory", b"Reached heap limit", b"Fatal process out of memory")
 
 
 def _iso(value: Any) -> Any:
@@ -84,11 +96,15 @@ class NodeChild:
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
+            # Passed on to this process's stderr line by line (see _forward_stderr).
+            stderr=subprocess.PIPE,
             pass_fds=(answers_write,),
             env=environment,
             # The child dies with this process even when stuck in a handler's loop, which the end of
             # its stdin would not stop (PR_SET_PDEATHSIG; see _die_with_parent in worker_process).
-            preexec_fn=lambda: libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL),
+            # preexec_fn runs between fork and exec, where another thread's lock could be held:
+            # this one takes none (libc was loaded before the fork, prctl is a system call).
+            preexec_fn=lambda: libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL),  # noqa: PLW1509
         )
         os.close(answers_write)
         self._answers = os.fdopen(answers_read, "rb")
@@ -96,6 +112,11 @@ class NodeChild:
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._ids = iter(range(1, 2**62))
+        # V8 said the heap limit was reached: the child's death is its running out of memory.
+        self._out_of_heap = threading.Event()
+        # The child has died (out of heap): the next Node invocation starts another.
+        self.dead = False
+        threading.Thread(target=self._forward_stderr, name="perdure-node-stderr", daemon=True).start()
         ready = self._answers.readline()
         if not ready:
             raise FunctionLoadError("(node)", f"the Node.js child ({binary.path}) ended before it was ready: exit status {self.process.wait()}.")
@@ -160,6 +181,10 @@ class NodeChild:
                 if pending is not None and "log" not in message:
                     del self._pending[message["id"]]
             if pending is None:
+                if "log" in message:
+                    # Written after its invocation ended (a timer it left behind): the worker's log keeps it.
+                    _, text = message["log"]
+                    _stderr(f"[node, after invocation {message.get('id')} ended] {text}\n".encode())
                 continue
             if "log" in message:
                 stream, text = message["log"]
@@ -168,14 +193,57 @@ class NodeChild:
                 pending.answer = message
                 pending.done.set()
         code = self.process.wait()
+        # V8 aborts on running out of heap; its message may reach stderr's reader just after.
+        if self._out_of_heap.wait(1.0 if code < 0 and code != -signal.SIGKILL else 0):
+            self._ran_out_of_heap()
+            return
         # Its invocations are the pool's to record, as for a worker process that died: a SIGKILL
         # (the out-of-memory killer, an operator) loses them; any other end crashed them.
-        os.kill(os.getpid(), signal.SIGKILL if code == -signal.SIGKILL else signal.SIGABRT) if code < 0 else os._exit(code or 1)
+        os.kill(os.getpid(), signal.SIGKILL if code == -signal.SIGKILL else signal.SIGABRT) if code < 0 else os._exit(code)
+
+    def _ran_out_of_heap(self) -> None:
+        """Ends the child's invocations as out of memory: one alone is charged for it, several are lost."""
+        self.dead = True
+        self.endpoint.close()
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        answer: dict[str, Any] = {"outOfHeap": True} if len(pending) == 1 else {"lost": len(pending)}
+        for each in pending:
+            each.answer = answer
+            each.done.set()
+
+    def _forward_stderr(self) -> None:
+        """Passes the child's stderr on to this process's, watching for V8's out-of-heap abort."""
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            if any(sign in raw for sign in _OUT_OF_HEAP):
+                self._out_of_heap.set()
+            _stderr(raw)
+
+
+def _stderr(raw: bytes) -> None:
+    """Writes to this worker process's stderr (the server's log), past any invocation's capture of ``sys.stderr``."""
+    with contextlib.suppress(OSError):
+        os.write(2, raw)
 
 
 def _report(spec: FunctionSpec, answer: dict[str, Any], usage: Usage) -> InvocationReport:
     if "loadError" in answer:
         raise FunctionLoadError(spec.name, str(answer["loadError"]))
+    if "outOfHeap" in answer:
+        if spec.memory_mb:
+            return InvocationReport(None, out_of_memory(spec), out_of_memory=True, usage=usage)
+        error = ErrorObject(
+            message=f"Function {spec.name!r} ran out of memory: Node.js reached its heap limit. Set its MemorySize, or use less memory.",
+            type="Runtime.OutOfMemory",
+        )
+        return InvocationReport(None, error, out_of_memory=True, usage=usage)
+    if "lost" in answer:
+        # Which of them used the memory is not known: none is charged an attempt (as the pool
+        # does for a process that dies running several).
+        return InvocationReport(
+            None, lost=f"the Node.js process ran out of heap while running {answer['lost']} invocations.", out_of_memory=True, usage=usage
+        )
     if "error" in answer:
         error = answer["error"]
         return InvocationReport(
@@ -219,7 +287,7 @@ class NodeRuns:
 
     def _get(self, spec: FunctionSpec) -> NodeChild:
         with self._lock:
-            if self._child is None:
+            if self._child is None or self._child.dead:
                 try:
                     self._child = _started(self._node, self._service, self._memory_mb)
                 except Exception as error:

@@ -60,3 +60,22 @@ export const tenSteps = withDurableExecution(async (event, context) => {
   for (let i = 0; i < 10; i++) total = await context.step(`step-${i}`, async () => total + i);
   return total;
 });
+
+// A step that takes `event.seconds`, recording its start and end.
+export const napper = withDurableExecution(async (event, context) => {
+  await context.step("nap", async () => {
+    record(`${event.key} nap-started`);
+    await sleep(event.seconds * 1000);
+    record(`${event.key} nap-finished`);
+  });
+  return "rested";
+});
+
+// Holds `event.megabytes` of memory in a step, and returns how much it held.
+export const hungry = withDurableExecution(async (event, context) => {
+  return await context.step("eat", async () => {
+    const held = [];
+    for (let i = 0; i < event.megabytes; i++) held.push(new Array(128 * 1024).fill(i));
+    return held.length;
+  });
+});
