@@ -3,8 +3,8 @@
 // The instrumentation plugins (the SDK's own plugin API: an object with lifecycle hooks, passed
 // to withDurableExecution) write one JSON object per hook to plain stdout, each carrying the
 // durableExecutionArn the invocation-start hook received, as the cases ask. They write with
-// process.stdout.write, not console.log: the cases read raw top-level JSON lines, and console
-// output is wrapped in the runtime's log envelope.
+// process.stdout.write, not console.log: the cases read raw top-level JSON lines, and Lambda's
+// Node runtime wraps console output in a line of its own (time, request ID, level).
 
 import {
   JitterStrategy,
