@@ -687,13 +687,12 @@ def _run_cases(
         ((run, cid, req) for run in runs for cid, req in run.to_run),
         key=lambda item: (_expected_length(item[2]), case_key(item[1]), item[0].runtime.name),
     )
-    # The cases listed quiet run last, by themselves (the other runtimes' quiet cases beside
-    # them): they need the server to answer within a few seconds, which a loaded two-core
-    # machine may not.
+    # The cases listed quiet run last, one at a time (beside another runtime's, --at-once): they
+    # need the server to answer within a few seconds, which a loaded two-core machine may not.
     loud = [item for item in items if item[1] not in item[0].expectations["quiet"]]
     quiet = [item for item in items if item[1] in item[0].expectations["quiet"]]
-    for phase in (loud, quiet):
-        with ThreadPoolExecutor(max_workers=max(1, parallel * len(runs)), thread_name_prefix="case") as pool:
+    for phase, at_once in ((loud, parallel * len(runs)), (quiet, len(runs))):
+        with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="case") as pool:
             futures = [
                 pool.submit(
                     run_case, run.covered[cid], req, targets[run.runtime.name].invoker, targets[run.runtime.name].clients, run.workdir, local

@@ -84,7 +84,7 @@ def conformance_run(tmp_path_factory: pytest.TempPathFactory) -> ConformanceRun:
     # The harness and the servers it starts are not measured by coverage: the package's
     # environment has no coverage, and measuring every worker process doubles the run's time.
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    command = [str(python), str(HERE / "run.py"), "--ci", "--runtime", *runtimes, "--perdure", _perdure(), "--workdir", str(workdir)]
+    command = [str(python), str(HERE / "run.py"), "--ci", "--parallel", "8", "--runtime", *runtimes, "--perdure", _perdure(), "--workdir", str(workdir)]
     if node:
         command += ["--node", node]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=840, check=False)

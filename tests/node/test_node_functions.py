@@ -13,11 +13,13 @@ import os
 import shutil
 import signal
 import threading
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from node_env import node22, node_handlers
 from servers import HANDLERS, Server, lambda_client, wait_for
@@ -288,3 +290,36 @@ def test_memory_size_limits_a_node_functions_heap_and_says_so(client: Any) -> No
     assert "limited to 128 MB (MemorySize)" in execution["Error"]["ErrorMessage"]
     small = ended(client, start(client, "node-hungry", {"megabytes": 8}))
     assert small["Status"] == "SUCCEEDED" and result(small) == 8
+
+
+def callback_of(client: Any, arn: str) -> str:
+    started = wait_for(lambda: next((e for e in history(client, arn) if e["EventType"] == "CallbackStarted"), None))
+    return str(started["CallbackStartedDetails"]["CallbackId"])  # type: ignore[index]
+
+
+def test_a_node_execution_pauses_resumes_and_stops(server: Server, client: Any, key: str) -> None:
+    paused = start(client, "node-order", {"key": key, "orderId": "P-1", "total": 3})
+    callback = callback_of(client, paused)
+    assert server.cli("executions", "pause", paused).returncode == 0
+    client.send_durable_execution_callback_success(CallbackId=callback, Result=b"ok")
+    # Paused, it is not invoked though its callback came: its last step never runs.
+    time.sleep(3)
+    assert client.get_durable_execution(DurableExecutionArn=paused)["Status"] == "PAUSED"
+    assert "ship" not in recorded(server, key)
+    assert server.cli("executions", "resume", paused).returncode == 0
+    assert ended(client, paused)["Status"] == "SUCCEEDED"
+    assert recorded(server, key)[-1] == "ship"
+
+    stopped = start(client, "node-order", {"key": key, "orderId": "S-1", "total": 3})
+    callback_of(client, stopped)
+    assert server.cli("executions", "stop", stopped).returncode == 0
+    assert ended(client, stopped)["Status"] == "STOPPED"
+
+
+def test_the_dashboard_shows_a_node_execution_with_its_steps_and_logs(server: Server, client: Any) -> None:
+    arn = start(client, "node-steps", {"n": 1, "wait": 1})
+    assert ended(client, arn)["Status"] == "SUCCEEDED"
+    page = httpx.get(f"{server.endpoint}/execution", params={"arn": arn}, timeout=30)
+    assert page.status_code == 200
+    assert "node-steps" in page.text and "first" in page.text and "second" in page.text
+    assert "running first" in page.text
