@@ -55,7 +55,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
-from perdure.errors import PerdureError, StorageFullError
+from perdure.errors import PerdureError, StorageFullError, StoreUnavailableError
 from perdure.protocol.queries import PurgeBatch
 from perdure.protocol.records import Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
@@ -64,6 +64,8 @@ from perdure.store import rows as rowmap
 from perdure.store.base import Store, Transaction, readiness
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 from perdure.store.dialect import POSTGRES
+from perdure.store.pg_listener import NOTIFY_CHANNEL, OWNER_LOCK, Listener
+from perdure.store.pg_settings import PostgresSettings, unavailable
 from perdure.store.sql import Execute, SQLTransaction, Statements
 from perdure.store.sql_keys import KeyStatements, SQLKeyStore
 from perdure.telemetry.metrics import COMMIT_SECONDS, record
@@ -72,9 +74,12 @@ from perdure.telemetry.metrics import COMMIT_SECONDS, record
 # machines sharing one PostgreSQL database must share one blob store: an S3 bucket, or a folder
 # they all mount.
 DEFAULT_BLOB_DIR = Path(".perdure/blobs")
-NOTIFY_CHANNEL = "perdure_ready"
 # How often a ``wait_for_change`` with a ``stop`` event looks at it.
 _STOP_CHECK_SECONDS = 0.2
+# How long after its own listener (re)connected a store starts judging other lease owners
+# by their liveness locks: after a database restart, each owner takes its lock again within
+# about a second of the database accepting connections (``Listener.listen``'s retry).
+_RECONNECT_GRACE_SECONDS = 3.0
 
 # The key of the advisory lock that serializes migrations (the bytes of "perdure" as a bigint).
 # Per-name locks of find_execution use the two-int form, which PostgreSQL keeps in another space.
@@ -160,6 +165,14 @@ def _disk_full(error: BaseException | None) -> psycopg.errors.DiskFull | OSError
     return None
 
 
+def _commit(conn: psycopg.Connection[Any]) -> None:
+    """Commits, or raises: PostgreSQL answers COMMIT of a transaction that a failed statement
+    aborted with ROLLBACK, and no error, so nothing would tell the caller it was not recorded."""
+    status = conn.execute("COMMIT").statusmessage
+    if status != "COMMIT":
+        raise PerdureError(f"The transaction was not committed (PostgreSQL answered {status}): nothing of it was recorded.")
+
+
 def _rollback(conn: psycopg.Connection[Any]) -> None:
     # A connection that broke mid-transaction cannot roll back; the pool discards it on
     # return, and the error that broke it is the one worth raising.
@@ -171,7 +184,7 @@ class PostgresStore(SQLKeyStore, Store):
     """A store in a PostgreSQL database, shared by any number of processes and machines.
 
     ``url`` is a libpq URL (``postgresql://user:password@host:5432/dbname``). Each transaction
-    takes a connection from a pool of at most ``pool_size``. Payloads over ``inline_limit``
+    takes a connection from a pool of at most ``settings.pool_size``. Payloads over ``inline_limit``
     characters go to ``blobs`` (default: the folder ``.perdure/blobs`` under the current
     directory), which every process using the database must share.
     """
@@ -184,14 +197,16 @@ class PostgresStore(SQLKeyStore, Store):
         *,
         blobs: BlobStore | None = None,
         inline_limit: int = rowmap.DEFAULT_INLINE_LIMIT,
-        pool_size: int = 10,
-        connect_timeout: float = 30.0,
+        settings: PostgresSettings = PostgresSettings(),
     ) -> None:
         self.url = url
+        self.settings = settings
         self.blobs = blobs or FileBlobStore(DEFAULT_BLOB_DIR.absolute())
         self.inline_limit = inline_limit
+        connect_timeout = settings.connect_timeout
         # A direct connection first: it fails at once with libpq's own reason (wrong host,
-        # password, database), where the pool would retry quietly until its timeout.
+        # password, database), where the pool would retry quietly until its timeout. It has
+        # no time limits: a migration may build an index on a large table.
         try:
             conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(connect_timeout)))
         except psycopg.OperationalError as error:
@@ -204,37 +219,48 @@ class PostgresStore(SQLKeyStore, Store):
         with conn:
             migrate(conn)
         # autocommit: transactions are begun explicitly, with the isolation each kind needs.
+        # The pool opens a connection again in the background when one is found broken (a
+        # restart, a failover); a transaction waits up to ``connect_timeout`` for one.
         self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
             url,
             min_size=1,
-            max_size=pool_size,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            max_size=settings.pool_size,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "options": settings.session_options(url),
+                "connect_timeout": max(1, round(connect_timeout)),
+            },
             connection_class=psycopg.Connection[DictRow],
             timeout=connect_timeout,
             name="perdure",
             open=False,
         )
         self._pool.open(wait=True, timeout=connect_timeout)
-        self._listener: psycopg.Connection[Any] | None = None
-        self._listen_lock = threading.Lock()
+        self._listener = Listener(url)
 
     @contextmanager
     def _full_as_unavailable(self) -> Iterator[None]:
-        """Raises ``StorageFullError`` for an error that says the database's or the blob folder's disk is full.
+        """Raises ``StoreUnavailableError`` for an error that says the database cannot be used now, ``StorageFullError`` for a full disk.
 
         A table or index that cannot grow fails its statement with SQLSTATE 53100 and aborts the
         transaction, which rolls back as any other: nothing of it was recorded, and the
         connection stays usable. The API answers 503 with Retry-After for it, and workers
-        record what they could not once space returns, as on SQLite.
+        record what they could not once space returns, as on SQLite. A connection lost to a
+        restart or failover, or a time limit of ``PostgresSettings`` reached, is a
+        ``StoreUnavailableError``: the same 503, and a worker's invocation is run again.
         """
         try:
             yield
-        except StorageFullError:
+        except StoreUnavailableError:
             raise
         except Exception as error:
             full = _disk_full(error)
             if full is None:
-                raise
+                reason = unavailable(error)
+                if reason is None:
+                    raise
+                raise StoreUnavailableError(f"the PostgreSQL database {_describe(self.url)}", reason) from error
             if isinstance(full, OSError):
                 raise StorageFullError(self.blobs.location, str(full)) from error
             # Its first line: the rest is the HINT "Check free disk space."
@@ -246,9 +272,15 @@ class PostgresStore(SQLKeyStore, Store):
         with self._committed() as conn:
             tx = _PostgresTransaction(conn, self, writable=True)
             yield tx
+            # Delivered only if the transaction commits; repeats within it are folded. An empty
+            # payload is for every listener (a timer moved: anyone may fire it), a function's
+            # name for those that serve it (see ``perdure.store.pg_listener``).
             if tx.wakes_scheduler:
-                # Delivered only if the transaction commits; repeats within it are folded.
                 conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            elif tx.ready_functions:
+                conn.execute(
+                    f"SELECT pg_notify('{NOTIFY_CHANNEL}', f) FROM unnest(%s::text[]) AS f", (sorted(tx.ready_functions),)
+                )
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
@@ -285,46 +317,54 @@ class PostgresStore(SQLKeyStore, Store):
                 self._pool.putconn(conn)
                 raise
 
-    def listen(self, timeout: float) -> bool:
-        """Waits up to ``timeout`` seconds for a transaction to make work ready or move a timer.
+    def listen(self, timeout: float, functions: Collection[str] | None = None) -> bool:
+        """Waits up to ``timeout`` seconds for a transaction to make work of ``functions`` ready or move a timer.
 
-        Returns True when one did, or may have: the first call (which subscribes) and a call
-        that lost its connection return True at once, since a notification may have been
-        missed; while the database cannot be reached, it waits (up to a second) and returns
-        True, so that the caller's next query reports the failure. Meant for one scheduler
-        thread; spurious True returns are possible, so re-check.
+        See ``perdure.store.pg_listener.Listener.listen``: spurious True returns are possible, so re-check.
         """
-        with self._listen_lock:
-            if self._listener is None:
-                try:
-                    self._listener = psycopg.connect(self.url, autocommit=True)
-                    self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                except psycopg.OperationalError:
-                    self._drop_listener()
-                    time.sleep(min(timeout, 1.0))
-                return True
-            try:
-                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-                    return True
-            except psycopg.OperationalError:
-                self._drop_listener()
-                return True
-            return False
+        return self._listener.listen(timeout, functions)
 
-    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+    def wait_for_change(
+        self, timeout: float, stop: threading.Event | None = None, functions: Collection[str] | None = None
+    ) -> bool:
         # Listened in short slices so that ``stop`` is seen soon; a slice with no notification
         # is a wait on the socket, with no query.
         deadline = time.monotonic() + timeout
         while True:
-            if self.listen(max(0.0, min(deadline - time.monotonic(), _STOP_CHECK_SECONDS))):
+            if self.listen(max(0.0, min(deadline - time.monotonic(), _STOP_CHECK_SECONDS)), functions):
                 return True
             if (stop is not None and stop.is_set()) or time.monotonic() >= deadline:
                 return False
 
-    def _drop_listener(self) -> None:
-        if self._listener is not None:
+    def hold_owner_lock(self, owner: str) -> None:
+        """Takes ``owner``'s liveness lock on this store's listening connection, and keeps it while the store is open.
+
+        See ``perdure.store.pg_listener``. A database that cannot be reached now is not an
+        error: the lock is taken when the listener connects again.
+        """
+        try:
+            self._listener.hold(owner)
+        except psycopg.OperationalError:
             self._listener.close()
-            self._listener = None
+
+    def vanished_owners(self, owners: Collection[str]) -> set[str]:
+        """Of these lease owners, those whose liveness lock no session holds: their processes are gone.
+
+        Judges no one until this store's own listener has held its connection for
+        ``_RECONNECT_GRACE_SECONDS``: a database restart drops every session at once, and the
+        other owners need a moment to take their locks again, as this one did.
+        """
+        since = self._listener.connected_since()
+        if not owners or since is None or time.monotonic() - since < _RECONNECT_GRACE_SECONDS:
+            return set()
+        with self._committed() as conn:
+            # Taken for this transaction only: free means no session holds it, and the owner,
+            # should it be alive and reconnecting, waits a moment for it.
+            rows = conn.execute(
+                f"SELECT owner FROM unnest(%s::text[]) AS owner WHERE pg_try_advisory_xact_lock({OWNER_LOCK % 'owner'})",
+                (sorted(owners),),
+            ).fetchall()
+        return {row["owner"] for row in rows}
 
     @contextmanager
     def _committed(self) -> Iterator[psycopg.Connection[DictRow]]:
@@ -337,7 +377,7 @@ class PostgresStore(SQLKeyStore, Store):
             try:
                 yield conn
                 committing = time.perf_counter()
-                conn.execute("COMMIT")
+                _commit(conn)
                 record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
             except BaseException:
                 _rollback(conn)
@@ -357,8 +397,7 @@ class PostgresStore(SQLKeyStore, Store):
         )
 
     def close(self) -> None:
-        with self._listen_lock:
-            self._drop_listener()
+        self._listener.close()
         self._pool.close()
 
     def keeps_inline(self, text: str) -> bool:

@@ -153,7 +153,9 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
     ``execute`` and ``execute_many`` are a connection's or cursor's own methods, bound once (no
     layer between the shared code and the driver). ``store_payload`` and ``load_payload`` move
     payloads over the inline limit to and from blobs. ``wakes_scheduler`` says whether the
-    transaction made work ready or moved a timer (PostgreSQL notifies its listeners of it).
+    transaction moved a timer or otherwise made work ready that any scheduler may act on, and
+    ``ready_functions`` of which functions it made executions ready (PostgreSQL notifies its
+    listeners of them).
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         self._store_payload = store_payload
         self._load_payload = load_payload
         self.wakes_scheduler = False
+        self.ready_functions: set[str] = set()
 
     def _execution(self, row: Any) -> Execution:
         return rowmap.execution_from_row(row, self._load_payload)
@@ -185,7 +188,8 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
 
     def insert_execution(self, execution: Execution) -> None:
         self._execute(self._sql.execution_insert, rowmap.execution_row(execution, self._store_payload))
-        self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
+        if execution.ready_time is not None:
+            self.ready_functions.add(execution.function_name)
 
     def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
         if before is None:
@@ -195,7 +199,8 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
             row = rowmap.execution_changes(execution, before, self._store_payload)
             if len(row) > 1:
                 self._execute(self._sql.partial_update(tuple(row)[1:]), row)
-        self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
+        if execution.ready_time is not None:
+            self.ready_functions.add(execution.function_name)
 
     def get_execution(self, arn: str) -> Execution | None:
         row = self._execute(self._sql.execution_by_arn, (arn,)).fetchone()

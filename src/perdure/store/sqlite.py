@@ -334,7 +334,9 @@ class SQLiteStore(SQLKeyStore, Store):
         with self._lock:
             self._conn.close()
 
-    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+    def wait_for_change(
+        self, timeout: float, stop: threading.Event | None = None, functions: Collection[str] | None = None
+    ) -> bool:
         """Waits up to ``timeout`` seconds for a commit by another connection to this file; True if one came.
 
         SQLite tells no one of commits, so this polls ``PRAGMA data_version``, which moves when
