@@ -32,7 +32,7 @@ def check_no_recorded_step_ran_again(
         "SELECT e.name, o.name, o.status, o.end_time FROM operations o"
         " JOIN executions e ON e.id = o.execution_id WHERE o.type = 'STEP'"
     ).fetchall()
-    assert len(journal) == statuses["SUCCEEDED"] * steps
+    assert len(journal) == statuses["SUCCEEDED"] * steps, f"{len(journal)} steps recorded, not {steps} in each of {statuses}"
     assert {(execution, step) for execution, step, _, _ in journal} == set(runs), "a step ran that the journal lacks, or the reverse"
     for execution, step, status, end_time in journal:
         assert status == "SUCCEEDED", (execution, step, status)
