@@ -2,7 +2,8 @@
 
 It is woken by events, not by a clock: a new execution or a completed callback in this
 process (``poke``), an invocation that ended (the pool pokes), or a commit in another process
-that the store reports (``DurableService.wait_for_change``, which a watcher thread waits on).
+that the store reports (``DurableService.wait_for_change``, which a watcher thread waits on):
+on PostgreSQL, one that made work of the functions it serves ready, or moved a timer.
 Otherwise it sleeps exactly until the next thing it can act on: the next timer always (firing
 one needs no worker), and the next ready execution or lapsing lease of the functions it serves
 only while a worker is free. So a suspended execution costs nothing but its rows, the timers
@@ -71,9 +72,6 @@ class Scheduler:
         self._watcher = threading.Thread(target=self._watch, name="perdure-store-watcher", daemon=True)
         self._last_renewal = 0.0
         self._last_dead_check = 0.0
-        # The dead owners already reported: one whose leases wait for a server of their
-        # functions is found dead at every check until then, and said so once (issue 11, finding 16).
-        self._reported_dead: set[str] = set()
         # Owners whose lock was free at the last check: one is taken for dead when its lock is
         # still free at the next, a check later (one seen free once may be reconnecting).
         self._suspects: set[str] = set()
@@ -108,7 +106,10 @@ class Scheduler:
         """Pokes the loop on commits elsewhere, and when a dead owner's leases were freed."""
         while not self._stop.is_set():
             try:
-                served = [spec.name for spec in self.pool.registry]
+                # Woken by the commits of its own functions' work only, unless the registry
+                # takes on functions as they are published: then a new one's too.
+                registry = self.pool.registry
+                served = None if registry.grows else [spec.name for spec in registry]
                 changed = self.service.wait_for_change(WATCH_SECONDS, self._stop, served)
                 if self._stop.is_set():
                     return
@@ -134,11 +135,11 @@ class Scheduler:
         dead = sorted({owner for owner in owners if owner_is_dead(owner)} | (vanished & self._suspects))
         self._suspects = vanished - set(dead)
         self.service.expire_leases_of(dead)
+        # Each is found once: only leases that have not lapsed count (``lease_owners``), so an
+        # owner whose executions wait for a server of their functions is not found again at
+        # every check, with a write and a pass each time (issue 11, finding 16; issue 17).
         for owner in dead:
-            if owner not in self._reported_dead:
-                logger.warning("Lease owner %s is gone; its executions resume from their last checkpoint.", owner)
-        # Only the owners still found: the set does not grow with every owner that ever died.
-        self._reported_dead = set(dead)
+            logger.warning("Lease owner %s is gone; its executions resume from their last checkpoint.", owner)
         return bool(dead)
 
     def _loop(self) -> None:

@@ -614,9 +614,9 @@ class DurableService:
         return dead
 
     def lease_owners(self) -> list[str]:
-        """The owners holding leases now (read without a write lock)."""
+        """The owners holding leases that have not lapsed (read without a write lock)."""
         with self.store.snapshot() as tx:
-            return tx.lease_owners()
+            return tx.lease_owners(self.clock())
 
     def expire_leases_of(self, owners: Collection[str]) -> None:
         """Expires at once every lease these owners hold: their executions are leased again from their last checkpoint."""

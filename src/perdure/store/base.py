@@ -145,8 +145,12 @@ class CoreTransaction(abc.ABC):
         """Whether the execution has a timer or a callback still open (something to wait for)."""
 
     @abc.abstractmethod
-    def lease_owners(self) -> list[str]:
-        """Returns the distinct owners holding leases now."""
+    def lease_owners(self, now: float) -> list[str]:
+        """Returns the distinct owners holding leases that have not lapsed by ``now``.
+
+        An owner whose leases all lapsed is left out: there is nothing of it left to expire, and
+        its executions wait for a server of their functions to lease them again.
+        """
 
     @abc.abstractmethod
     def expire_leases(self, owner: str, now: float) -> None:

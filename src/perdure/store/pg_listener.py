@@ -78,13 +78,13 @@ class Listener:
                 return True
             deadline = time.monotonic() + timeout
             try:
+                # Once at least, even with no time to wait: a lost connection shows here.
                 while True:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return False
-                    for notify in self._conn.notifies(timeout=left, stop_after=1):
+                    for notify in self._conn.notifies(timeout=max(0.0, deadline - time.monotonic()), stop_after=1):
                         if not notify.payload or functions is None or notify.payload in functions:
                             return True
+                    if time.monotonic() >= deadline:
+                        return False
             except psycopg.OperationalError:
                 self._drop()
                 return True

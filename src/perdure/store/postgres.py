@@ -352,7 +352,9 @@ class PostgresStore(SQLKeyStore, Store):
 
         Judges no one until this store's own listener has held its connection for
         ``_RECONNECT_GRACE_SECONDS``: a database restart drops every session at once, and the
-        other owners need a moment to take their locks again, as this one did.
+        other owners need a moment to take their locks again, as this one did. The loss of its
+        own connection is known once a ``listen`` has seen it: call this after one, from the
+        thread that listens, as the scheduler's watcher does.
         """
         since = self._listener.connected_since()
         if not owners or since is None or time.monotonic() - since < _RECONNECT_GRACE_SECONDS:
@@ -562,11 +564,11 @@ class _PostgresTransaction(SQLTransaction):
         self._cur.execute(
             "UPDATE executions SET lease_expiry = %(now)s WHERE id IN ("
             " SELECT id FROM executions WHERE lease_owner = %(owner)s AND lease_expiry > %(now)s"
-            " ORDER BY id FOR NO KEY UPDATE)",
+            " ORDER BY id FOR NO KEY UPDATE) RETURNING function_name",
             {"owner": owner, "now": now},
         )
-        if self._cur.rowcount:
-            self.wakes_scheduler = True
+        # The servers of these functions may lease them again now.
+        self.ready_functions.update(row["function_name"] for row in self._cur.fetchall())
 
     def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
         if not functions:

@@ -121,7 +121,8 @@ class Statements:
             " AND type IN ('CALLBACK', 'CHAINED_INVOKE')) AS pending"
         )
         self.lease_owners = spell(
-            "SELECT DISTINCT lease_owner FROM executions WHERE lease_owner IS NOT NULL ORDER BY lease_owner"
+            "SELECT DISTINCT lease_owner FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry > ?"
+            " ORDER BY lease_owner"
         )
 
         self.reply = spell("SELECT reply FROM checkpoint_replies WHERE execution_id = ? AND client_token = ?")
@@ -297,8 +298,8 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         row = self._execute(self._sql.pending_work, {"id": execution_id}).fetchone()
         return bool(row and row["pending"])
 
-    def lease_owners(self) -> list[str]:
-        return [r["lease_owner"] for r in self._execute(self._sql.lease_owners, ()).fetchall()]
+    def lease_owners(self, now: float) -> list[str]:
+        return [r["lease_owner"] for r in self._execute(self._sql.lease_owners, (now,)).fetchall()]
 
     # -- idempotency ------------------------------------------------------------------------
 
