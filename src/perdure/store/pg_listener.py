@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from typing import Any
 
 import psycopg
 
@@ -37,8 +38,10 @@ class Listener:
     may be called from others.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, parameters: Mapping[str, Any] | None = None) -> None:
         self._url = url
+        # libpq parameters beside the URL (``perdure.store.pg_settings.connection_parameters``).
+        self._parameters = dict(parameters or {})
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._lock = threading.Lock()
         self._owner: str | None = None
@@ -92,7 +95,7 @@ class Listener:
     def _connect(self) -> None:
         self._since = None
         conn: psycopg.Connection[tuple[object, ...]] = psycopg.connect(
-            self._url, autocommit=True, options=liveness_options(self._url)
+            self._url, autocommit=True, options=liveness_options(self._url), **self._parameters
         )
         self._conn = conn
         if self._owner is not None:

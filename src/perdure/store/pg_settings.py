@@ -34,6 +34,10 @@ from psycopg.conninfo import conninfo_to_dict
 
 from perdure.errors import InvalidParameterError
 
+# The client gives up on a connection whose server has vanished (a failover that left the old
+# primary's address dead, a network cut) after about idle + interval * count seconds with no
+# answer to its probes, rather than after the operating system's default of two hours.
+_CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 # The server drops a connection whose client has vanished (a machine lost, a network cut)
 # after about idle + interval * count seconds of silence, rather than after the operating
 # system's default of two hours: the liveness lock of a lost worker must be let go in seconds.
@@ -73,6 +77,13 @@ class PostgresSettings:
         }
         ours = " ".join(f"-c {name}={round(seconds * 1000)}" for name, seconds in limits.items())
         return f"{ours} {_url_options(url)}".strip()
+
+
+def connection_parameters(url: str, connect_timeout: float) -> dict[str, Any]:
+    """libpq parameters for every connection a store opens: ``connect_timeout`` and client keepalives, where the URL sets none."""
+    given = conninfo_to_dict(url)
+    ours: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout)), **_CLIENT_KEEPALIVES}
+    return {name: value for name, value in ours.items() if name not in given}
 
 
 def liveness_options(url: str) -> str:

@@ -65,7 +65,7 @@ from perdure.store.base import Store, Transaction, readiness
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 from perdure.store.dialect import POSTGRES
 from perdure.store.pg_listener import NOTIFY_CHANNEL, OWNER_LOCK, Listener
-from perdure.store.pg_settings import PostgresSettings, unavailable
+from perdure.store.pg_settings import PostgresSettings, connection_parameters, unavailable
 from perdure.store.sql import Execute, SQLTransaction, Statements
 from perdure.store.sql_keys import KeyStatements, SQLKeyStore
 from perdure.telemetry.metrics import COMMIT_SECONDS, record
@@ -229,7 +229,7 @@ class PostgresStore(SQLKeyStore, Store):
                 "autocommit": True,
                 "row_factory": dict_row,
                 "options": settings.session_options(url),
-                "connect_timeout": max(1, round(connect_timeout)),
+                **connection_parameters(url, connect_timeout),
             },
             connection_class=psycopg.Connection[DictRow],
             timeout=connect_timeout,
@@ -237,7 +237,7 @@ class PostgresStore(SQLKeyStore, Store):
             open=False,
         )
         self._pool.open(wait=True, timeout=connect_timeout)
-        self._listener = Listener(url)
+        self._listener = Listener(url, connection_parameters(url, connect_timeout))
 
     @contextmanager
     def _full_as_unavailable(self) -> Iterator[None]:
@@ -433,7 +433,7 @@ class PostgresStore(SQLKeyStore, Store):
                     conn.execute("ROLLBACK")
                     return batch
                 self.blobs.delete_expired(batch.blobs)
-                conn.execute("COMMIT")
+                _commit(conn)
                 return batch
             except BaseException:
                 _rollback(conn)
@@ -472,7 +472,7 @@ class PostgresStore(SQLKeyStore, Store):
                     return None
                 blobs = self._delete_rows(cur, [execution_id], dry_run=False)
                 self.blobs.delete_many(blobs)
-                conn.execute("COMMIT")
+                _commit(conn)
                 return blobs
             except BaseException:
                 _rollback(conn)
