@@ -1,8 +1,8 @@
 """A process's own PostgreSQL connection, outside the pool: it listens for work and holds the process's liveness lock.
 
-Wake-ups: transactions that make an execution ready send ``NOTIFY perdure_ready, '<function>'``,
-and those that move a timer or free leases send it with an empty payload (anyone may act on
-them). A listener serving some functions wakes for notifications of those and for empty ones
+Wake-ups: transactions that make an execution ready or expire its lease send
+``NOTIFY perdure_ready, '<function>'``, and those that move a timer send it with an empty
+payload (anyone may fire a timer). A listener serving some functions wakes for notifications of those and for empty ones
 only, so a worker of one function sleeps through the commits of another's.
 
 Liveness: a lease owner (a server's or worker's scheduler) takes a session-level advisory lock
