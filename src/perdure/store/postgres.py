@@ -34,8 +34,10 @@ blob; a writer that comes later waits for the purge to commit, then stores the b
 takes no row locks and never waits for writers (nor fails: read-only transactions are never
 serialization victims).
 
-Transactions that make work ready or move a timer send ``NOTIFY perdure_ready`` on commit;
-``listen`` waits for one, so idle schedulers can sleep until there is something to do.
+Transactions that make work ready or move a timer send ``NOTIFY perdure_ready`` on commit,
+naming the functions whose work they made ready (a moved timer names none: anyone may fire
+it); ``listen`` waits for one that concerns the functions it is given, so idle schedulers
+sleep until there is something for them to do (``perdure.store.pg_listener``).
 (PostgreSQL commits notifying transactions one at a time. A checkpoint notifies only when it
 sets a timer: it runs with its execution leased and the execution's ready time cleared.)
 """
