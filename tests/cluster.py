@@ -14,12 +14,18 @@ from servers import PERDURE, Server
 class Worker:
     """A `perdure worker` subprocess writing its output to ``worker-<index>.log``."""
 
-    def __init__(self, targets: list[str], db_url: str, workdir: Path, env: dict[str, str], index: int, workers: int = 2) -> None:
+    def __init__(
+        self, targets: list[str], db_url: str, workdir: Path, env: dict[str, str], index: int, workers: int = 2,
+        own_group: bool = False,
+    ) -> None:  # fmt: skip
         self.command = [*PERDURE, "worker", *targets, "--db", db_url, "--workers", str(workers)]
         self.workdir = workdir
         self.env = env
         self.log = workdir / f"worker-{index}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        # In a process group (and session) of its own: signals to the group reach its worker
+        # processes too, and none of the test's.
+        self.own_group = own_group
 
     @property
     def pid(self) -> int:
@@ -28,7 +34,9 @@ class Worker:
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.command, cwd=self.workdir, env=self.env, stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                self.command, cwd=self.workdir, env=self.env, stdout=log, stderr=log, start_new_session=self.own_group
+            )
         deadline = time.monotonic() + 30
         while "Perdure worker running" not in self.output():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -48,7 +56,14 @@ class Worker:
         assert self.process is not None
         self.process.wait(10)
 
+    def signal_group(self, signum: int) -> None:
+        """Sends ``signum`` to the worker's process group (started with ``own_group``): it and its worker processes."""
+        os.killpg(self.pid, signum)
+
     def stop(self) -> None:
+        if self.process is not None and self.own_group and self.process.poll() is None:
+            # A stopped group would not act on SIGTERM.
+            self.signal_group(signal.SIGCONT)
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -73,8 +88,9 @@ class Cluster:
         self.api.start()
         return self.api
 
-    def add_worker(self, *targets: str, workers: int = 2) -> Worker:
-        worker = Worker(list(targets), self.db_url, self.workdir, self.env, len(self.workers), workers)
+    def add_worker(self, *targets: str, workers: int = 2, own_group: bool = False, **env: str) -> Worker:
+        """Starts a worker; ``env`` adds to its environment (``PGAPPNAME`` names its database sessions)."""
+        worker = Worker(list(targets), self.db_url, self.workdir, {**self.env, **env}, len(self.workers), workers, own_group)
         self.workers.append(worker)
         worker.start()
         return worker

@@ -29,7 +29,8 @@ brackets)::
     ├── StaleCheckpointTokenError    400 InvalidParameterValueException
     ├── CheckpointRejectedError      400 InvalidParameterValueException
     ├── FunctionLoadError            500 ServiceException
-    ├── StorageFullError             503 ServiceUnavailableException   the store's disk is full
+    ├── StoreUnavailableError        503 ServiceUnavailableException   the database cannot be reached now
+    │   └── StorageFullError         the store's disk is full
     ├── BlobStorageError             500 ServiceException   the blob folder or bucket failed
     │   ├── BlobNotFoundError        a payload's blob is missing
     │   ├── BlobKeyError             a row names a blob with a key that is not a content key
@@ -192,20 +193,43 @@ class FunctionLoadError(PerdureError):
         self.function_name = function_name
 
 
-class StorageFullError(PerdureError):
-    """The store cannot write, as its disk is full; nothing of the request was recorded."""
+class StoreUnavailableError(PerdureError):
+    """The store cannot be used now: its database cannot be reached (a restart, a failover) or gave up waiting.
+
+    A transaction cut off by it may or may not have committed; none that did not commit was
+    acknowledged. Workers count the invocation as lost and run it again from what was
+    recorded; the API answers 503 with Retry-After.
+    """
 
     code = "ServiceUnavailableException"
     status = 503
+    retry_after_seconds = 2
+
+    def __init__(self, location: str, detail: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or (
+                f"The store at {location} cannot be used now ({detail}). This request may or may not have been "
+                f"recorded: retry it in {self.retry_after_seconds} seconds (a start with the same execution name, "
+                "or a checkpoint with the same ClientToken, is not recorded twice)."
+            )
+        )
+        self.location = location
+
+
+class StorageFullError(StoreUnavailableError):
+    """The store cannot write, as its disk is full; nothing of the request was recorded."""
+
     retry_after_seconds = 5
 
     def __init__(self, location: str, detail: str) -> None:
         super().__init__(
+            location,
+            detail,
             f"The store at {location} cannot record anything now: its disk is full ({detail}). Nothing of "
             f"this request was recorded; retry it in {self.retry_after_seconds} seconds. Free space on that "
-            "disk: Perdure goes on by itself once it can write."
+            "disk: Perdure goes on by itself once it can write.",
         )
-        self.location = location
 
 
 class BlobStorageError(PerdureError):

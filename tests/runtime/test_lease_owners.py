@@ -75,8 +75,8 @@ def test_only_the_dead_owners_leases_are_expired(service: DurableService) -> Non
 
 
 def test_a_dead_owner_is_reported_once_while_its_leases_wait(serve: Any, tmp_path: Path) -> None:
-    # The server serves "flow" only, so the dead owner's "orders" execution stays leased to it,
-    # and the server finds that owner dead at every check, every DEAD_OWNER_CHECK_SECONDS.
+    # The server serves "flow" only, so the dead owner's "orders" execution stays leased to it
+    # (its lease lapsed) until a server of "orders" takes it: the owner is found dead once.
     server = serve(handler_target("flow", "steps"))
     service = DurableService(SQLiteStore(tmp_path / "perdure.db"))
     service.start_execution(StartRequest("orders", execution_name="orphan"))

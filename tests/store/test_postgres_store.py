@@ -34,6 +34,7 @@ from perdure.protocol.timers import Timer, TimerKind
 from perdure.service.executions import DurableService, StartRequest
 from perdure.store import open_store
 from perdure.store.blobs import BlobConfig, FileBlobStore
+from perdure.store.pg_settings import PostgresSettings
 from perdure.store.postgres import PostgresStore
 
 
@@ -318,7 +319,7 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password(postgres_
     )
     started = time.monotonic()
     with pytest.raises(PerdureError, match="Cannot connect to the PostgreSQL database perdure@127.0.0.1") as caught:
-        PostgresStore(url, connect_timeout=5)
+        PostgresStore(url, settings=PostgresSettings(connect_timeout=5))
     assert "s3cret" not in str(caught.value)
     assert time.monotonic() - started < 5
 
@@ -385,7 +386,7 @@ def test_processes_leasing_checkpointing_firing_timers_and_completing_callbacks_
     # A bounded mixed workload on three stores (three "processes"): any deadlock or lock
     # timeout shows up as a database error in one of the threads.
     clock = SteppingClock()
-    services = [DurableService(open_pg(pool_size=3), clock=clock) for _ in range(3)]
+    services = [DurableService(open_pg(settings=PostgresSettings(pool_size=3)), clock=clock) for _ in range(3)]
     callbacks: queue.Queue[str] = queue.Queue()
     deadline = time.monotonic() + 1.5
     counts = {"leased": 0, "fired": 0, "completed": 0}

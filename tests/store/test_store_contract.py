@@ -340,7 +340,8 @@ def test_leases_are_listed_by_owner_and_expired_at_once(store: Store) -> None:
         execution("e", ready_time=NOW),
     )
     with store.transaction() as tx:
-        assert sorted(tx.lease_owners()) == ["w1", "w2"]
+        assert sorted(tx.lease_owners(NOW)) == ["w1", "w2"]
+        assert tx.lease_owners(NOW + 30) == ["w1"]  # w2's one lease has lapsed by then
         tx.expire_leases("w1", NOW)
         expiries = {x: tx.get_execution_by_id(x).lease_expiry for x in "abcd"}  # type: ignore[union-attr]
     assert expiries == {"a": NOW, "b": NOW, "c": NOW + 30, "d": NOW - 5}

@@ -177,6 +177,10 @@ def worker(
 
     Each worker serves its own metrics on --metrics-port (Prometheus scrapes every worker, as it
     scrapes every server); traces go where OTEL_EXPORTER_OTLP_ENDPOINT says.
+
+    On PostgreSQL, PERDURE_PG_POOL_SIZE, PERDURE_PG_STATEMENT_TIMEOUT, PERDURE_PG_LOCK_TIMEOUT
+    and PERDURE_PG_IDLE_IN_TRANSACTION_TIMEOUT set each process's connections and time limits
+    (docs/deployment.md).
     """
     from perdure.runtime import destinations
     from perdure.runtime.registry import Registry

@@ -29,7 +29,7 @@ from aws_durable_execution_sdk_python.lambda_service import (
     OperationUpdate as SdkOperationUpdate,
 )
 
-from perdure.errors import PerdureError, StaleCheckpointTokenError, StorageFullError
+from perdure.errors import PerdureError, StaleCheckpointTokenError, StoreUnavailableError
 from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.arns import function_arn_of
 from perdure.protocol.records import (
@@ -66,9 +66,9 @@ class InProcessServiceClient:
 
     def __init__(self, service: DurableService) -> None:
         self.service = service
-        # The last refusal of a store whose disk was full, if any: the handler's crash that
-        # follows is the platform's doing, not the handler's.
-        self.storage_full: StorageFullError | None = None
+        # The last refusal of a store that could not be used (a full disk, a database
+        # restarting), if any: the handler's crash that follows is the platform's doing.
+        self.storage_full: StoreUnavailableError | None = None
 
     def checkpoint(
         self,
@@ -85,7 +85,7 @@ class InProcessServiceClient:
                 client_token,
             )
         except PerdureError as error:
-            if isinstance(error, StorageFullError):
+            if isinstance(error, StoreUnavailableError):
                 self.storage_full = error
             raise CheckpointError(error.message, _classify(error)) from error
         return CheckpointOutput.from_dict(result.to_wire())
@@ -100,7 +100,7 @@ class InProcessServiceClient:
         try:
             page = self.service.get_state(durable_execution_arn, checkpoint_token, next_marker, max_items)
         except PerdureError as error:
-            if isinstance(error, StorageFullError):
+            if isinstance(error, StoreUnavailableError):
                 self.storage_full = error
             raise GetExecutionStateError(error.message, _classify(error)) from error
         return StateOutput(
@@ -207,7 +207,7 @@ def _run(
                 return InvocationReport(None, out_of_memory(spec), out_of_memory=True)
             return _checked(spec, output)
         return _run_aws_handler(service, spec, handler, invocation)
-    except StorageFullError as error:
+    except StoreUnavailableError as error:
         return InvocationReport(None, lost=error.message)
     except StoreUnavailable as stop:
         return InvocationReport(None, lost=str(stop))

@@ -19,14 +19,26 @@ def _start_ticks(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
-def lease_owner_id() -> str:
-    """Names this process as a lease owner: ``host:pid:start:random``.
+# The last field of the name of an owner that holds its liveness lock for as long as it lives
+# (``Store.hold_owner_lock``): only such owners are judged by their lock, so that an owner that
+# takes none (an older version's, during a rolling upgrade) is not thought dead.
+LOCKED_SUFFIX = ":locked"
+
+
+def lease_owner_id(locked: bool = False) -> str:
+    """Names this process as a lease owner: ``host:pid:start:random``, then ``:locked`` if it holds a liveness lock.
 
     ``start`` (when the process started, where the system tells) tells this process from a
     later one that is given the same pid: a restarted container's server often is.
     """
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '-'}:{secrets.token_hex(4)}"
+    name = f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '-'}:{secrets.token_hex(4)}"
+    return name + LOCKED_SUFFIX if locked else name
+
+
+def holds_lock(owner: str) -> bool:
+    """Whether ``owner`` named itself as holding a liveness lock (``lease_owner_id(locked=True)``)."""
+    return owner.endswith(LOCKED_SUFFIX)
 
 
 def owner_is_dead(owner: str) -> bool:
@@ -46,6 +58,6 @@ def owner_is_dead(owner: str) -> bool:
     except PermissionError:
         pass
     # The pid is taken: by the owner, or by a later process that was given its number.
-    started = parts[2] if len(parts) == 4 else "-"
+    started = parts[2] if len(parts) >= 4 else "-"
     now_started = _start_ticks(pid)
     return started != "-" and now_started is not None and now_started != started

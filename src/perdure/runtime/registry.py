@@ -221,6 +221,11 @@ class Registry:
             self.add(spec)
 
     @property
+    def grows(self) -> bool:
+        """Whether functions are added as they are found in the database (``everything``)."""
+        return self._everything
+
+    @property
     def code(self) -> CodeVersions | None:
         """Where versions' code is published and found; None when this registry publishes none."""
         return self._code

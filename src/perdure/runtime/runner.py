@@ -35,7 +35,7 @@ class Runtime:
         # Worker processes build their own service, which must know the same functions.
         settings = dataclasses.replace(settings, functions=registry.defaults())
         self.pool = WorkerPool(service, registry, settings, workers, self._finished, slots)
-        self.scheduler = Scheduler(service, self.pool, lease_owner_id())
+        self.scheduler = Scheduler(service, self.pool, lease_owner_id(locked=True))
         self.purger = Purger(service)
 
     def add_listener(self, listener: Callable[[Invocation, Execution | None], None]) -> None:

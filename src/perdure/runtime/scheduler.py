@@ -2,7 +2,8 @@
 
 It is woken by events, not by a clock: a new execution or a completed callback in this
 process (``poke``), an invocation that ended (the pool pokes), or a commit in another process
-that the store reports (``DurableService.wait_for_change``, which a watcher thread waits on).
+that the store reports (``DurableService.wait_for_change``, which a watcher thread waits on):
+on PostgreSQL, one that made work of the functions it serves ready, or moved a timer.
 Otherwise it sleeps exactly until the next thing it can act on: the next timer always (firing
 one needs no worker), and the next ready execution or lapsing lease of the functions it serves
 only while a worker is free. So a suspended execution costs nothing but its rows, the timers
@@ -25,8 +26,8 @@ import logging
 import threading
 import time
 
-from perdure.errors import StorageFullError
-from perdure.runtime.leases import owner_is_dead
+from perdure.errors import StoreUnavailableError
+from perdure.runtime.leases import holds_lock, owner_is_dead
 from perdure.runtime.workers import WorkerPool
 from perdure.service.executions import DurableService
 from perdure.service.schedules import FIRE_BATCH, Schedules
@@ -49,11 +50,12 @@ RETRY_SECONDS = 1.0
 # How often to look again at ready work a function's concurrency holds back while no invocation
 # of it ends here: its running invocations may be another server's, whose ends wake nobody here.
 HELD_RECHECK_SECONDS = 1.0
-# How often the watcher looks for leases held by processes of this host that died after this
-# one started: ``owner_is_dead`` knows at once that a local process is gone, where its leases
-# would otherwise lapse only after LEASE_SECONDS. One indexed read, without a write lock, when
-# all are alive. (Owners on other machines cannot be checked so; their leases lapse.)
-DEAD_OWNER_CHECK_SECONDS = 2.0
+# How often the watcher looks for leases held by owners that died: a process of this host
+# that is gone (``owner_is_dead`` knows at once), or an owner anywhere whose liveness lock is
+# free (``DurableService.vanished_owners``; PostgreSQL lets it go when the owner's session
+# ends). Their leases would otherwise lapse only after LEASE_SECONDS. One indexed read, without
+# a write lock, and one statement over the owners' locks, when all are alive.
+DEAD_OWNER_CHECK_SECONDS = 1.0
 
 
 class Scheduler:
@@ -70,10 +72,10 @@ class Scheduler:
         self._watcher = threading.Thread(target=self._watch, name="perdure-store-watcher", daemon=True)
         self._last_renewal = 0.0
         self._last_dead_check = 0.0
-        # The dead owners already reported: one whose leases wait for a server of their
-        # functions is found dead at every check until then, and said so once (issue 11, finding 16).
-        self._reported_dead: set[str] = set()
-        self._store_full = False
+        # Owners whose lock was free at the last check: one is taken for dead when its lock is
+        # still free at the next, a check later (one seen free once may be reconnecting).
+        self._suspects: set[str] = set()
+        self._store_unavailable = False
         # What the last lease left to functions' limits (``Leased.held``): the wake-up looks
         # past their ready executions, to when a rate next lets one start.
         self._held: dict[str, float | None] = {}
@@ -84,6 +86,8 @@ class Scheduler:
         The loop first takes back the leases of dead local owners, so work interrupted by the
         death of a server on this host goes to the workers with its first pass.
         """
+        # Before anything is leased: another process finding the lock free takes this one for dead.
+        self.service.hold_owner_lock(self.owner)
         self._thread.start()
         self._watcher.start()
 
@@ -102,10 +106,18 @@ class Scheduler:
         """Pokes the loop on commits elsewhere, and when a dead owner's leases were freed."""
         while not self._stop.is_set():
             try:
-                changed = self.service.wait_for_change(WATCH_SECONDS, self._stop)
+                # Woken by the commits of its own functions' work only, unless the registry
+                # takes on functions as they are published: then a new one's too.
+                registry = self.pool.registry
+                served = None if registry.grows else [spec.name for spec in registry]
+                changed = self.service.wait_for_change(WATCH_SECONDS, self._stop, served)
                 if self._stop.is_set():
                     return
                 changed = self._free_dead_owners() or changed
+            except StoreUnavailableError:
+                # The loop says so (once); its passes find out when the store is back.
+                self._stop.wait(WATCH_SECONDS)
+                changed = True
             except Exception:
                 logger.exception("Watching the store failed; the scheduler looks for work anyway.")
                 self._stop.wait(WATCH_SECONDS)
@@ -118,12 +130,16 @@ class Scheduler:
         if not force and now - self._last_dead_check < DEAD_OWNER_CHECK_SECONDS:
             return False
         self._last_dead_check = now
-        dead = self.service.expire_leases(owner_is_dead)
+        owners = [owner for owner in self.service.lease_owners() if owner != self.owner]
+        vanished = self.service.vanished_owners([owner for owner in owners if holds_lock(owner)])
+        dead = sorted({owner for owner in owners if owner_is_dead(owner)} | (vanished & self._suspects))
+        self._suspects = vanished - set(dead)
+        self.service.expire_leases_of(dead)
+        # Each is found once: only leases that have not lapsed count (``lease_owners``), so an
+        # owner whose executions wait for a server of their functions is not found again at
+        # every check, with a write and a pass each time (issue 11, finding 16; issue 17).
         for owner in dead:
-            if owner not in self._reported_dead:
-                logger.warning("Lease owner %s is gone; its executions resume from their last checkpoint.", owner)
-        # Only the owners still found: the set does not grow with every owner that ever died.
-        self._reported_dead = set(dead)
+            logger.warning("Lease owner %s is gone; its executions resume from their last checkpoint.", owner)
         return bool(dead)
 
     def _loop(self) -> None:
@@ -136,17 +152,17 @@ class Scheduler:
             self._wake.clear()
             try:
                 sleep = self._pass()
-            except StorageFullError as error:
-                # Said once, not at every try while the disk stays full.
-                if not self._store_full:
+            except StoreUnavailableError as error:
+                # Said once, not at every try while the disk stays full or the database down.
+                if not self._store_unavailable:
                     logger.warning("%s The scheduler tries again every %.0f s.", error.message, RETRY_SECONDS)
-                self._store_full = True
+                self._store_unavailable = True
                 sleep = RETRY_SECONDS
             except Exception:
                 logger.exception("The scheduler failed to fire timers or lease work; it tries again shortly.")
                 sleep = RETRY_SECONDS
             else:
-                self._store_full = False
+                self._store_unavailable = False
             self._wake.wait(sleep)
 
     def _pass(self) -> float:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from perdure.errors import FunctionLoadError, StorageFullError
+from perdure.errors import FunctionLoadError, StoreUnavailableError
 from perdure.protocol.log_context import LogContext, about
 from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.records import ErrorObject, Execution, Invocation
@@ -234,8 +234,8 @@ def _run_job(
         os.close(spool)
     try:
         execution = record_report(service, invocation, report)
-    except StorageFullError:
-        # The pool records it once the store can write again. A worker that died here
+    except StoreUnavailableError:
+        # The pool records it once the store can write again (its disk has room, its database is back). A worker that died here
         # failed every invocation sent to it while the disk was full (issue 11, finding 13).
         return Ended(job.token, unrecorded=report, retire=report.out_of_memory)
     finally:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Final
 
-from perdure.errors import PerdureError, StorageFullError
+from perdure.errors import PerdureError, StoreUnavailableError
 from perdure.protocol.log_context import LogContext, about
 from perdure.protocol.records import DEFAULT_MEMORY_MB, ErrorObject, Execution, Invocation, Usage
 from perdure.runtime.invoker import record_report
@@ -421,7 +421,7 @@ class WorkerPool:
         """Records an invocation's end that its worker could not, keeping the lines it wrote first."""
         invocation = running.invocation
         # Kept before its end is recorded (and lost if the disk is full, rather than hold up the end).
-        with contextlib.suppress(StorageFullError):
+        with contextlib.suppress(StoreUnavailableError):
             self.service.append_logs(invocation.execution_arn, read_spool(running.process.spool(running.token), invocation.invocation))
         fields = LogContext.of_invocation(invocation).fields()
         logger.warning("Invocation %d of %s: %s", invocation.invocation, invocation.execution_arn, error.message, extra=fields)
@@ -464,7 +464,7 @@ class WorkerPool:
                 self._place()
 
     def _record(self, invocation: Invocation, write: Callable[[], object]) -> None:
-        """Runs ``write``, which records the end of ``invocation``, again while the store's disk is full.
+        """Runs ``write``, which records the end of ``invocation``, again while the store cannot be used (its disk is full, its database cannot be reached).
 
         Tried every STORE_RETRY_SECONDS until it works or the pool closes; the invocation's
         lease then lapses, and it resumes from its last checkpoint when a server runs again.
@@ -476,7 +476,7 @@ class WorkerPool:
                 try:
                     write()
                     return
-                except StorageFullError as error:
+                except StoreUnavailableError as error:
                     if self._closed:
                         return
                     if not reported:

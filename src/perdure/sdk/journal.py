@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError, StorageFullError
+from perdure.errors import NonDeterministicError, OperationFailedError, StaleCheckpointTokenError, StoreUnavailableError
 from perdure.protocol.approval_links import ApprovalLinks
 from perdure.protocol.records import (
     CHECKPOINT_SUBTYPE,
@@ -54,7 +54,7 @@ class Suspend(BaseException):
 
 
 class StoreUnavailable(BaseException):
-    """Ends the invocation with nothing more recorded: the store cannot write, as its disk is full.
+    """Ends the invocation with nothing more recorded: the store cannot write (its disk is full, its database is unreachable).
 
     A BaseException like ``Suspend``: neither a user's ``except Exception`` nor the engine's
     recording of the function's own failures may take it for the function's error (recorded
@@ -162,7 +162,7 @@ class Journal:
             # goes on from what was recorded.
             self.token = None
             raise Suspend("This invocation no longer holds the execution.") from None
-        except StorageFullError as error:
+        except StoreUnavailableError as error:
             raise StoreUnavailable(error.message) from error
         self.token = result.checkpoint_token
         for op in result.operations:

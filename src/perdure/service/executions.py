@@ -642,14 +642,30 @@ class DurableService:
         The owners are read without a write lock first: schedulers check often, and almost
         always find every owner alive.
         """
+        dead = [owner for owner in self.lease_owners() if is_dead(owner)]
+        self.expire_leases_of(dead)
+        return dead
+
+    def lease_owners(self) -> list[str]:
+        """The owners holding leases that have not lapsed (read without a write lock)."""
         with self.store.snapshot() as tx:
-            dead = [owner for owner in tx.lease_owners() if is_dead(owner)]
-        if dead:
+            return tx.lease_owners(self.clock())
+
+    def expire_leases_of(self, owners: Collection[str]) -> None:
+        """Expires at once every lease these owners hold: their executions are leased again from their last checkpoint."""
+        if owners:
             now = self.clock()
             with self.store.transaction() as tx:
-                for owner in dead:
+                for owner in sorted(owners):
                     tx.expire_leases(owner, now)
-        return dead
+
+    def hold_owner_lock(self, owner: str) -> None:
+        """Shows other processes that lease owner ``owner`` is alive while this process runs (``Store.hold_owner_lock``)."""
+        self.store.hold_owner_lock(owner)
+
+    def vanished_owners(self, owners: Collection[str]) -> set[str]:
+        """Of these lease owners, those whose liveness lock is free: gone (``Store.vanished_owners``)."""
+        return self.store.vanished_owners(owners)
 
     # -- time -----------------------------------------------------------------------------
 
@@ -682,9 +698,11 @@ class DurableService:
         with self.store.snapshot() as tx:
             return tx.next_timer_due()
 
-    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
-        """Waits up to ``timeout`` seconds for work made ready elsewhere (see ``Store.wait_for_change``)."""
-        return self.store.wait_for_change(timeout, stop)
+    def wait_for_change(
+        self, timeout: float, stop: threading.Event | None = None, functions: Collection[str] | None = None
+    ) -> bool:
+        """Waits up to ``timeout`` seconds for work of ``functions`` made ready elsewhere (see ``Store.wait_for_change``)."""
+        return self.store.wait_for_change(timeout, stop, functions)
 
 
 def _hidden_subtrees(tx: Transaction, execution_id: str, ops: list[Operation]) -> set[str]:

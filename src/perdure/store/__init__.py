@@ -63,6 +63,9 @@ def open_store(url: str, blobs: BlobConfig | None = None) -> Store:
         from perdure.store.sqlite import SQLiteStore
 
         return SQLiteStore(Path(url.removeprefix("sqlite:///")), blobs=blob_store)
+    from perdure.store.pg_settings import PostgresSettings
     from perdure.store.postgres import PostgresStore
 
-    return PostgresStore(url, blobs=blob_store)
+    # Pool size and time limits from PERDURE_PG_* (perdure.store.pg_settings), which worker
+    # processes inherit with the rest of the environment.
+    return PostgresStore(url, blobs=blob_store, settings=PostgresSettings.from_environment())

@@ -157,8 +157,12 @@ class CoreTransaction(abc.ABC):
         """Whether the execution has a timer or a callback still open (something to wait for)."""
 
     @abc.abstractmethod
-    def lease_owners(self) -> list[str]:
-        """Returns the distinct owners holding leases now."""
+    def lease_owners(self, now: float) -> list[str]:
+        """Returns the distinct owners holding leases that have not lapsed by ``now``.
+
+        An owner whose leases all lapsed is left out: there is nothing of it left to expire, and
+        its executions wait for a server of their functions to lease them again.
+        """
 
     @abc.abstractmethod
     def expire_leases(self, owner: str, now: float) -> None:
@@ -486,12 +490,14 @@ class ExecutionStore(abc.ABC):
         transaction (or snapshot) to end, and blocks the process's writers until it closes.
         """
 
-    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+    def wait_for_change(
+        self, timeout: float, stop: threading.Event | None = None, functions: Collection[str] | None = None
+    ) -> bool:
         """Waits up to ``timeout`` seconds for a commit that makes work ready; True if one may have.
 
         A backend that is told of commits (PostgreSQL, by ``LISTEN``/``NOTIFY``) returns as soon
-        as one makes an execution ready or moves a timer, in any process, and False when
-        ``timeout`` passes without one. This default is told of nothing: it sleeps ``timeout``
+        as one makes an execution of ``functions`` (None: any) ready or moves a timer, in any
+        process, and False when ``timeout`` passes without one. This default is told of nothing: it sleeps ``timeout``
         and returns True, so a caller that looks for work after each True polls once per
         ``timeout``. True may be spurious; re-check. Setting ``stop`` ends the wait early, with
         False (within a fraction of a second). Meant for one thread per store.
@@ -500,6 +506,22 @@ class ExecutionStore(abc.ABC):
             time.sleep(timeout)
             return True
         return not stop.wait(timeout)
+
+    def hold_owner_lock(self, owner: str) -> None:
+        """Shows other processes sharing the store that lease owner ``owner`` (this process) is alive, until ``close``.
+
+        A store shared across machines (PostgreSQL) holds a lock for it that the database lets go
+        when the process dies or its machine is lost; see ``vanished_owners``. This default does
+        nothing: a store on one machine's disk has its owners' deaths told by process ID
+        (``perdure.runtime.leases.owner_is_dead``).
+        """
+
+    def vanished_owners(self, owners: Collection[str]) -> set[str]:
+        """Of these lease owners (which hold their lock, see ``hold_owner_lock``), those whose lock is free now: they are gone.
+
+        This default knows of no locks and returns none.
+        """
+        return set()
 
     @abc.abstractmethod
     def purge_expired(

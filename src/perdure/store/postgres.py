@@ -34,8 +34,10 @@ blob; a writer that comes later waits for the purge to commit, then stores the b
 takes no row locks and never waits for writers (nor fails: read-only transactions are never
 serialization victims).
 
-Transactions that make work ready or move a timer send ``NOTIFY perdure_ready`` on commit;
-``listen`` waits for one, so idle schedulers can sleep until there is something to do.
+Transactions that make work ready or move a timer send ``NOTIFY perdure_ready`` on commit,
+naming the functions whose work they made ready (a moved timer names none: anyone may fire
+it); ``listen`` waits for one that concerns the functions it is given, so idle schedulers
+sleep until there is something for them to do (``perdure.store.pg_listener``).
 (PostgreSQL commits notifying transactions one at a time. A checkpoint notifies only when it
 sets a timer: it runs with its execution leased and the execution's ready time cleared.)
 """
@@ -57,7 +59,7 @@ from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg import Pipeline
 from psycopg_pool import ConnectionPool
 
-from perdure.errors import PerdureError, StorageFullError
+from perdure.errors import PerdureError, StorageFullError, StoreUnavailableError
 from perdure.protocol.queries import PurgeBatch
 from perdure.protocol.records import Event, Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
@@ -66,6 +68,8 @@ from perdure.store import rows as rowmap
 from perdure.store.base import CheckpointReads, Store, Transaction, readiness
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 from perdure.store.dialect import POSTGRES
+from perdure.store.pg_listener import NOTIFY_CHANNEL, OWNER_LOCK, Listener
+from perdure.store.pg_settings import PostgresSettings, connection_parameters, unavailable
 from perdure.store.sql import Cursor, Execute, SQLTransaction, Statements
 from perdure.store.sql_keys import KeyStatements, SQLKeyStore
 from perdure.telemetry.metrics import COMMIT_SECONDS, record
@@ -74,9 +78,12 @@ from perdure.telemetry.metrics import COMMIT_SECONDS, record
 # machines sharing one PostgreSQL database must share one blob store: an S3 bucket, or a folder
 # they all mount.
 DEFAULT_BLOB_DIR = Path(".perdure/blobs")
-NOTIFY_CHANNEL = "perdure_ready"
 # How often a ``wait_for_change`` with a ``stop`` event looks at it.
 _STOP_CHECK_SECONDS = 0.2
+# How long after its own listener (re)connected a store starts judging other lease owners
+# by their liveness locks: after a database restart, each owner takes its lock again within
+# about a second of the database accepting connections (``Listener.listen``'s retry).
+_RECONNECT_GRACE_SECONDS = 3.0
 
 # The key of the advisory lock that serializes migrations (the bytes of "perdure" as a bigint).
 # Per-name locks of find_execution use the two-int form, which PostgreSQL keeps in another space.
@@ -182,6 +189,20 @@ def _hung_up(conn: psycopg.Connection[Any]) -> bool:
     return bool(readable)
 
 
+def _commit(conn: psycopg.Connection[Any]) -> None:
+    """Commits, or raises (see ``_check_committed``)."""
+    _check_committed(conn.execute("COMMIT"))
+
+
+def _check_committed(commit: psycopg.Cursor[Any]) -> None:
+    """Raises unless COMMIT was answered COMMIT: PostgreSQL answers COMMIT of a transaction that a
+    failed statement aborted with ROLLBACK, and no error, so nothing would tell the caller it was
+    not recorded."""
+    status = commit.statusmessage
+    if status != "COMMIT":
+        raise PerdureError(f"The transaction was not committed (PostgreSQL answered {status}): nothing of it was recorded.")
+
+
 def _rollback(conn: psycopg.Connection[Any]) -> None:
     # A connection that broke mid-transaction cannot roll back; the pool discards it on
     # return, and the error that broke it is the one worth raising.
@@ -193,7 +214,7 @@ class PostgresStore(SQLKeyStore, Store):
     """A store in a PostgreSQL database, shared by any number of processes and machines.
 
     ``url`` is a libpq URL (``postgresql://user:password@host:5432/dbname``). Each transaction
-    takes a connection from a pool of at most ``pool_size``. Payloads over ``inline_limit``
+    takes a connection from a pool of at most ``settings.pool_size``. Payloads over ``inline_limit``
     characters go to ``blobs`` (default: the folder ``.perdure/blobs`` under the current
     directory), which every process using the database must share.
     """
@@ -206,14 +227,16 @@ class PostgresStore(SQLKeyStore, Store):
         *,
         blobs: BlobStore | None = None,
         inline_limit: int = rowmap.DEFAULT_INLINE_LIMIT,
-        pool_size: int = 10,
-        connect_timeout: float = 30.0,
+        settings: PostgresSettings = PostgresSettings(),
     ) -> None:
         self.url = url
+        self.settings = settings
         self.blobs = blobs or FileBlobStore(DEFAULT_BLOB_DIR.absolute())
         self.inline_limit = inline_limit
+        connect_timeout = settings.connect_timeout
         # A direct connection first: it fails at once with libpq's own reason (wrong host,
-        # password, database), where the pool would retry quietly until its timeout.
+        # password, database), where the pool would retry quietly until its timeout. It has
+        # no time limits: a migration may build an index on a large table.
         try:
             conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(connect_timeout)))
         except psycopg.OperationalError as error:
@@ -226,37 +249,48 @@ class PostgresStore(SQLKeyStore, Store):
         with conn:
             migrate(conn)
         # autocommit: transactions are begun explicitly, with the isolation each kind needs.
+        # The pool opens a connection again in the background when one is found broken (a
+        # restart, a failover); a transaction waits up to ``connect_timeout`` for one.
         self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
             url,
             min_size=1,
-            max_size=pool_size,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            max_size=settings.pool_size,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "options": settings.session_options(url),
+                **connection_parameters(url, connect_timeout),
+            },
             connection_class=psycopg.Connection[DictRow],
             timeout=connect_timeout,
             name="perdure",
             open=False,
         )
         self._pool.open(wait=True, timeout=connect_timeout)
-        self._listener: psycopg.Connection[Any] | None = None
-        self._listen_lock = threading.Lock()
+        self._listener = Listener(url, connection_parameters(url, connect_timeout))
 
     @contextmanager
     def _full_as_unavailable(self) -> Iterator[None]:
-        """Raises ``StorageFullError`` for an error that says the database's or the blob folder's disk is full.
+        """Raises ``StoreUnavailableError`` for an error that says the database cannot be used now, ``StorageFullError`` for a full disk.
 
         A table or index that cannot grow fails its statement with SQLSTATE 53100 and aborts the
         transaction, which rolls back as any other: nothing of it was recorded, and the
         connection stays usable. The API answers 503 with Retry-After for it, and workers
-        record what they could not once space returns, as on SQLite.
+        record what they could not once space returns, as on SQLite. A connection lost to a
+        restart or failover, or a time limit of ``PostgresSettings`` reached, is a
+        ``StoreUnavailableError``: the same 503, and a worker's invocation is run again.
         """
         try:
             yield
-        except StorageFullError:
+        except StoreUnavailableError:
             raise
         except Exception as error:
             full = _disk_full(error)
             if full is None:
-                raise
+                reason = unavailable(error)
+                if reason is None:
+                    raise
+                raise StoreUnavailableError(f"the PostgreSQL database {_describe(self.url)}", reason) from error
             if isinstance(full, OSError):
                 raise StorageFullError(self.blobs.location, str(full)) from error
             # Its first line: the rest is the HINT "Check free disk space."
@@ -275,12 +309,20 @@ class PostgresStore(SQLKeyStore, Store):
                     conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     tx = _PostgresTransaction(conn, self, writable=True, pipeline=pipeline)
                     yield tx
+                    # Delivered only if the transaction commits; repeats within it are folded. An
+                    # empty payload is for every listener (a timer moved: anyone may fire it), a
+                    # function's name for those that serve it (see ``perdure.store.pg_listener``).
                     if tx.wakes_scheduler:
-                        # Delivered only if the transaction commits; repeats within it are folded.
                         conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+                    elif tx.ready_functions:
+                        conn.execute(
+                            f"SELECT pg_notify('{NOTIFY_CHANNEL}', f) FROM unnest(%s::text[]) AS f",
+                            (sorted(tx.ready_functions),),
+                        )
                     committing = time.perf_counter()
-                    conn.execute("COMMIT")
+                    commit = conn.execute("COMMIT")
                 # Leaving the pipeline sent the writes and the COMMIT, and waited for them.
+                _check_committed(commit)
                 record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
             except BaseException:
                 _rollback(conn)
@@ -343,46 +385,56 @@ class PostgresStore(SQLKeyStore, Store):
                 self._pool.putconn(conn)
                 raise
 
-    def listen(self, timeout: float) -> bool:
-        """Waits up to ``timeout`` seconds for a transaction to make work ready or move a timer.
+    def listen(self, timeout: float, functions: Collection[str] | None = None) -> bool:
+        """Waits up to ``timeout`` seconds for a transaction to make work of ``functions`` ready or move a timer.
 
-        Returns True when one did, or may have: the first call (which subscribes) and a call
-        that lost its connection return True at once, since a notification may have been
-        missed; while the database cannot be reached, it waits (up to a second) and returns
-        True, so that the caller's next query reports the failure. Meant for one scheduler
-        thread; spurious True returns are possible, so re-check.
+        See ``perdure.store.pg_listener.Listener.listen``: spurious True returns are possible, so re-check.
         """
-        with self._listen_lock:
-            if self._listener is None:
-                try:
-                    self._listener = psycopg.connect(self.url, autocommit=True)
-                    self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                except psycopg.OperationalError:
-                    self._drop_listener()
-                    time.sleep(min(timeout, 1.0))
-                return True
-            try:
-                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-                    return True
-            except psycopg.OperationalError:
-                self._drop_listener()
-                return True
-            return False
+        return self._listener.listen(timeout, functions)
 
-    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+    def wait_for_change(
+        self, timeout: float, stop: threading.Event | None = None, functions: Collection[str] | None = None
+    ) -> bool:
         # Listened in short slices so that ``stop`` is seen soon; a slice with no notification
         # is a wait on the socket, with no query.
         deadline = time.monotonic() + timeout
         while True:
-            if self.listen(max(0.0, min(deadline - time.monotonic(), _STOP_CHECK_SECONDS))):
+            if self.listen(max(0.0, min(deadline - time.monotonic(), _STOP_CHECK_SECONDS)), functions):
                 return True
             if (stop is not None and stop.is_set()) or time.monotonic() >= deadline:
                 return False
 
-    def _drop_listener(self) -> None:
-        if self._listener is not None:
+    def hold_owner_lock(self, owner: str) -> None:
+        """Takes ``owner``'s liveness lock on this store's listening connection, and keeps it while the store is open.
+
+        See ``perdure.store.pg_listener``. A database that cannot be reached now is not an
+        error: the lock is taken when the listener connects again.
+        """
+        try:
+            self._listener.hold(owner)
+        except psycopg.OperationalError:
             self._listener.close()
-            self._listener = None
+
+    def vanished_owners(self, owners: Collection[str]) -> set[str]:
+        """Of these lease owners, those whose liveness lock no session holds: their processes are gone.
+
+        Judges no one until this store's own listener has held its connection for
+        ``_RECONNECT_GRACE_SECONDS``: a database restart drops every session at once, and the
+        other owners need a moment to take their locks again, as this one did. The loss of its
+        own connection is known once a ``listen`` has seen it: call this after one, from the
+        thread that listens, as the scheduler's watcher does.
+        """
+        since = self._listener.connected_since()
+        if not owners or since is None or time.monotonic() - since < _RECONNECT_GRACE_SECONDS:
+            return set()
+        with self._committed() as conn:
+            # Taken for this transaction only: free means no session holds it, and the owner,
+            # should it be alive and reconnecting, waits a moment for it.
+            rows = conn.execute(
+                f"SELECT owner FROM unnest(%s::text[]) AS owner WHERE pg_try_advisory_xact_lock({OWNER_LOCK % 'owner'})",
+                (sorted(owners),),
+            ).fetchall()
+        return {row["owner"] for row in rows}
 
     @contextmanager
     def _committed(self) -> Iterator[psycopg.Connection[DictRow]]:
@@ -395,7 +447,7 @@ class PostgresStore(SQLKeyStore, Store):
             try:
                 yield conn
                 committing = time.perf_counter()
-                conn.execute("COMMIT")
+                _commit(conn)
                 record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
             except BaseException:
                 _rollback(conn)
@@ -415,8 +467,7 @@ class PostgresStore(SQLKeyStore, Store):
         )
 
     def close(self) -> None:
-        with self._listen_lock:
-            self._drop_listener()
+        self._listener.close()
         self._pool.close()
 
     def keeps_inline(self, text: str) -> bool:
@@ -448,7 +499,7 @@ class PostgresStore(SQLKeyStore, Store):
                     conn.execute("ROLLBACK")
                     return batch
                 self.blobs.delete_expired(batch.blobs)
-                conn.execute("COMMIT")
+                _commit(conn)
                 return batch
             except BaseException:
                 _rollback(conn)
@@ -488,7 +539,7 @@ class PostgresStore(SQLKeyStore, Store):
                     return None
                 blobs = self._delete_rows(cur, [execution_id], dry_run=False)
                 self.blobs.delete_many(blobs)
-                conn.execute("COMMIT")
+                _commit(conn)
                 return blobs
             except BaseException:
                 _rollback(conn)
@@ -631,11 +682,11 @@ class _PostgresTransaction(SQLTransaction):
         self._cur.execute(
             "UPDATE executions SET lease_expiry = %(now)s WHERE id IN ("
             " SELECT id FROM executions WHERE lease_owner = %(owner)s AND lease_expiry > %(now)s"
-            " ORDER BY id FOR NO KEY UPDATE)",
+            " ORDER BY id FOR NO KEY UPDATE) RETURNING function_name",
             {"owner": owner, "now": now},
         )
-        if self._synced_rowcount(self._cur):
-            self.wakes_scheduler = True
+        # The servers of these functions may lease them again now.
+        self.ready_functions.update(row["function_name"] for row in self._cur.fetchall())
 
     def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
         if not functions:

@@ -128,7 +128,8 @@ class Statements:
             " AND type IN ('CALLBACK', 'CHAINED_INVOKE')) AS pending"
         )
         self.lease_owners = spell(
-            "SELECT DISTINCT lease_owner FROM executions WHERE lease_owner IS NOT NULL ORDER BY lease_owner"
+            "SELECT DISTINCT lease_owner FROM executions WHERE lease_owner IS NOT NULL AND lease_expiry > ?"
+            " ORDER BY lease_owner"
         )
 
         self.reply = spell("SELECT reply FROM checkpoint_replies WHERE execution_id = ? AND client_token = ?")
@@ -161,7 +162,9 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
     layer between the shared code and the driver); ``rowcount`` reads how many rows a statement
     changed. ``store_payload`` and ``load_payload`` move
     payloads over the inline limit to and from blobs. ``wakes_scheduler`` says whether the
-    transaction made work ready or moved a timer (PostgreSQL notifies its listeners of it).
+    transaction moved a timer or otherwise made work ready that any scheduler may act on, and
+    ``ready_functions`` of which functions it made executions ready (PostgreSQL notifies its
+    listeners of them).
     """
 
     def __init__(
@@ -184,6 +187,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         self._store_payload = store_payload
         self._load_payload = load_payload
         self.wakes_scheduler = False
+        self.ready_functions: set[str] = set()
 
     def _execution(self, row: Any) -> Execution:
         return rowmap.execution_from_row(row, self._load_payload)
@@ -195,7 +199,8 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
 
     def insert_execution(self, execution: Execution) -> None:
         self._execute(self._sql.execution_insert, rowmap.execution_row(execution, self._store_payload))
-        self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
+        if execution.ready_time is not None:
+            self.ready_functions.add(execution.function_name)
 
     def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
         if before is None:
@@ -205,7 +210,8 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
             row = rowmap.execution_changes(execution, before, self._store_payload)
             if len(row) > 1:
                 self._execute(self._sql.partial_update(tuple(row)[1:]), row)
-        self.wakes_scheduler = self.wakes_scheduler or execution.ready_time is not None
+        if execution.ready_time is not None:
+            self.ready_functions.add(execution.function_name)
 
     def get_execution(self, arn: str) -> Execution | None:
         row = self._execute(self._sql.execution_by_arn, (arn,)).fetchone()
@@ -302,8 +308,8 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         row = self._execute(self._sql.pending_work, {"id": execution_id}).fetchone()
         return bool(row and row["pending"])
 
-    def lease_owners(self) -> list[str]:
-        return [r["lease_owner"] for r in self._execute(self._sql.lease_owners, ()).fetchall()]
+    def lease_owners(self, now: float) -> list[str]:
+        return [r["lease_owner"] for r in self._execute(self._sql.lease_owners, (now,)).fetchall()]
 
     # -- idempotency ------------------------------------------------------------------------
 

@@ -90,12 +90,12 @@ class SQLScheduleQueries(ScheduleQueries):
 
     _schedules: ScheduleStatements
     _execute: Execute
-    wakes_scheduler: bool
+    ready_functions: set[str]
 
     def put_schedule(self, schedule: Schedule) -> None:
         self._execute(self._schedules.upsert, _row(schedule))
-        # Other servers' schedulers may now have a tick to fire sooner than they knew.
-        self.wakes_scheduler = True
+        # The schedulers serving the function may now have a tick to fire sooner than they knew.
+        self.ready_functions.add(schedule.function_name)
 
     def delete_schedule(self, function_name: str, name: str) -> None:
         self._execute(self._schedules.delete, (function_name, name))

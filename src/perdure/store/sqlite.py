@@ -333,13 +333,16 @@ class SQLiteStore(SQLKeyStore, Store):
         with self._lock:
             self._conn.close()
 
-    def wait_for_change(self, timeout: float, stop: threading.Event | None = None) -> bool:
+    def wait_for_change(
+        self, timeout: float, stop: threading.Event | None = None, functions: Collection[str] | None = None
+    ) -> bool:
         """Waits up to ``timeout`` seconds for a commit by another connection to this file; True if one came.
 
         SQLite tells no one of commits, so this polls ``PRAGMA data_version``, which moves when
         any other connection (in this process or another) commits. Commits of this store's own
         connection do not move it: whoever makes them pokes the scheduler. The first wait
-        returns True at once, as anything may have been committed before it.
+        returns True at once, as anything may have been committed before it. ``functions`` is
+        not used: the data version does not say what a commit changed.
         """
         deadline = time.monotonic() + timeout
         while True:
