@@ -3,21 +3,22 @@
 Times ``seed_flows.steps`` (a loop of ``ctx.step(lambda: 1)``) on SQLite (WAL,
 ``synchronous=NORMAL``), each mode in a child process of its own (tracing is set up once per
 process, from its environment). In-process, with ``perdure.testing.DurableTestRunner`` as
-``seed_style.py`` does, where everything (the steps, recording, encoding and sending spans)
-shares one interpreter:
+``seed_style.py`` does, where the steps, the service and the recording of spans share one
+interpreter:
 
 - ``off``: nothing recorded (``perdure.telemetry.metrics.record`` replaced by a no-op here, as
   Perdure has no switch for it: its metrics are always on);
 - ``metrics``: Perdure as it runs by default, metrics on, no OTLP endpoint set;
 - ``metrics + tracing``: the same, with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set to an OTLP/HTTP
   receiver in this process, which answers every export at once; every step, its checkpoint and
-  the invocation become spans, exported in batches by OpenTelemetry's SDK.
+  the invocation become spans, handed in batches to the export process Perdure starts, which
+  encodes and exports them with OpenTelemetry's SDK.
 
 And under the runtime with one worker process, as ``perdure serve`` runs a function, timed from
 the start to the end of the invocation: ``runtime: metrics`` and ``runtime: metrics + tracing``
-(the worker hands its spans to the runtime's process, which encodes and sends them). There is
-no ``off`` there: the worker processes set aside their metrics for the server, which a child of
-this script cannot switch off.
+(the worker hands its spans to the runtime's process, whose export process encodes and sends
+them). There is no ``off`` there: the worker processes set aside their metrics for the server,
+which a child of this script cannot switch off.
 
 Modes alternate in rounds (order reversed every other round); reported are the medians over
 rounds of each round's µs per step, and each mode against ``off``.
