@@ -183,14 +183,14 @@ class ExportProcess:
             self._dropped = 0
         if self._closed or (self._child is None and not batch):
             return False
-        pipe = self._started().stdin
         try:
+            pipe = self._started().stdin
             if pipe is None:
                 raise BrokenPipeError
             pickle.dump((batch, flush), pipe, protocol=pickle.HIGHEST_PROTOCOL)
             pipe.flush()
         except OSError:
-            logger.exception("The span export process is gone; %d spans were not exported.", len(batch))
+            logger.exception("The span export process could not be started or is gone; %d spans were not exported.", len(batch))
             return False
         return True
 
