@@ -1,14 +1,14 @@
 """Perdure's spans encoded and exported by OpenTelemetry's OTLP exporter in a process of their own.
 
-Encoding a span as OTLP protobuf costs more than running a step: 17 µs a span plus about
-3.5 µs an attribute (``encode_spans`` on the upb backend, measured with Perdure's ten
-attributes at 45-52 µs). On the batch processor's thread it held the interpreter the steps run
-in, so it counted in full against every traced step. Here the process that records spans only
-queues them (a deque append); a thread hands them on in batches, pickled, over a pipe to a
-child process (``main``) that builds OpenTelemetry's
-``ReadableSpan``s and feeds them to its ``BatchSpanProcessor`` and OTLP exporter, configured by
-the same ``OTEL_*`` variables. The child exports what it has and exits when the pipe closes,
-also when its parent dies.
+Encoding a span as OTLP protobuf costs 17 µs plus about 3.5 µs an attribute (``encode_spans``
+on the upb backend; 45-52 µs with Perdure's ten attributes), a quarter of a whole step on
+SQLite. On the batch processor's thread it held the interpreter the steps run in, so it counted
+in full against every traced step. Here the process that records spans only queues them (a
+deque append); a thread hands them on in batches, pickled, over a pipe to a child process
+(``main``) that builds OpenTelemetry's ``ReadableSpan``s and feeds them to its
+``BatchSpanProcessor`` and OTLP exporter, configured by the same ``OTEL_*`` variables. The
+encoding costs the same CPU, on another core: with every core busy, nothing is gained. The
+child exports what it has and exits when the pipe closes, also when its parent dies.
 """
 
 from __future__ import annotations
