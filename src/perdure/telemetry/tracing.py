@@ -65,6 +65,8 @@ class _Tracing:
         # spans, one or more per step, are encoded and exported by the export process.
         self.provider = TracerProvider(resource=span_export.resource(environ))
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
+        if _forward is None:  # a worker process of ``perdure serve`` hands its spans to its server
+            self.spans.start()
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(self.provider)
 
