@@ -115,7 +115,7 @@ def resource(environ: Mapping[str, str]) -> Resource:
 
 
 class ExportProcess:
-    """The parent's end: queues spans and sends them to the exporting child, started with the first."""
+    """The parent's end: queues spans and sends them to the exporting child (started by ``start``, else with the first)."""
 
     def __init__(self) -> None:
         self._queue: collections.deque[SpanRecord] = collections.deque()
