@@ -3,26 +3,30 @@
 Times ``seed_flows.steps`` (a loop of ``ctx.step(lambda: 1)``) on SQLite (WAL,
 ``synchronous=NORMAL``), each mode in a child process of its own (tracing is set up once per
 process, from its environment). In-process, with ``perdure.testing.DurableTestRunner`` as
-``seed_style.py`` does, where everything (the steps, recording, encoding and sending spans)
-shares one interpreter:
+``seed_style.py`` does, where the steps, the service and the recording of spans share one
+interpreter:
 
 - ``off``: nothing recorded (``perdure.telemetry.metrics.record`` replaced by a no-op here, as
   Perdure has no switch for it: its metrics are always on);
 - ``metrics``: Perdure as it runs by default, metrics on, no OTLP endpoint set;
 - ``metrics + tracing``: the same, with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set to an OTLP/HTTP
   receiver in this process, which answers every export at once; every step, its checkpoint and
-  the invocation become spans, exported in batches by OpenTelemetry's SDK.
+  the invocation become spans, handed in batches to the export process Perdure starts, which
+  encodes and exports them with OpenTelemetry's SDK.
 
 And under the runtime with one worker process, as ``perdure serve`` runs a function, timed from
 the start to the end of the invocation: ``runtime: metrics`` and ``runtime: metrics + tracing``
-(the worker hands its spans to the runtime's process, which encodes and sends them). There is
-no ``off`` there: the worker processes set aside their metrics for the server, which a child of
-this script cannot switch off.
+(the worker hands its spans to the runtime's process, whose export process encodes and sends
+them). There is no ``off`` there: the worker processes set aside their metrics for the server,
+which a child of this script cannot switch off.
 
 Modes alternate in rounds (order reversed every other round); reported are the medians over
-rounds of each round's µs per step, and each mode against ``off``.
+rounds of each round's µs per step, and each mode against ``off``. With ``--against SRC`` (the
+``src`` folder of another checkout, e.g. ``git worktree add /tmp/before main``), each mode also
+runs on those sources, right before or after it runs on these, to compare a change on one
+machine in one run.
 
-    python benchmarks/telemetry_cost.py [--rounds 6] [--steps 200] [--runs 20] [--write docs/benchmarks.md]
+    python benchmarks/telemetry_cost.py [--rounds 6] [--steps 200] [--runs 20] [--against SRC] [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -140,8 +144,11 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def run_mode(mode: str, steps: int, runs: int, endpoint: str) -> list[float]:
+def run_mode(mode: str, steps: int, runs: int, endpoint: str, src: Path | None = None) -> list[float]:
+    """Runs ``mode`` in a child; with ``src``, on the Perdure sources there rather than these."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     if mode.endswith("tracing"):
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     done = subprocess.run(
@@ -154,31 +161,43 @@ def run_mode(mode: str, steps: int, runs: int, endpoint: str) -> list[float]:
 
 
 def report(
-    args: argparse.Namespace, medians: dict[str, float], spans_exports: int, seconds: float, load: tuple[float, float, float]
+    args: argparse.Namespace,
+    medians: dict[tuple[str, str], float],
+    spans_exports: int,
+    seconds: float,
+    load: tuple[float, float, float],
 ) -> str:
+    against = f" --against {args.against}" if args.against else ""
     lines = [
         START_MARK,
-        f"`python benchmarks/telemetry_cost.py --rounds {args.rounds} --steps {args.steps} --runs {args.runs}`, "
+        f"`python benchmarks/telemetry_cost.py --rounds {args.rounds} --steps {args.steps} --runs {args.runs}{against}`, "
         f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, load {load[0]:.1f} before and "
         f"{os.getloadavg()[0]:.1f} after; {seconds:.0f} s. "
         f"µs per step of a {args.steps}-step seed-style loop in-process (the median over {args.rounds} rounds "
-        f"of each round's median over {args.runs} executions); the receiver took {spans_exports} exports.",
+        f"of each round's median over {args.runs} executions); the receiver took {spans_exports} exports."
+        + (" Before: the sources given to `--against`; after: these; each mode ran with both in turn." if args.against else ""),
         "",
-        "| Mode | µs per step | vs off (runtime: vs metrics alone) | Target | Result |",
-        "|---|---:|---:|---|---|",
+        "| Mode | Sources | µs per step | vs off (runtime: vs metrics alone) | Target | Result |",
+        "|---|---|---:|---:|---|---|",
     ]
     targets = {"metrics": 0.05, "metrics + tracing": 0.20, "runtime: metrics + tracing": 0.20}
     for mode in MODES:
-        base = medians["runtime: metrics"] if mode == "runtime: metrics + tracing" else medians["off"]
-        ratio = medians[mode] / base - 1
-        target = targets.get(mode)
-        verdict = "" if target is None else ("PASS" if ratio < target else "**MISS**")
-        lines.append(
-            f"| {mode} | {medians[mode]:.1f} | {ratio * 100:+.1f} % | "
-            f"{'' if target is None else f'< {target * 100:.0f} %'} | {verdict} |"
-        )
+        for sources in _sources(args):
+            base = medians[sources, "runtime: metrics" if mode == "runtime: metrics + tracing" else "off"]
+            ratio = medians[sources, mode] / base - 1
+            target = targets.get(mode)
+            verdict = "" if target is None else ("PASS" if ratio < target else "**MISS**")
+            lines.append(
+                f"| {mode} | {sources} | {medians[sources, mode]:.1f} | {ratio * 100:+.1f} % | "
+                f"{'' if target is None else f'< {target * 100:.0f} %'} | {verdict} |"
+            )
     lines.append(END_MARK)
     return "\n".join(lines)
+
+
+def _sources(args: argparse.Namespace) -> dict[str, Path | None]:
+    """The sources each mode runs on, by label: these, and those of ``--against`` first if given."""
+    return {"before": args.against, "after": None} if args.against else {"this": None}
 
 
 def main() -> None:
@@ -187,6 +206,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--write", type=Path, default=None, help="Markdown file whose telemetry-cost block to replace")
+    parser.add_argument(
+        "--against", type=Path, default=None,
+        help="Perdure sources (an earlier checkout's src folder) to run each mode on as well, in turn with these",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -197,18 +220,21 @@ def main() -> None:
     thread.start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     began, load = time.monotonic(), os.getloadavg()
-    rounds: dict[str, list[float]] = {mode: [] for mode in MODES}
+    sources = _sources(args)
+    rounds: dict[tuple[str, str], list[float]] = {(label, mode): [] for label in sources for mode in MODES}
     try:
         for number in range(args.rounds):
-            for mode in MODES if number % 2 == 0 else reversed(MODES):
-                rounds[mode].append(statistics.median(run_mode(mode, args.steps, args.runs, endpoint)))
-                print(f"round {number + 1} {mode}: {rounds[mode][-1]:.1f} µs per step", flush=True)
+            order = [(label, mode) for mode in MODES for label in sources]
+            for label, mode in order if number % 2 == 0 else reversed(order):
+                rounds[label, mode].append(statistics.median(run_mode(mode, args.steps, args.runs, endpoint, sources[label])))
+                print(f"round {number + 1} {label} {mode}: {rounds[label, mode][-1]:.1f} µs per step", flush=True)
     finally:
         server.shutdown()
         server.server_close()
     if _Receiver.received == 0:
         raise RuntimeError("no spans reached the receiver: tracing was not on")
-    text = report(args, {mode: statistics.median(times) for mode, times in rounds.items()}, _Receiver.received, time.monotonic() - began, load)
+    medians = {key: statistics.median(times) for key, times in rounds.items()}
+    text = report(args, medians, _Receiver.received, time.monotonic() - began, load)
     print(text)
     if args.write:
         write(args.write, text, START_MARK, END_MARK)

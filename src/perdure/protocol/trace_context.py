@@ -88,6 +88,10 @@ def _span_id(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") or 1
 
 
+# Kept: the execution's span is the parent of each of its top-level operations' spans, and a
+# step's span ID is asked for twice in one process (to run the step inside it, then to record
+# it); a hit costs 0.3 µs, a blake2b of the key 1.3 µs.
+@functools.lru_cache(maxsize=4096)
 def execution_span(execution_arn: str) -> int:
     return _span_id(execution_arn)
 
@@ -96,6 +100,7 @@ def invocation_span(execution_arn: str, invocation: int) -> int:
     return _span_id(execution_arn, "invocation", invocation)
 
 
+@functools.lru_cache(maxsize=4096)
 def operation_span(execution_arn: str, operation_id: str, attempt: int = 0) -> int:
     """An operation's span; a step has one per attempt (1, 2, ...), anything else attempt 0."""
     return _span_id(execution_arn, "operation", operation_id, attempt)

@@ -76,7 +76,7 @@ def execution_ended(execution: Execution, now: float) -> None:
         return
     tracing.record_span(
         tracing.SpanRecord(
-            context,
+            context.trace_id,
             execution_span(execution.arn),
             context.parent_span_id,
             f"execution {execution.function_name}",
@@ -104,7 +104,7 @@ def invocation_ended(execution: Execution, now: float, error: ErrorObject | None
         return
     tracing.record_span(
         tracing.SpanRecord(
-            context,
+            context.trace_id,
             invocation_span(execution.arn, execution.invocation),
             execution_span(execution.arn),
             f"invocation {execution.function_name}",
@@ -181,7 +181,7 @@ def _operation_span(
     parent = operation_span(arn, op.parent_id) if op.parent_id else execution_span(arn)
     tracing.record_span(
         tracing.SpanRecord(
-            context,
+            context.trace_id,
             operation_span(arn, op.id, op.attempt if step else 0),
             parent,
             f"{op.type.value.lower()} {op.name or op.id}",

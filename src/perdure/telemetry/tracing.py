@@ -10,7 +10,8 @@ A span is recorded once the part it stands for has ended, with its start and end
 the IDs ``perdure.protocol.trace_context`` derives (see there why). A worker process of
 ``perdure serve`` does not export the spans it records: it hands each to its server at once
 (``forward``), which exports it, so that a worker that crashes takes no recorded span with it
-(a span of an operation that is in the store is never lost with a process). In a process that has no
+(a span of an operation that is in the store is never lost with a process). The process that
+exports Perdure's spans does not encode them: a child process does (``span_export``). In a process that has no
 tracer provider of its own, Perdure's becomes the global one, so that a handler's own
 instrumentation (httpx, requests, database drivers) exports its spans too, nested under the
 step it runs in (``inside``).
@@ -22,32 +23,31 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from perdure.protocol.trace_context import TraceContext
+from perdure.telemetry import span_export
+from perdure.telemetry.span_export import AttributeValue, ExportProcess, SpanRecord
 
-AttributeValue = str | int | float | bool
+__all__ = ["AttributeValue", "SpanRecord", "enabled", "export", "flush", "forward", "inside", "record_span", "recorded", "samples"]
+
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
 class _Tracing:
-    """Perdure's tracer provider and span processor, made the first time they are needed (None: tracing is off)."""
+    """Perdure's tracer provider and span export process, made the first time they are needed (None: tracing is off)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._made = False
         self.provider: TracerProvider | None = None
-        self.processor: BatchSpanProcessor | None = None
-        self.scope = InstrumentationScope("perdure")
+        self.spans = ExportProcess()
 
     def get(self) -> TracerProvider | None:
         if not self._made:
@@ -58,39 +58,25 @@ class _Tracing:
         return self.provider
 
     def _make(self, environ: Mapping[str, str]) -> None:
-        exporter = _exporter(environ)
+        exporter = span_export.exporter(environ)
         if exporter is None:
             return
-        resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "perdure"})
-        self.provider = TracerProvider(resource=resource)
-        self.processor = BatchSpanProcessor(exporter)
-        self.provider.add_span_processor(self.processor)
+        # The provider is for a handler's own instrumentation (its spans are few); Perdure's own
+        # spans, one or more per step, are encoded and exported by the export process.
+        self.provider = TracerProvider(resource=span_export.resource(environ))
+        self.provider.add_span_processor(BatchSpanProcessor(exporter))
+        if _forward is None:  # a worker process of ``perdure serve`` hands its spans to its server
+            self.spans.start()
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(self.provider)
 
     def flush(self) -> None:
         if self.provider is not None:
+            self.spans.flush()
             self.provider.force_flush()
 
 
 _TRACING = _Tracing()
-
-
-def _exporter(environ: Mapping[str, str]) -> SpanExporter | None:
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return None
-    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() != "otlp":
-        return None
-    if not (environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
-        return None
-    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
-    if protocol.strip().lower() == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter()
 
 
 def samples(trace_id: int, environ: Mapping[str, str] = os.environ) -> bool:
@@ -128,21 +114,6 @@ def flush() -> None:
     _TRACING.flush()
 
 
-@dataclass(frozen=True)
-class SpanRecord:
-    """A span that has ended, as ``record_span`` takes it (times in epoch seconds)."""
-
-    context: TraceContext
-    span_id: int
-    parent_span_id: int
-    name: str
-    start: float
-    end: float
-    attributes: Mapping[str, AttributeValue | None]
-    error: tuple[str, str] | None = None
-    kind: SpanKind = SpanKind.INTERNAL
-
-
 _forward: Callable[[SpanRecord], None] | None = None
 
 
@@ -153,8 +124,7 @@ def forward(send: Callable[[SpanRecord], None]) -> None:
 
 
 def record_span(record: SpanRecord) -> None:
-    """Records a span that has ended; ``error`` is ``(type, message)``, ``parent_span_id`` 0
-    makes it the trace's root, and attributes that are None are left out."""
+    """Records a span that has ended (of a trace ``recorded`` said is recorded here)."""
     if _forward is not None:
         _forward(record)
     else:
@@ -164,35 +134,13 @@ def record_span(record: SpanRecord) -> None:
 def export(record: SpanRecord) -> None:
     """Exports a span recorded here or handed on by a worker process.
 
-    The span has ended and its IDs are known, so it is handed to the span processor as the
-    finished span it is, rather than started and ended through a tracer (which would draw
-    IDs of its own, sample it again, and cost more than the rest of a traced step).
+    The span has ended and its IDs are known, so it goes to the exporter as the finished span it
+    is, rather than started and ended through a tracer (which would draw IDs of its own, sample
+    it again, and cost more than the rest of a traced step); and it is encoded and sent by the
+    export process (see ``perdure.telemetry.span_export``), not in this interpreter.
     """
-    provider = _TRACING.get()
-    processor = _TRACING.processor
-    if provider is None or processor is None or not record.context.sampled:
-        return
-    context = record.context
-    attributes = {key: value for key, value in record.attributes.items() if value is not None}
-    status = Status(StatusCode.UNSET)
-    if record.error is not None:
-        attributes["error.type"] = record.error[0]
-        status = Status(StatusCode.ERROR, record.error[1])
-    span = ReadableSpan(
-        record.name,
-        context=SpanContext(context.trace_id, record.span_id, is_remote=False, trace_flags=_SAMPLED),
-        parent=SpanContext(context.trace_id, record.parent_span_id, is_remote=True, trace_flags=_SAMPLED)
-        if record.parent_span_id
-        else None,
-        resource=provider.resource,
-        attributes=attributes,
-        kind=record.kind,
-        status=status,
-        start_time=int(record.start * 1e9),
-        end_time=int(max(record.start, record.end) * 1e9),
-        instrumentation_scope=_TRACING.scope,
-    )
-    processor.on_end(span)
+    if _TRACING.get() is not None:
+        _TRACING.spans.put(record)
 
 
 @contextmanager
