@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,7 +37,8 @@ def node_handlers() -> Path:
             if npm is None:
                 raise RuntimeError("The Node handlers' tests need npm, to install their packages: install npm (Debian: apt-get install npm).")
             # npm runs on Node 22: on an older Node, npm installs an empty placeholder of the SDK.
-            env = {"PATH": f"{Path(node).parent}:/usr/bin:/bin", "HOME": str(Path.home())}
+            # The rest of the environment stays: npm needs its proxy and certificate settings.
+            env = {**os.environ, "PATH": f"{Path(node).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
             subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_HANDLERS, env=env, check=True, capture_output=True)
     return NODE_HANDLERS
 
