@@ -132,7 +132,12 @@ def unavailable(error: BaseException) -> str | None:
     while current is not None:
         if isinstance(current, psycopg.Error):
             state = current.sqlstate
-            lost = state is None and isinstance(current, psycopg.OperationalError)
+            # A pipeline aborted by a failed statement of its own is no lost connection.
+            lost = (
+                state is None
+                and isinstance(current, psycopg.OperationalError)
+                and not isinstance(current, psycopg.errors.PipelineAborted)
+            )
             if lost or state in _TRANSIENT or (state or "").startswith("08"):
                 return (str(current).strip().splitlines() or [type(current).__name__])[0]
         current = current.__cause__ or current.__context__

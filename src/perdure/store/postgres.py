@@ -44,17 +44,14 @@ sets a timer: it runs with its execution leased and the execution's ready time c
 
 from __future__ import annotations
 
-import errno
-import select
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg import Pipeline
 from psycopg_pool import ConnectionPool
@@ -68,6 +65,15 @@ from perdure.store import rows as rowmap
 from perdure.store.base import CheckpointReads, Store, Transaction, readiness
 from perdure.store.blobs import BlobStore, FileBlobStore, blob_key
 from perdure.store.dialect import POSTGRES
+from perdure.store.pg_connections import (
+    aborted_in_pipeline,
+    check_committed,
+    commit,
+    describe,
+    disk_full,
+    hung_up,
+    rollback,
+)
 from perdure.store.pg_listener import NOTIFY_CHANNEL, OWNER_LOCK, Listener
 from perdure.store.pg_settings import PostgresSettings, connection_parameters, unavailable
 from perdure.store.sql import Cursor, Execute, SQLTransaction, Statements
@@ -155,61 +161,6 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
     return current
 
 
-def _describe(url: str) -> str:
-    """Names a database by user, host, port and name, leaving out any password."""
-    try:
-        info = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "(an unreadable URL)"
-    user = f"{info['user']}@" if info.get("user") else ""
-    port = f":{info['port']}" if info.get("port") else ""
-    return f"{user}{info.get('host') or 'localhost'}{port}/{info.get('dbname') or ''}"
-
-
-def _disk_full(error: BaseException | None) -> psycopg.errors.DiskFull | OSError | None:
-    """What in ``error`` (or what caused it) says a disk is full: the database's (SQLSTATE 53100), or the blob folder's.
-
-    Out of memory (53200) is left a 500: a 503 would tell the client that the disk is full and
-    that retrying helps, where the statement that ran out may run out again just the same.
-    """
-    while error is not None:
-        if isinstance(error, psycopg.errors.DiskFull):
-            return error
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def _hung_up(conn: psycopg.Connection[Any]) -> bool:
-    """Whether an idle connection has something to read: then the server has closed it."""
-    if conn.closed:
-        return True
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    return bool(readable)
-
-
-def _commit(conn: psycopg.Connection[Any]) -> None:
-    """Commits, or raises (see ``_check_committed``)."""
-    _check_committed(conn.execute("COMMIT"))
-
-
-def _check_committed(commit: psycopg.Cursor[Any]) -> None:
-    """Raises unless COMMIT was answered COMMIT: PostgreSQL answers COMMIT of a transaction that a
-    failed statement aborted with ROLLBACK, and no error, so nothing would tell the caller it was
-    not recorded."""
-    status = commit.statusmessage
-    if status != "COMMIT":
-        raise PerdureError(f"The transaction was not committed (PostgreSQL answered {status}): nothing of it was recorded.")
-
-
-def _rollback(conn: psycopg.Connection[Any]) -> None:
-    # A connection that broke mid-transaction cannot roll back; the pool discards it on
-    # return, and the error that broke it is the one worth raising.
-    with suppress(psycopg.Error):
-        conn.rollback()
-
-
 class PostgresStore(SQLKeyStore, Store):
     """A store in a PostgreSQL database, shared by any number of processes and machines.
 
@@ -242,7 +193,7 @@ class PostgresStore(SQLKeyStore, Store):
         except psycopg.OperationalError as error:
             reason = str(error).strip().replace("\n", " ")
             raise PerdureError(
-                f"Cannot connect to the PostgreSQL database {_describe(url)}: {reason} "
+                f"Cannot connect to the PostgreSQL database {describe(url)}: {reason} "
                 "Check that the server is running and that the URL's host, port, user, password "
                 "and database name are right (postgresql://user:password@host:5432/dbname)."
             ) from error
@@ -285,17 +236,17 @@ class PostgresStore(SQLKeyStore, Store):
         except StoreUnavailableError:
             raise
         except Exception as error:
-            full = _disk_full(error)
+            full = disk_full(error)
             if full is None:
                 reason = unavailable(error)
                 if reason is None:
                     raise
-                raise StoreUnavailableError(f"the PostgreSQL database {_describe(self.url)}", reason) from error
+                raise StoreUnavailableError(f"the PostgreSQL database {describe(self.url)}", reason) from error
             if isinstance(full, OSError):
                 raise StorageFullError(self.blobs.location, str(full)) from error
             # Its first line: the rest is the HINT "Check free disk space."
             detail = str(full).strip().splitlines()[0]
-            raise StorageFullError(f"the PostgreSQL database {_describe(self.url)}", detail) from error
+            raise StorageFullError(f"the PostgreSQL database {describe(self.url)}", detail) from error
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -320,12 +271,15 @@ class PostgresStore(SQLKeyStore, Store):
                             (sorted(tx.ready_functions),),
                         )
                     committing = time.perf_counter()
-                    commit = conn.execute("COMMIT")
+                    committed = conn.execute("COMMIT")
                 # Leaving the pipeline sent the writes and the COMMIT, and waited for them.
-                _check_committed(commit)
+                check_committed(committed)
                 record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
+            except psycopg.errors.PipelineAborted as error:
+                rollback(conn)
+                raise aborted_in_pipeline() from error
             except BaseException:
-                _rollback(conn)
+                rollback(conn)
                 raise
             finally:
                 self._pool.putconn(conn)
@@ -342,7 +296,7 @@ class PostgresStore(SQLKeyStore, Store):
                     yield _PostgresTransaction(conn, self, writable=False, pipeline=pipeline)
                     conn.execute("ROLLBACK")
             finally:
-                _rollback(conn)
+                rollback(conn)
                 self._pool.putconn(conn)
 
     def _take(self) -> psycopg.Connection[DictRow]:
@@ -356,7 +310,7 @@ class PostgresStore(SQLKeyStore, Store):
         """
         for _ in range(self._pool.max_size):
             conn = self._pool.getconn()
-            if not _hung_up(conn):
+            if not hung_up(conn):
                 return conn
             conn.close()
             self._pool.putconn(conn)
@@ -447,10 +401,10 @@ class PostgresStore(SQLKeyStore, Store):
             try:
                 yield conn
                 committing = time.perf_counter()
-                _commit(conn)
+                commit(conn)
                 record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
             except BaseException:
-                _rollback(conn)
+                rollback(conn)
                 raise
             finally:
                 self._pool.putconn(conn)
@@ -499,10 +453,10 @@ class PostgresStore(SQLKeyStore, Store):
                     conn.execute("ROLLBACK")
                     return batch
                 self.blobs.delete_expired(batch.blobs)
-                _commit(conn)
+                commit(conn)
                 return batch
             except BaseException:
-                _rollback(conn)
+                rollback(conn)
                 raise
             finally:
                 self._pool.putconn(conn)
@@ -539,10 +493,10 @@ class PostgresStore(SQLKeyStore, Store):
                     return None
                 blobs = self._delete_rows(cur, [execution_id], dry_run=False)
                 self.blobs.delete_many(blobs)
-                _commit(conn)
+                commit(conn)
                 return blobs
             except BaseException:
-                _rollback(conn)
+                rollback(conn)
                 raise
             finally:
                 self._pool.putconn(conn)
