@@ -205,5 +205,5 @@ def test_a_stuck_invocation_times_out_while_a_hundred_others_in_its_process_fini
     assert [e["Status"] for e in executions] == ["SUCCEEDED"] * 100
     # Ended for the execution at its 3-second timeout, not when its process could be stopped
     # (which is never: the others keep it busy, then it is killed). Starting the first worker
-    # process on a loaded machine counts in this too.
-    assert first_timeout["EventTimestamp"] - started < 10, (first_timeout, started)  # type: ignore[index]
+    # process on a loaded machine counts in this too (under CI with coverage: 11.8 s seen).
+    assert first_timeout["EventTimestamp"] - started < 20, (first_timeout, started)  # type: ignore[index]
