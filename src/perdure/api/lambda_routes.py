@@ -17,7 +17,7 @@ from perdure.api.http import BadRequest, Route, json_body, json_response
 from perdure.api.waiting import CompletionWaiter
 from perdure.errors import InvalidParameterError, PayloadTooLargeError
 from perdure.protocol.queries import ExecutionQuery
-from perdure.protocol.records import ErrorObject, Execution, ExecutionStatus, OperationUpdate
+from perdure.protocol.records import ErrorObject, Execution, ExecutionStatus, updates_from_wire
 from perdure.protocol.trace_context import parse_traceparent, parse_xray
 from perdure.protocol.versions import LATEST
 from perdure.runtime.registry import Registry, parse_function_name
@@ -78,29 +78,6 @@ def _time(request: Request, name: str) -> float | None:
 def _error_object(body: dict[str, Any]) -> ErrorObject:
     error = ErrorObject.from_wire(body)
     return error or ErrorObject()
-
-
-def _updates(body: dict[str, Any]) -> list[OperationUpdate]:
-    raw_updates = body.get("Updates") or []
-    if not isinstance(raw_updates, list):
-        raise InvalidParameterError("Updates must be a list of OperationUpdate objects.")
-    updates = []
-    for index, update in enumerate(raw_updates):
-        if not isinstance(update, dict):
-            raise InvalidParameterError(
-                f"Updates[{index}] must be an OperationUpdate object, not {type(update).__name__}."
-            )
-        try:
-            updates.append(OperationUpdate.from_wire(update))
-        except KeyError as error:
-            raise InvalidParameterError(
-                f"Updates[{index}] has no {error}; each OperationUpdate needs Id, Type and Action."
-            ) from None
-        except ValueError as error:
-            raise InvalidParameterError(
-                f"Updates[{index}] is malformed: {error}. See OperationUpdate in the CheckpointDurableExecution API."
-            ) from None
-    return updates
 
 
 def _without_data(wire: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +271,7 @@ class LambdaRoutes:
         token = body.get("CheckpointToken")
         if not isinstance(token, str) or not token:
             raise InvalidParameterError("CheckpointToken is required: pass the token of your invocation.")
-        updates = _updates(body)
+        updates = updates_from_wire(body)
         result = await run_in_threadpool(
             self.service.checkpoint, params["arn"], token, updates, _optional_str(body, "ClientToken")
         )

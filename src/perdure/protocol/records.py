@@ -246,6 +246,30 @@ class OperationUpdate:
         )
 
 
+def updates_from_wire(body: WireIn) -> list[OperationUpdate]:
+    """The ``Updates`` of a CheckpointDurableExecution request; raises ``InvalidParameterError`` naming the bad one."""
+    raw_updates = body.get("Updates") or []
+    if not isinstance(raw_updates, list):
+        raise InvalidParameterError("Updates must be a list of OperationUpdate objects.")
+    updates = []
+    for index, update in enumerate(raw_updates):
+        if not isinstance(update, dict):
+            raise InvalidParameterError(
+                f"Updates[{index}] must be an OperationUpdate object, not {type(update).__name__}."
+            )
+        try:
+            updates.append(OperationUpdate.from_wire(update))
+        except KeyError as error:
+            raise InvalidParameterError(
+                f"Updates[{index}] has no {error}; each OperationUpdate needs Id, Type and Action."
+            ) from None
+        except ValueError as error:
+            raise InvalidParameterError(
+                f"Updates[{index}] is malformed: {error}. See OperationUpdate in the CheckpointDurableExecution API."
+            ) from None
+    return updates
+
+
 def _options(wire: WireIn, key: str) -> WireIn:
     value = wire.get(key) or {}
     if not isinstance(value, Mapping):

@@ -31,7 +31,7 @@ from perdure.errors import (
     PerdureError,
     StaleCheckpointTokenError,
 )
-from perdure.protocol.records import OperationUpdate, json_default
+from perdure.protocol.records import json_default, updates_from_wire
 from perdure.service.executions import DurableService
 
 __all__ = ["EndpointCredentials", "NodeEndpoint"]
@@ -118,7 +118,7 @@ class NodeEndpoint:
         token = body.get("CheckpointToken")
         if not isinstance(token, str) or not token:
             raise InvalidParameterError("CheckpointToken is required: pass the token of your invocation.")
-        updates = [OperationUpdate.from_wire(update) for update in body.get("Updates") or []]
+        updates = updates_from_wire(body)
         return self.service.checkpoint(arn, token, updates, body.get("ClientToken")).to_wire()
 
     def close(self) -> None:
