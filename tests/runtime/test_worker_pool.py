@@ -121,3 +121,32 @@ def test_an_invocation_whose_worker_is_killed_by_close_while_importing_is_record
     finally:
         pool.close(grace_seconds=0)
         service.close()
+
+
+def test_an_invocation_whose_worker_is_slow_to_start_is_lost_not_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "perdure.db"
+    service = DurableService(SQLiteStore(db))
+    registry = Registry([FunctionSpec("echo", HANDLERS / "invoking.py", "echo")])
+    ended = threading.Event()
+    pool = WorkerPool(service, registry, WorkerSettings(f"sqlite:///{db}"), 1, lambda *_: ended.set())
+    try:
+        arn = service.start_execution(StartRequest("echo", input_payload='{"n": 1}')).execution.arn
+        # No process is ready within a millisecond: as on a machine too loaded to start one in time.
+        monkeypatch.setattr(workers, "STARTUP_TIMEOUT_SECONDS", 0.001)
+        pool.submit(service.lease("test", ["echo"], 1, 60)[0])
+        wait_for(ended.is_set)
+        [completed] = [e for e in service.get_history(arn).items if e.event_type == "InvocationCompleted"]
+        error = completed.details["Error"]["Payload"]
+        assert error["ErrorType"] == "Runtime.InvocationLost", error
+        assert "took more than 0.001 seconds to start" in error["ErrorMessage"]
+
+        monkeypatch.setattr(workers, "STARTUP_TIMEOUT_SECONDS", 60.0)
+        ended.clear()
+        pool.submit(service.lease("test", ["echo"], 1, 60)[0])
+        wait_for(ended.is_set)
+        assert service.get_execution(arn).status is ExecutionStatus.SUCCEEDED
+    finally:
+        pool.close(grace_seconds=0)
+        service.close()

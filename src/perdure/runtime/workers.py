@@ -345,26 +345,35 @@ class WorkerPool:
         self._died(worker)
 
     def _start_failed(self, worker: _Process, message: object) -> None:
-        """Fails the waiting invocations of a process's code when the process could not start."""
+        """Ends the waiting invocations of a process's code when the process could not start.
+
+        A process that exits while starting fails them, charging an attempt. One that is only
+        slow (a loaded machine) or stopped by the pool's close is not the handler's doing: they
+        are lost, keep their attempts, and run again from their last checkpoint.
+        """
         worker.kill()
-        if message is _TIMED_OUT:
-            failure = f"Starting the worker process took more than {STARTUP_TIMEOUT_SECONDS:.0f} seconds."
-        else:
-            failure = f"The worker process could not start: {worker.describe_exit()}."
         with self._lock:
             self._workers.remove(worker)
             closed = self._closed
             failed = [invocation for invocation, spec in self._waiting if process_key(spec) == worker.key]
             self._waiting = collections.deque((i, s) for i, s in self._waiting if process_key(s) != worker.key)
+        if closed:
+            error = ErrorObject(
+                message="The invocation was lost: the server stopped while its worker process started.",
+                type=LOST_INVOCATION.type,
+            )
+        elif message is _TIMED_OUT:
+            error = ErrorObject(
+                message=f"The invocation was lost: its worker process took more than {STARTUP_TIMEOUT_SECONDS:g} seconds to start.",
+                type=LOST_INVOCATION.type,
+            )
+        else:
+            error = ErrorObject(
+                message=f"The worker process could not start: {worker.describe_exit()}.", type="Runtime.ImportModuleError"
+            )
+        lost = error.type == LOST_INVOCATION.type
         for invocation in failed:
-            if closed:
-                error = ErrorObject(
-                    message="The invocation was lost: the server stopped while its worker process started.",
-                    type=LOST_INVOCATION.type,
-                )
-            else:
-                error = ErrorObject(message=failure, type="Runtime.ImportModuleError")
-            self._record(invocation, functools.partial(self.service.fail_invocation, invocation, error, lost=closed))
+            self._record(invocation, functools.partial(self.service.fail_invocation, invocation, error, lost=lost))
             self.on_finished(invocation, None)
 
     def _ended(self, worker: _Process, message: Ended) -> None:
