@@ -45,6 +45,7 @@ from perdure.runtime.local import LocalRunner
 from perdure.runtime.registry import FunctionSpec
 from perdure.service.executions import DurableService, StartRequest
 from perdure.store.blobs import FileBlobStore
+from perdure.store.pg_settings import PostgresSettings
 from perdure.store.postgres import PostgresStore
 from perdure.testing import _durable
 
@@ -107,7 +108,7 @@ def _aws(store: PostgresStore) -> Callable[[dict[str, Any]], None]:
 
 
 def measure(url: str, folder: Path, workflows: int, steps: int, style: str) -> dict[str, Any]:
-    store = PostgresStore(url, blobs=FileBlobStore(folder / "blobs"), pool_size=2)
+    store = PostgresStore(url, blobs=FileBlobStore(folder / "blobs"), settings=PostgresSettings(pool_size=2))
     traces: list[Any] = []
     getconn = store._pool.getconn
     traced: set[int] = set()
