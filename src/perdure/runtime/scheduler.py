@@ -175,18 +175,20 @@ class Scheduler:
         served = [spec.name for spec in self.pool.registry]
         # Whatever woke this pass (an invocation's end, a rate's next start) may let held work start.
         self._held = {}
-        # One read without the write lock says whether anything is due at all: most passes
-        # (each invocation's end pokes one) find nothing, and then take no write lock, which
-        # the workers' checkpoints and the API's starts wait on.
-        wakeup = self._next_wakeup(served)
-        if wakeup is None or wakeup > self.service.clock():
-            return self._sleep_until(wakeup)
+        # Reads without the write lock say whether anything is due at all: most passes (each
+        # invocation's end pokes one) find nothing, and then take no write lock, which the
+        # workers' checkpoints and the API's starts wait on.
+        work, tick = self._wakeups(served)
+        now = self.service.clock()
+        work_due, tick_due = work is not None and work <= now, tick is not None and tick <= now
+        if not work_due and not tick_due:
+            return self._sleep_until(_earliest(work, tick))
         # Every due timer first, oldest first, in batches: handing out work between batches
         # would let the invocations it starts compete for the write lock with the firing.
-        while self.service.fire_due_timers(TIMER_BATCH) == TIMER_BATCH and not self._stop.is_set():
+        while work_due and self.service.fire_due_timers(TIMER_BATCH) == TIMER_BATCH and not self._stop.is_set():
             pass
         # Then the schedules' due ticks, whose executions the lease below can hand out at once.
-        while self.schedules.fire_due(served).schedules == FIRE_BATCH and not self._stop.is_set():
+        while tick_due and self.schedules.fire_due(served).schedules == FIRE_BATCH and not self._stop.is_set():
             pass
         free = self.pool.free_slots()
         if free > 0:
@@ -194,19 +196,18 @@ class Scheduler:
             leased = self.service.lease_batch(self.owner, served, free, LEASE_SECONDS, fire_timers=False)
             self.pool.submit(*leased.invocations)
             self._held = leased.held
-        return self._sleep_until(self._next_wakeup(served))
+        return self._sleep_until(_earliest(*self._wakeups(served)))
 
-    def _next_wakeup(self, served: list[str]) -> float | None:
-        """When the loop next has something to do that no poke will announce."""
+    def _wakeups(self, served: list[str]) -> tuple[float | None, float | None]:
+        """When the loop next has something to do that no poke will announce: (work, a schedule's tick)."""
         if self.pool.free_slots() > 0:
             # Ready work that limits hold back is not due: a rate says when it is.
             wakeup = self.service.next_wakeup([name for name in served if name not in self._held])
-            work = min((t for t in (wakeup, *self._held.values()) if t is not None), default=None)
+            work = _earliest(wakeup, *self._held.values())
         else:
             # Ready work waits for a worker, whose end pokes the loop; timers and ticks do not wait.
             work = self.service.next_timer_due()
-        tick = self.schedules.next_due(served)
-        return tick if work is None else work if tick is None else min(work, tick)
+        return work, self.schedules.next_due(served)
 
     def _sleep_until(self, wakeup: float | None) -> float:
         """How long to sleep for a wake-up at ``wakeup`` (epoch seconds; None: nothing planned)."""
@@ -221,3 +222,7 @@ class Scheduler:
             # rather than spin.
             return RECHECK_SECONDS
         return min(until, limit)
+
+
+def _earliest(*moments: float | None) -> float | None:
+    return min((moment for moment in moments if moment is not None), default=None)
