@@ -9,6 +9,7 @@ beside the template, and the handler is then found there.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -123,10 +124,15 @@ def esbuild_binary() -> Path:
             "Install npm (Debian: apt-get install npm), or build the function yourself and point Handler at the built .js."
         )
     cache.mkdir(parents=True, exist_ok=True)
-    installed = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), f"esbuild@{ESBUILD_VERSION}"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    # Two processes building at once (two servers, parallel tests) would run npm into one folder.
+    with open(cache / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():
+            return binary
+        installed = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), f"esbuild@{ESBUILD_VERSION}"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
     if installed.returncode != 0 or not binary.exists():
         raise InvalidParameterError(f"npm could not install esbuild@{ESBUILD_VERSION} into {cache}:\n{installed.stderr.strip()}")
     return binary
