@@ -192,7 +192,7 @@ class FunctionUrls:
             trace=parse_traceparent(request.headers.get("traceparent")) or parse_xray(request.headers.get("x-amzn-trace-id")),
         )
         try:
-            result = await run_in_threadpool(self.service.start_execution, start)
+            result = await run_in_threadpool(self.waiter.start, start)
         except ExecutionAlreadyExistsError as error:
             if named is None:
                 raise
@@ -201,7 +201,6 @@ class FunctionUrls:
             if not same_request(existing.input_payload, event):
                 raise FunctionUrlConflictError(named[1], existing) from None
             return existing
-        self.waiter.started()
         return result.execution
 
 
