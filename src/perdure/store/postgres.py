@@ -53,6 +53,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import DictRow, dict_row, tuple_row
+from psycopg.pq import TransactionStatus
 from psycopg import Pipeline
 from psycopg_pool import ConnectionPool
 
@@ -395,14 +396,16 @@ class PostgresStore(SQLKeyStore, Store):
         """A read-committed transaction on a pooled connection (retried if dropped), committed at the end.
 
         Store transactions and the API key statements run in it; a full disk raises ``StorageFullError``.
+        A block that ends the transaction itself (a ``ROLLBACK``: nothing to keep) is not committed.
         """
         with self._full_as_unavailable():
             conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
             try:
                 yield conn
-                committing = time.perf_counter()
-                commit(conn)
-                record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
+                if conn.info.transaction_status is not TransactionStatus.IDLE:
+                    committing = time.perf_counter()
+                    commit(conn)
+                    record(COMMIT_SECONDS, ("postgresql",), time.perf_counter() - committing)
             except BaseException:
                 rollback(conn)
                 raise
@@ -435,31 +438,23 @@ class PostgresStore(SQLKeyStore, Store):
     def purge_expired(
         self, now: float, default_retention_days: int, limit: int | None, dry_run: bool = False
     ) -> PurgeBatch:
-        with self._full_as_unavailable():
-            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
-            try:
-                cur = conn.cursor()
-                # SKIP LOCKED: an execution another transaction holds waits for the next purge.
-                expired = purging.select_expired(
-                    lambda query, params: cur.execute(query + " FOR UPDATE SKIP LOCKED", params).fetchall(),
-                    lambda name: f"%({name})s",
-                    now,
-                    default_retention_days,
-                    limit,
-                    no_limit=None,  # LIMIT NULL is no limit.
-                )
-                batch = PurgeBatch(expired, self._delete_rows(cur, [e.id for e in expired], dry_run))
-                if dry_run:
-                    conn.execute("ROLLBACK")
-                    return batch
+        with self._committed() as conn:
+            cur = conn.cursor()
+            # SKIP LOCKED: an execution another transaction holds waits for the next purge.
+            expired = purging.select_expired(
+                lambda query, params: cur.execute(query + " FOR UPDATE SKIP LOCKED", params).fetchall(),
+                lambda name: f"%({name})s",
+                now,
+                default_retention_days,
+                limit,
+                no_limit=None,  # LIMIT NULL is no limit.
+            )
+            batch = PurgeBatch(expired, self._delete_rows(cur, [e.id for e in expired], dry_run))
+            if dry_run:
+                conn.execute("ROLLBACK")
+            else:
                 self.blobs.delete_expired(batch.blobs)
-                commit(conn)
-                return batch
-            except BaseException:
-                rollback(conn)
-                raise
-            finally:
-                self._pool.putconn(conn)
+            return batch
 
     @staticmethod
     def _delete_rows(cur: psycopg.Cursor[DictRow], execution_ids: list[str], dry_run: bool) -> list[str]:
@@ -483,23 +478,15 @@ class PostgresStore(SQLKeyStore, Store):
         return sorted(set(candidates) - referenced)
 
     def delete_execution(self, execution_id: str) -> list[str] | None:
-        with self._full_as_unavailable():
-            conn = self._begin("BEGIN ISOLATION LEVEL READ COMMITTED")
-            try:
-                cur = conn.cursor()
-                row = cur.execute("SELECT status FROM executions WHERE id = %s FOR UPDATE", (execution_id,)).fetchone()
-                if row is None or not ExecutionStatus(row["status"]).is_terminal:
-                    conn.execute("ROLLBACK")
-                    return None
-                blobs = self._delete_rows(cur, [execution_id], dry_run=False)
-                self.blobs.delete_many(blobs)
-                commit(conn)
-                return blobs
-            except BaseException:
-                rollback(conn)
-                raise
-            finally:
-                self._pool.putconn(conn)
+        with self._committed() as conn:
+            cur = conn.cursor()
+            row = cur.execute("SELECT status FROM executions WHERE id = %s FOR UPDATE", (execution_id,)).fetchone()
+            if row is None or not ExecutionStatus(row["status"]).is_terminal:
+                conn.execute("ROLLBACK")
+                return None
+            blobs = self._delete_rows(cur, [execution_id], dry_run=False)
+            self.blobs.delete_many(blobs)
+            return blobs
 
     def delete_unreferenced_blobs(self, keys: Collection[str]) -> list[str]:
         with self._committed() as conn:
