@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -212,7 +211,7 @@ class Context:
                 )
                 self._fail_attempt(op_id, name, op.attempt + 1, policy, interrupted, None)
         attempt = (op.attempt if op else 0) + 1
-        start = [] if op is not None and op.status is OperationStatus.STARTED else [self._update(op_id, OperationType.STEP, OperationAction.START, name, "Step", started_at=time.time())]
+        start = [] if op is not None and op.status is OperationStatus.STARTED else [self._update(op_id, OperationType.STEP, OperationAction.START, name, "Step", started_at=self.journal.now())]
         if at_most_once and start:
             self._write(*start)
             start = []

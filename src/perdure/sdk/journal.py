@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -95,6 +96,13 @@ class Journal:
         # The branches of a ``map`` or ``parallel`` write from threads of their own; each write
         # uses the token the one before it returned.
         self._writing = threading.Lock()
+
+    def now(self) -> float:
+        """The time to stamp a step's start with: the service's clock where the client has one
+        (``DurableService.clock``, a test's skippable clock there), so that it reads as the
+        moments the service stamps on the rest of the step's record do; else the wall clock."""
+        clock = getattr(self.client, "clock", None)
+        return clock() if callable(clock) else time.time()
 
     @classmethod
     def load(cls, client: ServiceClient, arn: str, token: str, known: Sequence[Operation] | None = None) -> Journal:
