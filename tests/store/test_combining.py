@@ -38,7 +38,7 @@ def stored_ids(path: Path) -> set[str]:
 
 
 class Queued:
-    """Runs a first function that holds the connection until the others are queued behind it.
+    """Runs a first function that holds the connection until the others are queued behind it, in order.
 
     The queue is the store's combiner's, which it does not expose: its length is read from
     ``SQLiteStore._combiner._queue``, as ``test_group_commit`` reads the connection lock.
@@ -63,6 +63,8 @@ class Queued:
         def guarded(index: int, target: Callable[[], object]) -> None:
             if index > 0:
                 assert self._holding.wait(10), "the first function never called hold()"
+                # Queued in the order given: each once those before it wait behind the first.
+                wait_for(lambda: len(self._store._combiner._queue) >= index - 1, timeout=10, interval=0.001)
             try:
                 results[index] = target()
             except BaseException as error:  # noqa: BLE001 - reported to the test
@@ -164,11 +166,11 @@ def test_a_function_that_fails_after_writing_is_undone_and_those_before_it_run_a
     path = tmp_path / "perdure.db"
     store = SQLiteStore(path)
     queue = Queued(store)
-    runs: dict[str, int] = {}
+    ran: list[str] = []
 
     def counted(name: str, then: Callable[[Transaction], None] | None = None) -> Callable[[], object]:
         def body(tx: Transaction) -> None:
-            runs[name] = runs.get(name, 0) + 1
+            ran.append(name)
             # Telemetry a transaction records: held back until its writes are committed.
             record(metrics.RETRIES, (f"combined-{tmp_path.name}-{name}", "step"))
             if then is not None:
@@ -190,8 +192,9 @@ def test_a_function_that_fails_after_writing_is_undone_and_those_before_it_run_a
 
     assert set(errors) == {3} and isinstance(errors[3], Boom)
     assert stored_ids(path) == {"a", "b", "c", "e"}
-    # b and c ran, were undone with the failing one's writes, and ran again; e ran once.
-    assert runs == {"a": 1, "b": 2, "c": 2, "failing": 1, "e": 1}
+    # b and c ran before the failing one in its transaction, were undone with its writes and
+    # ran again; e, after it, ran once.
+    assert ran == ["a", "b", "c", "failing", "b", "c", "e"]
     # Each committed function's telemetry is recorded once; the failing one's, whose writes
     # were undone, not at all.
     assert [retries(f"combined-{tmp_path.name}-{name}") for name in ("a", "b", "c", "failing", "e")] == [1, 1, 1, 0, 1]
