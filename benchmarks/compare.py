@@ -595,8 +595,8 @@ def report_io(r: Results, sizes: Sizes, lines: list[str], targets: Targets) -> N
         "### (h) Executions of one 1 s step (an LLM or HTTP call's stand-in) started at once",
         "",
         f"Each execution runs one step that sleeps {IO_SECONDS:.0f} s. All started as fast as the caller can (Perdure: "
-        "one `Runtime.start_executions` call for all of them (one transaction, each handed to a free worker place as "
-        "it starts) of a seed-style function, `@durable.function` + `ctx.step`, under the runtime with 2 worker "
+        "one `Runtime.start_executions` call for all of them (100 to a transaction, each handed to a free worker place "
+        "as its transaction commits) of a seed-style function, `@durable.function` + `ctx.step`, under the runtime with 2 worker "
         "processes and their default concurrency; DBOS: `DBOS.start_workflow` of a workflow with one `@DBOS.step`, a "
         "thread each), after a few warm-up runs, timed from the first start to the last end (Perdure: the worker's "
         "invocation ended; DBOS: the workflow's future resolved). × ideal = that time / 1 s. Peak RSS: the highest sum, "

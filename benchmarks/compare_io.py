@@ -182,7 +182,7 @@ def perdure_io(folder: str, executions: int, seconds: float, cap: float) -> dict
         began = time.perf_counter()
         requests = [StartRequest("one_slow_step", json.dumps({"seconds": seconds, "run": n})) for n in range(executions)]
         if hasattr(runtime, "start_executions"):
-            # One transaction for all of them, handed to the workers' free places as they start.
+            # In transactions of 100 (one before issue 14's burst work), handed to the workers' free places as each commits.
             arns = [result.execution.arn for result in runtime.start_executions(requests)]
         else:
             # A tree from before batched starts (run with --source for a before/after): one by one.

@@ -230,7 +230,7 @@ def _not_code(config: ServerConfig) -> list[Path]:
     kept = [data / "blobs", data / "code", data / "secret"]
     if config.db_url.startswith("sqlite:///"):
         database = Path(config.db_url.removeprefix("sqlite:///"))
-        kept += [database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+        kept += [database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", "-journal", "-writer"))]
     return kept
 
 

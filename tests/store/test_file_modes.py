@@ -31,10 +31,11 @@ def test_a_new_data_folder_and_its_database_files_are_private(tmp_path: Path) ->
     folder = tmp_path / "data"
     store = SQLiteStore(folder / "perdure.db")
     try:
-        # A write, with which SQLite creates the WAL and its index (-shm) beside the database.
+        # A write, with which SQLite creates the WAL and its index (-shm) beside the database; the
+        # writers' lock file (perdure.store.writer_lock) is made with the store.
         DurableService(store).start_execution(StartRequest("orders"))
         assert _mode(folder) == 0o700
-        for name in ("perdure.db", "perdure.db-wal", "perdure.db-shm"):
+        for name in ("perdure.db", "perdure.db-wal", "perdure.db-shm", "perdure.db-writer"):
             assert _mode(folder / name) == 0o600, name
     finally:
         store.close()

@@ -42,14 +42,22 @@ logger = logging.getLogger(__name__)
 
 
 class LogCapture:
-    """The lines an invocation wrote so far, in order."""
+    """The lines an invocation wrote so far, in order.
 
-    def __init__(self, invocation: int, spool: int | None = None) -> None:
+    With a ``spool`` path, each line is also written to that file at once, so that the lines of
+    an invocation whose process dies (os._exit, a signal, running out of memory) are not lost:
+    the worker's parent reads them back with ``read_spool``. The file is made with the first
+    line: most invocations write none, and making (then removing) a file for each cost more
+    CPU than the rest of a one-step invocation's start when hundreds started at once, as they
+    contend for the folder's lock (0.5 ms each, 500 at once in a worker; issue 14). ``spooled``
+    says whether it was made.
+    """
+
+    def __init__(self, invocation: int, spool: str | None = None) -> None:
         self.invocation = invocation
-        # A file descriptor each line is also written to at once, so that the lines of an
-        # invocation whose process dies (os._exit, a signal, running out of memory) are not lost:
-        # the worker's parent reads them back with ``read_spool``.
-        self._spool = spool
+        self._spool_path = spool
+        self._spool: int | None = None
+        self.spooled = False
         self._lines: list[LogLine] = []
         self._dropped = 0
         self._lock = threading.Lock()
@@ -63,8 +71,18 @@ class LogCapture:
                 line = line[:MAX_LINE_CHARS] + " [truncated]"
             kept = LogLine(self.invocation, stream, time.time(), line)
             self._lines.append(kept)
-            if self._spool is not None:
+            if self._spool_path is not None:
+                if self._spool is None:
+                    self._spool = os.open(self._spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                    self.spooled = True
                 os.write(self._spool, (json.dumps([kept.stream, kept.time, kept.line]) + "\n").encode())
+
+    def close(self) -> None:
+        """Closes the spool file, if one was made (it is left for the caller to remove); later lines are kept in memory only."""
+        with self._lock:
+            spool, self._spool, self._spool_path = self._spool, None, None
+        if spool is not None:
+            os.close(spool)
 
     def lines(self) -> list[LogLine]:
         with self._lock:
@@ -116,12 +134,41 @@ class _LineWriter(io.TextIOBase):
 
 
 class _Sink:
-    """One open capture with a line writer per stream."""
+    """One open capture with a line writer per stream, made when the stream is first written to.
+
+    Most invocations print nothing: making two text streams for each cost a tenth of a one-step
+    invocation's time in its worker (issue 14).
+    """
 
     def __init__(self, capture: LogCapture, stdout: TextIO | None, stderr: TextIO | None) -> None:
         self.capture = capture
-        self.out = _LineWriter(capture, "stdout", stdout)
-        self.err = _LineWriter(capture, "stderr", stderr)
+        self._streams = stdout, stderr
+        self._out: _LineWriter | None = None
+        self._err: _LineWriter | None = None
+        # Two threads of the invocation may write their first lines at once: one writer each stream.
+        self._making = threading.Lock()
+
+    @property
+    def out(self) -> _LineWriter:
+        if self._out is None:
+            with self._making:
+                if self._out is None:
+                    self._out = _LineWriter(self.capture, "stdout", self._streams[0])
+        return self._out
+
+    @property
+    def err(self) -> _LineWriter:
+        if self._err is None:
+            with self._making:
+                if self._err is None:
+                    self._err = _LineWriter(self.capture, "stderr", self._streams[1])
+        return self._err
+
+    def finish(self) -> None:
+        """Hands on the streams' unfinished last lines."""
+        for writer in (self._out, self._err):
+            if writer is not None:
+                writer.finish()
 
 
 class _Routes:
@@ -161,8 +208,7 @@ class _Routes:
                 del self._by_thread[thread]
             if not self._open:
                 self._uninstall()
-        sink.out.finish()
-        sink.err.finish()
+        sink.finish()
 
     def _adopt(self, thread: threading.Thread, sink: _Sink) -> None:
         with self._lock:
@@ -248,12 +294,19 @@ _ROUTES = _Routes()
 
 
 @contextmanager
-def capture_logs(invocation: int, spool: int | None = None) -> Iterator[LogCapture]:
+def capture_logs(invocation: int) -> Iterator[LogCapture]:
     """Captures the calling thread's stdout, stderr and ``logging`` (and its threads') for the ``with`` block."""
-    capture = LogCapture(invocation, spool)
+    capture = LogCapture(invocation)
+    with capturing(capture):
+        yield capture
+
+
+@contextmanager
+def capturing(capture: LogCapture) -> Iterator[None]:
+    """``capture_logs`` into a capture the caller made (with a spool file, say)."""
     sink = _ROUTES.open(capture)
     try:
-        yield capture
+        yield
     finally:
         _ROUTES.close(sink)
 

@@ -21,6 +21,10 @@ from perdure.service.executions import DurableService, StartRequest, StartResult
 
 logger = logging.getLogger(__name__)
 
+# How many executions ``Runtime.start_executions`` starts in one transaction: 1,000 one-step
+# executions of a 1-s step ended 0.1 s sooner in chunks of 50-200 than in one (issue 14).
+START_CHUNK = 100
+
 
 class Runtime:
     """Runs registered functions for the executions in a store, on ``workers`` processes of ``slots`` invocations each."""
@@ -77,7 +81,18 @@ class Runtime:
         return result
 
     def start_executions(self, requests: Sequence[StartRequest]) -> list[StartResult]:
-        """Starts executions in one transaction (``DurableService.start_many``), handing to workers as many as there are free places."""
+        """Starts executions, handing to workers as many as there are free places.
+
+        They are started ``START_CHUNK`` at a time, each chunk in one transaction
+        (``DurableService.start_many``) whose new executions go to workers as soon as it commits,
+        while the next is written: a thousand in one transaction kept the first from running
+        until the last was written (0.12 s), and the workers idle until then (issue 14). If one
+        chunk fails, those before it are started, and the error is raised.
+        """
+        chunks = (requests[start : start + START_CHUNK] for start in range(0, len(requests), START_CHUNK))
+        return [result for chunk in chunks for result in self._start_chunk(chunk)]
+
+    def _start_chunk(self, requests: Sequence[StartRequest]) -> list[StartResult]:
         served = {spec.name for spec in self.registry}
         # Only what this process serves runs here; others are left to the servers that do.
         free = self.pool.free_slots() if all(request.function_name in served for request in requests) else 0

@@ -29,7 +29,7 @@ from perdure.protocol.snapshots import SnapshotCodec
 from perdure.runtime import sdk_tuning
 from perdure.runtime.heap import freeze_startup_heap
 from perdure.runtime.invoker import InvocationReport, record_report, run_invocation
-from perdure.runtime.logcapture import LogCapture, capture_logs, keep_logs
+from perdure.runtime.logcapture import LogCapture, capturing, keep_logs
 from perdure.runtime.node_binary import is_node_runtime
 from perdure.runtime.node_worker import NodeRuns
 from perdure.runtime.registry import FunctionSpec, load_handler
@@ -69,8 +69,9 @@ class WorkerSettings:
     node: str | None = None
 
 
-# What the pool sends a worker over its pipe, and what the worker sends back. ``token`` names an
-# invocation in flight between the two.
+# What the pool sends a worker over its pipe (a list of ``Run``, all it places there at once), and
+# what the worker sends back (lists of ``Ready``, ``Ended`` and ``SpanRecord``, see ``_Outbox``).
+# ``token`` names an invocation in flight between the two.
 @dataclass(frozen=True)
 class Run:
     """Run ``invocation`` of ``spec``'s function."""
@@ -154,38 +155,74 @@ def worker_main(
     handlers = _Handlers()
     # Node functions of this code folder run in one Node child, started when the first is sent.
     node = NodeRuns(settings.node, service, key.memory_mb)
-    sending = threading.Lock()
-
-    def send(message: Ready | Ended | SpanRecord) -> None:
-        with sending:
-            if isinstance(message, Ended):
-                message = dataclasses.replace(message, observations=tuple(metrics.take_forwarded()))
-            conn.send(message)
-
+    outbox = _Outbox(conn)
     # The server exports this process's spans: one recorded here is not lost if the process dies.
-    tracing.forward(send)
+    tracing.forward(outbox.send)
 
     def run(job: Run) -> None:
         try:
             with about(LogContext.of_invocation(job.invocation)):
-                send(_run_job(service, codec, links, handlers, node, job, Path(spool_dir) / f"{job.token}.log"))
+                outbox.send(_run_job(service, codec, links, handlers, node, job, os.path.join(spool_dir, f"{job.token}.log")))
         except BaseException as error:  # noqa: BLE001 - whatever happens, the pool hears of the invocation
             crash = ErrorObject(message=f"The worker failed: {error!r}", type="Runtime.WorkerError")
-            send(Ended(job.token, unrecorded=InvocationReport(None, crash)))
+            outbox.send(Ended(job.token, unrecorded=InvocationReport(None, crash)))
 
     # Up to ``slots`` invocations at once, each in a thread of its own; the pool sends no more.
     threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="perdure-invocation")
     freeze_startup_heap()
-    send(Ready())
+    outbox.send(Ready())
     while True:
         try:
-            job: Run = conn.recv()
+            jobs: list[Run] = conn.recv()
         except EOFError:
             # The pool closed the pipe: it kills this process next. Running threads are not
             # waited for: they could be stuck for good; the spans recorded so far are sent.
             tracing.flush()
             os._exit(0)
-        threads.submit(run, job)
+        for job in jobs:
+            threads.submit(run, job)
+
+
+class _Outbox:
+    """Sends the pool what the worker has to say, many messages in one when they come at once.
+
+    The pipe carries lists of messages. A thread with a message to send sends every message
+    waiting, unless another thread is sending, which then sends it next: a thousand
+    invocations ending together each pickled and wrote its end alone, and the pool read and
+    handled each alone too (issue 14).
+    """
+
+    def __init__(self, conn: multiprocessing.connection.Connection) -> None:
+        self._conn = conn
+        self._waiting: list[Ready | Ended | SpanRecord] = []
+        self._lock = threading.Lock()
+        self._sending = threading.Lock()
+
+    def send(self, message: Ready | Ended | SpanRecord) -> None:
+        with self._lock:
+            self._waiting.append(message)
+        # Whichever thread holds ``_sending`` looks for waiting messages once it lets it go.
+        while self._sending.acquire(blocking=False):
+            try:
+                with self._lock:
+                    messages, self._waiting = self._waiting, []
+                if messages:
+                    self._conn.send(_with_observations(messages))
+            finally:
+                self._sending.release()
+            with self._lock:
+                if not self._waiting:
+                    return
+
+
+def _with_observations(messages: list[Ready | Ended | SpanRecord]) -> list[Ready | Ended | SpanRecord]:
+    """The messages, their last invocation end (if any) carrying what this process recorded for metrics since the last."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, Ended):
+            messages[index] = dataclasses.replace(message, observations=tuple(metrics.take_forwarded()))
+            break
+    return messages
 
 
 class _Handlers:
@@ -210,28 +247,26 @@ def _run_job(
     handlers: _Handlers,
     node: NodeRuns,
     job: Run,
-    spool_path: Path,
+    spool_path: str,
 ) -> Ended:
     """Runs one invocation in this thread, records its end and says how it went."""
     invocation = job.invocation
-    # Each line is written here at once, so that the parent can keep the lines of an invocation
-    # whose process died (see ``LogCapture``); removed once the invocation's end is recorded.
-    spool = os.open(spool_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    # Each line is written to the spool file at once, so that the parent can keep the lines of an
+    # invocation whose process died (see ``LogCapture``); removed once the invocation's end is recorded.
+    captured = LogCapture(invocation.invocation, spool_path)
     try:
         if is_node_runtime(job.spec.runtime):
-            captured = LogCapture(invocation.invocation, spool)
             report = node.run(job.spec, invocation, captured)
         else:
             handler = handlers.get(job.spec)
-            with capture_logs(invocation.invocation, spool) as captured:
+            with capturing(captured):
                 report = run_invocation(service, job.spec, handler, invocation, codec, links)
-        keep_logs(service, invocation.execution_arn, captured)
     except FunctionLoadError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(spool_path)
+        _remove_spool(captured, spool_path)
         return Ended(job.token, load_failure=error.message)
     finally:
-        os.close(spool)
+        captured.close()
+    keep_logs(service, invocation.execution_arn, captured)
     try:
         execution = record_report(service, invocation, report)
     except StoreUnavailableError:
@@ -239,9 +274,14 @@ def _run_job(
         # failed every invocation sent to it while the disk was full (issue 11, finding 13).
         return Ended(job.token, unrecorded=report, retire=report.out_of_memory)
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(spool_path)
+        _remove_spool(captured, spool_path)
     ended = execution if execution is not None and execution.status.is_terminal else None
     if ended is not None and len(ended.result or "") + len(ended.input_payload or "") > CARRIED_RESULT_CHARS:
         ended = None
     return Ended(job.token, retire=report.out_of_memory, execution=ended)
+
+
+def _remove_spool(captured: LogCapture, path: str) -> None:
+    if captured.spooled:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

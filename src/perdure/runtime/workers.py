@@ -103,9 +103,9 @@ class _Process:
         if running is not None:
             self._by_function[running.spec.name] -= 1
 
-    def send(self, job: Run) -> None:
+    def send(self, jobs: list[Run]) -> None:
         with self._sending:
-            self.conn.send(job)
+            self.conn.send(jobs)
 
     def spool(self, token: int) -> str:
         return os.path.join(self.spool_dir, f"{token}.log")
@@ -237,7 +237,9 @@ class WorkerPool:
 
     def _place(self) -> None:
         """Sends waiting invocations to processes with room, in order, and starts the processes wanted."""
-        sends: list[tuple[_Process, Run]] = []
+        # What each process is sent, in one message: a thousand starting at once, each sent
+        # alone, held up the first ones' threads behind the reading of the rest (issue 14).
+        sends: dict[_Process, list[Run]] = collections.defaultdict(list)
         starts: list[ProcessKey] = []
         stops: list[_Process] = []
         with self._lock:
@@ -267,7 +269,7 @@ class WorkerPool:
                 running = _Running(token, invocation, spec, worker, time.monotonic() + spec.timeout_seconds)
                 worker.add(running)
                 self._running[token] = running
-                sends.append((worker, Run(token, spec, invocation)))
+                sends[worker].append(Run(token, spec, invocation))
             self._waiting = kept
         # Killing and starting processes take tens of milliseconds, or much more on a loaded
         # machine: done outside the lock, so the scheduler and the API asking what runs never wait.
@@ -275,9 +277,9 @@ class WorkerPool:
             worker.kill()
         for key in starts:
             self._spawner.submit(self._start, key)
-        for worker, job in sends:
+        for worker, jobs in sends.items():
             try:
-                worker.send(job)
+                worker.send(jobs)
             except (OSError, ValueError):
                 # The process died: its reader fails what it ran, this one included.
                 pass
@@ -327,21 +329,21 @@ class WorkerPool:
 
     def _read(self, worker: _Process) -> None:
         """Waits for the process to be ready, then hands on each invocation's end until it dies."""
-        message = self._receive(worker, STARTUP_TIMEOUT_SECONDS)
-        if not isinstance(message, Ready):
-            self._start_failed(worker, message)
+        messages = self._receive(worker, STARTUP_TIMEOUT_SECONDS)
+        if not isinstance(messages, list) or not isinstance(messages[0], Ready):
+            self._start_failed(worker, messages)
             return
         with self._lock:
             worker.ready = True
         self._place()
-        while True:
-            message = self._receive(worker, None)
-            if isinstance(message, SpanRecord):
-                tracing.export(message)
-            elif isinstance(message, Ended):
-                self._ended(worker, message)
-            else:
-                break
+        while isinstance(messages, list):
+            for message in messages:
+                if isinstance(message, SpanRecord):
+                    tracing.export(message)
+            ended = [message for message in messages if isinstance(message, Ended)]
+            if ended:
+                self._ended(worker, ended)
+            messages = self._receive(worker, None)
         self._died(worker)
 
     def _start_failed(self, worker: _Process, message: object) -> None:
@@ -376,22 +378,24 @@ class WorkerPool:
             self._record(invocation, functools.partial(self.service.fail_invocation, invocation, error, lost=lost))
             self.on_finished(invocation, None)
 
-    def _ended(self, worker: _Process, message: Ended) -> None:
+    def _ended(self, worker: _Process, messages: list[Ended]) -> None:
+        """Hands on the ends of invocations the process sent together, then places what waits for their room."""
         with self._lock:
-            running = self._running.pop(message.token, None)
-            worker.remove(message.token)
-            worker.draining = worker.draining or message.retire
+            ends = [(message, self._running.pop(message.token, None)) for message in messages]
+            for message in messages:
+                worker.remove(message.token)
+                worker.draining = worker.draining or message.retire
             drained = worker.draining and not worker.running
-        metrics.replay(message.observations)
-        if running is not None:
-            # None: it timed out and was recorded so; its thread ended after all.
+        for message, running in ends:
+            metrics.replay(message.observations)
+            if running is None:
+                continue  # it timed out and was recorded so; its thread ended after all
             invocation = running.invocation
             if message.load_failure is not None:
                 error = ErrorObject(message=message.load_failure, type="Runtime.ImportModuleError")
-                self._record(invocation, lambda: self.service.fail_invocation(invocation, error))
+                self._record(invocation, functools.partial(self.service.fail_invocation, invocation, error))
             elif message.unrecorded is not None:
-                report = message.unrecorded
-                self._record(invocation, lambda: record_report(self.service, invocation, report))
+                self._record(invocation, functools.partial(record_report, self.service, invocation, message.unrecorded))
             self.on_finished(invocation, message.execution)
         if drained:
             self._retire(worker)
@@ -495,15 +499,15 @@ class WorkerPool:
                     time.sleep(STORE_RETRY_SECONDS)
 
     @staticmethod
-    def _receive(worker: _Process, timeout: float | None) -> Ready | Ended | SpanRecord | _Silence | None:
-        """Returns the worker's next message, None if it died, or _TIMED_OUT."""
+    def _receive(worker: _Process, timeout: float | None) -> list[Ready | Ended | SpanRecord] | _Silence | None:
+        """Returns the worker's next messages (sent together), None if it died, or _TIMED_OUT."""
         try:
             if timeout is not None and not worker.conn.poll(timeout):
                 return _TIMED_OUT
-            message: Ready | Ended | SpanRecord = worker.conn.recv()
+            messages: list[Ready | Ended | SpanRecord] = worker.conn.recv()
         except (EOFError, OSError):
             return None
-        return message
+        return messages
 
     def close(self, grace_seconds: float = 10.0) -> None:
         """Lets running invocations finish for up to ``grace_seconds``, then kills every worker.

@@ -501,14 +501,16 @@ class DurableService:
         """Applies a batch of updates atomically and returns what changed since the token was issued."""
         started = time.perf_counter()
         now = self.clock()
-        with self.store.transaction() as tx:
+
+        # Run with the checkpoints other threads make at once, in one transaction (issue 14).
+        def body(tx: Transaction) -> tuple[CheckpointResult, str]:
             # Read at once: on PostgreSQL, one round trip.
             reads = tx.checkpoint_reads(arn, ids_touched(updates), client_token)
             if reads.execution is None:
                 raise ExecutionNotFoundError(arn)
             execution = stored = reads.execution
             if reads.reply is not None:
-                return self._replay_reply(tx, execution, reads.reply)
+                return self._replay_reply(tx, execution, reads.reply), execution.function_name
             claims = tokens.verify(execution, checkpoint_token)
             # After the token: an invocation that lost the execution is told so, whatever it sent.
             for update in updates:
@@ -545,8 +547,11 @@ class DurableService:
             if client_token:
                 reply_text = json.dumps({"token": token, "operations": [op.id for op in changed]})
                 tx.put_checkpoint_reply(execution.id, client_token, reply_text)
-        record(metrics.CHECKPOINT_SECONDS, (execution.function_name,), time.perf_counter() - started)
-        return CheckpointResult(token, changed)
+            return CheckpointResult(token, changed), execution.function_name
+
+        result, function_name = self.store.run_transaction(body)
+        record(metrics.CHECKPOINT_SECONDS, (function_name,), time.perf_counter() - started)
+        return result
 
     def _replay_reply(self, tx: Transaction, execution: Execution, reply: str) -> CheckpointResult:
         # A retried request gets the reply it would have had; the batch is not applied again.
@@ -604,10 +609,14 @@ class DurableService:
         """Records the handler's output and what the invocation used; returns None if another
         invocation took over meanwhile."""
         _check_size("execution result", output.result, self.config.max_payload_bytes)
-        with self.store.transaction() as tx:
+
+        # Run with the ends other threads record at once, in one transaction (issue 14).
+        def body(tx: Transaction) -> Execution | None:
             if output.pause_reason is not None:
                 return pausing.park(tx, invocation, self.clock(), output.pause_reason)
             return invocations.complete(tx, invocation, output, self.clock(), self.config.invocation_retries, usage)
+
+        return self.store.run_transaction(body)
 
     def resume_parked(self, function_name: str) -> list[str]:
         """Resumes the executions of a function paused because its code had changed; returns their ARNs.

@@ -26,9 +26,10 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from perdure.protocol.destinations import ConfigSource, StoredInvokeConfig
 from perdure.protocol.queries import (
@@ -48,6 +49,8 @@ from perdure.protocol.timers import DueWait, FiredWait, Timer, WaitedExecution
 from perdure.protocol.versions import Alias, FunctionVersion
 from perdure.store.blobs import BlobStore
 from perdure.store.keys import ApiKey
+
+T = TypeVar("T")
 
 
 def prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -478,6 +481,20 @@ class ExecutionStore(abc.ABC):
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Transaction]:
         """Opens a transaction that commits when the block exits normally."""
+
+    def run_transaction(self, body: Callable[[Transaction], T]) -> T:
+        """Runs ``body`` in a write transaction and returns what it returned, once committed.
+
+        As ``with store.transaction() as tx: return body(tx)``, except that a backend may run
+        bodies given at once by several threads together: SQLite runs them one after another on
+        one of those threads, in one transaction (``perdure.store.combining``). So ``body`` may run
+        on another thread than the caller's (in a copy of its context variables), and more than
+        once (its writes undone in between); it must use no transaction but ``tx``, and do
+        nothing else that cannot be done again (telemetry is held back until it commits). For
+        the hottest writes: a checkpoint, an invocation's end.
+        """
+        with self.transaction() as tx:
+            return body(tx)
 
     @abc.abstractmethod
     def snapshot(self) -> AbstractContextManager[Transaction]:

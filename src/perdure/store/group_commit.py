@@ -21,6 +21,11 @@ What each caller is promised does not change:
   ``ROLLBACK TO`` then finds no savepoint, and the group is abandoned.
 - Transactions of a group are serialized as before: each runs alone on the connection and
   sees the writes of those before it in the group, which commit with it or not at all.
+
+Each SQLite transaction is begun under the store's ``WriterLock`` (``perdure.store.writer_lock``),
+which queues the writers of every process using the file, and ends before it is let go.
+Transactions given as functions rather than blocks (``perdure.store.combining``) begin and end
+theirs with ``begin_batch`` and ``end_batch``, under the same lock over the connection.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 
+from perdure.store.writer_lock import WriterLock
 from perdure.telemetry.metrics import COMMIT_SECONDS, record
 
 # More writers than this in one group would make the first wait too long for its commit.
@@ -131,9 +137,11 @@ class ConnectionLock:
 class GroupCommitter:
     """Runs write transactions on ``conn`` (in autocommit mode), folding concurrent ones into one commit."""
 
-    def __init__(self, conn: sqlite3.Connection, limit: int = GROUP_LIMIT) -> None:
+    def __init__(self, conn: sqlite3.Connection, limit: int = GROUP_LIMIT, writer: WriterLock | None = None) -> None:
         self._conn = conn
         self._limit = limit
+        # None: SQLite's busy handler alone queues this connection's writes behind other processes'.
+        self._writer = writer
         self._group: _Group | None = None
         self.lock = ConnectionLock(self)
         # Signalled when a group with waiters ends.
@@ -156,7 +164,7 @@ class GroupCommitter:
                 # whole transaction, which holds nothing else yet.
                 self._conn.execute("SAVEPOINT joiner")
                 return Membership(group, joined=True)
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._begin_sqlite()
             group = self._group = _Group()
             return Membership(group, joined=False)
         except BaseException:
@@ -189,16 +197,57 @@ class GroupCommitter:
         if self._group is not None:
             self._commit(self._group)
 
+    def begin_batch(self) -> None:
+        """Begins a SQLite transaction for a batch of transactions run by one thread; the caller holds the lock, and no group is open."""
+        self._begin_sqlite()
+
+    def end_batch(self, transactions: int) -> None:
+        """Commits the batch's SQLite transaction, which holds ``transactions`` transactions (0: rolls it back).
+
+        A failed commit is rolled back and raised. The caller holds the lock.
+        """
+        try:
+            if transactions == 0:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                return
+            try:
+                committing = time.perf_counter()
+                self._conn.execute("COMMIT")
+                record(COMMIT_SECONDS, ("sqlite",), time.perf_counter() - committing)
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                raise
+            self._transactions += transactions
+            self._commits += 1
+        finally:
+            self._release_writer()
+
+    def _begin_sqlite(self) -> None:
+        if self._writer is not None:
+            self._writer.acquire()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release_writer()
+            raise
+
+    def _release_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+
     def _undo(self, group: _Group, joined: bool) -> None:
         """Rolls back the failed writer's block (holding the lock), then ends or hands on the group."""
         try:
             if not joined:
-                self._end(group)
                 # SQLite rolls the whole transaction back by itself on some errors (SQLITE_FULL,
                 # SQLITE_IOERR, SQLITE_NOMEM): then there is nothing left to undo, and a ROLLBACK
                 # would fail and hide the writer's own error.
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
+                self._end(group)
                 return
             self._conn.execute("ROLLBACK TO joiner")
             self._conn.execute("RELEASE joiner")
@@ -225,8 +274,8 @@ class GroupCommitter:
     def _commit(self, group: _Group) -> None:
         """Commits the group's transaction and tells its writers (the caller holds the lock)."""
         if group.members == 0:
-            self._end(group)
             self._conn.execute("ROLLBACK")
+            self._end(group)
             return
         try:
             committing = time.perf_counter()
@@ -248,9 +297,10 @@ class GroupCommitter:
         self._end(group)
 
     def _end(self, group: _Group) -> None:
-        """Closes the group (the caller holds the lock) and wakes the writers that wait for it."""
+        """Closes the group once its SQLite transaction ended (the caller holds the lock) and wakes the writers that wait for it."""
         if self._group is group:
             self._group = None
+            self._release_writer()
         if group.waiters:
             with self._ended:
                 group.done = True

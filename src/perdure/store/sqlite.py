@@ -7,10 +7,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from perdure.errors import StorageFullError
 from perdure.protocol.queries import PurgeBatch
@@ -20,10 +21,14 @@ from perdure.store import make_data_dir, purging
 from perdure.store import rows as rowmap
 from perdure.store.base import Store, Transaction, chunks, readiness
 from perdure.store.blobs import BlobStore, FileBlobStore
+from perdure.store.combining import WriteCombiner
 from perdure.store.dialect import SQLITE
 from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter, Membership
 from perdure.store.sql import Execute, SQLTransaction, Statements
 from perdure.store.sql_keys import KeyStatements, SQLKeyStore
+from perdure.store.writer_lock import WriterLock
+
+T = TypeVar("T")
 
 # What firing a wait reads and writes: its operation and execution, a few columns of each. The
 # keys are joined from (CROSS JOIN keeps that order): a row-value IN list made SQLite scan every operation.
@@ -126,10 +131,13 @@ class SQLiteStore(SQLKeyStore, Store):
         self._conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
+        # Taken around every write transaction: the writers of all processes queue in the kernel.
+        self._writer = WriterLock(path)
         # Write transactions of this process's threads that run at once share a commit; the
         # lock over the connection commits such a group before anything else uses it.
-        self._groups = GroupCommitter(self._conn, group_limit)
+        self._groups = GroupCommitter(self._conn, group_limit, self._writer)
         self._lock = self._groups.lock
+        self._combiner = WriteCombiner(self._conn, self._groups)
         self._conn.row_factory = sqlite3.Row
         # A generous busy timeout rides out other processes' write transactions rather than
         # failing fast: workers and the server share this file.
@@ -155,7 +163,7 @@ class SQLiteStore(SQLKeyStore, Store):
         self._seen_data_version: int | None = None
 
     def _migrate(self) -> None:
-        with self._lock:
+        with self._lock, self._writer:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 current = self._conn.execute("PRAGMA user_version").fetchone()[0]
@@ -178,6 +186,21 @@ class SQLiteStore(SQLKeyStore, Store):
         the others of its group are committed.
         """
         return _WriteTransaction(self, self._groups)
+
+    def run_transaction(self, body: Callable[[Transaction], T]) -> T:
+        """Runs ``body`` in a write transaction; those that threads of this process give at once run together (``perdure.store.combining``)."""
+        if self._truncate_due:
+            self._truncate_wal()
+        tx = self._tx
+        try:
+            result = self._combiner.run(lambda: body(tx))
+        except BaseException as error:
+            full = self._unavailable(error)
+            if full is None:
+                raise
+            raise full from error
+        self._wrote()
+        return result
 
     def _unavailable(self, error: BaseException) -> StorageFullError | None:
         """The error to raise for ``error`` if it says the disk is full (and a WAL truncation is then due)."""
@@ -248,7 +271,7 @@ class SQLiteStore(SQLKeyStore, Store):
     ) -> PurgeBatch:
         # Blobs are deleted inside the write transaction: every writer stores its blobs inside
         # one too, so none can store a blob between the reference check and its deletion.
-        with self._full_as_unavailable(), self._lock:
+        with self._full_as_unavailable(), self._lock, self._writer:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 batch = self._purge(now, default_retention_days, limit)
@@ -289,7 +312,7 @@ class SQLiteStore(SQLKeyStore, Store):
         return sorted(unreferenced)
 
     def delete_execution(self, execution_id: str) -> list[str] | None:
-        with self._full_as_unavailable(), self._lock:
+        with self._full_as_unavailable(), self._lock, self._writer:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 row = self._conn.execute("SELECT status FROM executions WHERE id = ?", (execution_id,)).fetchone()
@@ -306,7 +329,7 @@ class SQLiteStore(SQLKeyStore, Store):
 
     def delete_unreferenced_blobs(self, keys: Collection[str]) -> list[str]:
         # The write lock, held from the check to the deletion, keeps every other writer out.
-        with self._full_as_unavailable(), self._lock:
+        with self._full_as_unavailable(), self._lock, self._writer:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 unreferenced = set(keys)
@@ -332,6 +355,7 @@ class SQLiteStore(SQLKeyStore, Store):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self._writer.close()
 
     def wait_for_change(
         self, timeout: float, stop: threading.Event | None = None, functions: Collection[str] | None = None

@@ -10,10 +10,13 @@ busy) are read when scraped: see ``perdure.api.metrics_route``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from perdure.telemetry.held import held_here
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -90,7 +93,16 @@ _forwarded_lock = threading.Lock()
 
 
 def record(metric: Counter | Histogram, labels: tuple[str, ...], value: float = 1.0) -> None:
-    """Adds ``value`` to a counter, or observes it in a histogram, for these label values."""
+    """Adds ``value`` to a counter, or observes it in a histogram, for these label values (once the
+    transaction running here commits, if it holds records back: ``perdure.telemetry.held``)."""
+    held = held_here()
+    if held is not None:
+        held.append(functools.partial(_record, metric, labels, value))
+    else:
+        _record(metric, labels, value)
+
+
+def _record(metric: Counter | Histogram, labels: tuple[str, ...], value: float) -> None:
     if _forwarded is not None:
         with _forwarded_lock:
             if _forwarded is not None:

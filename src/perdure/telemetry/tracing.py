@@ -19,6 +19,7 @@ step it runs in (``inside``).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +34,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from perdure.protocol.trace_context import TraceContext
 from perdure.telemetry import span_export
+from perdure.telemetry.held import held_here
 from perdure.telemetry.span_export import AttributeValue, ExportProcess, SpanRecord
 
 __all__ = ["AttributeValue", "SpanRecord", "enabled", "export", "flush", "forward", "inside", "record_span", "recorded", "samples"]
@@ -124,7 +126,16 @@ def forward(send: Callable[[SpanRecord], None]) -> None:
 
 
 def record_span(record: SpanRecord) -> None:
-    """Records a span that has ended (of a trace ``recorded`` said is recorded here)."""
+    """Records a span that has ended (of a trace ``recorded`` said is recorded here), once the
+    transaction running here commits if it holds records back (``perdure.telemetry.held``)."""
+    held = held_here()
+    if held is not None:
+        held.append(functools.partial(_record_span, record))
+    else:
+        _record_span(record)
+
+
+def _record_span(record: SpanRecord) -> None:
     if _forward is not None:
         _forward(record)
     else:

@@ -1,0 +1,85 @@
+"""The writers of one SQLite file queue for its write lock in the kernel, across processes (``perdure.store.writer_lock``)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from store_backends import execution
+
+from perdure.store.sqlite import SQLiteStore
+
+
+def _held_elsewhere(database: Path) -> int:
+    """Takes the writers' lock as another process would: through an open file of its own."""
+    fd = os.open(f"{database}-writer", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _in_thread(write: Callable[[], None]) -> threading.Event:
+    done = threading.Event()
+
+    def run() -> None:
+        write()
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return done
+
+
+def test_a_write_waits_for_the_lock_held_elsewhere_and_goes_on_once_it_is_let_go(tmp_path: Path) -> None:
+    database = tmp_path / "perdure.db"
+    store = SQLiteStore(database)
+    try:
+        fd = _held_elsewhere(database)
+
+        def combined() -> None:
+            store.run_transaction(lambda tx: tx.insert_execution(execution("combined")))
+
+        def block() -> None:
+            with store.transaction() as tx:
+                tx.insert_execution(execution("block"))
+
+        waiting = [_in_thread(combined)]
+        # The connection is held by the first write, waiting for the lock: the second waits behind it.
+        waiting.append(_in_thread(block))
+        time.sleep(0.3)
+        assert not any(done.is_set() for done in waiting), "a write did not wait for the writers' lock"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        assert all(done.wait(10) for done in waiting)
+        with store.snapshot() as tx:
+            assert tx.get_execution(execution("block").arn) is not None
+            assert tx.get_execution(execution("combined").arn) is not None
+    finally:
+        store.close()
+
+
+def test_the_lock_is_let_go_when_a_transaction_ends_in_any_way(tmp_path: Path) -> None:
+    database = tmp_path / "perdure.db"
+    store = SQLiteStore(database)
+    try:
+        with store.transaction() as tx:
+            tx.insert_execution(execution("a"))
+        try:
+            store.run_transaction(lambda tx: (tx.insert_execution(execution("b")), 1 / 0))
+        except ZeroDivisionError:
+            pass
+        try:
+            with store.transaction() as tx:
+                tx.insert_execution(execution("a"))  # already there: the insert fails
+        except Exception:  # noqa: BLE001 - any refusal will do
+            pass
+        # Free after each: another process takes it at once.
+        fd = os.open(f"{database}-writer", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    finally:
+        store.close()
