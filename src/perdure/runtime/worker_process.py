@@ -40,7 +40,6 @@ from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
 from perdure.telemetry import metrics, tracing
 from perdure.telemetry.metrics import Observation
-from perdure.telemetry.tracing import SpanRecord
 
 
 # An execution that ended is sent back to the pool with its invocation's end, so that a waiting
@@ -129,10 +128,19 @@ def _die_with_parent() -> None:
 
 
 def worker_main(
-    conn: multiprocessing.connection.Connection, settings: WorkerSettings, key: ProcessKey, slots: int, spool_dir: str
+    conn: multiprocessing.connection.Connection,
+    settings: WorkerSettings,
+    key: ProcessKey,
+    slots: int,
+    spool_dir: str,
+    span_spool: Path | None,
 ) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if span_spool is not None:
+        # The server's export process reads and exports the spans recorded here from the spool,
+        # also those recorded just before this process dies.
+        tracing.spool_to(span_spool)
     log_worker_runtime(settings.json_log)
     if key.memory_mb:
         limit = key.memory_mb * 1024 * 1024
@@ -156,14 +164,11 @@ def worker_main(
     node = NodeRuns(settings.node, service, key.memory_mb)
     sending = threading.Lock()
 
-    def send(message: Ready | Ended | SpanRecord) -> None:
+    def send(message: Ready | Ended) -> None:
         with sending:
             if isinstance(message, Ended):
                 message = dataclasses.replace(message, observations=tuple(metrics.take_forwarded()))
             conn.send(message)
-
-    # The server exports this process's spans: one recorded here is not lost if the process dies.
-    tracing.forward(send)
 
     def run(job: Run) -> None:
         try:
@@ -182,7 +187,8 @@ def worker_main(
             job: Run = conn.recv()
         except EOFError:
             # The pool closed the pipe: it kills this process next. Running threads are not
-            # waited for: they could be stuck for good; the spans recorded so far are sent.
+            # waited for: they could be stuck for good. The spans recorded so far are in the spool;
+            # those of the handlers' own instrumentation are sent now.
             tracing.flush()
             os._exit(0)
         threads.submit(run, job)
