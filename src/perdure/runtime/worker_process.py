@@ -40,7 +40,6 @@ from perdure.store import open_store
 from perdure.store.blobs import BlobConfig
 from perdure.telemetry import metrics, tracing
 from perdure.telemetry.metrics import Observation
-from perdure.telemetry.tracing import SpanRecord
 
 
 # An execution that ended is sent back to the pool with its invocation's end, so that a waiting
@@ -70,7 +69,7 @@ class WorkerSettings:
 
 
 # What the pool sends a worker over its pipe (a list of ``Run``, all it places there at once), and
-# what the worker sends back (lists of ``Ready``, ``Ended`` and ``SpanRecord``, see ``_Outbox``).
+# what the worker sends back (lists of ``Ready`` and ``Ended``, see ``_Outbox``; spans go to a spool file).
 # ``token`` names an invocation in flight between the two.
 @dataclass(frozen=True)
 class Run:
@@ -130,10 +129,19 @@ def _die_with_parent() -> None:
 
 
 def worker_main(
-    conn: multiprocessing.connection.Connection, settings: WorkerSettings, key: ProcessKey, slots: int, spool_dir: str
+    conn: multiprocessing.connection.Connection,
+    settings: WorkerSettings,
+    key: ProcessKey,
+    slots: int,
+    spool_dir: str,
+    span_spool: Path | None,
 ) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if span_spool is not None:
+        # The server's export process reads and exports the spans recorded here from the spool,
+        # also those recorded just before this process dies.
+        tracing.spool_to(span_spool)
     log_worker_runtime(settings.json_log)
     if key.memory_mb:
         limit = key.memory_mb * 1024 * 1024
@@ -156,8 +164,6 @@ def worker_main(
     # Node functions of this code folder run in one Node child, started when the first is sent.
     node = NodeRuns(settings.node, service, key.memory_mb)
     outbox = _Outbox(conn)
-    # The server exports this process's spans: one recorded here is not lost if the process dies.
-    tracing.forward(outbox.send)
 
     def run(job: Run) -> None:
         try:
@@ -176,7 +182,8 @@ def worker_main(
             jobs: list[Run] = conn.recv()
         except EOFError:
             # The pool closed the pipe: it kills this process next. Running threads are not
-            # waited for: they could be stuck for good; the spans recorded so far are sent.
+            # waited for: they could be stuck for good. The spans recorded so far are in the spool;
+            # those of the handlers' own instrumentation are sent now.
             tracing.flush()
             os._exit(0)
         for job in jobs:
@@ -194,11 +201,11 @@ class _Outbox:
 
     def __init__(self, conn: multiprocessing.connection.Connection) -> None:
         self._conn = conn
-        self._waiting: list[Ready | Ended | SpanRecord] = []
+        self._waiting: list[Ready | Ended] = []
         self._lock = threading.Lock()
         self._sending = threading.Lock()
 
-    def send(self, message: Ready | Ended | SpanRecord) -> None:
+    def send(self, message: Ready | Ended) -> None:
         with self._lock:
             self._waiting.append(message)
         # Whichever thread holds ``_sending`` looks for waiting messages once it lets it go.
@@ -215,7 +222,7 @@ class _Outbox:
                     return
 
 
-def _with_observations(messages: list[Ready | Ended | SpanRecord]) -> list[Ready | Ended | SpanRecord]:
+def _with_observations(messages: list[Ready | Ended]) -> list[Ready | Ended]:
     """The messages, their last invocation end (if any) carrying what this process recorded for metrics since the last."""
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]

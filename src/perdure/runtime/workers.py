@@ -40,7 +40,6 @@ from perdure.runtime.worker_process import Ended, ProcessKey, Ready, Run, Worker
 from perdure.service.executions import DurableService
 from perdure.service.invocations import LOST_INVOCATION
 from perdure.telemetry import metrics, tracing
-from perdure.telemetry.tracing import SpanRecord
 
 __all__ = ["DEFAULT_SLOTS", "PoolLoad", "WorkerPool", "WorkerSettings"]
 
@@ -72,13 +71,19 @@ class _Process:
         self._sending = threading.Lock()
         # Where the worker's captures write each invocation's lines at once (read back if it dies).
         self.spool_dir = tempfile.mkdtemp(prefix="perdure-worker-")
-        self.process: BaseProcess = context.Process(
-            target=worker_main,
-            args=(child, settings, key, slots, self.spool_dir),
-            name=f"perdure-worker-{key.code_folder.name}",
-            daemon=True,
-        )
-        self.process.start()
+        # Where it writes the spans it records (if tracing is on), read by this process's export process.
+        self.span_spool = tracing.new_spool()
+        try:
+            self.process: BaseProcess = context.Process(
+                target=worker_main,
+                args=(child, settings, key, slots, self.spool_dir, self.span_spool),
+                name=f"perdure-worker-{key.code_folder.name}",
+                daemon=True,
+            )
+            self.process.start()
+        except BaseException:
+            self._end_span_spool()
+            raise
         child.close()
         self.ready = False
         # Takes no more invocations: one of them timed out (its thread may never end) or it
@@ -119,6 +124,13 @@ class _Process:
             if not self.conn.closed:
                 self.conn.close()
             shutil.rmtree(self.spool_dir, ignore_errors=True)
+            self._end_span_spool()
+
+    def _end_span_spool(self) -> None:
+        """Has the spans the process spooled read to the end (it has ended: none is lost) and its spool removed."""
+        if self.span_spool is not None:
+            tracing.spool_ended(self.span_spool)
+            self.span_spool = None
 
     def killed(self) -> bool:
         """Whether the process ended by SIGKILL."""
@@ -337,9 +349,6 @@ class WorkerPool:
             worker.ready = True
         self._place()
         while isinstance(messages, list):
-            for message in messages:
-                if isinstance(message, SpanRecord):
-                    tracing.export(message)
             ended = [message for message in messages if isinstance(message, Ended)]
             if ended:
                 self._ended(worker, ended)
@@ -499,12 +508,12 @@ class WorkerPool:
                     time.sleep(STORE_RETRY_SECONDS)
 
     @staticmethod
-    def _receive(worker: _Process, timeout: float | None) -> list[Ready | Ended | SpanRecord] | _Silence | None:
+    def _receive(worker: _Process, timeout: float | None) -> list[Ready | Ended] | _Silence | None:
         """Returns the worker's next messages (sent together), None if it died, or _TIMED_OUT."""
         try:
             if timeout is not None and not worker.conn.poll(timeout):
                 return _TIMED_OUT
-            messages: list[Ready | Ended | SpanRecord] = worker.conn.recv()
+            messages: list[Ready | Ended] = worker.conn.recv()
         except (EOFError, OSError):
             return None
         return messages

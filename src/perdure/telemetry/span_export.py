@@ -4,9 +4,11 @@ Encoding a span as OTLP protobuf costs 17 µs plus about 3.5 µs an attribute (`
 on the upb backend; 45-52 µs with Perdure's ten attributes), a quarter of a whole step on
 SQLite. On the batch processor's thread it held the interpreter the steps run in, so it counted
 in full against every traced step. Here the process that records spans only queues them (a
-deque append); a thread hands them on in batches, pickled, over a pipe to a child process
-(``main``) that builds OpenTelemetry's ``ReadableSpan``s and feeds them to its
-``BatchSpanProcessor`` and OTLP exporter, configured by the same ``OTEL_*`` variables. The
+deque append); a thread hands them on in batches, as frames (``perdure.telemetry.span_record``),
+over a pipe to a child process (``main``) that builds OpenTelemetry's ``ReadableSpan``s and
+feeds them to its ``BatchSpanProcessor`` and OTLP exporter, configured by the same ``OTEL_*``
+variables. The child also reads the spools its parent's worker processes write their spans to
+(``perdure.telemetry.span_spool``), so that their spans never pass through the parent. The
 encoding costs the same CPU, on another core: with every core busy, nothing is gained. The
 child exports what it has and exits when the pipe closes, also when its parent dies.
 """
@@ -16,79 +18,56 @@ from __future__ import annotations
 import atexit
 import collections
 import logging
+import marshal
 import os
-import pickle
 import select
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import IO
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
+
+from perdure.telemetry import span_encoding
+from perdure.telemetry.span_record import SpanRecord, frames, read_frames
+from perdure.telemetry.span_spool import SpoolReader
 
 logger = logging.getLogger(__name__)
 
-AttributeValue = str | int | float | bool
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-# How long the sending thread gathers spans before it sends them: a pipe write per batch, not per span.
+# How long the sending thread gathers spans before it sends them: a pipe write per batch, not
+# per span; and how often the child reads the spools it follows.
 _GATHER_SECONDS = 0.05
 # Spans waiting to be sent beyond which new ones are dropped (and counted in a warning), as
 # OpenTelemetry's BatchSpanProcessor does when its queue is full, rather than grow without bound.
 _MAX_QUEUED = 65536
 _FLUSH_TIMEOUT_SECONDS = 30.0
-# The child loads this file alone (it needs nothing else of Perdure): importing Perdure cost it
-# 0.45 s of CPU at its start, OpenTelemetry's SDK and exporter alone 0.24 s.
-_PACKAGED_NAME = "perdure.telemetry.span_export"
+_LENGTH = struct.Struct("<I")
+# How much lower the export process's priority is than its parent's (see ``main``).
+_NICENESS = 10
+# The child loads this module and the three it imports alone (they need nothing else of Perdure):
+# importing Perdure cost it 0.45 s of CPU at its start, OpenTelemetry's SDK and exporter alone
+# 0.24 s. Empty packages stand in for Perdure's, so that their ``__init__`` modules do not run.
 _CHILD = """
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("perdure_span_export", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = module
-spec.loader.exec_module(module)
-module.main()
+import importlib, sys, types
+from pathlib import Path
+telemetry = Path(sys.argv[1]).parent
+for name, folder in (("perdure", telemetry.parent), ("perdure.telemetry", telemetry)):
+    package = types.ModuleType(name)
+    package.__path__ = [str(folder)]
+    sys.modules[name] = package
+importlib.import_module("perdure.telemetry.span_export").main()
 """
-
-
-@dataclass(frozen=True)
-class SpanRecord:
-    """A span that has ended, in a sampled trace (times in epoch seconds).
-
-    ``parent_span_id`` 0 makes it the trace's root; ``error`` is ``(type, message)``;
-    attributes that are None are left out.
-    """
-
-    trace_id: int
-    span_id: int
-    parent_span_id: int
-    name: str
-    start: float
-    end: float
-    attributes: Mapping[str, AttributeValue | None]
-    error: tuple[str, str] | None = None
-    kind: SpanKind = SpanKind.INTERNAL
-
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        # Pickled as its fields (the kind as its number): a quarter of the default's time and size,
-        # paid for every span a worker process hands to its server.
-        return _span_record, (
-            self.trace_id, self.span_id, self.parent_span_id, self.name, self.start, self.end,
-            self.attributes, self.error, self.kind.value,
-        )  # fmt: skip
-
-
-def _span_record(
-    trace_id: int, span_id: int, parent_span_id: int, name: str, start: float, end: float,
-    attributes: Mapping[str, AttributeValue | None], error: tuple[str, str] | None, kind: int,
-) -> SpanRecord:  # fmt: skip
-    return SpanRecord(trace_id, span_id, parent_span_id, name, start, end, attributes, error, SpanKind(kind))
 
 
 def exporter(environ: Mapping[str, str]) -> SpanExporter | None:
@@ -119,6 +98,10 @@ class ExportProcess:
 
     def __init__(self) -> None:
         self._queue: collections.deque[SpanRecord] = collections.deque()
+        # Spools to start and to finish reading, sent with the next batch: whoever tells of them
+        # (the pool, starting and ending worker processes) never waits for the pipe.
+        self._follow: collections.deque[str] = collections.deque()
+        self._release: collections.deque[str] = collections.deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()  # the pipe's writers: the sending thread, flush and close
         self._child: subprocess.Popen[bytes] | None = None
@@ -137,6 +120,21 @@ class ExportProcess:
                 self._start_sending()
             self._wake.set()
 
+    def follow(self, spool: Path) -> None:
+        """Has the child read and export the spans another process writes to ``spool`` (a ``SpanSpool``'s directory)."""
+        self._follow.append(str(spool))
+        self._tell()
+
+    def release(self, spool: Path) -> None:
+        """The process writing to ``spool`` has ended: the child reads the rest of it, then removes it."""
+        self._release.append(str(spool))
+        self._tell()
+
+    def _tell(self) -> None:
+        if not self._sending:
+            self._start_sending()
+        self._wake.set()
+
     def start(self) -> None:
         """Starts the child now rather than with the first span, so that its start overlaps other work."""
         self._start_sending()
@@ -152,7 +150,7 @@ class ExportProcess:
                 self._sending = True
 
     def flush(self) -> None:
-        """Returns once the child has exported every span queued so far (or 30 s have passed)."""
+        """Returns once the child has exported every span queued or spooled so far (or 30 s have passed)."""
         with self._lock:
             if not self._send(flush=True) or self._child is None or self._child.stdout is None:
                 return
@@ -165,7 +163,7 @@ class ExportProcess:
     def close(self) -> None:
         """Sends what is queued and lets the child export it and exit (called at the interpreter's exit)."""
         with self._lock:
-            self._send(flush=False)
+            self._send()
             child, self._child, self._closed = self._child, None, True
         if child is not None and child.stdin is not None:
             child.stdin.close()
@@ -189,28 +187,40 @@ class ExportProcess:
             with self._lock:
                 if self._closed:
                     return
-                self._send(flush=False)
+                self._send()
 
-    def _send(self, flush: bool) -> bool:
-        """Writes the queued spans (and a request to confirm their export) to the child; False if there is no child."""
+    def _send(self, flush: bool = False) -> bool:
+        """Writes the queued spans and spools' news to the child (see ``serve``); False if there is no child."""
         batch = []
         while self._queue:
             batch.append(self._queue.popleft())
+        follow = tuple(self._follow.popleft() for _ in range(len(self._follow)))
+        release = tuple(self._release.popleft() for _ in range(len(self._release)))
         if self._dropped:
             logger.warning("%d spans were dropped: more than %d were waiting to be exported.", self._dropped, _MAX_QUEUED)
             self._dropped = 0
-        if self._closed or (self._child is None and not batch):
+        if self._closed or (self._child is None and not (batch or follow or release)):
+            _abandon(release)
             return False
         try:
             pipe = self._started().stdin
             if pipe is None:
                 raise BrokenPipeError
-            pickle.dump((batch, flush), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            message = marshal.dumps((frames(batch), follow, release, flush))
+            pipe.write(_LENGTH.pack(len(message)) + message)
             pipe.flush()
         except OSError:
             logger.exception("The span export process could not be started or is gone; %d spans were not exported.", len(batch))
+            _abandon(release)
             return False
         return True
+
+
+def _abandon(spools: tuple[str, ...]) -> None:
+    """Removes spools whose writers have ended when there is no child to read them."""
+    for spool in spools:
+        logger.warning("The spans in %s were not exported: the span export process is gone.", spool)
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def readable(record: SpanRecord, spans_resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
@@ -236,33 +246,77 @@ def readable(record: SpanRecord, spans_resource: Resource, scope: Instrumentatio
     )
 
 
-class _Records(pickle.Unpickler):
-    """Reads the parent's records in a child that loaded this module alone, not as part of Perdure."""
+def _messages(data: bytearray) -> Iterable[tuple[bytes, tuple[str, ...], tuple[str, ...], bool]]:
+    """Takes the whole messages ``ExportProcess._send`` wrote off the start of ``data``."""
+    while len(data) >= _LENGTH.size:
+        (length,) = _LENGTH.unpack_from(data)
+        if len(data) < _LENGTH.size + length:
+            return
+        message = marshal.loads(data[_LENGTH.size : _LENGTH.size + length])
+        del data[: _LENGTH.size + length]
+        yield message
 
-    def find_class(self, module: str, name: str) -> object:
-        if module == _PACKAGED_NAME:
-            return getattr(sys.modules[__name__], name)
-        return super().find_class(module, name)
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return default
 
 
-def serve(source: IO[bytes], replies: IO[bytes], environ: Mapping[str, str]) -> None:
-    """The child's loop: exports the spans read from ``source`` until it closes, confirming flushes on ``replies``."""
+def serve(source: int, replies: IO[bytes], environ: Mapping[str, str]) -> None:
+    """The child's loop: exports the spans read from the pipe ``source`` and the spools it names until
+    the pipe closes, confirming flushes on ``replies``."""
     span_exporter = exporter(environ)
+    # This process exports Perdure's spans alone: they are encoded faster than by OpenTelemetry's
+    # encoder, to the same bytes (see ``span_encoding``).
+    span_encoding.install()
     processor = BatchSpanProcessor(span_exporter) if span_exporter is not None else None
     spans_resource, scope = resource(environ), InstrumentationScope("perdure")
-    while True:
-        try:
-            batch, flush = _Records(source).load()
-        except EOFError:
-            break
-        if processor is not None:
-            for record in batch:
-                processor.on_end(readable(record, spans_resource, scope))
-        if flush:
-            if processor is not None:
+    spools: dict[str, SpoolReader] = {}
+    # The batch processor drops spans past its queue's size (OTEL_BSP_MAX_QUEUE_SIZE); a spool read
+    # at once can hold more (a worker's last moments, read when it has ended), so every half
+    # queue's worth is exported at once (``force_flush`` exports in this thread).
+    room = max(1, _int(environ.get("OTEL_BSP_MAX_QUEUE_SIZE"), 2048) // 2)
+    queued = 0
+
+    def export(records: list[SpanRecord]) -> None:
+        nonlocal queued
+        if processor is None:
+            return
+        for record in records:
+            processor.on_end(readable(record, spans_resource, scope))
+            queued += 1
+            if queued >= room:
                 processor.force_flush()
-            replies.write(b"\n")
-            replies.flush()
+                queued = 0
+
+    data = bytearray()
+    while True:
+        # Spools are read every _GATHER_SECONDS while there are any, as well as when the parent writes.
+        if select.select([source], [], [], _GATHER_SECONDS if spools else None)[0]:
+            chunk = os.read(source, 1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        for batch, follow, release, flush in _messages(data):
+            spools.update((spool, SpoolReader(Path(spool))) for spool in follow)
+            export(read_frames(batch)[0])
+            for spool in release:
+                export((spools.pop(spool, None) or SpoolReader(Path(spool))).close())
+            if flush:
+                for reader in spools.values():
+                    export(reader.read())
+                if processor is not None:
+                    processor.force_flush()
+                    queued = 0
+                replies.write(b"\n")
+                replies.flush()
+        for reader in spools.values():
+            export(reader.read())
+    # The parent is gone, and its worker processes with it (they die with it).
+    for reader in spools.values():
+        export(reader.close())
     if processor is not None:
         processor.shutdown()  # type: ignore[no-untyped-call]  # untyped in opentelemetry-sdk
 
@@ -272,4 +326,8 @@ def main() -> None:
     # An interrupt (Ctrl-C reaches the whole process group) ends the parent; this process then
     # sees its pipe close, and exports what it has before it exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    serve(sys.stdin.buffer, sys.stdout.buffer, os.environ)
+    # Exporting can wait (spans are exported in batches seconds apart anyway); the steps whose
+    # spans these are cannot. On a machine whose cores are all busy, this process takes its CPU
+    # after theirs rather than beside it; on an idle core it runs as fast as ever.
+    os.nice(_NICENESS)
+    serve(sys.stdin.fileno(), sys.stdout.buffer, os.environ)

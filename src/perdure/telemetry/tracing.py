@@ -7,11 +7,12 @@ with ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``), and neither ``OTEL_SDK_DISABLED=true
 certificates) itself; ``OTEL_SERVICE_NAME`` defaults to ``perdure``.
 
 A span is recorded once the part it stands for has ended, with its start and end times and
-the IDs ``perdure.protocol.trace_context`` derives (see there why). A worker process of
-``perdure serve`` does not export the spans it records: it hands each to its server at once
-(``forward``), which exports it, so that a worker that crashes takes no recorded span with it
-(a span of an operation that is in the store is never lost with a process). The process that
-exports Perdure's spans does not encode them: a child process does (``span_export``). In a process that has no
+the IDs ``perdure.protocol.trace_context`` derives (see there why). The process that exports
+Perdure's spans does not encode them: a child process does (``span_export``). A worker process
+of ``perdure serve`` does not export the spans it records: it appends each at once to a spool
+file (``spool_to``) that its server's export child reads, so that a worker that crashes takes
+no recorded span with it (a span of an operation that is in the store is never lost with a
+process), and the server spends nothing on them (``span_spool`` says why). In a process that has no
 tracer provider of its own, Perdure's becomes the global one, so that a handler's own
 instrumentation (httpx, requests, database drivers) exports its spans too, nested under the
 step it runs in (``inside``).
@@ -22,8 +23,10 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+import tempfile
+from collections.abc import Mapping
+from contextvars import Token
+from pathlib import Path
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -35,9 +38,23 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from perdure.protocol.trace_context import TraceContext
 from perdure.telemetry import span_export
 from perdure.telemetry.held import held_here
-from perdure.telemetry.span_export import AttributeValue, ExportProcess, SpanRecord
+from perdure.telemetry.span_export import ExportProcess
+from perdure.telemetry.span_record import AttributeValue, SpanRecord
+from perdure.telemetry.span_spool import SpanSpool
 
-__all__ = ["AttributeValue", "SpanRecord", "enabled", "export", "flush", "forward", "inside", "record_span", "recorded", "samples"]
+__all__ = [
+    "AttributeValue",
+    "SpanRecord",
+    "enabled",
+    "flush",
+    "inside",
+    "new_spool",
+    "record_span",
+    "recorded",
+    "samples",
+    "spool_ended",
+    "spool_to",
+]
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
@@ -67,7 +84,7 @@ class _Tracing:
         # spans, one or more per step, are encoded and exported by the export process.
         self.provider = TracerProvider(resource=span_export.resource(environ))
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
-        if _forward is None:  # a worker process of ``perdure serve`` hands its spans to its server
+        if _spool is None:  # a worker process of ``perdure serve`` spools its spans for its server
             self.spans.start()
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(self.provider)
@@ -116,13 +133,29 @@ def flush() -> None:
     _TRACING.flush()
 
 
-_forward: Callable[[SpanRecord], None] | None = None
+_spool: SpanSpool | None = None
 
 
-def forward(send: Callable[[SpanRecord], None]) -> None:
-    """From now on, hands each span recorded in this process to ``send`` instead of exporting it."""
-    global _forward
-    _forward = send
+def spool_to(directory: Path) -> None:
+    """From now on, appends each span recorded in this process to the spool in ``directory`` (made
+    by ``new_spool`` in the process that exports them) instead of exporting it."""
+    global _spool
+    _spool = SpanSpool(directory)
+
+
+def new_spool() -> Path | None:
+    """A new spool for another process's spans (see ``spool_to``), which this process's export
+    child reads from now on; None if tracing is off. ``spool_ended`` says when its writer has ended."""
+    if _TRACING.get() is None:
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="perdure-spans-"))
+    _TRACING.spans.follow(directory)
+    return directory
+
+
+def spool_ended(directory: Path) -> None:
+    """The process that wrote to the spool in ``directory`` has ended: its spans are read to the end, and the spool removed."""
+    _TRACING.spans.release(directory)
 
 
 def record_span(record: SpanRecord) -> None:
@@ -136,14 +169,14 @@ def record_span(record: SpanRecord) -> None:
 
 
 def _record_span(record: SpanRecord) -> None:
-    if _forward is not None:
-        _forward(record)
+    if _spool is not None:
+        _spool.write(record)
     else:
-        export(record)
+        _export(record)
 
 
-def export(record: SpanRecord) -> None:
-    """Exports a span recorded here or handed on by a worker process.
+def _export(record: SpanRecord) -> None:
+    """Exports a span recorded in this process.
 
     The span has ended and its IDs are known, so it goes to the exporter as the finished span it
     is, rather than started and ended through a tracer (which would draw IDs of its own, sample
@@ -154,14 +187,25 @@ def export(record: SpanRecord) -> None:
         _TRACING.spans.put(record)
 
 
-@contextmanager
-def inside(context: TraceContext, span_id: int) -> Iterator[None]:
+class inside:  # noqa: N801 - used as a function: ``with tracing.inside(...)``
     """Makes the span ``span_id`` of a recorded trace (see ``recorded``) the current one while the
     block runs, so that spans its code starts (a handler's own instrumentation) are its children,
-    though it is recorded later."""
-    span = NonRecordingSpan(SpanContext(context.trace_id, span_id, is_remote=True, trace_flags=_SAMPLED))
-    token = otel_context.attach(trace.set_span_in_context(span))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+    though it is recorded later.
+
+    A class rather than a ``contextmanager`` generator: it is entered once a traced step, and
+    costs 1.4 µs where the generator cost 2.4 µs.
+    """
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: TraceContext, span_id: int) -> None:
+        span = NonRecordingSpan(SpanContext(context.trace_id, span_id, is_remote=True, trace_flags=_SAMPLED))
+        self._context = trace.set_span_in_context(span)
+        self._token: Token[otel_context.Context] | None = None
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(self._context)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
