@@ -162,7 +162,10 @@ def record_report(service: DurableService, invocation: Invocation, report: Invoc
         return service.complete_invocation(invocation, report.output, report.usage)
     if report.lost is not None:
         error = ErrorObject(message=f"The invocation was lost: {report.lost}", type=LOST_INVOCATION.type)
-        return service.fail_invocation(invocation, error, lost=True, usage=report.usage)
+        # Lost to a store that could not record (a full disk, a database away): run at once, it
+        # would be lost again, and ten such losses in a row fail the execution.
+        retry_in = 0.0 if report.out_of_memory else StoreUnavailableError.retry_after_seconds
+        return service.fail_invocation(invocation, error, lost=True, usage=report.usage, retry_in=retry_in)
     return service.fail_invocation(invocation, report.crash or ErrorObject(message="crashed"), usage=report.usage)
 
 

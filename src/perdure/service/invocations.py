@@ -418,12 +418,13 @@ def fail(
     policy: InvocationRetryPolicy,
     lost: bool = False,
     usage: Usage = NO_USAGE,
+    retry_in: float = 0.0,
 ) -> Execution | None:
     """Records a crashed invocation: retried, or the execution fails with ``error``.
 
-    ``lost``: the handler did not cause it (see the module's docstring); it is retried at once
-    and counts toward ``max_lost_invocations``, not ``max_attempts``. Otherwise it is retried
-    with backoff.
+    ``lost``: the handler did not cause it (see the module's docstring); it is retried after
+    ``retry_in`` seconds (at once by default) and counts toward ``max_lost_invocations``, not
+    ``max_attempts``. Otherwise it is retried with backoff.
     """
     execution = held(tx, invocation)
     if execution is None:
@@ -431,7 +432,7 @@ def fail(
     if not execution.status.is_terminal:
         pausing = execution.status is ExecutionStatus.PAUSING
         if lost:
-            execution = _record_loss(tx, execution, error, now, policy, usage)
+            execution = _record_loss(tx, execution, error, now, policy, usage, retry_in)
         else:
             execution = _record_failure(tx, execution, error, now, policy, usage)
         if pausing and not execution.status.is_terminal:
@@ -459,8 +460,9 @@ def _record_loss(
     now: float,
     policy: InvocationRetryPolicy,
     usage: Usage = NO_USAGE,
+    retry_in: float = 0.0,
 ) -> Execution:
-    """Records a lost invocation: retried at once, unless too many in a row were lost."""
+    """Records a lost invocation: retried after ``retry_in`` seconds, unless too many in a row were lost."""
     lost = _lost_in_a_row(tx, execution, policy.max_lost_invocations) + 1
     execution = _release(_invocation_event(tx, execution, now, error, usage))
     if lost >= policy.max_lost_invocations:
@@ -472,7 +474,7 @@ def _record_loss(
         )
         return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
     reporting.invocation_retried(execution)
-    return execution.evolve(ready_time=now)
+    return execution.evolve(ready_time=now + retry_in)
 
 
 def _lost_in_a_row(tx: CoreTransaction, execution: Execution, limit: int) -> int:
