@@ -142,33 +142,32 @@ class _Sink:
 
     def __init__(self, capture: LogCapture, stdout: TextIO | None, stderr: TextIO | None) -> None:
         self.capture = capture
-        self._streams = stdout, stderr
-        self._out: _LineWriter | None = None
-        self._err: _LineWriter | None = None
+        self._streams = {"stdout": stdout, "stderr": stderr}
+        self._writers: dict[str, _LineWriter] = {}
         # Two threads of the invocation may write their first lines at once: one writer each stream.
         self._making = threading.Lock()
 
     @property
     def out(self) -> _LineWriter:
-        if self._out is None:
-            with self._making:
-                if self._out is None:
-                    self._out = _LineWriter(self.capture, "stdout", self._streams[0])
-        return self._out
+        return self._writer("stdout")
 
     @property
     def err(self) -> _LineWriter:
-        if self._err is None:
+        return self._writer("stderr")
+
+    def _writer(self, stream: str) -> _LineWriter:
+        writer = self._writers.get(stream)
+        if writer is None:
             with self._making:
-                if self._err is None:
-                    self._err = _LineWriter(self.capture, "stderr", self._streams[1])
-        return self._err
+                writer = self._writers.get(stream)
+                if writer is None:
+                    writer = self._writers[stream] = _LineWriter(self.capture, stream, self._streams[stream])
+        return writer
 
     def finish(self) -> None:
         """Hands on the streams' unfinished last lines."""
-        for writer in (self._out, self._err):
-            if writer is not None:
-                writer.finish()
+        for writer in list(self._writers.values()):
+            writer.finish()
 
 
 class _Routes:
