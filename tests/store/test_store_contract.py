@@ -63,6 +63,48 @@ def test_a_committed_transaction_is_seen_by_the_next_and_by_snapshots(store: Sto
         assert tx.get_execution(execution("e1").arn) == execution("e1")
 
 
+def test_a_transaction_reads_its_own_writes_and_keeps_the_last_of_each(store: Store) -> None:
+    # PostgreSQL holds these writes back and sends them as one statement (perdure.store.pg_writes).
+    stored = execution("e1")
+    insert(store, stored)
+    with store.transaction() as tx:
+        tx.put_operations("e1", [operation("s1", 1)])
+        tx.append_events("e1", [event(1)])
+        leased = stored.evolve(lease_owner="worker-1", version=2)
+        tx.update_execution(leased, before=stored)
+        assert tx.get_operations("e1", ["s1"])["s1"] == operation("s1", 1)
+        tx.put_operations("e1", [operation("s1", 1, status=OperationStatus.SUCCEEDED, version=2), operation("s2", 2)])
+        tx.put_operations("e1", [operation("s1", 1, status=OperationStatus.SUCCEEDED, result='"r"', version=3)])
+        tx.append_events("e1", [event(2), event(3)])
+        counted = leased.evolve(event_count=3, version=3)
+        tx.update_execution(counted, before=leased)
+        tx.update_execution(counted.evolve(ready_time=NOW), before=counted)
+    final = counted.evolve(ready_time=NOW)
+    with store.snapshot() as tx:
+        assert tx.get_execution_by_id("e1") == final
+        assert tx.get_operations("e1", ["s1", "s2"]) == {
+            "s1": operation("s1", 1, status=OperationStatus.SUCCEEDED, result='"r"', version=3),
+            "s2": operation("s2", 2),
+        }
+        assert [e.event_id for e in tx.list_events("e1", 0, 10, False)] == [1, 2, 3]
+
+
+def test_a_write_that_fails_rolls_back_the_whole_transaction(store: Store) -> None:
+    stored = execution("e1")
+    insert(store, stored)
+    with store.transaction() as tx:
+        tx.append_events("e1", [event(1)])
+    # On PostgreSQL the failing write is sent with the commit, which raises its error.
+    with pytest.raises(INTEGRITY_ERRORS), store.transaction() as tx:
+        tx.put_operations("e1", [operation("s1", 1)])
+        tx.update_execution(stored.evolve(version=5), before=stored)
+        tx.append_events("e1", [event(1)])
+    with store.snapshot() as tx:
+        assert tx.get_execution_by_id("e1") == stored
+        assert tx.get_operations("e1", ["s1"]) == {}
+        assert len(tx.list_events("e1", 0, 10, False)) == 1
+
+
 def test_a_read_then_write_in_one_transaction_never_loses_an_update(open_test_store: StoreFactory) -> None:
     # Each thread has its own store (its own connections), as separate processes would.
     stores = [open_test_store() for _ in range(4)]

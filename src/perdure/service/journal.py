@@ -169,7 +169,9 @@ def end_execution(
     destination for this end (``perdure.service.destinations``) starts, in the same transaction.
     """
     version = execution.version + 1
-    execution_op = tx.get_operations(execution.id, [execution.id])[execution.id]
+    # Built, not read: the EXECUTION operation is what ``create_execution`` stored, unchanged
+    # until now (no checkpoint writes it), so reading it back cost a statement every end.
+    execution_op = execution_operation(execution.id, execution.name, execution.input_payload, execution.start_time)
     op_status = {
         ExecutionStatus.SUCCEEDED: OperationStatus.SUCCEEDED,
         ExecutionStatus.FAILED: OperationStatus.FAILED,

@@ -59,7 +59,7 @@ from psycopg_pool import ConnectionPool
 
 from perdure.errors import PerdureError, StorageFullError, StoreUnavailableError
 from perdure.protocol.queries import PurgeBatch
-from perdure.protocol.records import Event, Execution, ExecutionStatus, Operation, OperationStatus
+from perdure.protocol.records import Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
 from perdure.store import purging
 from perdure.store import rows as rowmap
@@ -77,7 +77,8 @@ from perdure.store.pg_connections import (
 )
 from perdure.store.pg_listener import NOTIFY_CHANNEL, OWNER_LOCK, Listener
 from perdure.store.pg_settings import PostgresSettings, connection_parameters, unavailable
-from perdure.store.sql import Cursor, Execute, SQLTransaction, Statements
+from perdure.store.pg_writes import HoldingTransaction
+from perdure.store.sql import Cursor, Execute, Statements
 from perdure.store.sql_keys import KeyStatements, SQLKeyStore
 from perdure.telemetry.metrics import COMMIT_SECONDS, record
 
@@ -113,7 +114,7 @@ _WAITS_SUCCEEDED = (
     " FROM unnest(%b::text[], %b::text[], %b::float8[], %b::bigint[]) AS f (execution_id, id, end_time, version)"
     " WHERE o.execution_id = f.execution_id AND o.id = f.id"
 )
-# Events in bulk: those of fired waits, or of a checkpoint (``append_events_of``).
+# Events in bulk: those of fired waits.
 _EVENTS_INSERT = (
     "INSERT INTO events (execution_id, event_id, body) SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[])"
 )
@@ -261,6 +262,7 @@ class PostgresStore(SQLKeyStore, Store):
                     conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     tx = _PostgresTransaction(conn, self, writable=True, pipeline=pipeline)
                     yield tx
+                    tx.send_held()
                     # Delivered only if the transaction commits; repeats within it are folded. An
                     # empty payload is for every listener (a timer moved: anyone may fire it), a
                     # function's name for those that serve it (see ``perdure.store.pg_listener``).
@@ -515,8 +517,7 @@ _WRITE_STATEMENTS = Statements(POSTGRES, locking=True)
 _READ_STATEMENTS = Statements(POSTGRES, locking=False)
 
 
-
-class _PostgresTransaction(SQLTransaction):
+class _PostgresTransaction(HoldingTransaction):
     """A transaction on a pooled connection: the shared SQL, with PostgreSQL's locks, leasing and timer firing.
 
     The connection is in pipeline mode: a statement is sent without waiting for its result,
@@ -524,17 +525,18 @@ class _PostgresTransaction(SQLTransaction):
     no round trip of their own, and an error of a write is raised by the next read or by the
     commit (which then rolls everything back, as before). What must know a write's outcome
     before going on syncs: ``_synced_rowcount``, and the blob lock taken before a blob is written.
+
+    Writes of operations, events and execution rows are held back and sent as one statement
+    before the next statement that names their tables, or the commit (``HoldingTransaction``).
     """
 
     def __init__(
         self, conn: psycopg.Connection[DictRow], store: PostgresStore, writable: bool, pipeline: Pipeline
     ) -> None:
-        cur = conn.cursor()
         sql = _WRITE_STATEMENTS if writable else _READ_STATEMENTS
-        super().__init__(sql, cur.execute, cur.executemany, self._locked_payload, store.load_payload, self._synced_rowcount)
+        super().__init__(sql, conn.cursor(), self._locked_payload, store.load_payload, self._synced_rowcount)
         self._conn = conn
         self._pipeline = pipeline
-        self._cur = cur
         self._store = store
         self._writable = writable
         self._lock = POSTGRES.row_lock if writable else ""
@@ -561,6 +563,9 @@ class _PostgresTransaction(SQLTransaction):
     def checkpoint_reads(self, arn: str, operation_ids: Iterable[str], client_token: str | None) -> CheckpointReads:
         # Sent together, run in order: the execution's lock is taken before its operations'.
         # The later two find the execution by ARN themselves, so none waits for another's result.
+        # (One statement would read the operations in the snapshot taken before the execution's
+        # lock was granted, and miss those that the writer it waited for had just inserted.)
+        self.send_held()
         execution = self._conn.cursor()
         execution.execute(self._sql.execution_by_arn, (arn,))
         reply = None
@@ -580,30 +585,16 @@ class _PostgresTransaction(SQLTransaction):
         )
 
     def _one(self, sql: str, params: Any) -> DictRow | None:
-        return self._cur.execute(sql, params).fetchone()
+        return self._run(sql, params).fetchone()
 
     def _all(self, sql: str, params: Any) -> list[DictRow]:
-        return self._cur.execute(sql, params).fetchall()
+        return self._run(sql, params).fetchall()
 
     def find_execution(self, function_name: str, name: str) -> Execution | None:
         if self._writable:
             # Held to commit: a concurrent start of the same name waits here, then finds ours.
             self._cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (function_name, name))
         return super().find_execution(function_name, name)
-
-    def append_events(self, execution_id: str, events: Iterable[Event]) -> None:
-        self.append_events_of((execution_id, event) for event in events)
-
-    def append_events_of(self, events: Iterable[tuple[str, Event]]) -> None:
-        rows = [rowmap.event_row(eid, event) for eid, event in events]
-        if len(rows) > 1:
-            # One statement over arrays: a checkpoint's events (a step's start and end) in one insert.
-            self._cur.execute(
-                _EVENTS_INSERT,
-                ([r["execution_id"] for r in rows], [r["event_id"] for r in rows], [r["body"] for r in rows]),
-            )
-        elif rows:
-            self._cur.execute(self._sql.event_insert, rows[0])
 
     def get_operations(self, execution_id: str, ids: Iterable[str]) -> dict[str, Operation]:
         wanted = sorted(set(ids))
@@ -620,7 +611,7 @@ class _PostgresTransaction(SQLTransaction):
     def expire_leases(self, owner: str, now: float) -> None:
         # Locked in ID order first: two servers expiring one owner's leases at once would
         # otherwise update the same rows in scan order, which may differ, and deadlock.
-        self._cur.execute(
+        self._run(
             "UPDATE executions SET lease_expiry = %(now)s WHERE id IN ("
             " SELECT id FROM executions WHERE lease_owner = %(owner)s AND lease_expiry > %(now)s"
             " ORDER BY id FOR NO KEY UPDATE) RETURNING function_name",
@@ -640,6 +631,7 @@ class _PostgresTransaction(SQLTransaction):
         # is re-checked before it is locked. Rows locked here but not leased are let go at commit.
         skip = " FOR NO KEY UPDATE SKIP LOCKED" if self._writable else ""
         params = {"functions": sorted(functions), "now": now, "limit": limit}
+        self.send_held()
         ready = self._conn.cursor()
         ready.execute(
             "SELECT * FROM executions WHERE ready_time IS NOT NULL AND ready_time <= %(now)s"
@@ -723,6 +715,7 @@ class _PostgresTransaction(SQLTransaction):
             return []
         # Locked in key order, as get_operations_by_keys locks (due_timers locked the executions).
         # Plain tuples: a dict per row costs more than the rest of reading it.
+        self.send_held()
         cursor = self._cur.connection.cursor(row_factory=tuple_row)
         rows = cursor.execute(
             _DUE_WAITS + self._lock, ([key[0] for key in wanted], [key[1] for key in wanted])
@@ -736,6 +729,7 @@ class _PostgresTransaction(SQLTransaction):
         ]
 
     def record_fired_waits(self, waits: Iterable[FiredWait], executions: Iterable[WaitedExecution]) -> None:
+        self.send_held()  # Its rows may be among those held: written in order.
         fired = list(waits)
         if fired:
             ids = [w.execution_id for w in fired]
