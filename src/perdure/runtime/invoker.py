@@ -49,7 +49,7 @@ from perdure.sdk.engine import run_seed_invocation
 from perdure.sdk.function import MARKER, DurableFunction
 from perdure.sdk.journal import StoreUnavailable
 from perdure.service.executions import DurableService
-from perdure.service.invocations import LOST_INVOCATION, NO_USAGE
+from perdure.service.invocations import LOST_INVOCATION, NO_USAGE, STORE_LOST_TYPE
 from perdure.telemetry import tracing
 
 
@@ -161,11 +161,11 @@ def record_report(service: DurableService, invocation: Invocation, report: Invoc
     if report.output is not None:
         return service.complete_invocation(invocation, report.output, report.usage)
     if report.lost is not None:
-        error = ErrorObject(message=f"The invocation was lost: {report.lost}", type=LOST_INVOCATION.type)
         # Lost to a store that could not record (a full disk, a database away): run at once, it
-        # would be lost again, and ten such losses in a row fail the execution.
-        retry_in = 0.0 if report.out_of_memory else StoreUnavailableError.retry_after_seconds
-        return service.fail_invocation(invocation, error, lost=True, usage=report.usage, retry_in=retry_in)
+        # would be lost again; it runs after a pause, for as long as the store stays away.
+        kind = LOST_INVOCATION.type if report.out_of_memory else STORE_LOST_TYPE
+        error = ErrorObject(message=f"The invocation was lost: {report.lost}", type=kind)
+        return service.fail_invocation(invocation, error, lost=True, usage=report.usage)
     return service.fail_invocation(invocation, report.crash or ErrorObject(message="crashed"), usage=report.usage)
 
 

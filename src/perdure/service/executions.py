@@ -641,17 +641,13 @@ class DurableService:
         error: ErrorObject,
         lost: bool = False,
         usage: Usage = invocations.NO_USAGE,
-        retry_in: float = 0.0,
     ) -> Execution | None:
         """Records a crashed, killed or timed-out invocation (retried, then failed).
 
-        ``lost``: the handler did not cause it (see ``perdure.service.invocations``); it runs again
-        after ``retry_in`` seconds.
+        ``lost``: the handler did not cause it (see ``perdure.service.invocations``).
         """
         with self.store.transaction() as tx:
-            return invocations.fail(
-                tx, invocation, error, self.clock(), self.config.invocation_retries, lost, usage, retry_in
-            )
+            return invocations.fail(tx, invocation, error, self.clock(), self.config.invocation_retries, lost, usage)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> list[str]:
         """Expires at once the leases of owners that ``is_dead`` says are gone; returns those owners.

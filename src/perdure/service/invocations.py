@@ -11,7 +11,10 @@ invocation *lost* (its lease lapsed or its owner's process died, as when a serve
 worker`` is killed, or its worker was SIGKILLed from outside) is no fault of the handler's, so a
 few platform crashes in a row cannot fail a healthy execution; yet a handler that takes its own
 process down every time must not run for ever, so lost invocations in a row, with nothing
-recorded between them, are bounded too, by the larger ``max_lost_invocations``.
+recorded between them, are bounded too, by the larger ``max_lost_invocations``. An invocation lost
+because the store could not record its progress (a database away, a full disk) is not counted:
+it runs again after a pause that doubles with each such loss in a row, for as long as the store
+stays away (the execution's own timeout still ends it).
 """
 
 from __future__ import annotations
@@ -68,6 +71,15 @@ LOST_INVOCATION = ErrorObject(
     message="The invocation was lost: its worker stopped renewing the lease (it crashed or was killed).",
     type=LOST_TYPE,
 )
+# An invocation lost because the store could not record its progress (see the module's docstring).
+STORE_LOST_TYPE = "Runtime.StoreUnavailable"
+# Its first retry waits as long as the store asks its clients to (``StoreUnavailableError``), each
+# next one twice as long, up to a minute: a store away for an hour is not asked every two seconds
+# by every execution that was running.
+STORE_LOST_FIRST_DELAY_SECONDS = 2.0
+STORE_LOST_MAX_DELAY_SECONDS = 60.0
+# Enough losses to the store in a row to reach that minute.
+_STORE_LOSSES_COUNTED = 5
 
 
 def request_id(execution: Execution) -> str:
@@ -342,7 +354,7 @@ def _invocation_event(
     """Records the end of the execution's invocation in its history, and adds what it used to its totals."""
     start = execution.invocation_start or now
     event = history.invocation_completed(start, now, request_id(execution), error)
-    outcome = "completed" if error is None else "lost" if error.type == LOST_TYPE else "failed"
+    outcome = "completed" if error is None else "lost" if error.type in (LOST_TYPE, STORE_LOST_TYPE) else "failed"
     reporting.invocation_ended(execution, now, error, outcome, usage)
     seconds = usage.seconds if usage.seconds is not None else max(0.0, now - start)
     execution = execution.evolve(
@@ -418,13 +430,13 @@ def fail(
     policy: InvocationRetryPolicy,
     lost: bool = False,
     usage: Usage = NO_USAGE,
-    retry_in: float = 0.0,
 ) -> Execution | None:
     """Records a crashed invocation: retried, or the execution fails with ``error``.
 
-    ``lost``: the handler did not cause it (see the module's docstring); it is retried after
-    ``retry_in`` seconds (at once by default) and counts toward ``max_lost_invocations``, not
-    ``max_attempts``. Otherwise it is retried with backoff.
+    ``lost``: the handler did not cause it (see the module's docstring); it is retried at once and
+    counts toward ``max_lost_invocations``, not ``max_attempts`` (or, lost to the store, an
+    ``error`` of type ``STORE_LOST_TYPE``, after a pause and toward neither). Otherwise it is
+    retried with backoff.
     """
     execution = held(tx, invocation)
     if execution is None:
@@ -432,7 +444,7 @@ def fail(
     if not execution.status.is_terminal:
         pausing = execution.status is ExecutionStatus.PAUSING
         if lost:
-            execution = _record_loss(tx, execution, error, now, policy, usage, retry_in)
+            execution = _record_loss(tx, execution, error, now, policy, usage)
         else:
             execution = _record_failure(tx, execution, error, now, policy, usage)
         if pausing and not execution.status.is_terminal:
@@ -460,10 +472,15 @@ def _record_loss(
     now: float,
     policy: InvocationRetryPolicy,
     usage: Usage = NO_USAGE,
-    retry_in: float = 0.0,
 ) -> Execution:
-    """Records a lost invocation: retried after ``retry_in`` seconds, unless too many in a row were lost."""
-    lost = _lost_in_a_row(tx, execution, policy.max_lost_invocations) + 1
+    """Records a lost invocation: retried, unless too many in a row were lost (see the module's docstring)."""
+    if error.type == STORE_LOST_TYPE:
+        earlier = _lost_in_a_row(tx, execution, STORE_LOST_TYPE, _STORE_LOSSES_COUNTED)
+        execution = _release(_invocation_event(tx, execution, now, error, usage))
+        reporting.invocation_retried(execution)
+        delay = min(STORE_LOST_MAX_DELAY_SECONDS, STORE_LOST_FIRST_DELAY_SECONDS * 2**earlier)
+        return execution.evolve(ready_time=now + delay)
+    lost = _lost_in_a_row(tx, execution, LOST_TYPE, policy.max_lost_invocations) + 1
     execution = _release(_invocation_event(tx, execution, now, error, usage))
     if lost >= policy.max_lost_invocations:
         error = ErrorObject(
@@ -474,20 +491,20 @@ def _record_loss(
         )
         return journal.end_execution(tx, execution, ExecutionStatus.FAILED, now, error=error)
     reporting.invocation_retried(execution)
-    return execution.evolve(ready_time=now + retry_in)
+    return execution.evolve(ready_time=now)
 
 
-def _lost_in_a_row(tx: CoreTransaction, execution: Execution, limit: int) -> int:
-    """How many of the execution's latest events (up to ``limit``) record lost invocations.
+def _lost_in_a_row(tx: CoreTransaction, execution: Execution, kind: str, limit: int) -> int:
+    """How many of the execution's latest events (up to ``limit``) record invocations lost as ``kind``.
 
-    Anything else in between (a checkpoint, an invocation that ended) is progress and ends the
-    count. Read from the history, so the count needs no column of its own; losses are rare, and
-    each reads at most ``limit`` events backwards along their primary key.
+    Anything else in between (a checkpoint, an invocation that ended or was lost otherwise) ends
+    the count. Read from the history, so the count needs no column of its own; losses are rare,
+    and each reads at most ``limit`` events backwards along their primary key.
     """
     count = 0
     for event in tx.list_events(execution.id, 0, limit, reverse=True):
         error = event.details.get("Error", {}).get("Payload", {}) if event.event_type == "InvocationCompleted" else {}
-        if error.get("ErrorType") != LOST_TYPE:
+        if error.get("ErrorType") != kind:
             break
         count += 1
     return count
