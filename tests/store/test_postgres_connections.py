@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from pg_server import PostgresServer
 from store_backends import INLINE_LIMIT, NOW, execution, insert
 
 from perdure.errors import InvalidParameterError, PerdureError, StoreUnavailableError
@@ -95,6 +97,44 @@ def test_a_transaction_whose_connection_is_lost_is_a_store_unavailable_error_and
     assert "may or may not have been recorded" in caught.value.message
     with store.transaction() as tx:
         assert tx.get_execution_by_id("e1") == execution("e1")
+
+
+def test_while_the_database_is_away_a_transaction_fails_in_seconds_not_after_the_pools_whole_wait(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    # A database of its own, which the test closes to every new session: as during a restart or
+    # a failover, each pooled session is ended and no new one can be opened.
+    name = f"away_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    admin_url = postgres_server.url("postgres")
+    store = PostgresStore(url, blobs=FileBlobStore(tmp_path / "blobs"), settings=PostgresSettings(connect_timeout=30))
+    try:
+        insert(store, execution("e1"))
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        for _ in range(2):
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="retry it in"), store.transaction() as tx:
+                tx.get_execution_by_id("e1")
+            # Not the 30 s the pool waits for a connection when it is merely busy.
+            assert time.monotonic() - began < 10
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with store.transaction() as tx:
+                    assert tx.get_execution_by_id("e1") == execution("e1")
+                break
+            except StoreUnavailableError:
+                assert time.monotonic() < deadline, "the store did not reconnect within 60 s"
+                time.sleep(0.5)
+    finally:
+        store.close()
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_a_commit_that_postgresql_answers_with_rollback_is_not_taken_for_one(open_pg: Callable[..., PostgresStore]) -> None:

@@ -92,6 +92,12 @@ _STOP_CHECK_SECONDS = 0.2
 # by their liveness locks: after a database restart, each owner takes its lock again within
 # about a second of the database accepting connections (``Listener.listen``'s retry).
 _RECONNECT_GRACE_SECONDS = 3.0
+# While the database seems away (a transaction found it unreachable, or a pooled connection hung
+# up, in the last ``_AWAY_SECONDS``), a transaction waits this long for a connection rather than
+# ``PostgresSettings.connect_timeout``: the API answers 503 in seconds, not half a minute, while
+# a server restarts or fails over. A pool that is merely busy still waits the whole timeout.
+_AWAY_WAIT_SECONDS = 2.0
+_AWAY_SECONDS = 10.0
 
 # The key of the advisory lock that serializes migrations (the bytes of "perdure" as a bigint).
 # Per-name locks of find_execution use the two-int form, which PostgreSQL keeps in another space.
@@ -221,6 +227,8 @@ class PostgresStore(SQLKeyStore, Store):
         )
         self._pool.open(wait=True, timeout=connect_timeout)
         self._listener = Listener(url, connection_parameters(url, connect_timeout))
+        # When the database last seemed away (``time.monotonic``): see ``_AWAY_WAIT_SECONDS``.
+        self._away_at = -_AWAY_SECONDS
 
     @contextmanager
     def _full_as_unavailable(self) -> Iterator[None]:
@@ -243,6 +251,7 @@ class PostgresStore(SQLKeyStore, Store):
                 reason = unavailable(error)
                 if reason is None:
                     raise
+                self._away_at = time.monotonic()
                 raise StoreUnavailableError(f"the PostgreSQL database {describe(self.url)}", reason) from error
             if isinstance(full, OSError):
                 raise StorageFullError(self.blobs.location, str(full)) from error
@@ -312,12 +321,19 @@ class PostgresStore(SQLKeyStore, Store):
         trip that a pipelined transaction does not wait for.)
         """
         for _ in range(self._pool.max_size):
-            conn = self._pool.getconn()
+            conn = self._pool.getconn(self._connection_wait())
             if not hung_up(conn):
                 return conn
+            self._away_at = time.monotonic()
             conn.close()
             self._pool.putconn(conn)
-        return self._pool.getconn()
+        return self._pool.getconn(self._connection_wait())
+
+    def _connection_wait(self) -> float | None:
+        """How long to wait for a pooled connection: the pool's own timeout, unless the database seems away."""
+        if time.monotonic() - self._away_at < _AWAY_SECONDS:
+            return min(_AWAY_WAIT_SECONDS, self.settings.connect_timeout)
+        return None
 
     def _begin(self, begin: str) -> psycopg.Connection[DictRow]:
         """Takes a pooled connection and begins a transaction on it.
@@ -329,11 +345,12 @@ class PostgresStore(SQLKeyStore, Store):
         """
         retries = self._pool.max_size
         while True:
-            conn = self._pool.getconn()
+            conn = self._pool.getconn(self._connection_wait())
             try:
                 conn.execute(begin)
                 return conn
             except psycopg.OperationalError:
+                self._away_at = time.monotonic()
                 self._pool.putconn(conn)
                 if retries == 0:
                     raise
