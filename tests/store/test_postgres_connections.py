@@ -195,3 +195,10 @@ def test_a_listener_wakes_for_its_functions_work_and_for_timers_only(open_pg: Ca
     # Without functions, every notification wakes.
     insert(writer, execution("t2", function="theirs", ready_time=NOW))
     assert listener.listen(5) is True
+    # Started and leased in one transaction (an Invoke handed straight to a worker): the work is
+    # taken, so no server of the function is woken to look for it.
+    with writer.transaction() as tx:
+        started = execution("m2", function="mine", ready_time=NOW)
+        tx.insert_execution(started)
+        tx.update_execution(started.evolve(ready_time=None, lease_owner="me", lease_expiry=NOW + 60), before=started)
+    assert listener.listen(0.3, ["mine"]) is False

@@ -191,5 +191,4 @@ class HoldingTransaction(SQLTransaction):
             changes = rowmap.execution_changes(execution, before, self._store_payload)
             if len(changes) > 1:
                 self._held.update_execution(changes)
-        if execution.ready_time is not None:
-            self.ready_functions.add(execution.function_name)
+        self._note_readiness(execution)

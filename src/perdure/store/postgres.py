@@ -277,10 +277,9 @@ class PostgresStore(SQLKeyStore, Store):
                     # function's name for those that serve it (see ``perdure.store.pg_listener``).
                     if tx.wakes_scheduler:
                         conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-                    elif tx.ready_functions:
+                    elif ready := tx.ready_functions():
                         conn.execute(
-                            f"SELECT pg_notify('{NOTIFY_CHANNEL}', f) FROM unnest(%s::text[]) AS f",
-                            (sorted(tx.ready_functions),),
+                            f"SELECT pg_notify('{NOTIFY_CHANNEL}', f) FROM unnest(%s::text[]) AS f", (sorted(ready),)
                         )
                     committing = time.perf_counter()
                     committed = conn.execute("COMMIT")
@@ -635,7 +634,7 @@ class _PostgresTransaction(HoldingTransaction):
             {"owner": owner, "now": now},
         )
         # The servers of these functions may lease them again now.
-        self.ready_functions.update(row["function_name"] for row in self._cur.fetchall())
+        self.made_ready.update(row["function_name"] for row in self._cur.fetchall())
 
     def ready_executions(self, now: float, limit: int, functions: Collection[str]) -> list[Execution]:
         if not functions:

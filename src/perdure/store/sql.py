@@ -163,7 +163,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
     changed. ``store_payload`` and ``load_payload`` move
     payloads over the inline limit to and from blobs. ``wakes_scheduler`` says whether the
     transaction moved a timer or otherwise made work ready that any scheduler may act on, and
-    ``ready_functions`` of which functions it made executions ready (PostgreSQL notifies its
+    ``ready_functions()`` of which functions it made executions ready (PostgreSQL notifies its
     listeners of them).
     """
 
@@ -187,7 +187,22 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         self._store_payload = store_payload
         self._load_payload = load_payload
         self.wakes_scheduler = False
-        self.ready_functions: set[str] = set()
+        # Functions with work made ready by statements of many rows (leases expired, a schedule set).
+        self.made_ready: set[str] = set()
+        # The function of each execution written ready, by ID; one written again not ready (leased
+        # in the same transaction, as a start handed straight to a worker) is taken out, so that
+        # no listener is woken for work already taken.
+        self._ready_executions: dict[str, str] = {}
+
+    def ready_functions(self) -> set[str]:
+        """The functions this transaction left with ready executions (or ready soon): their servers may lease them."""
+        return self.made_ready | set(self._ready_executions.values())
+
+    def _note_readiness(self, execution: Execution) -> None:
+        if execution.ready_time is not None:
+            self._ready_executions[execution.id] = execution.function_name
+        else:
+            self._ready_executions.pop(execution.id, None)
 
     def _execution(self, row: Any) -> Execution:
         return rowmap.execution_from_row(row, self._load_payload)
@@ -199,8 +214,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
 
     def insert_execution(self, execution: Execution) -> None:
         self._execute(self._sql.execution_insert, rowmap.execution_row(execution, self._store_payload))
-        if execution.ready_time is not None:
-            self.ready_functions.add(execution.function_name)
+        self._note_readiness(execution)
 
     def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
         if before is None:
@@ -210,8 +224,7 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
             row = rowmap.execution_changes(execution, before, self._store_payload)
             if len(row) > 1:
                 self._execute(self._sql.partial_update(tuple(row)[1:]), row)
-        if execution.ready_time is not None:
-            self.ready_functions.add(execution.function_name)
+        self._note_readiness(execution)
 
     def get_execution(self, arn: str) -> Execution | None:
         row = self._execute(self._sql.execution_by_arn, (arn,)).fetchone()

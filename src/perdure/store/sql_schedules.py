@@ -90,12 +90,12 @@ class SQLScheduleQueries(ScheduleQueries):
 
     _schedules: ScheduleStatements
     _execute: Execute
-    ready_functions: set[str]
+    made_ready: set[str]
 
     def put_schedule(self, schedule: Schedule) -> None:
         self._execute(self._schedules.upsert, _row(schedule))
         # The schedulers serving the function may now have a tick to fire sooner than they knew.
-        self.ready_functions.add(schedule.function_name)
+        self.made_ready.add(schedule.function_name)
 
     def delete_schedule(self, function_name: str, name: str) -> None:
         self._execute(self._schedules.delete, (function_name, name))
