@@ -9,8 +9,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from store_backends import execution
 
+from perdure.errors import StoreUnavailableError
+from perdure.store import sqlite
 from perdure.store.sqlite import SQLiteStore
 
 
@@ -83,3 +86,44 @@ def test_the_lock_is_let_go_when_a_transaction_ends_in_any_way(tmp_path: Path) -
             os.close(fd)
     finally:
         store.close()
+
+
+def test_a_lock_held_elsewhere_past_the_busy_timeout_makes_the_store_unavailable_not_stuck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a process stopped (SIGSTOP) in a write transaction would hold it; the wait is SQLite's
+    # busy timeout, shortened here from its 30 s.
+    monkeypatch.setattr(sqlite, "_BUSY_TIMEOUT_MS", 300)
+    database = tmp_path / "perdure.db"
+    store = SQLiteStore(database)
+    try:
+        fd = _held_elsewhere(database)
+        for write in (
+            lambda: store.run_transaction(lambda tx: tx.insert_execution(execution("combined"))),
+            lambda: _in_block(store, "block"),
+        ):
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="held its write lock"):
+                write()
+            assert time.monotonic() - began < 10
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        # Let go: the writes that gave up left nothing behind, and the next ones go through.
+        _in_block(store, "after")
+        store.run_transaction(lambda tx: tx.insert_execution(execution("combined")))
+        with store.snapshot() as tx:
+            assert tx.get_execution(execution("block").arn) is None
+            assert tx.get_execution(execution("after").arn) is not None
+        # And no lock is left held: another process takes it at once.
+        other = os.open(f"{database}-writer", os.O_RDWR)
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    finally:
+        store.close()
+
+
+def _in_block(store: SQLiteStore, execution_id: str) -> None:
+    with store.transaction() as tx:
+        tx.insert_execution(execution(execution_id))

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from perdure.errors import StorageFullError
+from perdure.errors import StorageFullError, StoreUnavailableError
 from perdure.protocol.queries import PurgeBatch
 from perdure.protocol.records import Execution, ExecutionStatus, Operation, OperationStatus
 from perdure.protocol.timers import DueWait, FiredWait, Timer, TimerKind, WaitedExecution
@@ -26,7 +26,7 @@ from perdure.store.dialect import SQLITE
 from perdure.store.group_commit import GROUP_LIMIT, CommitCounts, GroupCommitter, Membership
 from perdure.store.sql import Execute, SQLTransaction, Statements
 from perdure.store.sql_keys import KeyStatements, SQLKeyStore
-from perdure.store.writer_lock import WriterLock
+from perdure.store.writer_lock import WriterLock, WriterLockTimeout
 
 T = TypeVar("T")
 
@@ -85,6 +85,18 @@ def _create_private(path: Path) -> None:
         pass  # another process made it first, the same way
 
 
+def _locked(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what caused it) says the write lock stayed taken: SQLITE_BUSY after the busy timeout, or the writers' lock's own wait."""
+    while error is not None:
+        if isinstance(error, WriterLockTimeout):
+            return True
+        code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
+        if code is not None and code & 0xFF == sqlite3.SQLITE_BUSY:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _disk_full(error: BaseException | None) -> bool:
     """Whether ``error`` (or what caused it) says the disk is full: SQLITE_FULL, or ENOSPC from a blob write."""
     while error is not None:
@@ -132,7 +144,7 @@ class SQLiteStore(SQLKeyStore, Store):
             path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
         # Taken around every write transaction: the writers of all processes queue in the kernel.
-        self._writer = WriterLock(path)
+        self._writer = WriterLock(path, _BUSY_TIMEOUT_MS / 1000)
         # Write transactions of this process's threads that run at once share a commit; the
         # lock over the connection commits such a group before anything else uses it.
         self._groups = GroupCommitter(self._conn, group_limit, self._writer)
@@ -195,15 +207,22 @@ class SQLiteStore(SQLKeyStore, Store):
         try:
             result = self._combiner.run(lambda: body(tx))
         except BaseException as error:
-            full = self._unavailable(error)
-            if full is None:
+            refused = self._unavailable(error)
+            if refused is None:
                 raise
-            raise full from error
+            raise refused from error
         self._wrote()
         return result
 
-    def _unavailable(self, error: BaseException) -> StorageFullError | None:
-        """The error to raise for ``error`` if it says the disk is full (and a WAL truncation is then due)."""
+    def _unavailable(self, error: BaseException) -> StoreUnavailableError | None:
+        """The error to raise for ``error`` if it says the disk is full (and a WAL truncation is then
+        due), or that another process held the write lock for the whole busy timeout."""
+        if _locked(error):
+            return StoreUnavailableError(
+                str(self.path),
+                f"another process has held its write lock for {_BUSY_TIMEOUT_MS // 1000} s: it may be stopped, "
+                "or in a very long transaction",
+            )
         if not _disk_full(error):
             return None
         # On a full disk, SQLite's auto-checkpoint fails like any write, and on a volume smaller
@@ -214,14 +233,14 @@ class SQLiteStore(SQLKeyStore, Store):
 
     @contextmanager
     def _full_as_unavailable(self) -> Iterator[None]:
-        """Raises ``StorageFullError`` for a SQLite error that says the disk is full."""
+        """Raises ``StorageFullError`` for a SQLite error that says the disk is full, ``StoreUnavailableError`` for a write lock that stayed taken."""
         try:
             yield
         except sqlite3.Error as error:
-            full = self._unavailable(error)
-            if full is None:
+            refused = self._unavailable(error)
+            if refused is None:
                 raise
-            raise full from error
+            raise refused from error
 
     def _truncate_wal(self) -> None:
         """Copies the WAL into the database and empties it, if it is due and other processes let it.
@@ -417,10 +436,10 @@ class _WriteTransaction(AbstractContextManager[Transaction]):
             self._membership = self._groups.begin()
         except sqlite3.Error as error:
             # Taking the lock commits the group open before: its failure is seen here.
-            full = store._unavailable(error)
-            if full is None:
+            refused = store._unavailable(error)
+            if refused is None:
                 raise
-            raise full from error
+            raise refused from error
         return store._tx
 
     def __exit__(
@@ -430,15 +449,15 @@ class _WriteTransaction(AbstractContextManager[Transaction]):
         try:
             self._groups.finish(self._membership, failed=kind is not None)
         except sqlite3.Error as failure:
-            full = self._store._unavailable(failure)
-            if full is None:
+            refused = self._store._unavailable(failure)
+            if refused is None:
                 raise
-            raise full from failure
+            raise refused from failure
         if error is not None:
             # A statement that found the disk full, or a blob that could not be written.
-            full = self._store._unavailable(error)
-            if full is not None:
-                raise full from error
+            refused = self._store._unavailable(error)
+            if refused is not None:
+                raise refused from error
         else:
             self._store._wrote()
 

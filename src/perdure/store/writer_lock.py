@@ -14,14 +14,21 @@ process that does not take this lock (an older Perdure, the ``sqlite3`` shell) w
 write lock in its busy handler as before, and is waited for. Where the file cannot be made (a
 read-only folder) or ``flock`` does not exist, the lock does nothing and SQLite alone queues.
 
-Unlike SQLite's busy timeout, a wait here has no end: a process stopped (SIGSTOP) during a
-write transaction holds up the others' writes until it goes on or ends, where SQLite would have
-failed them after the busy timeout. A process that dies lets the lock go at once.
+A wait ends as SQLite's busy timeout does: after ``wait_seconds`` it raises ``WriterLockTimeout``
+(which the store answers as unavailable, and a worker as an invocation lost to the store), so a
+process stopped (SIGSTOP) in a write transaction holds up the others' writes for that long, not
+for as long as it stays stopped. ``flock`` has no timeout of its own: a lock found taken is
+waited for by a thread of the lock's (a blocking ``flock``, woken by the kernel the moment the
+lock is let go), which the writer waits for with a timeout. A process that dies lets the lock
+go at once.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import sqlite3
+import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -31,6 +38,10 @@ except ImportError:  # not on this platform: SQLite's busy handler alone queues 
     fcntl = None  # type: ignore[assignment]
 
 
+class WriterLockTimeout(sqlite3.OperationalError):
+    """Another process held the writers' lock for the whole wait."""
+
+
 class WriterLock:
     """An exclusive lock between processes, on ``<database>-writer``; one holder per store object.
 
@@ -38,9 +49,11 @@ class WriterLock:
     ``flock`` is held by the open file, which they share.
     """
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path, wait_seconds: float) -> None:
         self._fd: int | None = None
         self._held = False
+        self._wait_seconds = wait_seconds
+        self._waiter: _Waiter | None = None
         if fcntl is None:
             return
         try:
@@ -50,9 +63,25 @@ class WriterLock:
             self._fd = None
 
     def acquire(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            self._held = True
+        """Takes the lock; raises ``WriterLockTimeout`` if another process held it for ``wait_seconds``."""
+        if self._fd is None:
+            return
+        # Not while the waiter is still in a ``flock`` for a writer that gave up: that call, on this
+        # same open file, would succeed at once once this one held the lock, and then let it go.
+        if self._waiter is None or not self._waiter.busy:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._held = True
+                return
+            except BlockingIOError:
+                pass
+        if self._waiter is None:
+            self._waiter = _Waiter(self._fd)
+        if not self._waiter.wait(self._wait_seconds):
+            raise WriterLockTimeout(
+                f"database is locked: another process has held its writers' lock for {self._wait_seconds:g} s"
+            )
+        self._held = True
 
     def release(self) -> None:
         """Lets the lock go, if this store holds it."""
@@ -69,6 +98,60 @@ class WriterLock:
         self.release()
 
     def close(self) -> None:
-        if self._fd is not None:
+        # A waiter still in ``flock`` keeps the file open: closed under it, its number could be
+        # another file's by the time it returns. It is closed with the process.
+        if self._fd is not None and not (self._waiter is not None and self._waiter.busy):
             os.close(self._fd)
-            self._fd = None
+        self._fd = None
+
+
+class _Ticket:
+    """One wait for the lock: granted, or given up by the writer that waited."""
+
+    __slots__ = ("granted", "abandoned")
+
+    def __init__(self) -> None:
+        self.granted = threading.Event()
+        self.abandoned = False
+
+
+class _Waiter:
+    """A thread that takes the lock for a writer waiting with a timeout (see the module's docstring).
+
+    A lock it takes for a writer that gave up is let go at once. While the lock stays taken, the
+    thread stays in ``flock``; a daemon, it ends with its process.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        # Whether the thread is taking the lock (or has taken it for a writer that gave up, and
+        # not yet let it go). Only writers give it tickets, one at a time, so it turns true only
+        # in ``wait``.
+        self.busy = False
+        self._settle = threading.Lock()
+        self._tickets: queue.SimpleQueue[_Ticket] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="perdure-writer-lock", daemon=True).start()
+
+    def wait(self, seconds: float) -> bool:
+        """Whether the lock was taken for the caller within ``seconds``."""
+        ticket = _Ticket()
+        with self._settle:
+            self.busy = True
+            self._tickets.put(ticket)
+        if ticket.granted.wait(seconds):
+            return True
+        with self._settle:
+            # Granted between the timeout and now: taken after all.
+            ticket.abandoned = not ticket.granted.is_set()
+        return not ticket.abandoned
+
+    def _run(self) -> None:
+        while True:
+            ticket = self._tickets.get()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            with self._settle:
+                if ticket.abandoned:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                else:
+                    ticket.granted.set()
+                self.busy = not self._tickets.empty()
