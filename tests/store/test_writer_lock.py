@@ -24,6 +24,15 @@ def _held_elsewhere(database: Path) -> int:
     return fd
 
 
+def _assert_free(database: Path) -> None:
+    """Takes the writers' lock without waiting, as another process would, and lets it go: raises if it is held."""
+    fd = os.open(f"{database}-writer", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+
+
 def _in_thread(write: Callable[[], None]) -> threading.Event:
     done = threading.Event()
 
@@ -44,13 +53,9 @@ def test_a_write_waits_for_the_lock_held_elsewhere_and_goes_on_once_it_is_let_go
         def combined() -> None:
             store.run_transaction(lambda tx: tx.insert_execution(execution("combined")))
 
-        def block() -> None:
-            with store.transaction() as tx:
-                tx.insert_execution(execution("block"))
-
         waiting = [_in_thread(combined)]
         # The connection is held by the first write, waiting for the lock: the second waits behind it.
-        waiting.append(_in_thread(block))
+        waiting.append(_in_thread(lambda: _in_block(store, "block")))
         time.sleep(0.3)
         assert not any(done.is_set() for done in waiting), "a write did not wait for the writers' lock"
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -79,11 +84,7 @@ def test_the_lock_is_let_go_when_a_transaction_ends_in_any_way(tmp_path: Path) -
         except Exception:  # noqa: BLE001 - any refusal will do
             pass
         # Free after each: another process takes it at once.
-        fd = os.open(f"{database}-writer", os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        finally:
-            os.close(fd)
+        _assert_free(database)
     finally:
         store.close()
 
@@ -117,11 +118,7 @@ def test_a_lock_held_elsewhere_past_the_busy_timeout_makes_the_store_unavailable
             assert tx.get_execution(execution("block").arn) is None
             assert tx.get_execution(execution("after").arn) is not None
         # And no lock is left held: another process takes it at once.
-        other = os.open(f"{database}-writer", os.O_RDWR)
-        try:
-            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        finally:
-            os.close(other)
+        _assert_free(database)
     finally:
         store.close()
 
