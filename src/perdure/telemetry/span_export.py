@@ -23,12 +23,11 @@ import os
 import select
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -39,7 +38,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
 from perdure.telemetry import span_encoding
-from perdure.telemetry.span_record import SpanRecord, frames, read_frames
+from perdure.telemetry.span_record import SpanRecord, frame, frames, read_frames, whole_frames
 from perdure.telemetry.span_spool import SpoolReader
 
 logger = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ _GATHER_SECONDS = 0.05
 # OpenTelemetry's BatchSpanProcessor does when its queue is full, rather than grow without bound.
 _MAX_QUEUED = 65536
 _FLUSH_TIMEOUT_SECONDS = 30.0
-_LENGTH = struct.Struct("<I")
 # How much lower the export process's priority is than its parent's (see ``main``).
 _NICENESS = 10
 # The child loads this module and the three it imports alone (they need nothing else of Perdure):
@@ -206,8 +204,7 @@ class ExportProcess:
             pipe = self._started().stdin
             if pipe is None:
                 raise BrokenPipeError
-            message = marshal.dumps((frames(batch), follow, release, flush))
-            pipe.write(_LENGTH.pack(len(message)) + message)
+            pipe.write(frame((frames(batch), follow, release, flush)))
             pipe.flush()
         except OSError:
             logger.exception("The span export process could not be started or is gone; %d spans were not exported.", len(batch))
@@ -246,15 +243,14 @@ def readable(record: SpanRecord, spans_resource: Resource, scope: Instrumentatio
     )
 
 
-def _messages(data: bytearray) -> Iterable[tuple[bytes, tuple[str, ...], tuple[str, ...], bool]]:
+def _messages(data: bytearray) -> list[tuple[bytes, tuple[str, ...], tuple[str, ...], bool]]:
     """Takes the whole messages ``ExportProcess._send`` wrote off the start of ``data``."""
-    while len(data) >= _LENGTH.size:
-        (length,) = _LENGTH.unpack_from(data)
-        if len(data) < _LENGTH.size + length:
-            return
-        message = marshal.loads(data[_LENGTH.size : _LENGTH.size + length])
-        del data[: _LENGTH.size + length]
-        yield message
+    messages, used = [], 0
+    for begin, end in whole_frames(data):
+        messages.append(marshal.loads(data[begin:end]))
+        used = end
+    del data[:used]
+    return messages
 
 
 def _int(text: str | None, default: int) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import marshal
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.trace import SpanKind
 
@@ -42,11 +43,30 @@ class SpanRecord:
     def frame(self) -> bytes:
         """The record as one frame (see the module's docstring)."""
         attributes = self.attributes if type(self.attributes) is dict else dict(self.attributes)
-        body = marshal.dumps((
+        return frame((
             self.trace_id, self.span_id, self.parent_span_id, self.name, self.start, self.end,
             attributes, self.error, self.kind.value,
         ))  # fmt: skip
-        return _LENGTH.pack(len(body)) + body
+
+
+def frame(value: Any) -> bytes:
+    """``value`` (plain values alone: numbers, text, bytes, tuples, lists, dicts) as one frame."""
+    body = marshal.dumps(value)
+    return _LENGTH.pack(len(body)) + body
+
+
+def whole_frames(data: bytes | bytearray) -> Iterator[tuple[int, int]]:
+    """Where the value of each whole frame ``data`` starts with begins and ends: it is
+    ``marshal.loads(data[begin:end])``, and the next frame starts at ``end`` (a frame cut short at
+    the end of ``data`` is left out)."""
+    at = 0
+    while at + _LENGTH.size <= len(data):
+        (length,) = _LENGTH.unpack_from(data, at)
+        end = at + _LENGTH.size + length
+        if end > len(data):
+            return
+        yield at + _LENGTH.size, end
+        at = end
 
 
 class FrameError(ValueError):
@@ -69,16 +89,12 @@ def read_frames(data: bytes) -> tuple[list[SpanRecord], int]:
     Raises ``FrameError`` where the bytes are not a frame.
     """
     records: list[SpanRecord] = []
-    at = 0
-    while at + _LENGTH.size <= len(data):
-        (length,) = _LENGTH.unpack_from(data, at)
-        end = at + _LENGTH.size + length
-        if end > len(data):
-            break
+    used = 0
+    for begin, end in whole_frames(data):
         try:
-            trace_id, span_id, parent, name, start, stop, attributes, error, kind = marshal.loads(data[at + _LENGTH.size : end])
+            trace_id, span_id, parent, name, start, stop, attributes, error, kind = marshal.loads(data[begin:end])
             records.append(SpanRecord(trace_id, span_id, parent, name, start, stop, attributes, error, SpanKind(kind)))
         except (EOFError, ValueError, TypeError) as problem:
-            raise FrameError(f"bytes {at}-{end} are not a span record ({problem})", records) from problem
-        at = end
-    return records, at
+            raise FrameError(f"bytes {used}-{end} are not a span record ({problem})", records) from problem
+        used = end
+    return records, used
