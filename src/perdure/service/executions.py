@@ -636,11 +636,7 @@ class DurableService:
             query = dataclasses.replace(query, marker=page.next_marker)
 
     def fail_invocation(
-        self,
-        invocation: Invocation,
-        error: ErrorObject,
-        lost: bool = False,
-        usage: Usage = invocations.NO_USAGE,
+        self, invocation: Invocation, error: ErrorObject, lost: bool = False, usage: Usage = invocations.NO_USAGE
     ) -> Execution | None:
         """Records a crashed, killed or timed-out invocation (retried, then failed).
 

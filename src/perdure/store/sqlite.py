@@ -85,29 +85,30 @@ def _create_private(path: Path) -> None:
         pass  # another process made it first, the same way
 
 
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+    """``error`` and what caused it, in turn."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _sqlite_code(error: BaseException) -> int | None:
+    """The primary SQLite result code, without the extended bits; None for errors made in Python (GroupCommitError)."""
+    code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
+    return None if code is None else code & 0xFF
+
+
 def _locked(error: BaseException | None) -> bool:
     """Whether ``error`` (or what caused it) says the write lock stayed taken: SQLITE_BUSY after the busy timeout, or the writers' lock's own wait."""
-    while error is not None:
-        if isinstance(error, WriterLockTimeout):
-            return True
-        code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
-        if code is not None and code & 0xFF == sqlite3.SQLITE_BUSY:
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return any(isinstance(e, WriterLockTimeout) or _sqlite_code(e) == sqlite3.SQLITE_BUSY for e in _causes(error))
 
 
 def _disk_full(error: BaseException | None) -> bool:
     """Whether ``error`` (or what caused it) says the disk is full: SQLITE_FULL, or ENOSPC from a blob write."""
-    while error is not None:
-        # The primary code, without the extended bits; None for errors made in Python (GroupCommitError).
-        code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
-        if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
-            return True
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return any(
+        _sqlite_code(e) == sqlite3.SQLITE_FULL or (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT))
+        for e in _causes(error)
+    )
 
 
 class SQLiteStore(SQLKeyStore, Store):
