@@ -184,11 +184,7 @@ class HoldingTransaction(SQLTransaction):
         self._held.append_events([rowmap.event_row(eid, event) for eid, event in events])
 
     def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
-        if before is None:
-            row = rowmap.execution_row(execution, self._store_payload, with_input=False)
-            self._held.update_execution({c: row[c] for c in _UPDATED_COLUMNS})
-        else:
-            changes = rowmap.execution_changes(execution, before, self._store_payload)
-            if len(changes) > 1:
-                self._held.update_execution(changes)
+        row = self._update_row(execution, before)
+        if row is not None:
+            self._held.update_execution(row if before is not None else {c: row[c] for c in _UPDATED_COLUMNS})
         self._note_readiness(execution)

@@ -217,14 +217,18 @@ class SQLTransaction(SQLConsoleQueries, SQLVersionQueries, SQLScheduleQueries, S
         self._note_readiness(execution)
 
     def update_execution(self, execution: Execution, before: Execution | None = None) -> None:
-        if before is None:
-            row = rowmap.execution_row(execution, self._store_payload, with_input=False)
-            self._execute(self._sql.execution_update, row)
-        else:
-            row = rowmap.execution_changes(execution, before, self._store_payload)
-            if len(row) > 1:
-                self._execute(self._sql.partial_update(tuple(row)[1:]), row)
+        row = self._update_row(execution, before)
+        if row is not None:
+            self._execute(self._sql.execution_update if before is None else self._sql.partial_update(tuple(row)[1:]), row)
         self._note_readiness(execution)
+
+    def _update_row(self, execution: Execution, before: Execution | None) -> dict[str, Any] | None:
+        """What an update of ``execution`` writes: every column without ``before``, else ``id`` and
+        the columns that changed since it (None if none did)."""
+        if before is None:
+            return rowmap.execution_row(execution, self._store_payload, with_input=False)
+        changes = rowmap.execution_changes(execution, before, self._store_payload)
+        return changes if len(changes) > 1 else None
 
     def get_execution(self, arn: str) -> Execution | None:
         row = self._execute(self._sql.execution_by_arn, (arn,)).fetchone()
